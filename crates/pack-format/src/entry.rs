@@ -1,0 +1,323 @@
+//! The entry codec shared by v1 and v2 packs: one sequence (or more representations of
+//! one already stored) with its representations.
+//!
+//! ```text
+//! [u32 LE header length]
+//! [MessagePack map {"hash": bin 32, "sequence_length": uint, "representations_length": uint}]
+//! [sequence: MessagePack bin of the residues, sequence_length bytes; absent when 0]
+//! [representations: MessagePack array of [header str, source str], representations_length bytes]
+//! ```
+
+use crate::error::Error;
+use crate::hash::SequenceHash;
+use crate::msgpack::{self, Reader};
+
+/// One source record of a sequence: its FASTA header and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Representation {
+    /// The FASTA header without the leading `>`: identifier and description.
+    pub header: String,
+    /// The source database or file name the record was imported from.
+    pub source: String,
+}
+
+impl Representation {
+    /// A representation from a header and a source name.
+    pub fn new(header: impl Into<String>, source: impl Into<String>) -> Self {
+        Representation {
+            header: header.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// The fixed names of the entry header's map keys.
+const KEY_HASH: &str = "hash";
+const KEY_SEQUENCE_LENGTH: &str = "sequence_length";
+const KEY_REPRESENTATIONS_LENGTH: &str = "representations_length";
+
+/// Appends one encoded entry to `out` and returns its length in bytes.
+///
+/// `residues` empty means a representations-only entry: more records of a sequence stored
+/// in an earlier entry.
+///
+/// # Examples
+/// ```
+/// use pack_format::{entry, Representation, SequenceHash};
+/// let reps = [Representation::new("sp|P69905|HBA_HUMAN", "uniprot")];
+/// let hash = SequenceHash::of_residues(b"MVLS");
+/// let mut buf = Vec::new();
+/// let len = entry::encode(&mut buf, &hash, b"MVLS", &reps).unwrap();
+/// let (decoded, used) = entry::decode(&buf, 0).unwrap();
+/// assert_eq!(used, len);
+/// assert_eq!(decoded.sequence, b"MVLS");
+/// assert_eq!(decoded.representations().unwrap(), reps);
+/// ```
+pub fn encode(
+    out: &mut Vec<u8>,
+    hash: &SequenceHash,
+    residues: &[u8],
+    representations: &[Representation],
+) -> Result<usize, Error> {
+    let start = out.len();
+    // Representations first into a scratch area at the end, so their length is known.
+    let mut reps = Vec::with_capacity(
+        representations
+            .iter()
+            .map(|r| r.header.len() + r.source.len() + 8)
+            .sum::<usize>()
+            + 5,
+    );
+    msgpack::write_array_len(&mut reps, checked_u32(representations.len(), "representations")?);
+    for r in representations {
+        msgpack::write_array_len(&mut reps, 2);
+        msgpack::write_str(&mut reps, &r.header);
+        msgpack::write_str(&mut reps, &r.source);
+    }
+    let sequence_length = if residues.is_empty() {
+        0
+    } else {
+        residues.len() + msgpack::bin_marker_len(residues.len())
+    };
+    checked_u32(sequence_length, "sequence")?;
+    checked_u32(reps.len(), "representations")?;
+
+    out.extend_from_slice(&[0; 4]);
+    let header_start = out.len();
+    msgpack::write_map_len(out, 3);
+    msgpack::write_str(out, KEY_HASH);
+    msgpack::write_bin(out, hash.as_bytes());
+    msgpack::write_str(out, KEY_SEQUENCE_LENGTH);
+    msgpack::write_uint(out, sequence_length as u64);
+    msgpack::write_str(out, KEY_REPRESENTATIONS_LENGTH);
+    msgpack::write_uint(out, reps.len() as u64);
+    let header_len = (out.len() - header_start) as u32;
+    out[start..start + 4].copy_from_slice(&header_len.to_le_bytes());
+    if !residues.is_empty() {
+        msgpack::write_bin(out, residues);
+    }
+    out.extend_from_slice(&reps);
+    let len = out.len() - start;
+    checked_u32(len, "entry")?;
+    Ok(len)
+}
+
+fn checked_u32(n: usize, what: &str) -> Result<u32, Error> {
+    u32::try_from(n).map_err(|_| Error::TooLarge(format!("{what} of {n} bytes exceeds 4 GiB")))
+}
+
+/// A decoded entry borrowing from the bytes it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The sequence's key as stored.
+    pub hash: SequenceHash,
+    /// The residues; empty for a representations-only entry.
+    pub sequence: &'a [u8],
+    /// The MessagePack-encoded representations, decoded by [`EntryRef::representations`].
+    pub representations_bytes: &'a [u8],
+    /// Offset of the representations, for error messages.
+    representations_offset: u64,
+}
+
+impl<'a> EntryRef<'a> {
+    /// Whether this entry carries residues (otherwise it adds representations only).
+    pub fn has_sequence(&self) -> bool {
+        !self.sequence.is_empty()
+    }
+
+    /// Decodes the representations.
+    pub fn representations(&self) -> Result<Vec<Representation>, Error> {
+        let mut out = Vec::new();
+        self.for_each_representation(|header, source| {
+            out.push(Representation::new(header, source));
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f(header, source)` for each representation without allocating.
+    pub fn for_each_representation(&self, mut f: impl FnMut(&'a str, &'a str)) -> Result<(), Error> {
+        let mut r = Reader::new(self.representations_bytes, self.representations_offset);
+        let n = r.read_array_len("representations")?;
+        for _ in 0..n {
+            let fields = r.read_array_len("representation")?;
+            if fields != 2 {
+                return Err(Error::Corrupt {
+                    offset: self.representations_offset + r.position() as u64,
+                    message: format!("a representation has {fields} fields, expected 2"),
+                });
+            }
+            let header = r.read_str("representation header")?;
+            let source = r.read_str("representation source")?;
+            f(header, source);
+        }
+        if !r.is_empty() {
+            return Err(Error::Corrupt {
+                offset: self.representations_offset + r.position() as u64,
+                message: "bytes left after the representations".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the entry at the start of `bytes`; `base` is the offset of `bytes[0]` in the
+/// enclosing unit, used in errors. Returns the entry and its length.
+pub fn decode(bytes: &[u8], base: u64) -> Result<(EntryRef<'_>, usize), Error> {
+    let prefix = bytes.get(..4).ok_or(Error::Truncated {
+        what: "entry header length",
+        offset: base,
+    })?;
+    let header_len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    let header = bytes
+        .get(4..)
+        .and_then(|b| b.get(..header_len))
+        .ok_or(Error::Truncated {
+            what: "entry header",
+            offset: base,
+        })?;
+    let mut r = Reader::new(header, base + 4);
+    let fields = r.read_map_len("entry header")?;
+    if fields != 3 {
+        return Err(Error::Corrupt {
+            offset: base + 4,
+            message: format!("entry header has {fields} fields, expected 3"),
+        });
+    }
+    let expect_key = |r: &mut Reader<'_>, key: &'static str| -> Result<(), Error> {
+        let at = base + 4 + r.position() as u64;
+        let found = r.read_str("entry header key")?;
+        if found != key {
+            return Err(Error::Corrupt {
+                offset: at,
+                message: format!("entry header key {found:?} where {key:?} belongs"),
+            });
+        }
+        Ok(())
+    };
+    expect_key(&mut r, KEY_HASH)?;
+    let hash_at = base + 4 + r.position() as u64;
+    let hash_bytes = r.read_bin("entry hash")?;
+    let hash: [u8; 32] = hash_bytes.try_into().map_err(|_| Error::Corrupt {
+        offset: hash_at,
+        message: format!("hash has {} bytes, expected 32", hash_bytes.len()),
+    })?;
+    expect_key(&mut r, KEY_SEQUENCE_LENGTH)?;
+    let sequence_length = r.read_uint("sequence_length")?;
+    expect_key(&mut r, KEY_REPRESENTATIONS_LENGTH)?;
+    let representations_length = r.read_uint("representations_length")?;
+    if !r.is_empty() {
+        return Err(Error::Corrupt {
+            offset: base + 4 + r.position() as u64,
+            message: "bytes left after the entry header".into(),
+        });
+    }
+    let body_start = 4 + header_len;
+    let total = (body_start as u64)
+        .checked_add(sequence_length)
+        .and_then(|t| t.checked_add(representations_length))
+        .filter(|&t| t <= bytes.len() as u64)
+        .ok_or(Error::Truncated {
+            what: "entry body",
+            offset: base + body_start as u64,
+        })? as usize;
+    let seq_end = body_start + sequence_length as usize;
+    let sequence = if sequence_length == 0 {
+        &[][..]
+    } else {
+        let mut s = Reader::new(&bytes[body_start..seq_end], base + body_start as u64);
+        let residues = s.read_bin("sequence")?;
+        if !s.is_empty() || residues.is_empty() {
+            return Err(Error::Corrupt {
+                offset: base + body_start as u64,
+                message: "sequence data does not match sequence_length".into(),
+            });
+        }
+        residues
+    };
+    Ok((
+        EntryRef {
+            hash: SequenceHash(hash),
+            sequence,
+            representations_bytes: &bytes[seq_end..total],
+            representations_offset: base + seq_end as u64,
+        },
+        total,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_rep() -> impl Strategy<Value = Representation> {
+        (".{0,300}", "[a-z_.]{0,40}").prop_map(|(h, s)| Representation::new(h, s))
+    }
+
+    proptest! {
+        #[test]
+        fn entries_round_trip(
+            residues in proptest::collection::vec(any::<u8>(), 0..70_000),
+            reps in proptest::collection::vec(arb_rep(), 0..20),
+            prefix in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let hash = SequenceHash::of_residues(&residues);
+            let mut buf = prefix.clone();
+            let len = encode(&mut buf, &hash, &residues, &reps).unwrap();
+            prop_assert_eq!(buf.len(), prefix.len() + len);
+            let (e, used) = decode(&buf[prefix.len()..], 0).unwrap();
+            prop_assert_eq!(used, len);
+            prop_assert_eq!(e.hash, hash);
+            prop_assert_eq!(e.sequence, &residues[..]);
+            prop_assert_eq!(e.representations().unwrap(), reps);
+        }
+
+        #[test]
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok((e, used)) = decode(&bytes, 0) {
+                prop_assert!(used <= bytes.len());
+                let _ = e.representations();
+            }
+        }
+
+        #[test]
+        fn every_truncation_is_an_error(cut in 0usize..100) {
+            let hash = SequenceHash::of_residues(b"MKVLA");
+            let mut buf = Vec::new();
+            encode(&mut buf, &hash, b"MKVLA", &[Representation::new("id desc", "src")]).unwrap();
+            let cut = cut % buf.len();
+            prop_assert!(decode(&buf[..cut], 0).is_err());
+        }
+    }
+
+    #[test]
+    fn representations_only_entry_has_no_sequence() {
+        let hash = SequenceHash::of_residues(b"MK");
+        let mut buf = Vec::new();
+        encode(&mut buf, &hash, b"", &[Representation::new("x", "y")]).unwrap();
+        let (e, _) = decode(&buf, 0).unwrap();
+        assert!(!e.has_sequence());
+        assert_eq!(e.hash, hash);
+    }
+
+    #[test]
+    fn header_is_plain_messagepack() {
+        // Another MessagePack implementation reads the header we write.
+        let hash = SequenceHash::of_residues(b"MK");
+        let mut buf = Vec::new();
+        encode(&mut buf, &hash, b"MK", &[Representation::new("a", "b")]).unwrap();
+        let header_len = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+        let header = &buf[4..4 + header_len];
+        let mut expected = vec![0x83, 0xa4];
+        expected.extend_from_slice(b"hash");
+        expected.extend_from_slice(&[0xc4, 32]);
+        expected.extend_from_slice(hash.as_bytes());
+        expected.push(0xaf);
+        expected.extend_from_slice(b"sequence_length");
+        expected.push(4); // bin8 marker + length byte + 2 residues
+        expected.push(0xb6);
+        expected.extend_from_slice(b"representations_length");
+        expected.push(6); // fixarray(1) fixarray(2) fixstr(1) "a" fixstr(1) "b"
+        assert_eq!(header, &expected[..]);
+    }
+}

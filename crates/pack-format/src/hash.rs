@@ -1,0 +1,124 @@
+//! The key of a sequence: the SHA-256 of its residues.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a sequence's residues (upper-cased, line breaks removed).
+///
+/// # Examples
+/// ```
+/// use pack_format::SequenceHash;
+/// let h = SequenceHash::of_residues(b"MKV");
+/// let parsed: SequenceHash = h.to_hex().parse().unwrap();
+/// assert_eq!(h, parsed);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SequenceHash(pub [u8; 32]);
+
+impl SequenceHash {
+    /// Length of the hash in bytes.
+    pub const LEN: usize = 32;
+
+    /// Hashes residues as they are given (callers normalise them first).
+    pub fn of_residues(residues: &[u8]) -> Self {
+        SequenceHash(Sha256::digest(residues).into())
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hexadecimal, 64 characters.
+    pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(DIGITS[(b >> 4) as usize] as char);
+            s.push(DIGITS[(b & 15) as usize] as char);
+        }
+        s
+    }
+}
+
+impl fmt::Display for SequenceHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for SequenceHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SequenceHash({})", self.to_hex())
+    }
+}
+
+/// A string that is not 64 hexadecimal digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a SHA-256 hash (64 hexadecimal digits): {input:?}")]
+pub struct ParseHashError {
+    /// The rejected text.
+    pub input: String,
+}
+
+impl FromStr for SequenceHash {
+    type Err = ParseHashError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseHashError {
+            input: s.to_string(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or_else(err)?;
+            let lo = hex_value(pair[1]).ok_or_else(err)?;
+            out[i] = (hi << 4) | lo;
+        }
+        Ok(SequenceHash(out))
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_digest_of_empty_input() {
+        assert_eq!(
+            SequenceHash::of_residues(b"").to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_length_and_non_hex() {
+        assert!("abc".parse::<SequenceHash>().is_err());
+        let bad = "g".repeat(64);
+        assert!(bad.parse::<SequenceHash>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn hex_round_trips(bytes in proptest::array::uniform32(any::<u8>())) {
+            let h = SequenceHash(bytes);
+            prop_assert_eq!(h.to_hex().parse::<SequenceHash>().unwrap(), h);
+            prop_assert_eq!(h.to_hex().to_uppercase().parse::<SequenceHash>().unwrap(), h);
+        }
+    }
+}
