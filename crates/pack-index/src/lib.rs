@@ -1,1 +1,141 @@
+//! Hash → location indexes of SEQUOIA stores: sorted, fanned-out, memory-mapped files, one
+//! per pack (`pack_NNNN.idx`) and one over many packs (`multi-pack-index`), both in the
+//! same layout so that one reader serves both.
+//!
+//! ```text
+//! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
+//! | keys [32] × count (sorted) | locations (pack, block, offset, length) u32 × 4 × count
+//! | CRC-32 u32 | 0 u32 | "SQIXEND1"
+//! ```
+//! Opening reads the header only; a lookup reads one fan-out slot, a few keys of one
+//! bucket (a few dozen on average) and the matching locations.
+//!
+//! # Examples
+//! ```
+//! use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
+//! use pack_format::{PackLocation, SequenceHash};
+//! let h = SequenceHash::of_residues(b"MKV");
+//! let loc = PackLocation { pack: 3, block: 0, offset: 16, length: 80 };
+//! let mut entries = vec![IndexEntry { hash: h, location: loc }];
+//! let bytes = write_index(Vec::new(), IndexKind::Pack, &[3], IndexCounts::default(), &mut entries).unwrap();
+//! let index = PackIndex::parse(bytes).unwrap();
+//! assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
+//! ```
+#![warn(missing_docs)]
 
+mod read;
+mod write;
+
+pub use read::{open, Lookup, PackIndex};
+pub use write::write_index;
+
+use pack_format::{PackLocation, SequenceHash};
+
+/// First bytes of every index file.
+pub const MAGIC: &[u8; 4] = b"SQIX";
+/// Last bytes of every index file.
+pub const TRAILER_MAGIC: &[u8; 8] = b"SQIXEND1";
+/// Layout version this crate writes and reads.
+pub const VERSION: u8 = 1;
+/// Bytes of the fixed header.
+pub const HEADER_LEN: usize = 64;
+/// Bytes of the trailer.
+pub const TRAILER_LEN: usize = 16;
+/// Bytes of a key (SHA-256).
+pub const KEY_LEN: usize = 32;
+/// Bytes of a location row.
+pub const LOCATION_LEN: usize = 16;
+
+/// Which file an index is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexKind {
+    /// The index of one pack.
+    Pack = 1,
+    /// The index of several packs.
+    Multi = 2,
+}
+
+/// Totals over the packs an index covers, so that statistics read headers only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexCounts {
+    /// Distinct sequences (entries with residues).
+    pub sequences: u64,
+    /// Representations.
+    pub representations: u64,
+    /// Residue bytes.
+    pub residue_bytes: u64,
+    /// Encoded entry bytes before compression.
+    pub uncompressed_bytes: u64,
+}
+
+impl IndexCounts {
+    /// Sums two counts.
+    pub fn add(&mut self, other: &IndexCounts) {
+        self.sequences += other.sequences;
+        self.representations += other.representations;
+        self.residue_bytes += other.residue_bytes;
+        self.uncompressed_bytes += other.uncompressed_bytes;
+    }
+}
+
+/// One row: a hash and where one of its entries lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexEntry {
+    /// The key.
+    pub hash: SequenceHash,
+    /// The entry's place.
+    pub location: PackLocation,
+}
+
+/// An index file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or mapping the file failed.
+    #[error("cannot read index {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Writing failed.
+    #[error("cannot write index: {0}")]
+    Write(#[from] std::io::Error),
+    /// Not an index file, or a version this build does not read.
+    #[error("not a SEQUOIA index ({0})")]
+    NotAnIndex(String),
+    /// Values that cannot be right.
+    #[error("corrupt index at byte {offset}: {message}")]
+    Corrupt {
+        /// Byte offset of the bad structure.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The trailer checksum does not match.
+    #[error("index checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
+    Checksum {
+        /// Stored value.
+        stored: u32,
+        /// Computed value.
+        computed: u32,
+    },
+}
+
+/// Fan-out width for `count` entries: about 16 to 32 keys per bucket, at most 2^24 slots.
+pub fn fanout_bits(count: u64) -> u8 {
+    let mut bits = 0u8;
+    while bits < 24 && (count >> bits) > 32 {
+        bits += 1;
+    }
+    bits
+}
+
+/// Bucket of a hash under `bits` of fan-out: its leading `bits` bits.
+pub(crate) fn bucket(hash: &SequenceHash, bits: u8) -> usize {
+    if bits == 0 {
+        return 0;
+    }
+    let top = u32::from_be_bytes(hash.0[..4].try_into().expect("hash has 32 bytes"));
+    (top >> (32 - bits as u32)) as usize
+}

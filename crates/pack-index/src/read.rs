@@ -1,0 +1,375 @@
+//! Opening an index and looking hashes up in it.
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+use pack_format::{PackId, PackLocation, SequenceHash};
+
+use crate::{
+    bucket, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC,
+    TRAILER_LEN, TRAILER_MAGIC, VERSION,
+};
+
+/// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
+#[derive(Debug)]
+pub struct PackIndex<T> {
+    bytes: T,
+    kind: IndexKind,
+    bits: u8,
+    count: u64,
+    pack_count: usize,
+    counts: IndexCounts,
+    fanout_at: usize,
+    keys_at: usize,
+    locations_at: usize,
+}
+
+/// Maps the index at `path` and checks its header (a read of one page).
+pub fn open(path: &Path) -> Result<PackIndex<Mmap>, Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: index files are written under a temporary name and renamed into place once
+    // complete; a published index is never modified, so the mapping stays valid.
+    let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+    PackIndex::parse(map)
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked 4 bytes"))
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("caller checked 8 bytes"))
+}
+
+impl<T: AsRef<[u8]>> PackIndex<T> {
+    /// Checks header, trailer magic and that the sections fit the length.
+    pub fn parse(bytes: T) -> Result<Self, Error> {
+        let b = bytes.as_ref();
+        if b.len() < HEADER_LEN + TRAILER_LEN {
+            return Err(Error::NotAnIndex(format!("{} bytes is too short", b.len())));
+        }
+        if &b[..4] != MAGIC {
+            return Err(Error::NotAnIndex("magic SQIX missing".into()));
+        }
+        if b[4] != VERSION {
+            return Err(Error::NotAnIndex(format!("version {} is not supported", b[4])));
+        }
+        let kind = match b[5] {
+            1 => IndexKind::Pack,
+            2 => IndexKind::Multi,
+            k => return Err(Error::NotAnIndex(format!("unknown index kind {k}"))),
+        };
+        if b[6] as usize != KEY_LEN || b[7] > 24 || le_u32(b, 20) != 0 || le_u64(b, 56) != 0 {
+            return Err(Error::Corrupt {
+                offset: 6,
+                message: format!("key length {} / fan-out bits {} / reserved bytes invalid", b[6], b[7]),
+            });
+        }
+        if &b[b.len() - 8..] != TRAILER_MAGIC {
+            return Err(Error::Corrupt {
+                offset: (b.len() - 8) as u64,
+                message: "trailer magic SQIXEND1 missing: the file is truncated".into(),
+            });
+        }
+        let bits = b[7];
+        let count = le_u64(b, 8);
+        let pack_count = le_u32(b, 16) as usize;
+        let fanout_at = HEADER_LEN + (pack_count + pack_count % 2) * 4;
+        let keys_at = fanout_at + (8usize << bits);
+        let expected = (count as u128) * (KEY_LEN + LOCATION_LEN) as u128
+            + keys_at as u128
+            + TRAILER_LEN as u128;
+        if expected != b.len() as u128 {
+            return Err(Error::Corrupt {
+                offset: 8,
+                message: format!(
+                    "header says {count} entries and {pack_count} packs: {expected} bytes, the file has {}",
+                    b.len()
+                ),
+            });
+        }
+        let locations_at = keys_at + count as usize * KEY_LEN;
+        let counts = IndexCounts {
+            sequences: le_u64(b, 24),
+            representations: le_u64(b, 32),
+            residue_bytes: le_u64(b, 40),
+            uncompressed_bytes: le_u64(b, 48),
+        };
+        Ok(PackIndex {
+            bytes,
+            kind,
+            bits,
+            count,
+            pack_count,
+            counts,
+            fanout_at,
+            keys_at,
+            locations_at,
+        })
+    }
+
+    /// Pack or multi-pack index.
+    pub fn kind(&self) -> IndexKind {
+        self.kind
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether the index has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Totals over the covered packs.
+    pub fn counts(&self) -> IndexCounts {
+        self.counts
+    }
+
+    /// The packs the index covers.
+    pub fn packs(&self) -> Vec<PackId> {
+        let b = self.bytes.as_ref();
+        (0..self.pack_count)
+            .map(|i| le_u32(b, HEADER_LEN + 4 * i))
+            .collect()
+    }
+
+    fn fanout(&self, slot: usize) -> u64 {
+        le_u64(self.bytes.as_ref(), self.fanout_at + 8 * slot)
+    }
+
+    /// Key of row `i` (`i < len()`).
+    pub fn key(&self, i: u64) -> SequenceHash {
+        let at = self.keys_at + i as usize * KEY_LEN;
+        SequenceHash(
+            self.bytes.as_ref()[at..at + KEY_LEN]
+                .try_into()
+                .expect("row lies inside the checked keys section"),
+        )
+    }
+
+    /// Location of row `i` (`i < len()`).
+    pub fn location(&self, i: u64) -> PackLocation {
+        let b = self.bytes.as_ref();
+        let at = self.locations_at + i as usize * LOCATION_LEN;
+        PackLocation {
+            pack: le_u32(b, at),
+            block: le_u32(b, at + 4),
+            offset: le_u32(b, at + 8),
+            length: le_u32(b, at + 12),
+        }
+    }
+
+    /// Every location stored for `hash`, in (pack, block, offset) order.
+    pub fn lookup(&self, hash: &SequenceHash) -> Result<Lookup<'_, T>, Error> {
+        let slot = bucket(hash, self.bits);
+        let start = if slot == 0 { 0 } else { self.fanout(slot - 1) };
+        let end = self.fanout(slot);
+        if start > end || end > self.count {
+            return Err(Error::Corrupt {
+                offset: (self.fanout_at + 8 * slot) as u64,
+                message: format!("fan-out slot {slot} spans rows {start}..{end} of {}", self.count),
+            });
+        }
+        // First row whose key is >= hash.
+        let (mut lo, mut hi) = (start, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < *hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(Lookup {
+            index: self,
+            hash: *hash,
+            row: lo,
+            end,
+        })
+    }
+
+    /// Whether `hash` has at least one row.
+    pub fn contains(&self, hash: &SequenceHash) -> Result<bool, Error> {
+        Ok(self.lookup(hash)?.next().is_some())
+    }
+
+    /// Every row in key order.
+    pub fn entries(&self) -> impl Iterator<Item = IndexEntry> + '_ {
+        (0..self.count).map(|i| IndexEntry {
+            hash: self.key(i),
+            location: self.location(i),
+        })
+    }
+
+    /// Full check: trailer checksum, monotonic fan-out, sorted keys in their buckets,
+    /// locations naming covered packs.
+    pub fn verify(&self) -> Result<(), Error> {
+        let b = self.bytes.as_ref();
+        let body = b.len() - TRAILER_LEN;
+        let stored = le_u32(b, body);
+        let computed = crc32fast::hash(&b[..body]);
+        if stored != computed || le_u32(b, body + 4) != 0 {
+            return Err(Error::Checksum { stored, computed });
+        }
+        let mut prev = 0;
+        for slot in 0..(1usize << self.bits) {
+            let v = self.fanout(slot);
+            if v < prev {
+                return Err(Error::Corrupt {
+                    offset: (self.fanout_at + 8 * slot) as u64,
+                    message: "fan-out decreases".into(),
+                });
+            }
+            prev = v;
+        }
+        if prev != self.count {
+            return Err(Error::Corrupt {
+                offset: self.fanout_at as u64,
+                message: format!("fan-out totals {prev} rows, the header {}", self.count),
+            });
+        }
+        let packs = self.packs();
+        let mut last: Option<IndexEntry> = None;
+        let mut slot = 0usize;
+        for (i, e) in self.entries().enumerate() {
+            let at = (self.keys_at + i * KEY_LEN) as u64;
+            while self.fanout(slot) <= i as u64 {
+                slot += 1;
+            }
+            if bucket(&e.hash, self.bits) != slot {
+                return Err(Error::Corrupt {
+                    offset: at,
+                    message: format!("key {} lies outside its fan-out bucket", e.hash),
+                });
+            }
+            if last.is_some_and(|l| l > e) {
+                return Err(Error::Corrupt {
+                    offset: at,
+                    message: format!("key {} is out of order", e.hash),
+                });
+            }
+            if packs.binary_search(&e.location.pack).is_err() {
+                return Err(Error::Corrupt {
+                    offset: at,
+                    message: format!("key {} points to pack {}, not covered", e.hash, e.location.pack),
+                });
+            }
+            last = Some(e);
+        }
+        Ok(())
+    }
+}
+
+/// The locations of one hash, from [`PackIndex::lookup`].
+pub struct Lookup<'a, T> {
+    index: &'a PackIndex<T>,
+    hash: SequenceHash,
+    row: u64,
+    end: u64,
+}
+
+impl<T: AsRef<[u8]>> Iterator for Lookup<'_, T> {
+    type Item = PackLocation;
+
+    fn next(&mut self) -> Option<PackLocation> {
+        if self.row < self.end && self.index.key(self.row) == self.hash {
+            let loc = self.index.location(self.row);
+            self.row += 1;
+            Some(loc)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write_index;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn arb_entry() -> impl Strategy<Value = IndexEntry> {
+        (any::<[u8; 32]>(), 0u32..4, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+            |(h, pack, block, offset, length)| IndexEntry {
+                hash: SequenceHash(h),
+                location: PackLocation { pack, block, offset, length },
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn lookups_match_a_model(mut entries in proptest::collection::vec(arb_entry(), 0..400),
+                                 dup in 0usize..20, probes in proptest::collection::vec(any::<[u8; 32]>(), 0..20)) {
+            // Duplicate some hashes at other locations: one hash may have several rows.
+            for i in 0..dup.min(entries.len()) {
+                let mut e = entries[i];
+                e.location.offset = e.location.offset.wrapping_add(1);
+                entries.push(e);
+            }
+            let mut model: BTreeMap<SequenceHash, Vec<PackLocation>> = BTreeMap::new();
+            for e in &entries { model.entry(e.hash).or_default().push(e.location); }
+            let bytes = write_index(Vec::new(), IndexKind::Multi, &[0, 1, 2, 3], IndexCounts::default(), &mut entries).unwrap();
+            let index = PackIndex::parse(bytes).unwrap();
+            index.verify().unwrap();
+            for (h, locs) in &model {
+                let mut want = locs.clone();
+                want.sort();
+                prop_assert_eq!(index.lookup(h).unwrap().collect::<Vec<_>>(), want);
+            }
+            for p in probes {
+                let h = SequenceHash(p);
+                let got: Vec<_> = index.lookup(&h).unwrap().collect();
+                prop_assert_eq!(got.is_empty(), !model.contains_key(&h));
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000), probe in any::<[u8; 32]>()) {
+            if let Ok(index) = PackIndex::parse(&bytes[..]) {
+                let _ = index.verify();
+                if let Ok(l) = index.lookup(&SequenceHash(probe)) { let _ = l.count(); }
+            }
+        }
+
+        #[test]
+        fn every_flip_fails_verify(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let mut entries: Vec<IndexEntry> = (0..100u32).map(|i| IndexEntry {
+                hash: SequenceHash::of_residues(&i.to_le_bytes()),
+                location: PackLocation { pack: 1, block: i, offset: i, length: 9 },
+            }).collect();
+            let mut bytes = write_index(Vec::new(), IndexKind::Pack, &[1], IndexCounts::default(), &mut entries).unwrap();
+            let at = pos.index(bytes.len());
+            bytes[at] ^= 1 << bit;
+            let ok = PackIndex::parse(&bytes[..]).and_then(|i| i.verify()).is_ok();
+            prop_assert!(!ok, "flip at byte {} passed verify", at);
+        }
+    }
+
+    #[test]
+    fn opens_from_a_file_through_a_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.idx");
+        let h = SequenceHash::of_residues(b"A");
+        let loc = PackLocation { pack: 9, block: 1, offset: 2, length: 3 };
+        let counts = IndexCounts { sequences: 1, representations: 2, residue_bytes: 1, uncompressed_bytes: 50 };
+        let bytes = write_index(Vec::new(), IndexKind::Pack, &[9], counts, &mut [IndexEntry { hash: h, location: loc }]).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let index = open(&path).unwrap();
+        assert_eq!(index.kind(), IndexKind::Pack);
+        assert_eq!(index.packs(), vec![9]);
+        assert_eq!(index.counts(), counts);
+        assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
+        let err = open(&dir.path().join("missing.idx")).unwrap_err();
+        assert!(err.to_string().contains("missing.idx"), "{err}");
+    }
+}
