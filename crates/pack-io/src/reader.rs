@@ -1,0 +1,295 @@
+//! Reading entries from a finished pack file through a memory map.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+use pack_format::v1::V1Body;
+use pack_format::v2::{self, BlockDecoder, V2Pack};
+use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion};
+
+use crate::Error;
+
+/// Largest decompressed v1 pack this reader accepts (v1 packs rotate at 64 MiB).
+const V1_LIMIT: u64 = 4 << 30;
+
+/// A decompression context and the last block it produced, reused across reads by one
+/// thread so that neighbouring entries do not decompress their block twice.
+#[derive(Default)]
+pub struct BlockCache {
+    decoder: BlockDecoder,
+    key: Option<(u64, u32)>,
+    block: Vec<u8>,
+}
+
+/// A finished pack file, memory-mapped.
+pub struct PackReader {
+    path: PathBuf,
+    map: Mmap,
+    version: PackVersion,
+    pack_id: PackId,
+    v1_body: OnceLock<Result<Vec<u8>, String>>,
+    /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
+    serial: u64,
+}
+
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl std::fmt::Debug for PackReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackReader")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("pack_id", &self.pack_id)
+            .finish()
+    }
+}
+
+impl PackReader {
+    /// Maps the pack and checks what is cheap: header, trailer and table bounds (v2), or
+    /// the zstd magic (v1: decompressed on first read).
+    pub fn open(path: &Path) -> Result<PackReader, Error> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: packs are written under a temporary name, fsynced and renamed into place;
+        // a finished pack is never written again, so the mapped bytes do not change.
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let format = |source| Error::Format {
+            path: path.to_path_buf(),
+            source,
+        };
+        let version = detect(&map).map_err(format)?;
+        let pack_id = match version {
+            PackVersion::V2 => V2Pack::parse(&map).map_err(format)?.pack_id(),
+            PackVersion::V1 => u32::MAX,
+        };
+        let reader = PackReader {
+            path: path.to_path_buf(),
+            map,
+            version,
+            pack_id,
+            v1_body: OnceLock::new(),
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        Ok(reader)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// v1 or v2.
+    pub fn version(&self) -> PackVersion {
+        self.version
+    }
+
+    /// Bytes of the file.
+    pub fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// The raw file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The pack id written inside the pack (for v1 this decompresses the pack).
+    pub fn pack_id(&self) -> Result<PackId, Error> {
+        match self.version {
+            PackVersion::V2 => Ok(self.pack_id),
+            PackVersion::V1 => Ok(self.v1()?.pack_id()),
+        }
+    }
+
+    fn format_err(&self, source: pack_format::Error) -> Error {
+        Error::Format {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn v2(&self) -> Result<V2Pack<'_>, Error> {
+        V2Pack::parse(&self.map).map_err(|e| self.format_err(e))
+    }
+
+    fn v1(&self) -> Result<V1Body<'_>, Error> {
+        let body = self.v1_body.get_or_init(|| {
+            pack_format::v1::decompress(&self.map, V1_LIMIT).map_err(|e| e.to_string())
+        });
+        match body {
+            Ok(b) => V1Body::parse(b).map_err(|e| self.format_err(e)),
+            Err(message) => Err(self.format_err(pack_format::Error::Corrupt {
+                offset: 0,
+                message: message.clone(),
+            })),
+        }
+    }
+
+    /// Decodes the entry at `location` and hands it to `f`.
+    pub fn read_entry<R>(
+        &self,
+        location: &PackLocation,
+        cache: &mut BlockCache,
+        f: impl FnOnce(EntryRef<'_>) -> R,
+    ) -> Result<R, Error> {
+        match self.version {
+            PackVersion::V1 => {
+                let body = self.v1()?;
+                let e = body
+                    .entry_at(location.offset, location.length)
+                    .map_err(|e| self.format_err(e))?;
+                Ok(f(e))
+            }
+            PackVersion::V2 => {
+                let key = (self.serial, location.block);
+                if cache.key != Some(key) {
+                    cache.key = None;
+                    self.v2()?
+                        .read_block(location.block, &mut cache.decoder, &mut cache.block)
+                        .map_err(|e| self.format_err(e))?;
+                    cache.key = Some(key);
+                }
+                let e = v2::entry_in_block(&cache.block, location.offset, location.length)
+                    .map_err(|e| self.format_err(e))?;
+                Ok(f(e))
+            }
+        }
+    }
+
+    /// Decodes every entry in file order, passing its location (with `pack` set to the id
+    /// the caller knows the pack by) to `f`; stops at the first error of the pack or of `f`.
+    ///
+    /// For v2 packs the entries decoded from the blocks must match the footer's entry table
+    /// row for row, so that an index rebuilt from the table is right.
+    pub fn for_each_entry<E: From<Error>>(
+        &self,
+        pack: PackId,
+        mut f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self.version {
+            PackVersion::V1 => {
+                for item in self.v1()?.entries() {
+                    let (offset, length, e) = item.map_err(|e| self.format_err(e))?;
+                    f(
+                        PackLocation {
+                            pack,
+                            block: 0,
+                            offset,
+                            length,
+                        },
+                        e,
+                    )?;
+                }
+                Ok(())
+            }
+            PackVersion::V2 => {
+                let v2 = self.v2()?;
+                let t = *v2.trailer();
+                let mut dec = BlockDecoder::new();
+                let mut buf = Vec::new();
+                let mut row = 0u32;
+                for block in 0..t.block_count {
+                    v2.read_block(block, &mut dec, &mut buf)
+                        .map_err(|e| self.format_err(e))?;
+                    let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
+                    let mut pos = 0usize;
+                    while pos < buf.len() {
+                        let (e, used) = pack_format::entry::decode(&buf[pos..], pos as u64)
+                            .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
+                        let listed = v2.entry_info(row).map_err(|e| self.format_err(e))?;
+                        if (listed.hash, listed.block, listed.offset as usize, listed.length as usize)
+                            != (e.hash, block, pos, used)
+                        {
+                            return Err(self
+                                .format_err(pack_format::Error::Corrupt {
+                                    offset: info.offset,
+                                    message: format!(
+                                        "entry table row {row} does not match the entry at offset {pos} of block {block}"
+                                    ),
+                                })
+                                .into());
+                        }
+                        f(
+                            PackLocation {
+                                pack,
+                                block,
+                                offset: pos as u32,
+                                length: used as u32,
+                            },
+                            e,
+                        )?;
+                        pos += used;
+                        row += 1;
+                    }
+                }
+                if row != t.entry_count {
+                    return Err(self
+                        .format_err(pack_format::Error::Corrupt {
+                            offset: t.footer_offset,
+                            message: format!(
+                                "entry table lists {} entries, the blocks hold {row}",
+                                t.entry_count
+                            ),
+                        })
+                        .into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the v2 footer checksum (v1 packs are covered by the zstd frame checksum).
+    pub fn verify_footer(&self) -> Result<(), Error> {
+        match self.version {
+            PackVersion::V2 => self.v2()?.verify_footer().map_err(|e| self.format_err(e)),
+            PackVersion::V1 => self.v1().map(|_| ()),
+        }
+    }
+
+    /// The entry table of a v2 pack (hash and place of every entry, without decompressing),
+    /// or `None` for v1.
+    pub fn entry_table(&self, pack: PackId) -> Result<Option<Vec<pack_index::IndexEntry>>, Error> {
+        if self.version != PackVersion::V2 {
+            return Ok(None);
+        }
+        let v2 = self.v2()?;
+        (0..v2.trailer().entry_count)
+            .map(|i| {
+                let row = v2.entry_info(i).map_err(|e| self.format_err(e))?;
+                Ok(pack_index::IndexEntry {
+                    hash: row.hash,
+                    location: PackLocation {
+                        pack,
+                        block: row.block,
+                        offset: row.offset,
+                        length: row.length,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()
+            .map(Some)
+    }
+
+    /// The counts of a v2 trailer, or `None` for v1.
+    pub fn trailer_counts(&self) -> Result<Option<v2::PackCounts>, Error> {
+        match self.version {
+            PackVersion::V2 => Ok(Some(self.v2()?.trailer().counts)),
+            PackVersion::V1 => Ok(None),
+        }
+    }
+}
+
+fn in_block(e: pack_format::Error, block: u32, block_offset: u64) -> pack_format::Error {
+    match e {
+        pack_format::Error::Corrupt { offset, message } => pack_format::Error::Corrupt {
+            offset: block_offset,
+            message: format!("block {block}, byte {offset} of the block: {message}"),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,389 @@
+//! The pack writer thread: entries arrive through a bounded channel, are encoded,
+//! compressed and written to temporary pack files that rotate at a size limit.
+
+use std::fs::{File, OpenOptions};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Sender};
+use pack_format::v1::V1PackEncoder;
+use pack_format::v2::{PackCounts, V2PackEncoder};
+use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
+use pack_index::IndexEntry;
+
+use crate::{pack_temp_name, Error};
+
+/// One entry to write: residues (empty to add representations to a stored sequence) and
+/// representations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutEntry {
+    /// SHA-256 of `residues`, or of the stored sequence for a representations-only entry.
+    pub hash: SequenceHash,
+    /// Upper-case residues; empty for a representations-only entry.
+    pub residues: Vec<u8>,
+    /// Source records.
+    pub representations: Vec<Representation>,
+}
+
+/// How packs are written.
+#[derive(Clone, Debug)]
+pub struct PackWriterConfig {
+    /// Directory that receives `pack_NNNN.tal.tmp` files.
+    pub dir: PathBuf,
+    /// Id of the first pack; later packs count up.
+    pub first_pack_id: PackId,
+    /// Layout of new packs.
+    pub version: PackVersion,
+    /// A pack is closed once it reaches this many bytes (compressed for v2, uncompressed
+    /// for v1, whose size is only known at the end).
+    pub pack_size_limit: u64,
+    /// Uncompressed bytes per v2 block.
+    pub block_size: usize,
+    /// Zstandard level.
+    pub level: i32,
+}
+
+impl PackWriterConfig {
+    /// Defaults: v2, 64 MiB packs, 32 KiB blocks, zstd level 3.
+    pub fn new(dir: &Path, first_pack_id: PackId) -> Self {
+        PackWriterConfig {
+            dir: dir.to_path_buf(),
+            first_pack_id,
+            version: PackVersion::V2,
+            pack_size_limit: 64 << 20,
+            block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
+            level: 3,
+        }
+    }
+}
+
+/// A pack the writer closed: fsynced under its temporary name, not yet published.
+#[derive(Debug)]
+pub struct FinishedPack {
+    /// The pack id.
+    pub id: PackId,
+    /// Where it was written (`pack_NNNN.tal.tmp`).
+    pub temp_path: PathBuf,
+    /// Every entry with its location, in write order.
+    pub entries: Vec<IndexEntry>,
+    /// Sequence and representation counts.
+    pub counts: PackCounts,
+    /// Bytes of the file.
+    pub file_len: u64,
+}
+
+enum Message {
+    Put(Vec<PutEntry>),
+}
+
+/// Handle to the writer thread.
+pub struct PackWriter {
+    tx: Option<Sender<Message>>,
+    handle: Option<JoinHandle<Result<Vec<FinishedPack>, Error>>>,
+}
+
+impl PackWriter {
+    /// Starts the thread.
+    pub fn spawn(config: PackWriterConfig) -> Result<PackWriter, Error> {
+        let (tx, rx) = bounded::<Message>(16);
+        let handle = std::thread::Builder::new()
+            .name("sequoia-pack-writer".into())
+            .spawn(move || {
+                let mut state = WriterState::new(config);
+                // After a failure keep draining so senders never block, but write nothing.
+                let mut failed: Option<Error> = None;
+                for Message::Put(batch) in rx {
+                    if failed.is_none() {
+                        if let Err(e) = state.put_batch(batch) {
+                            failed = Some(e);
+                        }
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => state.finish(),
+                }
+            })
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<pack writer thread>"),
+                source,
+            })?;
+        Ok(PackWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Queues a batch of entries; blocks while the queue is full.
+    pub fn put(&self, batch: Vec<PutEntry>) -> Result<(), Error> {
+        let tx = self.tx.as_ref().expect("the sender lives until finish");
+        tx.send(Message::Put(batch)).map_err(|_| {
+            Error::Poisoned("the writer thread has stopped; finish() gives its error".into())
+        })
+    }
+
+    /// Closes the last pack and returns every pack written, each fsynced under its
+    /// temporary name. The first write error, if any, is returned instead.
+    pub fn finish(mut self) -> Result<Vec<FinishedPack>, Error> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Vec<FinishedPack>, Error> {
+        drop(self.tx.take());
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Poisoned("the writer thread panicked".into()))),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl Drop for PackWriter {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+enum Open {
+    V1(V1PackEncoder),
+    V2(V2PackEncoder<BufWriter<File>>),
+}
+
+struct OpenPack {
+    id: PackId,
+    path: PathBuf,
+    encoder: Open,
+    entries: Vec<IndexEntry>,
+    counts: PackCounts,
+}
+
+struct WriterState {
+    config: PackWriterConfig,
+    next_id: PackId,
+    open: Option<OpenPack>,
+    done: Vec<FinishedPack>,
+}
+
+impl WriterState {
+    fn new(config: PackWriterConfig) -> Self {
+        WriterState {
+            next_id: config.first_pack_id,
+            config,
+            open: None,
+            done: Vec::new(),
+        }
+    }
+
+    fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn format(path: &Path) -> impl Fn(pack_format::Error) -> Error + '_ {
+        move |e| match e {
+            pack_format::Error::Io(source) => Error::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            source => Error::Format {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    fn start_pack(&mut self) -> Result<(), Error> {
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or_else(|| {
+            Error::Poisoned("pack ids are exhausted (2^32 packs)".into())
+        })?;
+        let path = self.config.dir.join(pack_temp_name(id));
+        let encoder = match self.config.version {
+            PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
+            PackVersion::V2 => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(Self::io(&path))?;
+                Open::V2(
+                    V2PackEncoder::new(
+                        BufWriter::with_capacity(1 << 20, file),
+                        id,
+                        self.config.level,
+                        self.config.block_size,
+                    )
+                    .map_err(Self::format(&path))?,
+                )
+            }
+        };
+        self.open = Some(OpenPack {
+            id,
+            path,
+            encoder,
+            entries: Vec::new(),
+            counts: PackCounts::default(),
+        });
+        Ok(())
+    }
+
+    fn put_batch(&mut self, batch: Vec<PutEntry>) -> Result<(), Error> {
+        for e in batch {
+            if self.open.is_none() {
+                self.start_pack()?;
+            }
+            let pack = self.open.as_mut().expect("a pack was just opened");
+            let (block, offset, length) = match &mut pack.encoder {
+                Open::V1(enc) => {
+                    let (o, l) = enc
+                        .push(&e.hash, &e.residues, &e.representations)
+                        .map_err(Self::format(&pack.path))?;
+                    (0, o, l)
+                }
+                Open::V2(enc) => enc
+                    .push(&e.hash, &e.residues, &e.representations)
+                    .map_err(Self::format(&pack.path))?,
+            };
+            pack.counts
+                .add_entry(e.residues.len(), e.representations.len(), length as usize);
+            pack.entries.push(IndexEntry {
+                hash: e.hash,
+                location: PackLocation {
+                    pack: pack.id,
+                    block,
+                    offset,
+                    length,
+                },
+            });
+            let size = match &pack.encoder {
+                Open::V1(enc) => enc.len() as u64,
+                Open::V2(enc) => enc.size_estimate(),
+            };
+            if size >= self.config.pack_size_limit {
+                self.close_pack()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_pack(&mut self) -> Result<(), Error> {
+        let Some(pack) = self.open.take() else {
+            return Ok(());
+        };
+        let path = pack.path;
+        let file = match pack.encoder {
+            Open::V1(enc) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(Self::io(&path))?;
+                let w = enc
+                    .finish(BufWriter::with_capacity(1 << 20, file), self.config.level)
+                    .map_err(Self::format(&path))?;
+                w.into_inner().map_err(|e| Self::io(&path)(e.into_error()))?
+            }
+            Open::V2(enc) => {
+                let (w, _trailer) = enc.finish().map_err(Self::format(&path))?;
+                w.into_inner().map_err(|e| Self::io(&path)(e.into_error()))?
+            }
+        };
+        file.sync_all().map_err(Self::io(&path))?;
+        let file_len = file.metadata().map_err(Self::io(&path))?.len();
+        self.done.push(FinishedPack {
+            id: pack.id,
+            temp_path: path,
+            entries: pack.entries,
+            counts: pack.counts,
+            file_len,
+        });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<FinishedPack>, Error> {
+        self.close_pack()?;
+        Ok(self.done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BlockCache, PackReader};
+
+    fn entries(n: usize) -> Vec<PutEntry> {
+        (0..n)
+            .map(|i| {
+                let residues = format!("MK{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 50 + 1)).into_bytes();
+                PutEntry {
+                    hash: SequenceHash::of_residues(&residues),
+                    residues,
+                    representations: vec![Representation::new(format!("seq{i} test"), "unit")],
+                }
+            })
+            .collect()
+    }
+
+    fn write_and_read_back(version: PackVersion) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = PackWriterConfig::new(dir.path(), 5);
+        config.version = version;
+        config.pack_size_limit = 20_000;
+        config.block_size = 1000;
+        let writer = PackWriter::spawn(config).unwrap();
+        let input = entries(300);
+        for chunk in input.chunks(7) {
+            writer.put(chunk.to_vec()).unwrap();
+        }
+        let packs = writer.finish().unwrap();
+        assert!(packs.len() > 2, "packs rotate at the size limit: {}", packs.len());
+        assert_eq!(packs[0].id, 5);
+        let mut cache = BlockCache::default();
+        let mut seen = 0;
+        for p in &packs {
+            let r = PackReader::open(&p.temp_path).unwrap();
+            assert_eq!(r.version(), version);
+            assert_eq!(r.pack_id().unwrap(), p.id);
+            for e in &p.entries {
+                let got = r
+                    .read_entry(&e.location, &mut cache, |x| (x.hash, x.sequence.to_vec()))
+                    .unwrap();
+                assert_eq!(got.0, e.hash);
+                assert_eq!(got.1, input[seen].residues);
+                seen += 1;
+            }
+            let mut walked = Vec::new();
+            r.for_each_entry::<Error>(p.id, |loc, _| {
+                walked.push(loc);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(walked, p.entries.iter().map(|e| e.location).collect::<Vec<_>>());
+        }
+        assert_eq!(seen, input.len());
+    }
+
+    #[test]
+    fn v2_packs_rotate_and_read_back() {
+        write_and_read_back(PackVersion::V2);
+    }
+
+    #[test]
+    fn v1_packs_rotate_and_read_back() {
+        write_and_read_back(PackVersion::V1);
+    }
+
+    #[test]
+    fn a_failing_directory_poisons_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PackWriterConfig::new(&dir.path().join("missing"), 0);
+        let writer = PackWriter::spawn(config).unwrap();
+        let _ = writer.put(entries(3));
+        let err = writer.finish().unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}
