@@ -275,6 +275,14 @@ impl PackReader {
             .map(Some)
     }
 
+    /// File offset of block `block` (v2), or `None` for v1 or a block out of range.
+    pub fn block_file_offset(&self, block: u32) -> Option<u64> {
+        match self.version {
+            PackVersion::V2 => self.v2().ok()?.block_info(block).ok().map(|b| b.offset),
+            PackVersion::V1 => None,
+        }
+    }
+
     /// The counts of a v2 trailer, or `None` for v1.
     pub fn trailer_counts(&self) -> Result<Option<v2::PackCounts>, Error> {
         match self.version {

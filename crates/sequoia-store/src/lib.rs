@@ -1,1 +1,48 @@
+//! SEQUOIA's store: [`PackedSequenceStorage`] keeps every distinct biological sequence once,
+//! keyed by the SHA-256 of its residues, with every source record of it, in pack files
+//! (`pack-format`, `pack-io`) found through memory-mapped indexes (`pack-index`).
+//!
+//! ```text
+//! ROOT/LOCK  ROOT/packs/pack_NNNN.tal  ROOT/indices/pack_NNNN.idx  ROOT/indices/multi-pack-index
+//! ```
+//!
+//! Guarantees: a commit is durable when it returns (files fsynced, renamed into place,
+//! directories fsynced); a crash at any moment leaves a store that opens without repair;
+//! nothing is ever deleted or rewritten in place; a second writer gets [`StoreError::Locked`].
+//!
+//! # Examples
+//! ```
+//! use sequoia_store::{import_fasta, PackedSequenceStorage, StoreOptions};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+//! let fasta = b">sp|P69905|HBA_HUMAN Hemoglobin\nMVLSPADKTNVKAAW\n".to_vec();
+//! let input = Box::new(std::io::Cursor::new(fasta));
+//! let summary = import_fasta(&store, input, "hba.fa", "uniprot", &mut |_, _| {}).unwrap();
+//! store.commit().unwrap();
+//! assert_eq!(summary.new_sequences, 1);
+//! assert_eq!(store.stats().unwrap().sequences, 1);
+//! ```
+#![warn(missing_docs)]
 
+mod alphabet;
+mod error;
+pub mod fasta;
+mod import;
+pub mod layout;
+mod lock;
+mod rebuild;
+mod snapshot;
+mod store;
+mod verify;
+
+pub use alphabet::normalize_residues;
+pub use error::StoreError;
+pub use import::{import_fasta, ImportError, ImportSummary};
+pub use rebuild::RebuildSummary;
+pub use snapshot::OpenProblem;
+pub use store::{
+    CommitSummary, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats, StoredSequence,
+};
+pub use verify::{Problem, VerifyReport};
+
+pub use pack_format::{PackVersion, Representation, SequenceHash};

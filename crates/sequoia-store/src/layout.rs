@@ -1,0 +1,163 @@
+//! Where every file of a store lives, and the one way new files are published:
+//! temporary name, fsync, rename, fsync of the directory.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pack_format::PackId;
+
+use crate::error::StoreError;
+
+/// Paths of a store rooted at one directory.
+///
+/// ```text
+/// ROOT/LOCK                      writer lock (flock), empty
+/// ROOT/packs/pack_NNNN.tal       finished packs
+/// ROOT/packs/pack_NNNN.tal.tmp   packs of an import not yet committed
+/// ROOT/indices/pack_NNNN.idx     one index per pack
+/// ROOT/indices/multi-pack-index  index over the packs it lists
+/// ```
+#[derive(Clone, Debug)]
+pub struct StoreLayout {
+    root: PathBuf,
+}
+
+/// Name of the multi-pack index file.
+pub const MULTI_PACK_INDEX: &str = "multi-pack-index";
+
+impl StoreLayout {
+    /// The layout of the store at `root`.
+    pub fn new(root: &Path) -> Self {
+        StoreLayout {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `packs/`.
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+
+    /// `indices/`.
+    pub fn indices_dir(&self) -> PathBuf {
+        self.root.join("indices")
+    }
+
+    /// A finished pack.
+    pub fn pack_path(&self, id: PackId) -> PathBuf {
+        self.packs_dir().join(pack_io::pack_file_name(id))
+    }
+
+    /// A pack being written.
+    pub fn pack_temp_path(&self, id: PackId) -> PathBuf {
+        self.packs_dir().join(pack_io::pack_temp_name(id))
+    }
+
+    /// The index of one pack.
+    pub fn pack_index_path(&self, id: PackId) -> PathBuf {
+        self.indices_dir().join(format!("pack_{id:04}.idx"))
+    }
+
+    /// The multi-pack index.
+    pub fn multi_index_path(&self) -> PathBuf {
+        self.indices_dir().join(MULTI_PACK_INDEX)
+    }
+
+    /// The writer lock.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("LOCK")
+    }
+}
+
+/// The pack id of an index file name `pack_NNNN.idx`.
+pub fn parse_pack_index_name(name: &str) -> Option<PackId> {
+    let digits = name.strip_prefix("pack_")?.strip_suffix(".idx")?;
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Makes a rename or creation in `dir` durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Renames `from` to `to` and makes the rename durable.
+pub fn publish(from: &Path, to: &Path) -> Result<(), StoreError> {
+    std::fs::rename(from, to).map_err(io_err(to))?;
+    fsync_dir(to.parent().expect("store files live in a directory"))
+}
+
+/// Writes a new file at `path` through `write`: to `path.tmp`, fsync, rename, fsync dir.
+/// The previous file at `path`, if any, stays whole until the rename replaces it.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    let result = (|| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &file);
+        write(&mut w)?;
+        w.flush().map_err(io_err(&tmp))?;
+        drop(w);
+        file.sync_all().map_err(io_err(&tmp))
+    })();
+    if let Err(e) = result {
+        // The temporary file is ours and incomplete; the published file is untouched.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    publish(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_parse() {
+        assert_eq!(parse_pack_index_name("pack_0012.idx"), Some(12));
+        assert_eq!(parse_pack_index_name("pack_0012.idx.tmp"), None);
+        assert_eq!(parse_pack_index_name(MULTI_PACK_INDEX), None);
+    }
+
+    #[test]
+    fn a_failed_atomic_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"old").unwrap();
+        let r = write_atomically(&path, |w| {
+            w.write_all(b"partial").unwrap();
+            Err(StoreError::Corrupt("simulated".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert!(!dir.path().join("f.tmp").exists());
+        write_atomically(&path, |w| w.write_all(b"new").map_err(io_err(Path::new("f")))).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+}

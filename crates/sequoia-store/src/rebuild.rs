@@ -1,0 +1,107 @@
+//! Recreating every index file from the packs alone.
+
+use pack_format::PackId;
+use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+
+use crate::error::StoreError;
+use crate::layout::write_atomically;
+use crate::store::PackedSequenceStorage;
+use crate::verify::Problem;
+
+/// What `rebuild_index` did.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildSummary {
+    /// Packs indexed.
+    pub packs: Vec<PackId>,
+    /// Rows written over all pack indexes.
+    pub entries: u64,
+    /// Packs that could not be read (left in place, not indexed).
+    pub skipped: Vec<Problem>,
+}
+
+impl PackedSequenceStorage {
+    /// Rewrites every pack index from its pack (v2: the footer table; v1: a scan), then the
+    /// multi-pack index over the packs that could be read. Unreadable packs are reported
+    /// and left as they are. Needs a store opened with
+    /// [`open_for_repair`](Self::open_for_repair) or [`open_writer`](Self::open_writer).
+    pub fn rebuild_index(&self) -> Result<RebuildSummary, StoreError> {
+        // Hold the session: no commit can run while indexes are rewritten.
+        let _session = self.session_guard()?;
+        let snap = self.snapshot();
+        let mut summary = RebuildSummary::default();
+        let mut all: Vec<IndexEntry> = Vec::new();
+        let mut total = IndexCounts::default();
+        for (&id, slot) in &snap.packs {
+            match pack_entries(slot, id) {
+                Ok((mut entries, counts)) => {
+                    let path = self.layout().pack_index_path(id);
+                    write_atomically(&path, |w| {
+                        write_index(w, IndexKind::Pack, &[id], counts, &mut entries)
+                            .map(|_| ())
+                            .map_err(|source| StoreError::Index { path: path.clone(), source })
+                    })?;
+                    summary.entries += entries.len() as u64;
+                    summary.packs.push(id);
+                    total.add(&counts);
+                    all.extend(entries);
+                }
+                Err(message) => summary.skipped.push(Problem {
+                    path: slot.path.clone(),
+                    offset: None,
+                    hash: None,
+                    message,
+                }),
+            }
+        }
+        let path = self.layout().multi_index_path();
+        write_atomically(&path, |w| {
+            write_index(w, IndexKind::Multi, &summary.packs, total, &mut all)
+                .map(|_| ())
+                .map_err(|source| StoreError::Index { path: path.clone(), source })
+        })?;
+        self.refresh()?;
+        Ok(summary)
+    }
+}
+
+fn pack_entries(
+    slot: &crate::snapshot::PackSlot,
+    id: PackId,
+) -> Result<(Vec<IndexEntry>, IndexCounts), String> {
+    let reader = slot.reader()?;
+    let inner = reader.pack_id().map_err(|e| e.to_string())?;
+    if inner != id {
+        return Err(format!("the pack calls itself pack {inner}; its file name says {id}"));
+    }
+    reader.verify_footer().map_err(|e| e.to_string())?;
+    if let (Some(mut table), Some(c)) = (
+        reader.entry_table(id).map_err(|e| e.to_string())?,
+        reader.trailer_counts().map_err(|e| e.to_string())?,
+    ) {
+        table.sort_unstable();
+        let counts = IndexCounts {
+            sequences: c.sequences as u64,
+            representations: c.representations as u64,
+            residue_bytes: c.residue_bytes,
+            uncompressed_bytes: c.uncompressed_bytes,
+        };
+        return Ok((table, counts));
+    }
+    let mut entries = Vec::new();
+    let mut counts = IndexCounts::default();
+    reader
+        .for_each_entry::<pack_io::Error>(id, |loc, e| {
+            let mut reps = 0u64;
+            let _ = e.for_each_representation(|_, _| reps += 1);
+            if e.has_sequence() {
+                counts.sequences += 1;
+            }
+            counts.representations += reps;
+            counts.residue_bytes += e.sequence.len() as u64;
+            counts.uncompressed_bytes += loc.length as u64;
+            entries.push(IndexEntry { hash: e.hash, location: loc });
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((entries, counts))
+}

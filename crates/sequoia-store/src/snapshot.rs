@@ -1,0 +1,226 @@
+//! A committed view of a store: the multi-pack index, the indexes of packs it does not
+//! cover, and lazily opened pack readers. Opening reads index headers and one directory
+//! listing, never a whole index or pack.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+use pack_format::{PackId, PackLocation, SequenceHash};
+use pack_index::{IndexCounts, PackIndex};
+use pack_io::{BlockCache, PackReader};
+
+use crate::error::StoreError;
+use crate::layout::{io_err, parse_pack_index_name, StoreLayout};
+
+/// Something found unreadable while opening: reported, left in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it could not be used.
+    pub reason: String,
+}
+
+pub(crate) struct PackSlot {
+    pub path: PathBuf,
+    reader: OnceLock<Result<PackReader, String>>,
+}
+
+impl PackSlot {
+    pub fn reader(&self) -> Result<&PackReader, String> {
+        self.reader
+            .get_or_init(|| PackReader::open(&self.path).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| e.clone())
+    }
+}
+
+pub(crate) struct Snapshot {
+    pub multi: Option<PackIndex<Mmap>>,
+    /// Indexes of published packs the multi-pack index does not list.
+    pub extras: Vec<(PackId, PackIndex<Mmap>)>,
+    pub packs: BTreeMap<PackId, PackSlot>,
+    pub problems: Vec<OpenProblem>,
+    /// Highest pack id seen in any file name (finished, temporary or index).
+    pub max_id_seen: Option<PackId>,
+    /// Leftover `.tmp` files of interrupted imports.
+    pub stray_temp_files: Vec<PathBuf>,
+}
+
+impl Snapshot {
+    pub fn open(layout: &StoreLayout) -> Result<Snapshot, StoreError> {
+        let mut snap = Snapshot {
+            multi: None,
+            extras: Vec::new(),
+            packs: BTreeMap::new(),
+            problems: Vec::new(),
+            max_id_seen: None,
+            stray_temp_files: Vec::new(),
+        };
+        let packs_dir = layout.packs_dir();
+        let listing = std::fs::read_dir(&packs_dir).map_err(io_err(&packs_dir))?;
+        for item in listing {
+            let item = item.map_err(io_err(&packs_dir))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(id) = pack_io::parse_pack_file_name(name) {
+                snap.see(id);
+                snap.packs.insert(
+                    id,
+                    PackSlot {
+                        path: item.path(),
+                        reader: OnceLock::new(),
+                    },
+                );
+            } else if let Some(id) = name
+                .strip_suffix(".tmp")
+                .and_then(pack_io::parse_pack_file_name)
+            {
+                snap.see(id);
+                snap.stray_temp_files.push(item.path());
+            }
+        }
+        let indices_dir = layout.indices_dir();
+        let listing = std::fs::read_dir(&indices_dir).map_err(io_err(&indices_dir))?;
+        for item in listing {
+            let item = item.map_err(io_err(&indices_dir))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let base = name.strip_suffix(".tmp").unwrap_or(name);
+            if let Some(id) = parse_pack_index_name(base) {
+                snap.see(id);
+            }
+            if name.ends_with(".tmp") {
+                snap.stray_temp_files.push(item.path());
+            }
+        }
+        let multi_path = layout.multi_index_path();
+        let mut covered = Vec::new();
+        if multi_path.exists() {
+            match pack_index::open(&multi_path) {
+                Ok(m) => {
+                    covered = m.packs();
+                    snap.multi = Some(m);
+                }
+                Err(e) => snap.problem(multi_path, e.to_string()),
+            }
+        }
+        let uncovered: Vec<PackId> = snap
+            .packs
+            .keys()
+            .copied()
+            .filter(|id| covered.binary_search(id).is_err())
+            .collect();
+        for id in uncovered {
+            let path = layout.pack_index_path(id);
+            match pack_index::open(&path) {
+                Ok(ix) => snap.extras.push((id, ix)),
+                Err(e) => snap.problem(path, e.to_string()),
+            }
+        }
+        for id in covered {
+            if !snap.packs.contains_key(&id) {
+                snap.problem(
+                    layout.pack_path(id),
+                    "listed in the multi-pack index but missing".into(),
+                );
+            }
+        }
+        Ok(snap)
+    }
+
+    fn see(&mut self, id: PackId) {
+        self.max_id_seen = Some(self.max_id_seen.map_or(id, |m| m.max(id)));
+    }
+
+    fn problem(&mut self, path: PathBuf, reason: String) {
+        self.problems.push(OpenProblem { path, reason });
+    }
+
+    /// Every index row of `hash`, sorted by location (the sequence entry first).
+    pub fn locations(&self, hash: &SequenceHash) -> Result<Vec<PackLocation>, StoreError> {
+        let mut out = Vec::new();
+        if let Some(m) = &self.multi {
+            out.extend(m.lookup(hash).map_err(|source| StoreError::Index {
+                path: PathBuf::from(crate::layout::MULTI_PACK_INDEX),
+                source,
+            })?);
+        }
+        for (id, ix) in &self.extras {
+            out.extend(ix.lookup(hash).map_err(|source| StoreError::Index {
+                path: PathBuf::from(format!("pack_{id:04}.idx")),
+                source,
+            })?);
+        }
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
+    }
+
+    pub fn reader(&self, hash: &SequenceHash, pack: PackId) -> Result<&PackReader, StoreError> {
+        let slot = self
+            .packs
+            .get(&pack)
+            .ok_or_else(|| StoreError::PackUnavailable {
+                hash: *hash,
+                pack,
+                reason: "the pack file is missing".into(),
+            })?;
+        slot.reader().map_err(|reason| StoreError::PackUnavailable {
+            hash: *hash,
+            pack,
+            reason,
+        })
+    }
+
+    /// Reads the entry at `loc`, checking that it is an entry of `hash`.
+    pub fn with_entry<R>(
+        &self,
+        hash: &SequenceHash,
+        loc: &PackLocation,
+        cache: &mut BlockCache,
+        f: impl FnOnce(pack_format::EntryRef<'_>) -> R,
+    ) -> Result<R, StoreError> {
+        let reader = self.reader(hash, loc.pack)?;
+        reader
+            .read_entry(loc, cache, |e| {
+                if e.hash != *hash {
+                    Err(StoreError::Corrupt(format!(
+                        "{}: the entry at block {} offset {} holds {}, the index says {}",
+                        reader.path().display(),
+                        loc.block,
+                        loc.offset,
+                        e.hash,
+                        hash
+                    )))
+                } else {
+                    Ok(f(e))
+                }
+            })
+            .map_err(StoreError::from)?
+    }
+
+    /// Counts over every published pack, from index headers.
+    pub fn counts(&self) -> IndexCounts {
+        let mut c = IndexCounts::default();
+        if let Some(m) = &self.multi {
+            c.add(&m.counts());
+        }
+        for (_, ix) in &self.extras {
+            c.add(&ix.counts());
+        }
+        c
+    }
+
+    /// Packs whose sequences can be found through an index.
+    pub fn indexed_packs(&self) -> Vec<PackId> {
+        let mut ids: Vec<PackId> = self.multi.as_ref().map(|m| m.packs()).unwrap_or_default();
+        ids.extend(self.extras.iter().map(|(id, _)| *id));
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,741 @@
+//! `PackedSequenceStorage`: puts, commits and reads over packs and indexes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use pack_format::{PackId, PackVersion, Representation, SequenceHash};
+use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
+
+use crate::error::StoreError;
+use crate::layout::{fsync_dir, io_err, publish, write_atomically, StoreLayout};
+use crate::lock::WriterLock;
+use crate::snapshot::{OpenProblem, Snapshot};
+
+/// How new packs are written.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Layout of new packs (v2 unless asked otherwise).
+    pub format: PackVersion,
+    /// Size at which packs rotate.
+    pub pack_size_limit: u64,
+    /// Uncompressed bytes per v2 block.
+    pub block_size: usize,
+    /// Zstandard level.
+    pub level: i32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            format: PackVersion::V2,
+            pack_size_limit: 64 << 20,
+            block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
+            level: 3,
+        }
+    }
+}
+
+/// A sequence with every representation stored for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSequence {
+    /// SHA-256 of the residues.
+    pub hash: SequenceHash,
+    /// Upper-case residues.
+    pub residues: Vec<u8>,
+    /// Source records, oldest first.
+    pub representations: Vec<Representation>,
+}
+
+/// What a put changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The residues were not stored before.
+    pub new_sequence: bool,
+    /// The representation was not stored before.
+    pub new_representation: bool,
+}
+
+/// What a commit published.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// Packs published.
+    pub packs: Vec<PackId>,
+    /// Entries written.
+    pub entries: u64,
+    /// Bytes of the new pack files.
+    pub pack_bytes: u64,
+}
+
+/// Figures of a store, read from index headers and file sizes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Published packs.
+    pub packs: usize,
+    /// Of those, v1 packs.
+    pub v1_packs: usize,
+    /// Distinct sequences.
+    pub sequences: u64,
+    /// Representations.
+    pub representations: u64,
+    /// Residue bytes.
+    pub residue_bytes: u64,
+    /// Encoded entry bytes before compression.
+    pub uncompressed_bytes: u64,
+    /// Bytes of pack files.
+    pub pack_bytes: u64,
+    /// Bytes of index files.
+    pub index_bytes: u64,
+    /// Index files.
+    pub index_files: usize,
+    /// Leftover temporary files of interrupted writes.
+    pub stray_temp_files: Vec<PathBuf>,
+    /// Files that could not be used.
+    pub problems: Vec<OpenProblem>,
+}
+
+impl StoreStats {
+    /// Uncompressed entry bytes per byte of pack.
+    pub fn compression_ratio(&self) -> f64 {
+        if self.pack_bytes == 0 {
+            0.0
+        } else {
+            self.uncompressed_bytes as f64 / self.pack_bytes as f64
+        }
+    }
+}
+
+/// A representation's fingerprint among the few of one sequence (not persisted).
+fn fingerprint(header: &str, source: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    header.hash(&mut h);
+    source.hash(&mut h);
+    h.finish()
+}
+
+/// Fingerprints of the representations known for one sequence.
+#[derive(Default)]
+struct RepSet {
+    first: u64,
+    more: Vec<u64>,
+}
+
+impl RepSet {
+    fn contains(&self, fp: u64) -> bool {
+        self.first == fp || self.more.contains(&fp)
+    }
+}
+
+struct WriteSession {
+    _lock: WriterLock,
+    writer: Option<PackWriter>,
+    next_pack_id: PackId,
+    batch: Vec<PutEntry>,
+    batch_bytes: usize,
+    /// Sequences touched since the last commit, with their representations.
+    known: HashMap<SequenceHash, RepSet>,
+    poisoned: Option<String>,
+}
+
+const BATCH_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
+}
+
+/// SEQUOIA's store: every distinct sequence once, keyed by SHA-256, with every source
+/// record of it, in pack files found through memory-mapped indexes.
+///
+/// Reads see the last commit; writes become visible to readers when [`commit`] returns,
+/// and are durable then. Any number of threads may read while one writes.
+///
+/// [`commit`]: PackedSequenceStorage::commit
+///
+/// # Examples
+/// ```
+/// use sequoia_store::{PackedSequenceStorage, StoreOptions};
+/// use pack_format::{Representation, SequenceHash};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+/// let put = store.put(b"mkvla", Representation::new("sp|P1|X_HUMAN test", "uniprot")).unwrap();
+/// assert!(put.new_sequence);
+/// store.commit().unwrap();
+/// let hash = SequenceHash::of_residues(b"MKVLA");
+/// assert_eq!(store.get(&hash).unwrap().unwrap(), b"MKVLA");
+/// assert_eq!(store.representations(&hash).unwrap().len(), 1);
+/// ```
+pub struct PackedSequenceStorage {
+    layout: StoreLayout,
+    options: StoreOptions,
+    snapshot: RwLock<Arc<Snapshot>>,
+    session: Option<Mutex<WriteSession>>,
+}
+
+impl PackedSequenceStorage {
+    /// Opens an existing store for reading.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let layout = StoreLayout::new(root);
+        if !layout.packs_dir().is_dir() || !layout.indices_dir().is_dir() {
+            return Err(StoreError::NoStore {
+                path: root.to_path_buf(),
+            });
+        }
+        let snapshot = Snapshot::open(&layout)?;
+        Ok(PackedSequenceStorage {
+            layout,
+            options: StoreOptions::default(),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            session: None,
+        })
+    }
+
+    /// Opens a store for writing, creating it if needed, and takes the writer lock.
+    /// Fails when an index is damaged (run [`rebuild_index`] first).
+    ///
+    /// [`rebuild_index`]: PackedSequenceStorage::rebuild_index
+    pub fn open_writer(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let store = Self::open_writer_unchecked(root, options)?;
+        let problems = store.snapshot().problems.clone();
+        if let Some(p) = problems.first() {
+            return Err(StoreError::NeedsRepair(format!(
+                "{}: {}",
+                p.path.display(),
+                p.reason
+            )));
+        }
+        Ok(store)
+    }
+
+    /// Like [`open_writer`](Self::open_writer) but accepts damaged indexes (for repair).
+    pub fn open_for_repair(root: &Path) -> Result<Self, StoreError> {
+        Self::open_writer_unchecked(root, StoreOptions::default())
+    }
+
+    fn open_writer_unchecked(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let layout = StoreLayout::new(root);
+        for dir in [layout.root().to_path_buf(), layout.packs_dir(), layout.indices_dir()] {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                if let Some(parent) = dir.parent() {
+                    fsync_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })?;
+                }
+            }
+        }
+        let lock = WriterLock::acquire(&layout.lock_path())?;
+        let snapshot = Snapshot::open(&layout)?;
+        let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
+        Ok(PackedSequenceStorage {
+            layout,
+            options,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            session: Some(Mutex::new(WriteSession {
+                _lock: lock,
+                writer: None,
+                next_pack_id,
+                batch: Vec::new(),
+                batch_bytes: 0,
+                known: HashMap::new(),
+                poisoned: None,
+            })),
+        })
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    pub(crate) fn layout(&self) -> &StoreLayout {
+        &self.layout
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the store's indexes to see commits made by other handles or processes.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let fresh = Arc::new(Snapshot::open(&self.layout)?);
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// Files found unreadable when the store was opened (reported, left in place).
+    pub fn problems(&self) -> Vec<OpenProblem> {
+        self.snapshot().problems.clone()
+    }
+
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, WriteSession>, StoreError> {
+        let s = self.session.as_ref().ok_or(StoreError::ReadOnly)?;
+        let guard = s.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &guard.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        Ok(guard)
+    }
+
+    pub(crate) fn session_guard(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, impl Sized>, StoreError> {
+        let s = self.session.as_ref().ok_or(StoreError::ReadOnly)?;
+        Ok(s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stores `residues` (checked and upper-cased) with one representation.
+    pub fn put(
+        &self,
+        residues: &[u8],
+        representation: Representation,
+    ) -> Result<PutOutcome, StoreError> {
+        let residues =
+            crate::alphabet::normalize_residues(residues).map_err(StoreError::InvalidSequence)?;
+        let hash = SequenceHash::of_residues(&residues);
+        let mut s = self.session()?;
+        self.put_locked(&mut s, hash, residues, representation)
+    }
+
+    /// Stores many records whose residues are already upper-case and valid, with their
+    /// hashes computed (the import path).
+    pub(crate) fn put_normalized_batch(
+        &self,
+        records: impl IntoIterator<Item = (SequenceHash, Vec<u8>, Representation)>,
+        mut counted: impl FnMut(PutOutcome),
+    ) -> Result<(), StoreError> {
+        let mut s = self.session()?;
+        for (hash, residues, rep) in records {
+            counted(self.put_locked(&mut s, hash, residues, rep)?);
+        }
+        Ok(())
+    }
+
+    fn put_locked(
+        &self,
+        s: &mut WriteSession,
+        hash: SequenceHash,
+        residues: Vec<u8>,
+        rep: Representation,
+    ) -> Result<PutOutcome, StoreError> {
+        let fp = fingerprint(&rep.header, &rep.source);
+        let mut outcome = PutOutcome::default();
+        let entry = match s.known.get_mut(&hash) {
+            Some(set) => {
+                if set.contains(fp) {
+                    return Ok(outcome);
+                }
+                set.more.push(fp);
+                outcome.new_representation = true;
+                PutEntry {
+                    hash,
+                    residues: Vec::new(),
+                    representations: vec![rep],
+                }
+            }
+            None => {
+                let stored = self.stored_fingerprints(&hash)?;
+                match stored {
+                    Some(mut set) => {
+                        if set.contains(fp) {
+                            s.known.insert(hash, set);
+                            return Ok(outcome);
+                        }
+                        set.more.push(fp);
+                        s.known.insert(hash, set);
+                        outcome.new_representation = true;
+                        PutEntry {
+                            hash,
+                            residues: Vec::new(),
+                            representations: vec![rep],
+                        }
+                    }
+                    None => {
+                        s.known.insert(
+                            hash,
+                            RepSet {
+                                first: fp,
+                                more: Vec::new(),
+                            },
+                        );
+                        outcome.new_sequence = true;
+                        outcome.new_representation = true;
+                        PutEntry {
+                            hash,
+                            residues,
+                            representations: vec![rep],
+                        }
+                    }
+                }
+            }
+        };
+        s.batch_bytes += entry.residues.len()
+            + entry.representations[0].header.len()
+            + entry.representations[0].source.len()
+            + 48;
+        s.batch.push(entry);
+        if s.batch_bytes >= BATCH_BYTES {
+            self.send_batch(s)?;
+        }
+        Ok(outcome)
+    }
+
+    fn stored_fingerprints(&self, hash: &SequenceHash) -> Result<Option<RepSet>, StoreError> {
+        let snap = self.snapshot();
+        let locs = snap.locations(hash)?;
+        if locs.is_empty() {
+            return Ok(None);
+        }
+        let mut fps = Vec::new();
+        CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            for loc in &locs {
+                snap.with_entry(hash, loc, &mut cache, |e| {
+                    e.for_each_representation(|h, s| fps.push(fingerprint(h, s)))
+                })?
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        let mut set = RepSet::default();
+        let mut it = fps.into_iter();
+        if let Some(first) = it.next() {
+            set.first = first;
+            set.more.extend(it);
+        } else {
+            // A sequence stored with no representation: no fingerprint can match it.
+            set.first = fingerprint("\u{0}", "\u{0}");
+        }
+        Ok(Some(set))
+    }
+
+    fn send_batch(&self, s: &mut WriteSession) -> Result<(), StoreError> {
+        if s.batch.is_empty() {
+            return Ok(());
+        }
+        if s.writer.is_none() {
+            let mut config = PackWriterConfig::new(&self.layout.packs_dir(), s.next_pack_id);
+            config.version = self.options.format;
+            config.pack_size_limit = self.options.pack_size_limit;
+            config.block_size = self.options.block_size;
+            config.level = self.options.level;
+            s.writer = Some(PackWriter::spawn(config)?);
+        }
+        let batch = std::mem::take(&mut s.batch);
+        s.batch_bytes = 0;
+        let sent = s
+            .writer
+            .as_ref()
+            .expect("a writer was just started")
+            .put(batch);
+        if let Err(e) = sent {
+            // The thread stopped on an error: collect it and poison the session.
+            let err = match s.writer.take().map(|w| w.finish()) {
+                Some(Err(inner)) => StoreError::from(inner),
+                _ => StoreError::from(e),
+            };
+            s.poisoned = Some(err.to_string());
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Makes every put so far durable and visible: closes the open pack, fsyncs it, writes
+    /// and fsyncs its index, renames both into place, then writes the multi-pack index.
+    /// After a failure the session is poisoned and nothing of it is published.
+    pub fn commit(&self) -> Result<CommitSummary, StoreError> {
+        let mut s = self.session()?;
+        let result = self.commit_locked(&mut s);
+        if let Err(e) = &result {
+            s.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    fn commit_locked(&self, s: &mut WriteSession) -> Result<CommitSummary, StoreError> {
+        self.send_batch(s)?;
+        let Some(writer) = s.writer.take() else {
+            return Ok(CommitSummary::default());
+        };
+        let packs = writer.finish()?;
+        let summary = self.publish_packs(&packs)?;
+        if let Some(last) = packs.last() {
+            s.next_pack_id = last.id + 1;
+        }
+        s.known.clear();
+        Ok(summary)
+    }
+
+    fn publish_packs(&self, packs: &[FinishedPack]) -> Result<CommitSummary, StoreError> {
+        let mut summary = CommitSummary::default();
+        if packs.is_empty() {
+            return Ok(summary);
+        }
+        for p in packs {
+            let mut entries = p.entries.clone();
+            let counts = IndexCounts {
+                sequences: p.counts.sequences as u64,
+                representations: p.counts.representations as u64,
+                residue_bytes: p.counts.residue_bytes,
+                uncompressed_bytes: p.counts.uncompressed_bytes,
+            };
+            self.write_pack_index(p.id, counts, &mut entries)?;
+        }
+        // Every index is durable before any pack becomes visible, so a published pack always
+        // has its index; packs are published in order, so a crash leaves a prefix.
+        for p in packs {
+            publish(&p.temp_path, &self.layout.pack_path(p.id))?;
+            summary.packs.push(p.id);
+            summary.entries += p.entries.len() as u64;
+            summary.pack_bytes += p.file_len;
+        }
+        self.refresh()?;
+        self.write_multi_index()?;
+        self.refresh()?;
+        Ok(summary)
+    }
+
+    fn write_pack_index(
+        &self,
+        id: PackId,
+        counts: IndexCounts,
+        entries: &mut [IndexEntry],
+    ) -> Result<(), StoreError> {
+        let path = self.layout.pack_index_path(id);
+        write_atomically(&path, |w| {
+            write_index(w, IndexKind::Pack, &[id], counts, entries)
+                .map(|_| ())
+                .map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })
+        })
+    }
+
+    /// Rewrites the multi-pack index over every indexed pack of the current snapshot.
+    fn write_multi_index(&self) -> Result<(), StoreError> {
+        let snap = self.snapshot();
+        let packs = snap.indexed_packs();
+        let mut entries: Vec<IndexEntry> = Vec::new();
+        if let Some(m) = &snap.multi {
+            entries.extend(m.entries());
+        }
+        for (_, ix) in &snap.extras {
+            entries.extend(ix.entries());
+        }
+        let counts = snap.counts();
+        let path = self.layout.multi_index_path();
+        write_atomically(&path, |w| {
+            write_index(w, IndexKind::Multi, &packs, counts, &mut entries)
+                .map(|_| ())
+                .map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })
+        })
+    }
+
+    /// Drops every put since the last commit and removes the temporary packs they made.
+    pub fn rollback(&self) -> Result<(), StoreError> {
+        let Some(session) = &self.session else {
+            return Err(StoreError::ReadOnly);
+        };
+        let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+        self.discard(&mut s);
+        Ok(())
+    }
+
+    fn discard(&self, s: &mut WriteSession) {
+        s.batch.clear();
+        s.batch_bytes = 0;
+        s.known.clear();
+        s.poisoned = None;
+        if let Some(w) = s.writer.take() {
+            let _ = w.finish();
+        }
+        // Temporary packs with ids from next_pack_id on were started by this session after
+        // its last commit (we hold the lock): uncommitted, never part of the store.
+        let dir = self.layout.packs_dir();
+        if let Ok(listing) = std::fs::read_dir(&dir) {
+            for item in listing.flatten() {
+                let name = item.file_name();
+                let id = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".tmp"))
+                    .and_then(pack_io::parse_pack_file_name);
+                if id.is_some_and(|id| id >= s.next_pack_id) {
+                    let _ = std::fs::remove_file(item.path());
+                }
+            }
+        }
+        // A commit that failed half-way may have published some packs: skip their ids.
+        if self.refresh().is_ok() {
+            if let Some(max) = self.snapshot().max_id_seen {
+                s.next_pack_id = s.next_pack_id.max(max + 1);
+            }
+        }
+    }
+
+    /// The residues of `hash`, if stored.
+    pub fn get(&self, hash: &SequenceHash) -> Result<Option<Vec<u8>>, StoreError> {
+        let snap = self.snapshot();
+        let locs = snap.locations(hash)?;
+        CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            for loc in &locs {
+                let residues = snap.with_entry(hash, loc, &mut cache, |e| {
+                    e.has_sequence().then(|| e.sequence.to_vec())
+                })?;
+                if let Some(r) = residues {
+                    return Ok(Some(r));
+                }
+            }
+            if locs.is_empty() {
+                Ok(None)
+            } else {
+                Err(StoreError::Corrupt(format!(
+                    "sequence {hash} has representations but no entry with its residues"
+                )))
+            }
+        })
+    }
+
+    /// Whether `hash` is stored.
+    pub fn contains(&self, hash: &SequenceHash) -> Result<bool, StoreError> {
+        Ok(!self.snapshot().locations(hash)?.is_empty())
+    }
+
+    /// Every representation of `hash`, oldest first (empty when not stored).
+    pub fn representations(&self, hash: &SequenceHash) -> Result<Vec<Representation>, StoreError> {
+        Ok(self
+            .get_record(hash)?
+            .map(|r| r.representations)
+            .unwrap_or_default())
+    }
+
+    /// Residues and representations of `hash`.
+    pub fn get_record(&self, hash: &SequenceHash) -> Result<Option<StoredSequence>, StoreError> {
+        let snap = self.snapshot();
+        let locs = snap.locations(hash)?;
+        if locs.is_empty() {
+            return Ok(None);
+        }
+        CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            record_at(&snap, hash, &locs, &mut cache).map(Some)
+        })
+    }
+
+    /// Calls `f` with every stored sequence, pack by pack in write order.
+    pub fn for_each_sequence(
+        &self,
+        mut f: impl FnMut(&StoredSequence) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let snap = self.snapshot();
+        let mut side_cache = BlockCache::default();
+        for id in snap.indexed_packs() {
+            let Some(slot) = snap.packs.get(&id) else {
+                continue;
+            };
+            let reader = slot.reader().map_err(|reason| {
+                StoreError::Corrupt(format!("{}: {reason}", slot.path.display()))
+            })?;
+            reader.for_each_entry::<StoreError>(id, |loc, e| {
+                if !e.has_sequence() {
+                    return Ok(());
+                }
+                let mut rec = StoredSequence {
+                    hash: e.hash,
+                    residues: e.sequence.to_vec(),
+                    representations: e
+                        .representations()
+                        .map_err(|err| StoreError::Corrupt(err.to_string()))?,
+                };
+                let locs = snap.locations(&e.hash)?;
+                for other in locs.iter().filter(|l| **l != loc) {
+                    snap.with_entry(&e.hash, other, &mut side_cache, |x| {
+                        x.for_each_representation(|h, s| {
+                            rec.representations.push(Representation::new(h, s))
+                        })
+                    })?
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                }
+                f(&rec)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Figures from index headers and file sizes; nothing is decompressed.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let snap = self.snapshot();
+        let counts = snap.counts();
+        let mut stats = StoreStats {
+            packs: snap.packs.len(),
+            sequences: counts.sequences,
+            representations: counts.representations,
+            residue_bytes: counts.residue_bytes,
+            uncompressed_bytes: counts.uncompressed_bytes,
+            stray_temp_files: snap.stray_temp_files.clone(),
+            problems: snap.problems.clone(),
+            ..StoreStats::default()
+        };
+        for slot in snap.packs.values() {
+            let meta = std::fs::metadata(&slot.path).map_err(io_err(&slot.path))?;
+            stats.pack_bytes += meta.len();
+            if matches!(slot.reader().map(|r| r.version()), Ok(PackVersion::V1)) {
+                stats.v1_packs += 1;
+            }
+        }
+        let dir = self.layout.indices_dir();
+        for item in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let item = item.map_err(io_err(&dir))?;
+            if item.file_name().to_string_lossy().ends_with(".tmp") {
+                continue;
+            }
+            stats.index_files += 1;
+            stats.index_bytes += item.metadata().map_err(io_err(&item.path()))?.len();
+        }
+        Ok(stats)
+    }
+}
+
+pub(crate) fn record_at(
+    snap: &Snapshot,
+    hash: &SequenceHash,
+    locs: &[pack_format::PackLocation],
+    cache: &mut BlockCache,
+) -> Result<StoredSequence, StoreError> {
+    let mut rec = StoredSequence {
+        hash: *hash,
+        residues: Vec::new(),
+        representations: Vec::new(),
+    };
+    for loc in locs {
+        snap.with_entry(hash, loc, cache, |e| {
+            if e.has_sequence() && rec.residues.is_empty() {
+                rec.residues = e.sequence.to_vec();
+            }
+            e.for_each_representation(|h, s| rec.representations.push(Representation::new(h, s)))
+        })?
+        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    }
+    if rec.residues.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "sequence {hash} has representations but no entry with its residues"
+        )));
+    }
+    Ok(rec)
+}
+
+impl Drop for PackedSequenceStorage {
+    fn drop(&mut self) {
+        if let Some(session) = &self.session {
+            let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+            self.discard(&mut s);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Full checks of a store: every pack re-read, every checksum checked, every sequence
+//! re-hashed, every index checked against the packs. Nothing is modified.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use pack_format::{PackId, PackVersion, SequenceHash};
+use pack_index::IndexKind;
+
+use crate::alphabet::RESIDUE;
+use crate::error::StoreError;
+use crate::store::PackedSequenceStorage;
+
+/// One thing found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// Byte offset in the file (for v1 packs: in the decompressed pack), when known.
+    pub offset: Option<u64>,
+    /// The sequence concerned, when known.
+    pub hash: Option<SequenceHash>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(o) = self.offset {
+            write!(f, " at byte {o}")?;
+        }
+        if let Some(h) = self.hash {
+            write!(f, " (sequence {h})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What `verify` checked and found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Packs read.
+    pub packs: usize,
+    /// Entries decoded.
+    pub entries: u64,
+    /// Sequences re-hashed.
+    pub sequences: u64,
+    /// Bytes of pack files read.
+    pub pack_bytes: u64,
+    /// Index files checked.
+    pub index_files: usize,
+    /// Problems; empty means the store is sound.
+    pub problems: Vec<Problem>,
+    /// Leftover temporary files (harmless; safe to delete when no import runs).
+    pub stray_temp_files: Vec<PathBuf>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+fn format_offset(e: &pack_format::Error) -> Option<u64> {
+    use pack_format::Error as E;
+    match e {
+        E::Truncated { offset, .. }
+        | E::Corrupt { offset, .. }
+        | E::Checksum { offset, .. }
+        | E::Decompress { offset, .. } => Some(*offset),
+        _ => None,
+    }
+}
+
+fn problem_of(err: &StoreError, path: &std::path::Path) -> Problem {
+    let (offset, message) = match err {
+        StoreError::Pack(pack_io::Error::Format { source, .. }) => {
+            (format_offset(source), source.to_string())
+        }
+        other => (None, other.to_string()),
+    };
+    Problem {
+        path: path.to_path_buf(),
+        offset,
+        hash: None,
+        message,
+    }
+}
+
+impl PackedSequenceStorage {
+    /// Re-reads every pack and index. `progress(done, total)` counts pack bytes.
+    pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> VerifyReport {
+        let started = Instant::now();
+        let snap = self.snapshot();
+        let mut report = VerifyReport {
+            stray_temp_files: snap.stray_temp_files.clone(),
+            ..VerifyReport::default()
+        };
+        for p in &snap.problems {
+            report.problems.push(Problem {
+                path: p.path.clone(),
+                offset: None,
+                hash: None,
+                message: p.reason.clone(),
+            });
+        }
+        let total: u64 = snap
+            .packs
+            .values()
+            .filter_map(|s| std::fs::metadata(&s.path).ok())
+            .map(|m| m.len())
+            .sum();
+        let mut done = 0u64;
+        let mut pack_entries: Vec<(PackId, u64)> = Vec::new();
+        for (&id, slot) in &snap.packs {
+            report.packs += 1;
+            let path = &slot.path;
+            let reader = match slot.reader() {
+                Ok(r) => r,
+                Err(reason) => {
+                    report.problems.push(Problem {
+                        path: path.clone(),
+                        offset: None,
+                        hash: None,
+                        message: reason,
+                    });
+                    continue;
+                }
+            };
+            let before = report.problems.len();
+            match reader.pack_id() {
+                Ok(inner) if inner != id => report.problems.push(Problem {
+                    path: path.clone(),
+                    offset: Some(5),
+                    hash: None,
+                    message: format!("the pack calls itself pack {inner}; its file name says {id}"),
+                }),
+                Ok(_) => {}
+                Err(e) => report.problems.push(problem_of(&e.into(), path)),
+            }
+            if let Err(e) = reader.verify_footer() {
+                report.problems.push(problem_of(&e.into(), path));
+            }
+            let mut count = 0u64;
+            let mut entry_problems = Vec::new();
+            let walked = reader.for_each_entry::<StoreError>(id, |loc, e| {
+                count += 1;
+                let at = reader.block_file_offset(loc.block).or(match reader.version() {
+                    PackVersion::V1 => Some(loc.offset as u64),
+                    PackVersion::V2 => None,
+                });
+                let place = format!("entry at block {} offset {}", loc.block, loc.offset);
+                let mut flag = |message: String| {
+                    entry_problems.push(Problem {
+                        path: path.clone(),
+                        offset: at,
+                        hash: Some(e.hash),
+                        message: format!("{place}: {message}"),
+                    })
+                };
+                if e.has_sequence() {
+                    report.sequences += 1;
+                    if let Some(p) = e.sequence.iter().position(|&b| RESIDUE[b as usize] != b) {
+                        flag(format!("byte {p} of the residues is not an upper-case residue"));
+                    }
+                    let actual = SequenceHash::of_residues(e.sequence);
+                    if actual != e.hash {
+                        flag(format!("the residues hash to {actual}"));
+                    }
+                }
+                if let Err(err) = e.representations() {
+                    flag(format!("representations do not decode: {err}"));
+                }
+                match snap.locations(&e.hash) {
+                    Ok(locs) if locs.contains(&loc) => {}
+                    Ok(_) => flag("no index lists this entry".into()),
+                    Err(err) => flag(format!("index lookup failed: {err}")),
+                }
+                Ok(())
+            });
+            report.problems.extend(entry_problems);
+            if let Err(e) = walked {
+                report.problems.push(problem_of(&e, path));
+            }
+            report.entries += count;
+            pack_entries.push((id, count));
+            // The pack's own index: sound and of the same size.
+            let idx_path = self.layout().pack_index_path(id);
+            if report.problems.len() == before {
+                match pack_index::open(&idx_path).and_then(|ix| ix.verify().map(|_| ix)) {
+                    Ok(ix) => {
+                        report.index_files += 1;
+                        if ix.len() != count || ix.kind() != IndexKind::Pack || ix.packs() != [id] {
+                            report.problems.push(Problem {
+                                path: idx_path,
+                                offset: None,
+                                hash: None,
+                                message: format!(
+                                    "indexes {} rows of packs {:?}; pack {id} holds {count} entries",
+                                    ix.len(),
+                                    ix.packs()
+                                ),
+                            });
+                        }
+                    }
+                    Err(e) => report.problems.push(Problem {
+                        path: idx_path,
+                        offset: None,
+                        hash: None,
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            done += reader.file_len();
+            report.pack_bytes += reader.file_len();
+            progress(done, total);
+        }
+        if let Some(m) = &snap.multi {
+            let path = self.layout().multi_index_path();
+            report.index_files += 1;
+            let expected: u64 = m
+                .packs()
+                .iter()
+                .map(|id| {
+                    pack_entries
+                        .iter()
+                        .find(|(p, _)| p == id)
+                        .map_or(0, |(_, n)| *n)
+                })
+                .sum();
+            let problem = match m.verify() {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if m.len() != expected => Some(format!(
+                    "{} rows for packs {:?}, which hold {expected} entries",
+                    m.len(),
+                    m.packs()
+                )),
+                Ok(()) => None,
+            };
+            if let Some(message) = problem {
+                report.problems.push(Problem {
+                    path,
+                    offset: None,
+                    hash: None,
+                    message,
+                });
+            }
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        report
+    }
+}
