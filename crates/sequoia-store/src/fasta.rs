@@ -369,7 +369,8 @@ fn finish_header(s: &mut Scan<'_>) -> Result<(), FastaError> {
     if s.header.is_empty() {
         return Err(s.error(line, Some(1), "empty header: '>' is followed by nothing".into()));
     }
-    if let Some(p) = s.header.iter().position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    // \x01 separates the headers of one sequence in NCBI nr; the importer splits on it.
+    if let Some(p) = s.header.iter().position(|&b| (b < 0x20 && b != b'\t' && b != 1) || b == 0x7f) {
         return Err(s.error(
             line,
             Some(p as u64 + 2),

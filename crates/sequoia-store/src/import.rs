@@ -52,6 +52,26 @@ type Batch = Vec<(SequenceHash, Vec<u8>, String)>;
 
 const BATCH_RECORDS: usize = 4096;
 
+/// One record per header: NCBI nr joins the headers of one sequence with `\x01`.
+fn split_headers(
+    hash: SequenceHash,
+    residues: Vec<u8>,
+    header: String,
+    source: &str,
+) -> Vec<(SequenceHash, Vec<u8>, Representation)> {
+    if !header.contains('\u{1}') {
+        return vec![(hash, residues, Representation { header, source: source.to_string() })];
+    }
+    let parts: Vec<&str> = header.split('\u{1}').filter(|h| !h.trim().is_empty()).collect();
+    if parts.is_empty() {
+        return vec![(hash, residues, Representation { header, source: source.to_string() })];
+    }
+    parts
+        .into_iter()
+        .map(|h| (hash, residues.clone(), Representation::new(h, source)))
+        .collect()
+}
+
 /// Reads every record of `input` into `store` (not committed: the caller commits, or rolls
 /// back on error). `progress(bytes, records)` is called after each batch.
 pub fn import_fasta(
@@ -107,9 +127,7 @@ pub fn import_fasta(
             summary.records += batch.len() as u64;
             summary.bytes = bytes;
             store.put_normalized_batch(
-                batch.into_iter().map(|(h, r, header)| {
-                    (h, r, Representation { header, source: source.to_string() })
-                }),
+                batch.into_iter().flat_map(|(h, r, header)| split_headers(h, r, header, source)),
                 |o| {
                     summary.new_sequences += o.new_sequence as u64;
                     summary.new_representations += o.new_representation as u64;

@@ -1,0 +1,382 @@
+//! The `sequoia` command line: a thin layer over `sequoia-store`.
+
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sequoia_store::fasta::open_input;
+use sequoia_store::{
+    import_fasta, ImportSummary, PackVersion, PackedSequenceStorage, SequenceHash,
+    StoreOptions, StoredSequence,
+};
+
+/// SEQUOIA: a de-duplicated, packed store of biological sequences.
+#[derive(Parser)]
+#[command(name = "sequoia", version, about, long_about = None)]
+struct Cli {
+    /// Store directory [default: $SEQUOIA_STORE, else ~/.talaria/databases/sequences]
+    #[arg(long, global = true, env = "SEQUOIA_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    V1,
+    V2,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import FASTA files (plain, .gz or .zst; `-` reads standard input), then commit.
+    Import {
+        /// Source name stored with every record [default: the file's name]
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Layout of new packs.
+        #[arg(long, value_enum, default_value = "v2")]
+        format: Format,
+        /// Pack size limit in bytes.
+        #[arg(long, default_value_t = 64 << 20, hide = true)]
+        pack_size: u64,
+        /// Uncompressed bytes per v2 block.
+        #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
+        block_size: usize,
+        /// FASTA files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+    /// Print sequences as FASTA, one record per representation.
+    Get {
+        /// SHA-256 hashes (64 hex digits).
+        #[arg(value_name = "HASH")]
+        hashes: Vec<String>,
+        /// Read hashes from a file, one per line (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        keys: Option<String>,
+        /// Residues per line (0: one line).
+        #[arg(long, default_value_t = 60)]
+        width: usize,
+    },
+    /// Print the whole store as FASTA.
+    Export {
+        /// One record per sequence, its headers joined by \x01 (as NCBI nr).
+        #[arg(long)]
+        dedup: bool,
+        /// Residues per line (0: one line).
+        #[arg(long, default_value_t = 60)]
+        width: usize,
+    },
+    /// Packs, sequences, representations, bytes and compression.
+    Stats {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read every pack and index; exit status 1 when anything is wrong.
+    Verify,
+    /// Recreate every index file from the packs alone.
+    RebuildIndex,
+}
+
+fn default_store() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".talaria/databases/sequences")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = cli.store.clone().unwrap_or_else(default_store);
+    match run(cli.command, store) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("sequoia: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, std::io::Error>;
+
+fn fail(msg: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(msg.to_string())
+}
+
+fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
+    match command {
+        Command::Import { source, format, pack_size, block_size, files } => {
+            let options = StoreOptions {
+                format: match format {
+                    Format::V1 => PackVersion::V1,
+                    Format::V2 => PackVersion::V2,
+                },
+                pack_size_limit: pack_size,
+                block_size,
+                ..StoreOptions::default()
+            };
+            import(&root, options, source, &files)
+        }
+        Command::Get { hashes, keys, width } => get(&root, hashes, keys, width),
+        Command::Export { dedup, width } => export(&root, dedup, width),
+        Command::Stats { json } => stats(&root, json),
+        Command::Verify => verify(&root),
+        Command::RebuildIndex => {
+            let store = PackedSequenceStorage::open_for_repair(&root).map_err(fail)?;
+            let s = store.rebuild_index().map_err(fail)?;
+            eprintln!("rebuilt indexes of {} packs ({} entries)", s.packs.len(), s.entries);
+            for p in &s.skipped {
+                eprintln!("skipped unreadable pack: {p}");
+            }
+            Ok(if s.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+fn progress_bar(len: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("template is valid")
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}").expect("template is valid"),
+        ),
+    }
+}
+
+fn import(root: &std::path::Path, options: StoreOptions, source: Option<String>, files: &[String]) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
+    let mut total = ImportSummary::default();
+    for file in files {
+        let name = if file == "-" {
+            "stdin".to_string()
+        } else {
+            std::path::Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file.clone())
+        };
+        let source = source.clone().unwrap_or(name);
+        let input = open_input(file).map_err(|e| fail(format!("{file}: {e}")))?;
+        let size = (file != "-").then(|| std::fs::metadata(file).map(|m| m.len()).ok()).flatten();
+        let compressed = input_is_compressed(file);
+        let bar = progress_bar(if compressed { None } else { size });
+        bar.set_message(file.clone());
+        let result = import_fasta(&store, input, file, &source, &mut |bytes, _| bar.set_position(bytes));
+        bar.finish_and_clear();
+        match result {
+            Ok(s) => total.add(&s),
+            Err(e) => {
+                store.rollback().map_err(fail)?;
+                return Err(fail(format!("{e}\nnothing was imported; the store is unchanged")));
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    store.commit().map_err(fail)?;
+    total.seconds += started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {} records: {} new sequences, {} new representations, {:.1} MB in {:.2} s ({:.0} records/s)",
+        total.records,
+        total.new_sequences,
+        total.new_representations,
+        total.bytes as f64 / 1e6,
+        total.seconds,
+        total.records as f64 / total.seconds.max(1e-9),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn input_is_compressed(file: &str) -> bool {
+    file.ends_with(".gz") || file.ends_with(".zst")
+}
+
+fn write_record(out: &mut impl Write, header: &str, residues: &[u8], width: usize) -> Result<()> {
+    out.write_all(b">")?;
+    out.write_all(header.as_bytes())?;
+    out.write_all(b"\n")?;
+    if width == 0 {
+        out.write_all(residues)?;
+        out.write_all(b"\n")?;
+    } else {
+        for line in residues.chunks(width) {
+            out.write_all(line)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_sequence(out: &mut impl Write, rec: &StoredSequence, dedup: bool, width: usize) -> Result<()> {
+    if rec.representations.is_empty() {
+        return write_record(out, &rec.hash.to_hex(), &rec.residues, width);
+    }
+    if dedup {
+        let joined: Vec<&str> = rec.representations.iter().map(|r| r.header.as_str()).collect();
+        write_record(out, &joined.join("\u{1}"), &rec.residues, width)
+    } else {
+        for r in &rec.representations {
+            write_record(out, &r.header, &rec.residues, width)?;
+        }
+        Ok(())
+    }
+}
+
+fn get(root: &std::path::Path, mut hashes: Vec<String>, keys: Option<String>, width: usize) -> Result<ExitCode> {
+    if let Some(path) = keys {
+        let reader: Box<dyn BufRead> = if path == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(&path).map_err(|e| fail(format!("{path}: {e}")))?,
+            ))
+        };
+        for line in reader.lines() {
+            let line = line.map_err(|e| fail(format!("{path}: {e}")))?;
+            let t = line.trim();
+            if !t.is_empty() {
+                hashes.push(t.to_string());
+            }
+        }
+    }
+    if hashes.is_empty() {
+        return Err(fail("give at least one HASH or --keys FILE"));
+    }
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut missing = 0usize;
+    for h in &hashes {
+        let hash: SequenceHash = h.parse().map_err(fail)?;
+        match store.get_record(&hash).map_err(fail)? {
+            Some(rec) => write_sequence(&mut out, &rec, false, width)?,
+            None => {
+                missing += 1;
+                out.flush()?;
+                eprintln!("sequoia: sequence not found: {h}");
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if missing == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn export(root: &std::path::Path, dedup: bool, width: usize) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut io_error = None;
+    let r = store.for_each_sequence(|rec| {
+        write_sequence(&mut out, rec, dedup, width).map_err(|e| {
+            let msg = e.to_string();
+            io_error = Some(e);
+            sequoia_store::StoreError::Corrupt(msg)
+        })
+    });
+    if let Some(e) = io_error {
+        return Err(e);
+    }
+    r.map_err(fail)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct StatsJson {
+    store: String,
+    packs: usize,
+    v1_packs: usize,
+    sequences: u64,
+    representations: u64,
+    residue_bytes: u64,
+    uncompressed_bytes: u64,
+    pack_bytes: u64,
+    index_bytes: u64,
+    index_files: usize,
+    bytes_on_disk: u64,
+    compression_ratio: f64,
+    stray_temp_files: Vec<String>,
+    problems: Vec<String>,
+}
+
+fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let s = store.stats().map_err(fail)?;
+    let j = StatsJson {
+        store: root.display().to_string(),
+        packs: s.packs,
+        v1_packs: s.v1_packs,
+        sequences: s.sequences,
+        representations: s.representations,
+        residue_bytes: s.residue_bytes,
+        uncompressed_bytes: s.uncompressed_bytes,
+        pack_bytes: s.pack_bytes,
+        index_bytes: s.index_bytes,
+        index_files: s.index_files,
+        bytes_on_disk: s.pack_bytes + s.index_bytes,
+        compression_ratio: (s.compression_ratio() * 1000.0).round() / 1000.0,
+        stray_temp_files: s.stray_temp_files.iter().map(|p| p.display().to_string()).collect(),
+        problems: s.problems.iter().map(|p| format!("{}: {}", p.path.display(), p.reason)).collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &j).map_err(fail)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "store            {}", j.store)?;
+        writeln!(out, "packs            {} ({} v1, {} v2)", j.packs, j.v1_packs, j.packs - j.v1_packs)?;
+        writeln!(out, "sequences        {}", j.sequences)?;
+        writeln!(out, "representations  {}", j.representations)?;
+        writeln!(out, "residues         {} bytes", j.residue_bytes)?;
+        writeln!(out, "pack bytes       {} ({:.1} MB)", j.pack_bytes, j.pack_bytes as f64 / 1e6)?;
+        writeln!(out, "index bytes      {} in {} files", j.index_bytes, j.index_files)?;
+        writeln!(out, "bytes on disk    {} ({:.1} MB)", j.bytes_on_disk, j.bytes_on_disk as f64 / 1e6)?;
+        writeln!(out, "compression      {:.2}x ({} entry bytes in packs)", s.compression_ratio(), j.uncompressed_bytes)?;
+        for p in &j.stray_temp_files {
+            writeln!(out, "note: leftover temporary file of an interrupted write (safe to delete when no import runs): {p}")?;
+        }
+        for p in &j.problems {
+            writeln!(out, "problem: {p}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(root: &std::path::Path) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let total = store.stats().map_err(fail)?.pack_bytes;
+    let bar = progress_bar(Some(total));
+    bar.set_message("verify");
+    let report = store.verify(&mut |done, _| bar.set_position(done));
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    for p in &report.problems {
+        writeln!(out, "problem: {p}")?;
+    }
+    for p in &report.stray_temp_files {
+        writeln!(out, "note: leftover temporary file (safe to delete when no import runs): {}", p.display())?;
+    }
+    writeln!(
+        out,
+        "verified {} packs ({:.1} MB), {} entries, {} sequences re-hashed, {} index files in {:.2} s ({:.0} MB/s): {}",
+        report.packs,
+        report.pack_bytes as f64 / 1e6,
+        report.entries,
+        report.sequences,
+        report.index_files,
+        report.seconds,
+        report.pack_bytes as f64 / 1e6 / report.seconds.max(1e-9),
+        if report.problems.is_empty() { "OK".to_string() } else { format!("{} PROBLEMS", report.problems.len()) }
+    )?;
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
