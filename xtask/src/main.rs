@@ -1,1 +1,107 @@
-fn main(){}
+//! Project tasks, run as `cargo xtask TASK` (see `cargo xtask help`).
+
+mod fixtures;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+cargo xtask TASK
+
+TASKS
+  fixtures [--out DIR] [--records N] [--dup-share F] [--seed S]
+      Write deterministic synthetic FASTA to DIR (default target/fixtures):
+      protein_small.fasta, protein_dup.fasta (a second source sharing sequences),
+      nucleotide_small.fasta, and gzip/zstd copies when gzip/zstd are installed.
+  ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, and a
+      short fuzz run of every target when a nightly toolchain with cargo-fuzz exists.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("fixtures") => fixtures::run(&args[1..]),
+        Some("ci") => ci(),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("==> {name}: {program} {}", args.join(" "));
+    let started = std::time::Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("{name}: cannot run {program}: {e}"))?;
+    eprintln!("    {name} took {:.1} s", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
+    }
+}
+
+fn has_fuzz_toolchain() -> bool {
+    Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .current_dir(workspace_root())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn ci() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    step("format", &cargo, &["fmt", "--all", "--check"])?;
+    step(
+        "clippy",
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step("tests", &cargo, &["test", "--workspace"])?;
+    if has_fuzz_toolchain() {
+        for target in ["pack_v1", "pack_v2", "index"] {
+            step(
+                &format!("fuzz {target}"),
+                "cargo",
+                &[
+                    "+nightly",
+                    "fuzz",
+                    "run",
+                    target,
+                    "--",
+                    "-max_total_time=20",
+                ],
+            )?;
+        }
+    } else {
+        eprintln!("==> fuzz: skipped (no nightly toolchain with cargo-fuzz)");
+    }
+    Ok(())
+}

@@ -68,7 +68,10 @@ pub fn encode(
             .sum::<usize>()
             + 5,
     );
-    msgpack::write_array_len(&mut reps, checked_u32(representations.len(), "representations")?);
+    msgpack::write_array_len(
+        &mut reps,
+        checked_u32(representations.len(), "representations")?,
+    );
     for r in representations {
         msgpack::write_array_len(&mut reps, 2);
         msgpack::write_str(&mut reps, &r.header);
@@ -135,7 +138,10 @@ impl<'a> EntryRef<'a> {
     }
 
     /// Calls `f(header, source)` for each representation without allocating.
-    pub fn for_each_representation(&self, mut f: impl FnMut(&'a str, &'a str)) -> Result<(), Error> {
+    pub fn for_each_representation(
+        &self,
+        mut f: impl FnMut(&'a str, &'a str),
+    ) -> Result<(), Error> {
         let mut r = Reader::new(self.representations_bytes, self.representations_offset);
         let n = r.read_array_len("representations")?;
         for _ in 0..n {

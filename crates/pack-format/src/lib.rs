@@ -64,7 +64,8 @@ pub fn detect(bytes: &[u8]) -> Result<PackVersion, Error> {
         return match bytes[4] {
             2 => Ok(PackVersion::V2),
             1 => Err(Error::NotAPack {
-                message: "a v1 pack must be Zstandard-compressed as a whole; this one is not".into(),
+                message: "a v1 pack must be Zstandard-compressed as a whole; this one is not"
+                    .into(),
             }),
             v => Err(Error::UnsupportedVersion { version: v }),
         };

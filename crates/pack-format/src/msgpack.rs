@@ -98,7 +98,11 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8], base: u64) -> Self {
-        Reader { bytes, pos: 0, base }
+        Reader {
+            bytes,
+            pos: 0,
+            base,
+        }
     }
 
     pub(crate) fn position(&self) -> usize {
@@ -152,7 +156,9 @@ impl<'a> Reader<'a> {
             0x80..=0x8f => Ok((m & 0x0f) as u32),
             0xde => Ok(self.be(2, what)? as u32),
             0xdf => Ok(self.be(4, what)? as u32),
-            _ => Err(self.corrupt(format!("{what}: expected a MessagePack map, found marker 0x{m:02x}"))),
+            _ => Err(self.corrupt(format!(
+                "{what}: expected a MessagePack map, found marker 0x{m:02x}"
+            ))),
         }
     }
 

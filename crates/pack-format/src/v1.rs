@@ -258,7 +258,8 @@ mod tests {
     #[test]
     fn a_wrong_footer_count_is_reported() {
         let mut enc = V1PackEncoder::new(1);
-        enc.push(&SequenceHash::of_residues(b"A"), b"A", &[]).unwrap();
+        enc.push(&SequenceHash::of_residues(b"A"), b"A", &[])
+            .unwrap();
         let file = enc.finish(Vec::new(), 3).unwrap();
         let mut body = decompress(&file, 1 << 20).unwrap();
         let n = body.len();

@@ -353,7 +353,9 @@ impl<'a> V2Pack<'a> {
         if &t[56..64] != TRAILER_MAGIC {
             return Err(Error::Corrupt {
                 offset: trailer_at + 56,
-                message: "trailer magic SQPKEND2 missing: the pack is truncated or was never finished".into(),
+                message:
+                    "trailer magic SQPKEND2 missing: the pack is truncated or was never finished"
+                        .into(),
             });
         }
         let trailer = Trailer {
@@ -431,7 +433,10 @@ impl<'a> V2Pack<'a> {
         if i >= self.trailer.block_count {
             return Err(Error::Corrupt {
                 offset: self.trailer.footer_offset,
-                message: format!("block {i} requested, the pack has {}", self.trailer.block_count),
+                message: format!(
+                    "block {i} requested, the pack has {}",
+                    self.trailer.block_count
+                ),
             });
         }
         let at = self.trailer.footer_offset as usize + i as usize * BLOCK_ROW_LEN;
@@ -461,7 +466,10 @@ impl<'a> V2Pack<'a> {
         if i >= self.trailer.entry_count {
             return Err(Error::Corrupt {
                 offset: self.trailer.footer_offset,
-                message: format!("entry {i} requested, the pack has {}", self.trailer.entry_count),
+                message: format!(
+                    "entry {i} requested, the pack has {}",
+                    self.trailer.entry_count
+                ),
             });
         }
         let at = self.trailer.footer_offset as usize
@@ -477,7 +485,12 @@ impl<'a> V2Pack<'a> {
     }
 
     /// Checks block `i`'s CRC and decompresses it into `out` (cleared first).
-    pub fn read_block(&self, i: u32, dec: &mut BlockDecoder, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn read_block(
+        &self,
+        i: u32,
+        dec: &mut BlockDecoder,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let info = self.block_info(i)?;
         let frame = &self.bytes[info.offset as usize..][..info.compressed_len as usize];
         let computed = crc32fast::hash(frame);
@@ -544,8 +557,12 @@ mod tests {
         for (s, h) in seqs {
             let hash = SequenceHash::of_residues(s.as_bytes());
             locs.push(
-                enc.push(&hash, s.as_bytes(), &[Representation::new(h.clone(), "src")])
-                    .unwrap(),
+                enc.push(
+                    &hash,
+                    s.as_bytes(),
+                    &[Representation::new(h.clone(), "src")],
+                )
+                .unwrap(),
             );
         }
         (enc.finish().unwrap().0, locs)
@@ -602,7 +619,10 @@ mod tests {
             pack.read_block(row.block, &mut dec, &mut buf)?;
             let e = entry_in_block(&buf, row.offset, row.length)?;
             if e.hash != row.hash || SequenceHash::of_residues(e.sequence) != e.hash {
-                return Err(Error::Corrupt { offset: 0, message: "hash".into() });
+                return Err(Error::Corrupt {
+                    offset: 0,
+                    message: "hash".into(),
+                });
             }
         }
         Ok(())
@@ -621,10 +641,15 @@ mod tests {
 
     #[test]
     fn truncations_are_detected() {
-        let seqs: Vec<(String, String)> = (0..10).map(|i| ("MKVL".repeat(i + 1), format!("s{i}"))).collect();
+        let seqs: Vec<(String, String)> = (0..10)
+            .map(|i| ("MKVL".repeat(i + 1), format!("s{i}")))
+            .collect();
         let (file, _) = build(&seqs, 64);
         for cut in 0..file.len() {
-            assert!(V2Pack::parse(&file[..cut]).is_err(), "truncation at {cut} accepted");
+            assert!(
+                V2Pack::parse(&file[..cut]).is_err(),
+                "truncation at {cut} accepted"
+            );
         }
     }
 }

@@ -57,7 +57,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             return Err(Error::NotAnIndex("magic SQIX missing".into()));
         }
         if b[4] != VERSION {
-            return Err(Error::NotAnIndex(format!("version {} is not supported", b[4])));
+            return Err(Error::NotAnIndex(format!(
+                "version {} is not supported",
+                b[4]
+            )));
         }
         let kind = match b[5] {
             1 => IndexKind::Pack,
@@ -67,7 +70,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if b[6] as usize != KEY_LEN || b[7] > 24 || le_u32(b, 20) != 0 || le_u64(b, 56) != 0 {
             return Err(Error::Corrupt {
                 offset: 6,
-                message: format!("key length {} / fan-out bits {} / reserved bytes invalid", b[6], b[7]),
+                message: format!(
+                    "key length {} / fan-out bits {} / reserved bytes invalid",
+                    b[6], b[7]
+                ),
             });
         }
         if &b[b.len() - 8..] != TRAILER_MAGIC {
@@ -175,7 +181,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if start > end || end > self.count {
             return Err(Error::Corrupt {
                 offset: (self.fanout_at + 8 * slot) as u64,
-                message: format!("fan-out slot {slot} spans rows {start}..{end} of {}", self.count),
+                message: format!(
+                    "fan-out slot {slot} spans rows {start}..{end} of {}",
+                    self.count
+                ),
             });
         }
         // First row whose key is >= hash.
@@ -259,7 +268,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             if packs.binary_search(&e.location.pack).is_err() {
                 return Err(Error::Corrupt {
                     offset: at,
-                    message: format!("key {} points to pack {}, not covered", e.hash, e.location.pack),
+                    message: format!(
+                        "key {} points to pack {}, not covered",
+                        e.hash, e.location.pack
+                    ),
                 });
             }
             last = Some(e);
@@ -298,12 +310,22 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn arb_entry() -> impl Strategy<Value = IndexEntry> {
-        (any::<[u8; 32]>(), 0u32..4, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-            |(h, pack, block, offset, length)| IndexEntry {
-                hash: SequenceHash(h),
-                location: PackLocation { pack, block, offset, length },
-            },
+        (
+            any::<[u8; 32]>(),
+            0u32..4,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
         )
+            .prop_map(|(h, pack, block, offset, length)| IndexEntry {
+                hash: SequenceHash(h),
+                location: PackLocation {
+                    pack,
+                    block,
+                    offset,
+                    length,
+                },
+            })
     }
 
     proptest! {
@@ -360,9 +382,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.idx");
         let h = SequenceHash::of_residues(b"A");
-        let loc = PackLocation { pack: 9, block: 1, offset: 2, length: 3 };
-        let counts = IndexCounts { sequences: 1, representations: 2, residue_bytes: 1, uncompressed_bytes: 50 };
-        let bytes = write_index(Vec::new(), IndexKind::Pack, &[9], counts, &mut [IndexEntry { hash: h, location: loc }]).unwrap();
+        let loc = PackLocation {
+            pack: 9,
+            block: 1,
+            offset: 2,
+            length: 3,
+        };
+        let counts = IndexCounts {
+            sequences: 1,
+            representations: 2,
+            residue_bytes: 1,
+            uncompressed_bytes: 50,
+        };
+        let bytes = write_index(
+            Vec::new(),
+            IndexKind::Pack,
+            &[9],
+            counts,
+            &mut [IndexEntry {
+                hash: h,
+                location: loc,
+            }],
+        )
+        .unwrap();
         std::fs::write(&path, bytes).unwrap();
         let index = open(&path).unwrap();
         assert_eq!(index.kind(), IndexKind::Pack);

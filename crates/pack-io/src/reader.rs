@@ -202,8 +202,12 @@ impl PackReader {
                         let (e, used) = pack_format::entry::decode(&buf[pos..], pos as u64)
                             .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
                         let listed = v2.entry_info(row).map_err(|e| self.format_err(e))?;
-                        if (listed.hash, listed.block, listed.offset as usize, listed.length as usize)
-                            != (e.hash, block, pos, used)
+                        if (
+                            listed.hash,
+                            listed.block,
+                            listed.offset as usize,
+                            listed.length as usize,
+                        ) != (e.hash, block, pos, used)
                         {
                             return Err(self
                                 .format_err(pack_format::Error::Corrupt {

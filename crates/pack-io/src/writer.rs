@@ -198,9 +198,9 @@ impl WriterState {
 
     fn start_pack(&mut self) -> Result<(), Error> {
         let id = self.next_id;
-        self.next_id = id.checked_add(1).ok_or_else(|| {
-            Error::Poisoned("pack ids are exhausted (2^32 packs)".into())
-        })?;
+        self.next_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::Poisoned("pack ids are exhausted (2^32 packs)".into()))?;
         let path = self.config.dir.join(pack_temp_name(id));
         let encoder = match self.config.version {
             PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
@@ -285,11 +285,13 @@ impl WriterState {
                 let w = enc
                     .finish(BufWriter::with_capacity(1 << 20, file), self.config.level)
                     .map_err(Self::format(&path))?;
-                w.into_inner().map_err(|e| Self::io(&path)(e.into_error()))?
+                w.into_inner()
+                    .map_err(|e| Self::io(&path)(e.into_error()))?
             }
             Open::V2(enc) => {
                 let (w, _trailer) = enc.finish().map_err(Self::format(&path))?;
-                w.into_inner().map_err(|e| Self::io(&path)(e.into_error()))?
+                w.into_inner()
+                    .map_err(|e| Self::io(&path)(e.into_error()))?
             }
         };
         file.sync_all().map_err(Self::io(&path))?;
@@ -318,7 +320,8 @@ mod tests {
     fn entries(n: usize) -> Vec<PutEntry> {
         (0..n)
             .map(|i| {
-                let residues = format!("MK{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 50 + 1)).into_bytes();
+                let residues =
+                    format!("MK{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 50 + 1)).into_bytes();
                 PutEntry {
                     hash: SequenceHash::of_residues(&residues),
                     residues,
@@ -340,7 +343,11 @@ mod tests {
             writer.put(chunk.to_vec()).unwrap();
         }
         let packs = writer.finish().unwrap();
-        assert!(packs.len() > 2, "packs rotate at the size limit: {}", packs.len());
+        assert!(
+            packs.len() > 2,
+            "packs rotate at the size limit: {}",
+            packs.len()
+        );
         assert_eq!(packs[0].id, 5);
         let mut cache = BlockCache::default();
         let mut seen = 0;
@@ -362,7 +369,10 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-            assert_eq!(walked, p.entries.iter().map(|e| e.location).collect::<Vec<_>>());
+            assert_eq!(
+                walked,
+                p.entries.iter().map(|e| e.location).collect::<Vec<_>>()
+            );
         }
         assert_eq!(seen, input.len());
     }

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sequoia_store::fasta::open_input;
 use sequoia_store::{
-    import_fasta, ImportSummary, PackVersion, PackedSequenceStorage, SequenceHash,
-    StoreOptions, StoredSequence,
+    import_fasta, ImportSummary, PackVersion, PackedSequenceStorage, SequenceHash, StoreOptions,
+    StoredSequence,
 };
 
 /// SEQUOIA: a de-duplicated, packed store of biological sequences.
@@ -83,7 +83,9 @@ enum Command {
 }
 
 fn default_store() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".talaria/databases/sequences")
 }
 
@@ -110,7 +112,13 @@ fn fail(msg: impl std::fmt::Display) -> std::io::Error {
 
 fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
     match command {
-        Command::Import { source, format, pack_size, block_size, files } => {
+        Command::Import {
+            source,
+            format,
+            pack_size,
+            block_size,
+            files,
+        } => {
             let options = StoreOptions {
                 format: match format {
                     Format::V1 => PackVersion::V1,
@@ -122,18 +130,30 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
             };
             import(&root, options, source, &files)
         }
-        Command::Get { hashes, keys, width } => get(&root, hashes, keys, width),
+        Command::Get {
+            hashes,
+            keys,
+            width,
+        } => get(&root, hashes, keys, width),
         Command::Export { dedup, width } => export(&root, dedup, width),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
         Command::RebuildIndex => {
             let store = PackedSequenceStorage::open_for_repair(&root).map_err(fail)?;
             let s = store.rebuild_index().map_err(fail)?;
-            eprintln!("rebuilt indexes of {} packs ({} entries)", s.packs.len(), s.entries);
+            eprintln!(
+                "rebuilt indexes of {} packs ({} entries)",
+                s.packs.len(),
+                s.entries
+            );
             for p in &s.skipped {
                 eprintln!("skipped unreadable pack: {p}");
             }
-            Ok(if s.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if s.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -144,17 +164,25 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     }
     match len {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("template is valid")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("template is valid")
+            .progress_chars("=> "),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}").expect("template is valid"),
+            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
+                .expect("template is valid"),
         ),
     }
 }
 
-fn import(root: &std::path::Path, options: StoreOptions, source: Option<String>, files: &[String]) -> Result<ExitCode> {
+fn import(
+    root: &std::path::Path,
+    options: StoreOptions,
+    source: Option<String>,
+    files: &[String],
+) -> Result<ExitCode> {
     let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
     let mut total = ImportSummary::default();
     for file in files {
@@ -168,17 +196,23 @@ fn import(root: &std::path::Path, options: StoreOptions, source: Option<String>,
         };
         let source = source.clone().unwrap_or(name);
         let input = open_input(file).map_err(|e| fail(format!("{file}: {e}")))?;
-        let size = (file != "-").then(|| std::fs::metadata(file).map(|m| m.len()).ok()).flatten();
+        let size = (file != "-")
+            .then(|| std::fs::metadata(file).map(|m| m.len()).ok())
+            .flatten();
         let compressed = input_is_compressed(file);
         let bar = progress_bar(if compressed { None } else { size });
         bar.set_message(file.clone());
-        let result = import_fasta(&store, input, file, &source, &mut |bytes, _| bar.set_position(bytes));
+        let result = import_fasta(&store, input, file, &source, &mut |bytes, _| {
+            bar.set_position(bytes)
+        });
         bar.finish_and_clear();
         match result {
             Ok(s) => total.add(&s),
             Err(e) => {
                 store.rollback().map_err(fail)?;
-                return Err(fail(format!("{e}\nnothing was imported; the store is unchanged")));
+                return Err(fail(format!(
+                    "{e}\nnothing was imported; the store is unchanged"
+                )));
             }
         }
     }
@@ -217,12 +251,21 @@ fn write_record(out: &mut impl Write, header: &str, residues: &[u8], width: usiz
     Ok(())
 }
 
-fn write_sequence(out: &mut impl Write, rec: &StoredSequence, dedup: bool, width: usize) -> Result<()> {
+fn write_sequence(
+    out: &mut impl Write,
+    rec: &StoredSequence,
+    dedup: bool,
+    width: usize,
+) -> Result<()> {
     if rec.representations.is_empty() {
         return write_record(out, &rec.hash.to_hex(), &rec.residues, width);
     }
     if dedup {
-        let joined: Vec<&str> = rec.representations.iter().map(|r| r.header.as_str()).collect();
+        let joined: Vec<&str> = rec
+            .representations
+            .iter()
+            .map(|r| r.header.as_str())
+            .collect();
         write_record(out, &joined.join("\u{1}"), &rec.residues, width)
     } else {
         for r in &rec.representations {
@@ -232,7 +275,12 @@ fn write_sequence(out: &mut impl Write, rec: &StoredSequence, dedup: bool, width
     }
 }
 
-fn get(root: &std::path::Path, mut hashes: Vec<String>, keys: Option<String>, width: usize) -> Result<ExitCode> {
+fn get(
+    root: &std::path::Path,
+    mut hashes: Vec<String>,
+    keys: Option<String>,
+    width: usize,
+) -> Result<ExitCode> {
     if let Some(path) = keys {
         let reader: Box<dyn BufRead> = if path == "-" {
             Box::new(std::io::stdin().lock())
@@ -268,7 +316,11 @@ fn get(root: &std::path::Path, mut hashes: Vec<String>, keys: Option<String>, wi
         }
     }
     out.flush()?;
-    Ok(if missing == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn export(root: &std::path::Path, dedup: bool, width: usize) -> Result<ExitCode> {
@@ -325,8 +377,16 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
         index_files: s.index_files,
         bytes_on_disk: s.pack_bytes + s.index_bytes,
         compression_ratio: (s.compression_ratio() * 1000.0).round() / 1000.0,
-        stray_temp_files: s.stray_temp_files.iter().map(|p| p.display().to_string()).collect(),
-        problems: s.problems.iter().map(|p| format!("{}: {}", p.path.display(), p.reason)).collect(),
+        stray_temp_files: s
+            .stray_temp_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        problems: s
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path.display(), p.reason))
+            .collect(),
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -334,14 +394,39 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
         writeln!(out)?;
     } else {
         writeln!(out, "store            {}", j.store)?;
-        writeln!(out, "packs            {} ({} v1, {} v2)", j.packs, j.v1_packs, j.packs - j.v1_packs)?;
+        writeln!(
+            out,
+            "packs            {} ({} v1, {} v2)",
+            j.packs,
+            j.v1_packs,
+            j.packs - j.v1_packs
+        )?;
         writeln!(out, "sequences        {}", j.sequences)?;
         writeln!(out, "representations  {}", j.representations)?;
         writeln!(out, "residues         {} bytes", j.residue_bytes)?;
-        writeln!(out, "pack bytes       {} ({:.1} MB)", j.pack_bytes, j.pack_bytes as f64 / 1e6)?;
-        writeln!(out, "index bytes      {} in {} files", j.index_bytes, j.index_files)?;
-        writeln!(out, "bytes on disk    {} ({:.1} MB)", j.bytes_on_disk, j.bytes_on_disk as f64 / 1e6)?;
-        writeln!(out, "compression      {:.2}x ({} entry bytes in packs)", s.compression_ratio(), j.uncompressed_bytes)?;
+        writeln!(
+            out,
+            "pack bytes       {} ({:.1} MB)",
+            j.pack_bytes,
+            j.pack_bytes as f64 / 1e6
+        )?;
+        writeln!(
+            out,
+            "index bytes      {} in {} files",
+            j.index_bytes, j.index_files
+        )?;
+        writeln!(
+            out,
+            "bytes on disk    {} ({:.1} MB)",
+            j.bytes_on_disk,
+            j.bytes_on_disk as f64 / 1e6
+        )?;
+        writeln!(
+            out,
+            "compression      {:.2}x ({} entry bytes in packs)",
+            s.compression_ratio(),
+            j.uncompressed_bytes
+        )?;
         for p in &j.stray_temp_files {
             writeln!(out, "note: leftover temporary file of an interrupted write (safe to delete when no import runs): {p}")?;
         }
@@ -364,7 +449,11 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
         writeln!(out, "problem: {p}")?;
     }
     for p in &report.stray_temp_files {
-        writeln!(out, "note: leftover temporary file (safe to delete when no import runs): {}", p.display())?;
+        writeln!(
+            out,
+            "note: leftover temporary file (safe to delete when no import runs): {}",
+            p.display()
+        )?;
     }
     writeln!(
         out,
@@ -378,5 +467,9 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
         report.pack_bytes as f64 / 1e6 / report.seconds.max(1e-9),
         if report.problems.is_empty() { "OK".to_string() } else { format!("{} PROBLEMS", report.problems.len()) }
     )?;
-    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

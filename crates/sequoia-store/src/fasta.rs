@@ -47,8 +47,16 @@ pub struct FastaError {
 impl fmt::Display for FastaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.column {
-            Some(c) => write!(f, "{}:{}:{}: {} (byte offset {})", self.input, self.line, c, self.message, self.offset),
-            None => write!(f, "{}:{}: {} (byte offset {})", self.input, self.line, self.message, self.offset),
+            Some(c) => write!(
+                f,
+                "{}:{}:{}: {} (byte offset {})",
+                self.input, self.line, c, self.message, self.offset
+            ),
+            None => write!(
+                f,
+                "{}:{}: {} (byte offset {})",
+                self.input, self.line, self.message, self.offset
+            ),
         }
     }
 }
@@ -139,7 +147,8 @@ impl<R: BufRead> FastaReader<R> {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err = self.error(self.line, None, self.consumed, format!("read failed: {e}"));
+                    let mut err =
+                        self.error(self.line, None, self.consumed, format!("read failed: {e}"));
                     err.source = Some(e);
                     return Err(err);
                 }
@@ -243,7 +252,11 @@ impl<R: BufRead> FastaReader<R> {
                     let end = memchr::memchr(b'\n', &buf[i..]).map(|p| i + p);
                     let stop = end.unwrap_or(buf.len());
                     if s.header.len() + (stop - i) > MAX_HEADER_LEN {
-                        return Err(s.error(*s.line, None, format!("header longer than {MAX_HEADER_LEN} bytes")));
+                        return Err(s.error(
+                            *s.line,
+                            None,
+                            format!("header longer than {MAX_HEADER_LEN} bytes"),
+                        ));
                     }
                     s.header.extend_from_slice(&buf[i..stop]);
                     match end {
@@ -322,7 +335,11 @@ impl Scan<'_> {
             if !*self.have_header {
                 self.residues.truncate(start);
                 let col = self.consumed + at as u64 - *self.line_start + 1;
-                return Err(self.error(*self.line, Some(col), "text before the first '>' header".into()));
+                return Err(self.error(
+                    *self.line,
+                    Some(col),
+                    "text before the first '>' header".into(),
+                ));
             }
             return Ok(());
         }
@@ -335,17 +352,30 @@ impl Scan<'_> {
                     return Err(self.error(
                         *self.line,
                         Some(ws_col),
-                        format!("whitespace inside residues (before '{}' at column {col})", b as char),
+                        format!(
+                            "whitespace inside residues (before '{}' at column {col})",
+                            b as char
+                        ),
                     ));
                 }
                 if !*self.have_header {
-                    return Err(self.error(*self.line, Some(col), "text before the first '>' header".into()));
+                    return Err(self.error(
+                        *self.line,
+                        Some(col),
+                        "text before the first '>' header".into(),
+                    ));
                 }
                 self.residues.push(r);
             } else if matches!(b, b' ' | b'\t' | b'\r') {
                 if self.trailing_ws.is_none() {
                     *self.trailing_ws = Some(col);
                 }
+            } else if !*self.have_header {
+                return Err(self.error(
+                    *self.line,
+                    Some(col),
+                    "text before the first '>' header".into(),
+                ));
             } else {
                 return Err(self.error(
                     *self.line,
@@ -367,10 +397,18 @@ fn finish_header(s: &mut Scan<'_>) -> Result<(), FastaError> {
     }
     let line = *s.header_line;
     if s.header.is_empty() {
-        return Err(s.error(line, Some(1), "empty header: '>' is followed by nothing".into()));
+        return Err(s.error(
+            line,
+            Some(1),
+            "empty header: '>' is followed by nothing".into(),
+        ));
     }
     // \x01 separates the headers of one sequence in NCBI nr; the importer splits on it.
-    if let Some(p) = s.header.iter().position(|&b| (b < 0x20 && b != b'\t' && b != 1) || b == 0x7f) {
+    if let Some(p) = s
+        .header
+        .iter()
+        .position(|&b| (b < 0x20 && b != b'\t' && b != 1) || b == 0x7f)
+    {
         return Err(s.error(
             line,
             Some(p as u64 + 2),

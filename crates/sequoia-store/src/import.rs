@@ -60,11 +60,28 @@ fn split_headers(
     source: &str,
 ) -> Vec<(SequenceHash, Vec<u8>, Representation)> {
     if !header.contains('\u{1}') {
-        return vec![(hash, residues, Representation { header, source: source.to_string() })];
+        return vec![(
+            hash,
+            residues,
+            Representation {
+                header,
+                source: source.to_string(),
+            },
+        )];
     }
-    let parts: Vec<&str> = header.split('\u{1}').filter(|h| !h.trim().is_empty()).collect();
+    let parts: Vec<&str> = header
+        .split('\u{1}')
+        .filter(|h| !h.trim().is_empty())
+        .collect();
     if parts.is_empty() {
-        return vec![(hash, residues, Representation { header, source: source.to_string() })];
+        return vec![(
+            hash,
+            residues,
+            Representation {
+                header,
+                source: source.to_string(),
+            },
+        )];
     }
     parts
         .into_iter()
@@ -114,11 +131,9 @@ pub fn import_fasta(
                 }
             }
         })
-        .map_err(|e| {
-            StoreError::Io {
-                path: input_name.into(),
-                source: e,
-            }
+        .map_err(|e| StoreError::Io {
+            path: input_name.into(),
+            source: e,
         })?;
     let mut summary = ImportSummary::default();
     let result = (|| {
@@ -127,7 +142,9 @@ pub fn import_fasta(
             summary.records += batch.len() as u64;
             summary.bytes = bytes;
             store.put_normalized_batch(
-                batch.into_iter().flat_map(|(h, r, header)| split_headers(h, r, header, source)),
+                batch
+                    .into_iter()
+                    .flat_map(|(h, r, header)| split_headers(h, r, header, source)),
                 |o| {
                     summary.new_sequences += o.new_sequence as u64;
                     summary.new_representations += o.new_representation as u64;

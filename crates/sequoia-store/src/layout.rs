@@ -157,7 +157,10 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         assert!(!dir.path().join("f.tmp").exists());
-        write_atomically(&path, |w| w.write_all(b"new").map_err(io_err(Path::new("f")))).unwrap();
+        write_atomically(&path, |w| {
+            w.write_all(b"new").map_err(io_err(Path::new("f")))
+        })
+        .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 }

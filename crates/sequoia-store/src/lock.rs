@@ -42,7 +42,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("LOCK");
         let first = WriterLock::acquire(&path).unwrap();
-        assert!(matches!(WriterLock::acquire(&path), Err(StoreError::Locked { .. })));
+        assert!(matches!(
+            WriterLock::acquire(&path),
+            Err(StoreError::Locked { .. })
+        ));
         drop(first);
         WriterLock::acquire(&path).unwrap();
     }

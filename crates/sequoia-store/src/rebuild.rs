@@ -38,7 +38,10 @@ impl PackedSequenceStorage {
                     write_atomically(&path, |w| {
                         write_index(w, IndexKind::Pack, &[id], counts, &mut entries)
                             .map(|_| ())
-                            .map_err(|source| StoreError::Index { path: path.clone(), source })
+                            .map_err(|source| StoreError::Index {
+                                path: path.clone(),
+                                source,
+                            })
                     })?;
                     summary.entries += entries.len() as u64;
                     summary.packs.push(id);
@@ -57,7 +60,10 @@ impl PackedSequenceStorage {
         write_atomically(&path, |w| {
             write_index(w, IndexKind::Multi, &summary.packs, total, &mut all)
                 .map(|_| ())
-                .map_err(|source| StoreError::Index { path: path.clone(), source })
+                .map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })
         })?;
         self.refresh()?;
         Ok(summary)
@@ -71,7 +77,9 @@ fn pack_entries(
     let reader = slot.reader()?;
     let inner = reader.pack_id().map_err(|e| e.to_string())?;
     if inner != id {
-        return Err(format!("the pack calls itself pack {inner}; its file name says {id}"));
+        return Err(format!(
+            "the pack calls itself pack {inner}; its file name says {id}"
+        ));
     }
     reader.verify_footer().map_err(|e| e.to_string())?;
     if let (Some(mut table), Some(c)) = (
@@ -99,7 +107,10 @@ fn pack_entries(
             counts.representations += reps;
             counts.residue_bytes += e.sequence.len() as u64;
             counts.uncompressed_bytes += loc.length as u64;
-            entries.push(IndexEntry { hash: e.hash, location: loc });
+            entries.push(IndexEntry {
+                hash: e.hash,
+                location: loc,
+            });
             Ok(())
         })
         .map_err(|e| e.to_string())?;

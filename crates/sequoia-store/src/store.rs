@@ -216,11 +216,19 @@ impl PackedSequenceStorage {
 
     fn open_writer_unchecked(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let layout = StoreLayout::new(root);
-        for dir in [layout.root().to_path_buf(), layout.packs_dir(), layout.indices_dir()] {
+        for dir in [
+            layout.root().to_path_buf(),
+            layout.packs_dir(),
+            layout.indices_dir(),
+        ] {
             if !dir.is_dir() {
                 std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
                 if let Some(parent) = dir.parent() {
-                    fsync_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })?;
+                    fsync_dir(if parent.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        parent
+                    })?;
                 }
             }
         }

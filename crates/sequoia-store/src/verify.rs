@@ -142,10 +142,12 @@ impl PackedSequenceStorage {
             let mut entry_problems = Vec::new();
             let walked = reader.for_each_entry::<StoreError>(id, |loc, e| {
                 count += 1;
-                let at = reader.block_file_offset(loc.block).or(match reader.version() {
-                    PackVersion::V1 => Some(loc.offset as u64),
-                    PackVersion::V2 => None,
-                });
+                let at = reader
+                    .block_file_offset(loc.block)
+                    .or(match reader.version() {
+                        PackVersion::V1 => Some(loc.offset as u64),
+                        PackVersion::V2 => None,
+                    });
                 let place = format!("entry at block {} offset {}", loc.block, loc.offset);
                 let mut flag = |message: String| {
                     entry_problems.push(Problem {
@@ -158,7 +160,9 @@ impl PackedSequenceStorage {
                 if e.has_sequence() {
                     report.sequences += 1;
                     if let Some(p) = e.sequence.iter().position(|&b| RESIDUE[b as usize] != b) {
-                        flag(format!("byte {p} of the residues is not an upper-case residue"));
+                        flag(format!(
+                            "byte {p} of the residues is not an upper-case residue"
+                        ));
                     }
                     let actual = SequenceHash::of_residues(e.sequence);
                     if actual != e.hash {

@@ -1,0 +1,566 @@
+//! End-to-end scenarios that run the real `sequoia` binary on the committed sample data.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sequoia"));
+    c.env_remove("SEQUOIA_STORE");
+    c
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn run(store: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(store: &Path, args: &[&str]) -> Output {
+    let out = run(store, args);
+    assert!(
+        out.status.success(),
+        "sequoia {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// (header, residues) of every record, residues joined and upper-cased.
+fn records(text: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix('>') {
+            out.push((h.to_string(), String::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push_str(&line.trim().to_uppercase());
+        }
+    }
+    out
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+fn stats(store: &Path) -> serde_json_lite::Stats {
+    serde_json_lite::parse(&ok(store, &["stats", "--json"]).stdout)
+}
+
+/// Just enough JSON reading for the stats object (numbers by key).
+mod serde_json_lite {
+    pub struct Stats(pub std::collections::HashMap<String, f64>);
+    impl Stats {
+        pub fn get(&self, k: &str) -> u64 {
+            *self.0.get(k).unwrap_or_else(|| panic!("stats has no {k}")) as u64
+        }
+    }
+    pub fn parse(bytes: &[u8]) -> Stats {
+        let text = String::from_utf8_lossy(bytes);
+        let mut m = std::collections::HashMap::new();
+        for line in text.lines() {
+            let line = line.trim().trim_end_matches(',');
+            if let Some((k, v)) = line.split_once(": ") {
+                if let Ok(n) = v.parse::<f64>() {
+                    m.insert(k.trim_matches('"').to_string(), n);
+                }
+            }
+        }
+        Stats(m)
+    }
+}
+
+fn pack_files(store: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(store.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tal"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn listing(store: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for sub in ["packs", "indices"] {
+        if let Ok(rd) = std::fs::read_dir(store.join(sub)) {
+            for e in rd {
+                let p = e.unwrap().path();
+                m.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn import_get_export_stats_verify_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.as_path();
+    let a = data("sample.fasta");
+    let b = data("sample_dup.fasta");
+    let out = ok(
+        store,
+        &["import", "--source", "swissprot", a.to_str().unwrap()],
+    );
+    assert!(
+        stderr(&out).contains("imported 300 records"),
+        "{}",
+        stderr(&out)
+    );
+    // Small packs so that rotation and several index files are exercised.
+    ok(
+        store,
+        &[
+            "import",
+            "--pack-size",
+            "20000",
+            "--block-size",
+            "2000",
+            b.to_str().unwrap(),
+        ],
+    );
+
+    let mut input = records(&std::fs::read(&a).unwrap());
+    input.extend(records(&std::fs::read(&b).unwrap()));
+    let distinct: std::collections::BTreeSet<&String> = input.iter().map(|r| &r.1).collect();
+
+    let s = stats(store);
+    assert_eq!(s.get("sequences"), distinct.len() as u64);
+    assert_eq!(s.get("representations"), input.len() as u64);
+    assert!(s.get("packs") > 2, "small packs rotate");
+    assert!(s.get("bytes_on_disk") > 0);
+
+    let exported = ok(store, &["export"]);
+    assert_eq!(sorted(records(&exported.stdout)), sorted(input.clone()));
+
+    let dedup = records(&ok(store, &["export", "--dedup", "--width", "0"]).stdout);
+    assert_eq!(dedup.len(), distinct.len());
+    let mut headers_back: Vec<(String, String)> = dedup
+        .iter()
+        .flat_map(|(h, s)| h.split('\u{1}').map(move |x| (x.to_string(), s.clone())))
+        .collect();
+    headers_back.sort();
+    assert_eq!(headers_back, sorted(input.clone()));
+
+    // get: one record per representation of that sequence.
+    let (header, residues) = &input[0];
+    let hash = hex(residues.as_bytes());
+    let got = records(&ok(store, &["get", &hash]).stdout);
+    assert!(got.contains(&(header.clone(), residues.clone())));
+    assert!(got.iter().all(|(_, r)| r == residues));
+
+    // --keys with many hashes gives them in order.
+    let keys = dir.path().join("keys.txt");
+    let wanted: Vec<&String> = distinct.iter().take(25).copied().collect();
+    std::fs::write(
+        &keys,
+        wanted
+            .iter()
+            .map(|r| hex(r.as_bytes()) + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let got = records(&ok(store, &["get", "--keys", keys.to_str().unwrap()]).stdout);
+    let mut seqs: Vec<&String> = got.iter().map(|r| &r.1).collect();
+    seqs.dedup();
+    assert_eq!(seqs, wanted);
+
+    let v = ok(store, &["verify"]);
+    assert!(String::from_utf8_lossy(&v.stdout).contains(": OK"));
+}
+
+fn hex(residues: &[u8]) -> String {
+    Sha256::digest(residues)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn an_unknown_hash_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    ok(store, &["import", data("sample.fasta").to_str().unwrap()]);
+    let missing = "ab".repeat(32);
+    let out = run(store, &["get", &missing]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
+    let out = run(store, &["get", "xyz"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("xyz"), "{}", stderr(&out));
+}
+
+#[test]
+fn importing_the_same_records_again_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let a = data("sample.fasta");
+    ok(store, &["import", a.to_str().unwrap()]);
+    let before = stats(store);
+    let out = ok(store, &["import", a.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("0 new sequences, 0 new representations"),
+        "{}",
+        stderr(&out)
+    );
+    let after = stats(store);
+    assert_eq!(after.get("sequences"), before.get("sequences"));
+    assert_eq!(after.get("representations"), before.get("representations"));
+    // The same records under another source are new representations, not new sequences.
+    let out = ok(
+        store,
+        &["import", "--source", "mirror", a.to_str().unwrap()],
+    );
+    assert!(
+        stderr(&out).contains("0 new sequences, 300 new representations"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_a_pack_fails_verify_naming_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    ok(
+        store,
+        &[
+            "import",
+            "--pack-size",
+            "30000",
+            data("sample.fasta").to_str().unwrap(),
+        ],
+    );
+    let packs = pack_files(store);
+    assert!(packs.len() > 1);
+    let victim = &packs[1];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x20;
+    std::fs::write(victim, bytes).unwrap();
+    let out = run(store, &["verify"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(text.contains(name), "{text}");
+    assert!(text.contains("PROBLEMS"), "{text}");
+    // Other packs still read: export fails only when it reaches the damaged pack, while a
+    // sequence of the first pack still reads.
+    let input = records(&std::fs::read(data("sample.fasta")).unwrap());
+    let unique = input
+        .iter()
+        .find(|r| input.iter().filter(|o| o.1 == r.1).count() == 1)
+        .expect("the sample has unique sequences");
+    let out = run(store, &["get", &hex(unique.1.as_bytes())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_input_is_rejected_with_file_and_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["import", data("sample.fasta").to_str().unwrap()]);
+    let before = listing(&store);
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("digits.fa", b">a\nMKV\n>b\nMK1V\n", "digits.fa:4:3"),
+        ("preamble.fa", b"hello\n>a\nMK\n", "before the first"),
+        ("empty_header.fa", b">\nMK\n", "empty header"),
+        ("empty_record.fa", b">a\n>b\nMK\n", "no residues"),
+        ("nul.fa", b">a\nM\0K\n", "NUL"),
+        ("space.fa", b">a\nMK VL\n", "whitespace inside"),
+        ("control.fa", b">a\nMK\x1bVL\n", "0x1b"),
+        (
+            "binary.fa",
+            &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2],
+            "before the first",
+        ),
+    ];
+    for (name, content, expect) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let good = data("sample_dup.fasta");
+        // The good file first: its records must not survive the failure of the second.
+        let out = run(
+            &store,
+            &["import", good.to_str().unwrap(), path.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{name} accepted");
+        let err = stderr(&out);
+        assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
+        assert!(err.contains("unchanged"), "{err}");
+        assert_eq!(listing(&store), before, "{name} changed the store");
+    }
+    let out = run(
+        &store,
+        &["import", dir.path().join("nope.fa").to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nope.fa"));
+    assert_eq!(listing(&store), before);
+}
+
+#[test]
+fn crlf_lowercase_and_compressed_inputs_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let crlf = dir.path().join("crlf.fa");
+    std::fs::write(&crlf, b">x one\r\nmkv\r\n\r\nla\r\n").unwrap();
+    ok(&store, &["import", crlf.to_str().unwrap()]);
+    let got = records(&ok(&store, &["get", &hex(b"MKVLA")]).stdout);
+    assert_eq!(got, vec![("x one".to_string(), "MKVLA".to_string())]);
+
+    let gz = dir.path().join("in.fa.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b">g gz record\nWWWW\n").unwrap();
+    let bytes = enc.finish().unwrap();
+    std::fs::write(&gz, &bytes).unwrap();
+    ok(&store, &["import", gz.to_str().unwrap()]);
+    assert!(run(&store, &["get", &hex(b"WWWW")]).status.success());
+
+    let truncated = dir.path().join("cut.fa.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 6]).unwrap();
+    let out = run(&store, &["import", truncated.to_str().unwrap()]);
+    assert!(!out.status.success(), "a truncated gzip file was accepted");
+    assert!(stderr(&out).contains("cut.fa.gz"), "{}", stderr(&out));
+
+    // Standard input, with the source name given.
+    let mut child = bin()
+        .args([
+            "--store",
+            store.to_str().unwrap(),
+            "import",
+            "--source",
+            "pipe",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b">p piped\nPPP\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(run(&store, &["get", &hex(b"PPP")]).status.success());
+}
+
+#[test]
+fn a_second_writer_gets_a_lock_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["import", data("sample.fasta").to_str().unwrap()]);
+    let mut first = bin()
+        .args(["--store", store.to_str().unwrap(), "import", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = first.stdin.take().unwrap();
+    stdin.write_all(b">held\nMKMKMK\n").unwrap();
+    stdin.flush().unwrap();
+    // The first import holds the lock while it waits for more input (give it time to
+    // start, or the second one could take the lock first).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut refused = None;
+    for _ in 0..100 {
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!("the first import ended early: {status}");
+        }
+        let out = run(
+            &store,
+            &["import", data("sample_dup.fasta").to_str().unwrap()],
+        );
+        if !out.status.success() {
+            refused = Some(stderr(&out));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let Some(refused) = refused else {
+        drop(stdin);
+        let o = first.wait_with_output().unwrap();
+        panic!(
+            "the second writer was never refused; first: {:?} {}",
+            o.status,
+            stderr(&o)
+        );
+    };
+    assert!(refused.contains("locked"), "{refused}");
+    drop(stdin);
+    assert!(first.wait_with_output().unwrap().status.success());
+    // Readers are never blocked, and the lock is free again.
+    assert!(run(&store, &["get", &hex(b"MKMKMK")]).status.success());
+    ok(
+        &store,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+}
+
+#[test]
+fn v1_packs_import_read_verify_and_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let a = data("sample.fasta");
+    ok(
+        store,
+        &[
+            "import",
+            "--format",
+            "v1",
+            "--pack-size",
+            "50000",
+            a.to_str().unwrap(),
+        ],
+    );
+    ok(
+        store,
+        &["import", data("sample_nucleotide.fasta").to_str().unwrap()],
+    );
+    let s = stats(store);
+    assert!(s.get("v1_packs") >= 2);
+    assert!(s.get("packs") > s.get("v1_packs"));
+    let first = std::fs::read(pack_files(store)[0].clone()).unwrap();
+    assert_eq!(
+        &first[..4],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "v1 packs are one zstd frame"
+    );
+    let exported = sorted(records(&ok(store, &["export"]).stdout));
+    ok(store, &["verify"]);
+
+    // Every index file deleted: rebuild-index restores full service from the packs alone.
+    std::fs::remove_dir_all(store.join("indices")).unwrap();
+    std::fs::create_dir(store.join("indices")).unwrap();
+    ok(store, &["rebuild-index"]);
+    assert_eq!(sorted(records(&ok(store, &["export"]).stdout)), exported);
+    ok(store, &["verify"]);
+    let after = stats(store);
+    assert_eq!(after.get("sequences"), s.get("sequences"));
+    assert_eq!(after.get("representations"), s.get("representations"));
+}
+
+#[test]
+fn a_corrupt_index_is_reported_and_left_in_place_until_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    ok(store, &["import", data("sample.fasta").to_str().unwrap()]);
+    let midx = store.join("indices/multi-pack-index");
+    let mut bytes = std::fs::read(&midx).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(&midx, &bytes).unwrap();
+    let out = run(store, &["verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("multi-pack-index"));
+    // Writing is refused with the way out, and the damaged file is not replaced.
+    let out = run(
+        store,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("rebuild-index"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&midx).unwrap(), bytes);
+    // Reads still work through the per-pack indexes.
+    let first = records(&std::fs::read(data("sample.fasta")).unwrap());
+    assert!(run(store, &["get", &hex(first[0].1.as_bytes())])
+        .status
+        .success());
+    ok(store, &["rebuild-index"]);
+    ok(store, &["verify"]);
+    ok(
+        store,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+}
+
+#[test]
+fn a_killed_import_leaves_a_store_that_opens_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let a = data("sample.fasta");
+    ok(&store, &["import", a.to_str().unwrap()]);
+    let committed = sorted(records(&ok(&store, &["export"]).stdout));
+    for delay_ms in [0u64, 5, 20, 60] {
+        let mut child = bin()
+            .args([
+                "--store",
+                store.to_str().unwrap(),
+                "import",
+                "--pack-size",
+                "10000",
+                "--source",
+                "k",
+            ])
+            .arg(data("sample_nucleotide.fasta"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let out = ok(&store, &["verify"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": OK"));
+        let now = sorted(records(&ok(&store, &["export"]).stdout));
+        // Everything committed before is there; anything else is whole records of the
+        // killed import, or everything of it when it finished before the kill.
+        for r in &committed {
+            assert!(
+                now.binary_search(r).is_ok(),
+                "lost {r:?} (kill after {delay_ms} ms, {status})"
+            );
+        }
+    }
+    ok(
+        &store,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    ok(&store, &["verify"]);
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "import",
+        "get",
+        "export",
+        "stats",
+        "verify",
+        "rebuild-index",
+    ] {
+        assert!(text.contains(cmd), "help lacks {cmd}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&dir.path().join("none"), &["stats"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no SEQUOIA store"),
+        "{}",
+        stderr(&out)
+    );
+}
