@@ -1,0 +1,187 @@
+//! The store against an in-memory model: random puts, gets, commits, rollbacks and
+//! reopenings, in both pack layouts, with packs and blocks small enough to rotate often.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pack_format::{PackVersion, Representation, SequenceHash};
+use proptest::prelude::*;
+use sequoia_store::{PackedSequenceStorage, StoreOptions};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put { seq: usize, header: usize, source: usize },
+    Get { seq: usize },
+    Commit,
+    Rollback,
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0usize..12, 0usize..4, 0usize..2).prop_map(|(seq, header, source)| Op::Put { seq, header, source }),
+        3 => (0usize..12).prop_map(|seq| Op::Get { seq }),
+        2 => Just(Op::Commit),
+        1 => Just(Op::Rollback),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+type Model = BTreeMap<Vec<u8>, BTreeSet<(String, String)>>;
+
+fn options(v1: bool) -> StoreOptions {
+    StoreOptions {
+        format: if v1 { PackVersion::V1 } else { PackVersion::V2 },
+        pack_size_limit: 3_000,
+        block_size: 300,
+        level: 1,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_matches_model(
+        pool in proptest::collection::vec("[ACDEFGHIKLMNPQRSTVWYacgt]{1,400}", 12),
+        ops in proptest::collection::vec(op(), 1..60),
+        v1 in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PackedSequenceStorage::open_writer(dir.path(), options(v1)).unwrap();
+        let mut committed: Model = BTreeMap::new();
+        let mut pending: Model = BTreeMap::new();
+        let norm = |s: &str| s.to_ascii_uppercase().into_bytes();
+        for op in ops {
+            match op {
+                Op::Put { seq, header, source } => {
+                    let residues = norm(&pool[seq]);
+                    let rep = (format!("id{header} description {header}"), format!("src{source}"));
+                    let known_seq = committed.contains_key(&residues) || pending.contains_key(&residues);
+                    let known_rep = committed.get(&residues).is_some_and(|r| r.contains(&rep))
+                        || pending.get(&residues).is_some_and(|r| r.contains(&rep));
+                    let out = store.put(pool[seq].as_bytes(), Representation::new(rep.0.clone(), rep.1.clone())).unwrap();
+                    prop_assert_eq!(out.new_sequence, !known_seq);
+                    prop_assert_eq!(out.new_representation, !known_rep);
+                    pending.entry(residues).or_default().insert(rep);
+                }
+                Op::Get { seq } => {
+                    let residues = norm(&pool[seq]);
+                    let hash = SequenceHash::of_residues(&residues);
+                    let got = store.get(&hash).unwrap();
+                    match committed.get(&residues) {
+                        Some(reps) => {
+                            prop_assert_eq!(got.as_deref(), Some(&residues[..]));
+                            let back: BTreeSet<(String, String)> = store
+                                .representations(&hash)
+                                .unwrap()
+                                .into_iter()
+                                .map(|r| (r.header, r.source))
+                                .collect();
+                            prop_assert_eq!(&back, reps);
+                            prop_assert!(store.contains(&hash).unwrap());
+                        }
+                        None => {
+                            prop_assert_eq!(got, None);
+                            prop_assert!(!store.contains(&hash).unwrap());
+                        }
+                    }
+                }
+                Op::Commit => {
+                    store.commit().unwrap();
+                    for (k, v) in std::mem::take(&mut pending) {
+                        committed.entry(k).or_default().extend(v);
+                    }
+                }
+                Op::Rollback => {
+                    store.rollback().unwrap();
+                    pending.clear();
+                }
+                Op::Reopen => {
+                    drop(store);
+                    pending.clear();
+                    store = PackedSequenceStorage::open_writer(dir.path(), options(v1)).unwrap();
+                }
+            }
+        }
+        drop(store);
+        // A fresh reader sees exactly the committed model, and the store verifies.
+        let reader = PackedSequenceStorage::open(dir.path()).unwrap();
+        let mut seen: Model = BTreeMap::new();
+        reader.for_each_sequence(|s| {
+            assert_eq!(SequenceHash::of_residues(&s.residues), s.hash);
+            let reps = seen.entry(s.residues.clone()).or_default();
+            for r in &s.representations {
+                assert!(reps.insert((r.header.clone(), r.source.clone())), "duplicate representation");
+            }
+            Ok(())
+        }).unwrap();
+        prop_assert_eq!(&seen, &committed);
+        let stats = reader.stats().unwrap();
+        prop_assert_eq!(stats.sequences, committed.len() as u64);
+        prop_assert_eq!(stats.representations, committed.values().map(|r| r.len() as u64).sum::<u64>());
+        let report = reader.verify(&mut |_, _| {});
+        prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("packs")).unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        prop_assert!(leftovers.is_empty(), "temporary packs left: {:?}", leftovers);
+    }
+}
+
+#[test]
+fn readers_in_other_threads_see_commits_while_a_writer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        PackedSequenceStorage::open_writer(dir.path(), options(false)).unwrap(),
+    );
+    let seqs: Vec<Vec<u8>> = (0..200).map(|i| format!("MK{}", "W".repeat(i + 1)).into_bytes()).collect();
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                let seqs = &seqs;
+                scope.spawn(move || {
+                    let mut max_seen = 0;
+                    for _ in 0..2000 {
+                        // Commits happen in order, so what is visible is a prefix.
+                        let visible = seqs
+                            .iter()
+                            .take_while(|s| store.get(&SequenceHash::of_residues(s)).unwrap().as_deref() == Some(&s[..]))
+                            .count();
+                        assert!(visible >= max_seen, "a committed sequence disappeared");
+                        max_seen = visible;
+                    }
+                })
+            })
+            .collect();
+        for (i, s) in seqs.iter().enumerate() {
+            store.put(s, Representation::new(format!("s{i}"), "t")).unwrap();
+            if i % 10 == 9 {
+                store.commit().unwrap();
+            }
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+    for s in &seqs {
+        assert_eq!(store.get(&SequenceHash::of_residues(s)).unwrap().unwrap(), *s);
+    }
+}
+
+#[test]
+fn a_store_written_by_another_handle_is_seen_after_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    PackedSequenceStorage::open_writer(dir.path(), options(false)).unwrap();
+    let reader = PackedSequenceStorage::open(dir.path()).unwrap();
+    {
+        let writer = PackedSequenceStorage::open_writer(dir.path(), options(false)).unwrap();
+        writer.put(b"MKV", Representation::new("x", "y")).unwrap();
+        writer.commit().unwrap();
+    }
+    let hash = SequenceHash::of_residues(b"MKV");
+    assert_eq!(reader.get(&hash).unwrap(), None);
+    reader.refresh().unwrap();
+    assert_eq!(reader.get(&hash).unwrap().unwrap(), b"MKV");
+}
