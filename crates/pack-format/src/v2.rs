@@ -31,7 +31,7 @@ pub const TRAILER_LEN: usize = 64;
 /// Last 8 bytes of every v2 pack.
 pub const TRAILER_MAGIC: &[u8; 8] = b"SQPKEND2";
 /// Default uncompressed size at which a block is closed (see `docs/format.md`).
-pub const DEFAULT_BLOCK_SIZE: usize = 32 * 1024;
+pub const DEFAULT_BLOCK_SIZE: usize = 8 * 1024;
 
 /// One row of the block table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -45,7 +45,7 @@ pub struct PackWriterConfig {
 }
 
 impl PackWriterConfig {
-    /// Defaults: v2, 64 MiB packs, 32 KiB blocks, zstd level 3.
+    /// Defaults: v2, 64 MiB packs, 8 KiB blocks, zstd level 3.
     pub fn new(dir: &Path, first_pack_id: PackId) -> Self {
         PackWriterConfig {
             dir: dir.to_path_buf(),

@@ -137,6 +137,11 @@ struct WriteSession {
     batch_bytes: usize,
     /// Sequences touched since the last commit, with their representations.
     known: HashMap<SequenceHash, RepSet>,
+    /// New representations of sequences already written, grouped per sequence and written
+    /// at commit as one entry each (in first-seen order), so that a sequence seen in three
+    /// sources costs two entries, not three.
+    deferred: Vec<(SequenceHash, Vec<Representation>)>,
+    deferred_slot: HashMap<SequenceHash, usize>,
     poisoned: Option<String>,
 }
 
@@ -246,6 +251,8 @@ impl PackedSequenceStorage {
                 batch: Vec::new(),
                 batch_bytes: 0,
                 known: HashMap::new(),
+                deferred: Vec::new(),
+                deferred_slot: HashMap::new(),
                 poisoned: None,
             })),
         })
@@ -331,60 +338,41 @@ impl PackedSequenceStorage {
     ) -> Result<PutOutcome, StoreError> {
         let fp = fingerprint(&rep.header, &rep.source);
         let mut outcome = PutOutcome::default();
-        let entry = match s.known.get_mut(&hash) {
-            Some(set) => {
-                if set.contains(fp) {
-                    return Ok(outcome);
-                }
-                set.more.push(fp);
-                outcome.new_representation = true;
-                PutEntry {
-                    hash,
-                    residues: Vec::new(),
-                    representations: vec![rep],
-                }
-            }
-            None => {
-                let stored = self.stored_fingerprints(&hash)?;
-                match stored {
-                    Some(mut set) => {
-                        if set.contains(fp) {
-                            s.known.insert(hash, set);
-                            return Ok(outcome);
-                        }
-                        set.more.push(fp);
-                        s.known.insert(hash, set);
-                        outcome.new_representation = true;
-                        PutEntry {
-                            hash,
-                            residues: Vec::new(),
-                            representations: vec![rep],
-                        }
-                    }
-                    None => {
-                        s.known.insert(
-                            hash,
-                            RepSet {
-                                first: fp,
-                                more: Vec::new(),
-                            },
-                        );
-                        outcome.new_sequence = true;
-                        outcome.new_representation = true;
-                        PutEntry {
-                            hash,
-                            residues,
-                            representations: vec![rep],
-                        }
-                    }
-                }
-            }
+        let known = match s.known.get_mut(&hash) {
+            Some(set) => Some(set),
+            None => match self.stored_fingerprints(&hash)? {
+                Some(set) => Some(s.known.entry(hash).or_insert(set)),
+                None => None,
+            },
         };
-        s.batch_bytes += entry.residues.len()
-            + entry.representations[0].header.len()
-            + entry.representations[0].source.len()
-            + 48;
-        s.batch.push(entry);
+        if let Some(set) = known {
+            if set.contains(fp) {
+                return Ok(outcome);
+            }
+            set.more.push(fp);
+            outcome.new_representation = true;
+            let slot = *s.deferred_slot.entry(hash).or_insert_with(|| {
+                s.deferred.push((hash, Vec::new()));
+                s.deferred.len() - 1
+            });
+            s.deferred[slot].1.push(rep);
+            return Ok(outcome);
+        }
+        s.known.insert(
+            hash,
+            RepSet {
+                first: fp,
+                more: Vec::new(),
+            },
+        );
+        outcome.new_sequence = true;
+        outcome.new_representation = true;
+        s.batch_bytes += residues.len() + rep.header.len() + rep.source.len() + 48;
+        s.batch.push(PutEntry {
+            hash,
+            residues,
+            representations: vec![rep],
+        });
         if s.batch_bytes >= BATCH_BYTES {
             self.send_batch(s)?;
         }
@@ -464,6 +452,21 @@ impl PackedSequenceStorage {
     }
 
     fn commit_locked(&self, s: &mut WriteSession) -> Result<CommitSummary, StoreError> {
+        s.deferred_slot.clear();
+        for (hash, representations) in std::mem::take(&mut s.deferred) {
+            s.batch_bytes += representations
+                .iter()
+                .map(|r| r.header.len() + r.source.len() + 8)
+                .sum::<usize>();
+            s.batch.push(PutEntry {
+                hash,
+                residues: Vec::new(),
+                representations,
+            });
+            if s.batch_bytes >= BATCH_BYTES {
+                self.send_batch(s)?;
+            }
+        }
         self.send_batch(s)?;
         let Some(writer) = s.writer.take() else {
             return Ok(CommitSummary::default());
@@ -560,6 +563,8 @@ impl PackedSequenceStorage {
         s.batch.clear();
         s.batch_bytes = 0;
         s.known.clear();
+        s.deferred.clear();
+        s.deferred_slot.clear();
         s.poisoned = None;
         if let Some(w) = s.writer.take() {
             let _ = w.finish();

@@ -9,8 +9,14 @@ use sequoia_store::{PackedSequenceStorage, StoreOptions};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put { seq: usize, header: usize, source: usize },
-    Get { seq: usize },
+    Put {
+        seq: usize,
+        header: usize,
+        source: usize,
+    },
+    Get {
+        seq: usize,
+    },
     Commit,
     Rollback,
     Reopen,
@@ -135,7 +141,9 @@ fn readers_in_other_threads_see_commits_while_a_writer_writes() {
     let store = std::sync::Arc::new(
         PackedSequenceStorage::open_writer(dir.path(), options(false)).unwrap(),
     );
-    let seqs: Vec<Vec<u8>> = (0..200).map(|i| format!("MK{}", "W".repeat(i + 1)).into_bytes()).collect();
+    let seqs: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("MK{}", "W".repeat(i + 1)).into_bytes())
+        .collect();
     std::thread::scope(|scope| {
         let readers: Vec<_> = (0..2)
             .map(|_| {
@@ -147,7 +155,10 @@ fn readers_in_other_threads_see_commits_while_a_writer_writes() {
                         // Commits happen in order, so what is visible is a prefix.
                         let visible = seqs
                             .iter()
-                            .take_while(|s| store.get(&SequenceHash::of_residues(s)).unwrap().as_deref() == Some(&s[..]))
+                            .take_while(|s| {
+                                store.get(&SequenceHash::of_residues(s)).unwrap().as_deref()
+                                    == Some(&s[..])
+                            })
                             .count();
                         assert!(visible >= max_seen, "a committed sequence disappeared");
                         max_seen = visible;
@@ -156,7 +167,9 @@ fn readers_in_other_threads_see_commits_while_a_writer_writes() {
             })
             .collect();
         for (i, s) in seqs.iter().enumerate() {
-            store.put(s, Representation::new(format!("s{i}"), "t")).unwrap();
+            store
+                .put(s, Representation::new(format!("s{i}"), "t"))
+                .unwrap();
             if i % 10 == 9 {
                 store.commit().unwrap();
             }
@@ -166,7 +179,10 @@ fn readers_in_other_threads_see_commits_while_a_writer_writes() {
         }
     });
     for s in &seqs {
-        assert_eq!(store.get(&SequenceHash::of_residues(s)).unwrap().unwrap(), *s);
+        assert_eq!(
+            store.get(&SequenceHash::of_residues(s)).unwrap().unwrap(),
+            *s
+        );
     }
 }
 
