@@ -7,10 +7,15 @@ use pack_format::{PackVersion, SequenceHash};
 use pack_io::{BlockCache, PackReader};
 
 fn corpus(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(path)
 }
 
-fn read_all(path: &str) -> (PackReader, Vec<(SequenceHash, usize, Vec<(String, String)>)>) {
+/// Hash, residue count and (header, source) pairs of one entry.
+type Walked = (SequenceHash, usize, Vec<(String, String)>);
+
+fn read_all(path: &str) -> (PackReader, Vec<Walked>) {
     let reader = PackReader::open(&corpus(path)).unwrap();
     let mut out = Vec::new();
     reader
@@ -54,7 +59,11 @@ fn the_committed_v2_packs_read_back() {
     assert_eq!(entries.len(), 5);
     assert!(entries.iter().all(|e| e.1 > 0));
     let (_, reps_only) = read_all("pack_v2/seed_v2_reps_only.tal");
-    assert_eq!(reps_only.len(), 5, "one representations-only entry per sequence");
+    assert_eq!(
+        reps_only.len(),
+        5,
+        "one representations-only entry per sequence"
+    );
     for (e, first) in reps_only.iter().zip(&entries) {
         assert_eq!(e.1, 0);
         assert_eq!(e.0, first.0);
@@ -65,7 +74,9 @@ fn the_committed_v2_packs_read_back() {
     let table = reader.entry_table(0).unwrap().unwrap();
     let mut cache = BlockCache::default();
     for row in table {
-        let h = reader.read_entry(&row.location, &mut cache, |e| e.hash).unwrap();
+        let h = reader
+            .read_entry(&row.location, &mut cache, |e| e.hash)
+            .unwrap();
         assert_eq!(h, row.hash);
     }
 }

@@ -147,8 +147,15 @@ impl<R: BufRead> FastaReader<R> {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err =
-                        self.error(self.line, None, self.consumed, format!("read failed: {e}"));
+                    let mut err = self.error(
+                        self.line,
+                        None,
+                        self.consumed,
+                        format!(
+                            "cannot read the input (truncated or damaged?) after {} bytes: {e}",
+                            self.consumed
+                        ),
+                    );
                     err.source = Some(e);
                     return Err(err);
                 }
