@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod fs;
 mod reader;
 mod writer;
 

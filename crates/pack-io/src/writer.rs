@@ -1,7 +1,6 @@
 //! The pack writer thread: entries arrive through a bounded channel, are encoded,
 //! compressed and written to temporary pack files that rotate at a size limit.
 
-use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -12,6 +11,7 @@ use pack_format::v2::{PackCounts, V2PackEncoder};
 use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
 use pack_index::IndexEntry;
 
+use crate::fs::DurableFile;
 use crate::{pack_temp_name, Error};
 
 /// One entry to write: residues (empty to add representations to a stored sequence) and
@@ -148,7 +148,7 @@ impl Drop for PackWriter {
 
 enum Open {
     V1(V1PackEncoder),
-    V2(V2PackEncoder<BufWriter<File>>),
+    V2(V2PackEncoder<BufWriter<DurableFile>>),
 }
 
 struct OpenPack {
@@ -205,11 +205,7 @@ impl WriterState {
         let encoder = match self.config.version {
             PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
             PackVersion::V2 => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(Self::io(&path))?;
+                let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
                 Open::V2(
                     V2PackEncoder::new(
                         BufWriter::with_capacity(1 << 20, file),
@@ -277,11 +273,7 @@ impl WriterState {
         let path = pack.path;
         let file = match pack.encoder {
             Open::V1(enc) => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(Self::io(&path))?;
+                let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
                 let w = enc
                     .finish(BufWriter::with_capacity(1 << 20, file), self.config.level)
                     .map_err(Self::format(&path))?;
@@ -294,8 +286,13 @@ impl WriterState {
                     .map_err(|e| Self::io(&path)(e.into_error()))?
             }
         };
-        file.sync_all().map_err(Self::io(&path))?;
-        let file_len = file.metadata().map_err(Self::io(&path))?.len();
+        file.sync_all().map_err(|e| {
+            Error::Poisoned(format!(
+                "fsync of {} failed ({e}): its data may not be on disk, so the writer stops here",
+                path.display()
+            ))
+        })?;
+        let file_len = file.len();
         self.done.push(FinishedPack {
             id: pack.id,
             temp_path: path,

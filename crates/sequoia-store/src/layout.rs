@@ -1,8 +1,9 @@
 //! Where every file of a store lives, and the one way new files are published:
 //! temporary name, fsync, rename, fsync of the directory.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
+
+use pack_io::fs::DurableFile;
 use std::path::{Path, PathBuf};
 
 use pack_format::PackId;
@@ -93,14 +94,12 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ 
 
 /// Makes a rename or creation in `dir` durable.
 pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    pack_io::fs::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// Renames `from` to `to` and makes the rename durable.
 pub fn publish(from: &Path, to: &Path) -> Result<(), StoreError> {
-    std::fs::rename(from, to).map_err(io_err(to))?;
+    pack_io::fs::rename(from, to).map_err(io_err(to))?;
     fsync_dir(to.parent().expect("store files live in a directory"))
 }
 
@@ -108,19 +107,14 @@ pub fn publish(from: &Path, to: &Path) -> Result<(), StoreError> {
 /// The previous file at `path`, if any, stays whole until the rename replaces it.
 pub fn write_atomically(
     path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), StoreError>,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut DurableFile>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
+    let mut file = DurableFile::create_truncate(&tmp).map_err(io_err(&tmp))?;
     let result = (|| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, &file);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
         write(&mut w)?;
         w.flush().map_err(io_err(&tmp))?;
         drop(w);
@@ -128,7 +122,7 @@ pub fn write_atomically(
     })();
     if let Err(e) = result {
         // The temporary file is ours and incomplete; the published file is untouched.
-        let _ = std::fs::remove_file(&tmp);
+        let _ = pack_io::fs::remove_file(&tmp);
         return Err(e);
     }
     publish(&tmp, path)

@@ -580,7 +580,7 @@ impl PackedSequenceStorage {
                     .and_then(|n| n.strip_suffix(".tmp"))
                     .and_then(pack_io::parse_pack_file_name);
                 if id.is_some_and(|id| id >= s.next_pack_id) {
-                    let _ = std::fs::remove_file(item.path());
+                    let _ = pack_io::fs::remove_file(&item.path());
                 }
             }
         }
