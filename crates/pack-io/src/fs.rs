@@ -147,7 +147,9 @@ impl Write for DurableFile {
         let n = self.file.write(buf)?;
         if n < buf.len() && HOOKED.load(Ordering::Relaxed) {
             // The hook saw all of `buf`; keep its record exact by refusing short writes.
-            return Err(std::io::Error::other("short write while an I/O hook is installed"));
+            return Err(std::io::Error::other(
+                "short write while an I/O hook is installed",
+            ));
         }
         self.offset += n as u64;
         Ok(n)

@@ -428,7 +428,7 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
             j.uncompressed_bytes
         )?;
         for p in &j.stray_temp_files {
-            writeln!(out, "note: leftover temporary file of an interrupted write (safe to delete when no import runs): {p}")?;
+            writeln!(out, "note: leftover of an interrupted import, not part of the store (safe to delete when no import runs): {p}")?;
         }
         for p in &j.problems {
             writeln!(out, "problem: {p}")?;
@@ -451,7 +451,7 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
     for p in &report.stray_temp_files {
         writeln!(
             out,
-            "note: leftover temporary file (safe to delete when no import runs): {}",
+            "note: leftover of an interrupted import, not part of the store (safe to delete when no import runs): {}",
             p.display()
         )?;
     }

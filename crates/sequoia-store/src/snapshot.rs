@@ -39,7 +39,7 @@ impl PackSlot {
 
 pub(crate) struct Snapshot {
     pub multi: Option<PackIndex<Mmap>>,
-    /// Indexes of published packs the multi-pack index does not list.
+    /// Per-pack indexes, used only when the multi-pack index is missing or unreadable.
     pub extras: Vec<(PackId, PackIndex<Mmap>)>,
     pub packs: BTreeMap<PackId, PackSlot>,
     pub problems: Vec<OpenProblem>,
@@ -47,6 +47,9 @@ pub(crate) struct Snapshot {
     pub max_id_seen: Option<PackId>,
     /// Leftover `.tmp` files of interrupted imports.
     pub stray_temp_files: Vec<PathBuf>,
+    /// Finished packs no commit lists (a commit interrupted after publishing its packs but
+    /// before writing the multi-pack index): invisible, reported, left in place.
+    pub orphans: Vec<(PackId, PathBuf, Option<PathBuf>)>,
 }
 
 impl Snapshot {
@@ -58,6 +61,7 @@ impl Snapshot {
             problems: Vec::new(),
             max_id_seen: None,
             stray_temp_files: Vec::new(),
+            orphans: Vec::new(),
         };
         let packs_dir = layout.packs_dir();
         let listing = std::fs::read_dir(&packs_dir).map_err(io_err(&packs_dir))?;
@@ -96,39 +100,72 @@ impl Snapshot {
                 snap.stray_temp_files.push(item.path());
             }
         }
+        // The multi-pack index is the commit record: it lists the committed packs. Packs it
+        // does not list belong to an interrupted commit and stay invisible. Without a usable
+        // multi-pack index every pack is served through its own index (degraded: reported).
         let multi_path = layout.multi_index_path();
-        let mut covered = Vec::new();
-        if multi_path.exists() {
+        let multi = if multi_path.exists() {
             match pack_index::open(&multi_path) {
-                Ok(m) => {
-                    covered = m.packs();
-                    snap.multi = Some(m);
+                Ok(m) => Some(m),
+                Err(e) => {
+                    snap.problem(multi_path.clone(), e.to_string());
+                    None
                 }
-                Err(e) => snap.problem(multi_path, e.to_string()),
             }
-        }
-        let uncovered: Vec<PackId> = snap
-            .packs
-            .keys()
-            .copied()
-            .filter(|id| covered.binary_search(id).is_err())
-            .collect();
-        for id in uncovered {
-            let path = layout.pack_index_path(id);
-            match pack_index::open(&path) {
-                Ok(ix) => snap.extras.push((id, ix)),
-                Err(e) => snap.problem(path, e.to_string()),
+        } else {
+            if !snap.packs.is_empty() {
+                snap.problem(multi_path.clone(), "missing".into());
             }
-        }
-        for id in covered {
-            if !snap.packs.contains_key(&id) {
-                snap.problem(
-                    layout.pack_path(id),
-                    "listed in the multi-pack index but missing".into(),
-                );
+            None
+        };
+        match multi {
+            Some(m) => {
+                let covered = m.packs();
+                let orphan_ids: Vec<PackId> = snap
+                    .packs
+                    .keys()
+                    .copied()
+                    .filter(|id| covered.binary_search(id).is_err())
+                    .collect();
+                for id in orphan_ids {
+                    if let Some(slot) = snap.packs.remove(&id) {
+                        let index = Some(layout.pack_index_path(id)).filter(|p| p.exists());
+                        snap.orphans.push((id, slot.path, index));
+                    }
+                }
+                for id in covered {
+                    if !snap.packs.contains_key(&id) {
+                        snap.problem(
+                            layout.pack_path(id),
+                            "listed in the multi-pack index but missing".into(),
+                        );
+                    }
+                }
+                snap.multi = Some(m);
+            }
+            None => {
+                let ids: Vec<PackId> = snap.packs.keys().copied().collect();
+                for id in ids {
+                    let path = layout.pack_index_path(id);
+                    match pack_index::open(&path) {
+                        Ok(ix) => snap.extras.push((id, ix)),
+                        Err(e) => snap.problem(path, e.to_string()),
+                    }
+                }
             }
         }
         Ok(snap)
+    }
+
+    /// Files that are not part of the store: temporary files of interrupted writes, and
+    /// packs (with their indexes) of commits interrupted before their commit record.
+    pub fn leftovers(&self) -> Vec<PathBuf> {
+        let mut out = self.stray_temp_files.clone();
+        for (_, pack, index) in &self.orphans {
+            out.push(pack.clone());
+            out.extend(index.clone());
+        }
+        out
     }
 
     fn see(&mut self, id: PackId) {

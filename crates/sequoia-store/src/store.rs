@@ -11,7 +11,7 @@ use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::error::StoreError;
-use crate::layout::{fsync_dir, io_err, publish, write_atomically, StoreLayout};
+use crate::layout::{fsync_dir, io_err, write_atomically, StoreLayout};
 use crate::lock::WriterLock;
 use crate::snapshot::{OpenProblem, Snapshot};
 
@@ -238,7 +238,13 @@ impl PackedSequenceStorage {
             }
         }
         let lock = WriterLock::acquire(&layout.lock_path())?;
-        let snapshot = Snapshot::open(&layout)?;
+        let mut snapshot = Snapshot::open(&layout)?;
+        if snapshot.multi.is_none() && snapshot.packs.is_empty() && snapshot.problems.is_empty() {
+            // A new store starts with an empty commit record, so that its first commit is
+            // atomic like every other.
+            write_multi_index_file(&layout, &[], IndexCounts::default(), &mut Vec::new())?;
+            snapshot = Snapshot::open(&layout)?;
+        }
         let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
         Ok(PackedSequenceStorage {
             layout,
@@ -485,26 +491,40 @@ impl PackedSequenceStorage {
         if packs.is_empty() {
             return Ok(summary);
         }
+        let snap = self.snapshot();
+        let mut ids = snap.indexed_packs();
+        let mut counts = snap.counts();
+        let mut rows: Vec<IndexEntry> = Vec::new();
+        if let Some(m) = &snap.multi {
+            rows.extend(m.entries());
+        }
+        for (_, ix) in &snap.extras {
+            rows.extend(ix.entries());
+        }
         for p in packs {
             let mut entries = p.entries.clone();
-            let counts = IndexCounts {
+            let pack_counts = IndexCounts {
                 sequences: p.counts.sequences as u64,
                 representations: p.counts.representations as u64,
                 residue_bytes: p.counts.residue_bytes,
                 uncompressed_bytes: p.counts.uncompressed_bytes,
             };
-            self.write_pack_index(p.id, counts, &mut entries)?;
+            self.write_pack_index(p.id, pack_counts, &mut entries)?;
+            counts.add(&pack_counts);
+            ids.push(p.id);
+            rows.extend(entries);
         }
-        // Every index is durable before any pack becomes visible, so a published pack always
-        // has its index; packs are published in order, so a crash leaves a prefix.
         for p in packs {
-            publish(&p.temp_path, &self.layout.pack_path(p.id))?;
+            pack_io::fs::rename(&p.temp_path, &self.layout.pack_path(p.id))
+                .map_err(io_err(&p.temp_path))?;
             summary.packs.push(p.id);
             summary.entries += p.entries.len() as u64;
             summary.pack_bytes += p.file_len;
         }
-        self.refresh()?;
-        self.write_multi_index()?;
+        fsync_dir(&self.layout.packs_dir())?;
+        // The commit point: the new multi-pack index lists the new packs.
+        ids.sort_unstable();
+        write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
         self.refresh()?;
         Ok(summary)
     }
@@ -518,29 +538,6 @@ impl PackedSequenceStorage {
         let path = self.layout.pack_index_path(id);
         write_atomically(&path, |w| {
             write_index(w, IndexKind::Pack, &[id], counts, entries)
-                .map(|_| ())
-                .map_err(|source| StoreError::Index {
-                    path: path.clone(),
-                    source,
-                })
-        })
-    }
-
-    /// Rewrites the multi-pack index over every indexed pack of the current snapshot.
-    fn write_multi_index(&self) -> Result<(), StoreError> {
-        let snap = self.snapshot();
-        let packs = snap.indexed_packs();
-        let mut entries: Vec<IndexEntry> = Vec::new();
-        if let Some(m) = &snap.multi {
-            entries.extend(m.entries());
-        }
-        for (_, ix) in &snap.extras {
-            entries.extend(ix.entries());
-        }
-        let counts = snap.counts();
-        let path = self.layout.multi_index_path();
-        write_atomically(&path, |w| {
-            write_index(w, IndexKind::Multi, &packs, counts, &mut entries)
                 .map(|_| ())
                 .map_err(|source| StoreError::Index {
                     path: path.clone(),
@@ -584,7 +581,19 @@ impl PackedSequenceStorage {
                 }
             }
         }
-        // A commit that failed half-way may have published some packs: skip their ids.
+        // Packs this session published in a commit that failed before its multi-pack index
+        // was written: not part of any commit, so they go with the rest of the session.
+        let _ = self.refresh();
+        let snap = self.snapshot();
+        for (id, pack, index) in &snap.orphans {
+            if *id >= s.next_pack_id {
+                let _ = pack_io::fs::remove_file(pack);
+                if let Some(index) = index {
+                    let _ = pack_io::fs::remove_file(index);
+                }
+            }
+        }
+        // Files that could not be removed keep their ids: never reuse them.
         if self.refresh().is_ok() {
             if let Some(max) = self.snapshot().max_id_seen {
                 s.next_pack_id = s.next_pack_id.max(max + 1);
@@ -692,7 +701,7 @@ impl PackedSequenceStorage {
             representations: counts.representations,
             residue_bytes: counts.residue_bytes,
             uncompressed_bytes: counts.uncompressed_bytes,
-            stray_temp_files: snap.stray_temp_files.clone(),
+            stray_temp_files: snap.leftovers(),
             problems: snap.problems.clone(),
             ..StoreStats::default()
         };
@@ -714,6 +723,24 @@ impl PackedSequenceStorage {
         }
         Ok(stats)
     }
+}
+
+/// Writes the multi-pack index over `packs` (the commit record), atomically.
+pub(crate) fn write_multi_index_file(
+    layout: &StoreLayout,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [IndexEntry],
+) -> Result<(), StoreError> {
+    let path = layout.multi_index_path();
+    write_atomically(&path, |w| {
+        write_index(w, IndexKind::Multi, packs, counts, rows)
+            .map(|_| ())
+            .map_err(|source| StoreError::Index {
+                path: path.clone(),
+                source,
+            })
+    })
 }
 
 pub(crate) fn record_at(

@@ -90,7 +90,7 @@ impl PackedSequenceStorage {
         let started = Instant::now();
         let snap = self.snapshot();
         let mut report = VerifyReport {
-            stray_temp_files: snap.stray_temp_files.clone(),
+            stray_temp_files: snap.leftovers(),
             ..VerifyReport::default()
         };
         for p in &snap.problems {

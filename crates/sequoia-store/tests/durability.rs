@@ -36,7 +36,9 @@ impl IoHook for Recorder {
     fn before(&self, op: &IoOp<'_>) -> std::io::Result<()> {
         let rec = match op {
             IoOp::Create { path } => Rec::Create(path.to_path_buf()),
-            IoOp::Write { path, offset, data } => Rec::Write(path.to_path_buf(), *offset, data.to_vec()),
+            IoOp::Write { path, offset, data } => {
+                Rec::Write(path.to_path_buf(), *offset, data.to_vec())
+            }
             IoOp::SyncFile { path } => Rec::SyncFile(path.to_path_buf()),
             IoOp::Rename { from, to } => Rec::Rename(from.to_path_buf(), to.to_path_buf()),
             IoOp::SyncDir { path } => Rec::SyncDir(path.to_path_buf()),
@@ -67,7 +69,10 @@ struct Disk {
 }
 
 fn split(p: &Path) -> (PathBuf, String) {
-    (p.parent().unwrap().to_path_buf(), p.file_name().unwrap().to_str().unwrap().to_string())
+    (
+        p.parent().unwrap().to_path_buf(),
+        p.file_name().unwrap().to_str().unwrap().to_string(),
+    )
 }
 
 impl Disk {
@@ -119,8 +124,15 @@ impl Disk {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
         for (dir, entries) in &self.dirs {
-            let rel = dir.strip_prefix(store).unwrap();
-            let names = if optimistic_dirs { &entries.live } else { &entries.durable };
+            // Directories above the store (fsynced when it was created) hold nothing of it.
+            let Ok(rel) = dir.strip_prefix(store) else {
+                continue;
+            };
+            let names = if optimistic_dirs {
+                &entries.live
+            } else {
+                &entries.durable
+            };
             for (name, id) in names {
                 let inode = &self.inodes[*id];
                 let mut content = inode.synced.clone();
@@ -140,14 +152,23 @@ type Commit = Vec<(Vec<u8>, Representation)>;
 
 /// Three commits: new sequences, new representations of old ones, and both.
 fn workload() -> Vec<Commit> {
-    let seq = |i: usize| format!("MK{}V{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 9 + 1), i).into_bytes();
-    let seq = |i: usize| seq(i).into_iter().filter(|b| b.is_ascii_alphabetic()).collect::<Vec<u8>>();
+    let seq =
+        |i: usize| format!("MK{}V{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 9 + 1), i).into_bytes();
+    let seq = |i: usize| {
+        seq(i)
+            .into_iter()
+            .filter(|b| b.is_ascii_alphabetic())
+            .collect::<Vec<u8>>()
+    };
     let mut commits = Vec::new();
     for c in 0..3 {
         let mut recs = Vec::new();
         for i in 0..40 {
             let s = seq(c * 20 + i); // half of each commit repeats the previous one's sequences
-            recs.push((s, Representation::new(format!("c{c}_r{i} record {i}"), format!("src{c}"))));
+            recs.push((
+                s,
+                Representation::new(format!("c{c}_r{i} record {i}"), format!("src{c}")),
+            ));
         }
         commits.push(recs);
     }
@@ -167,8 +188,8 @@ fn every_crash_point_leaves_a_consistent_store() {
     let recorder = Arc::new(Recorder::default());
     let commits = workload();
     {
-        let store = PackedSequenceStorage::open_writer(&store_dir, options.clone()).unwrap();
         pack_io::fs::set_hook(Some(recorder.clone()));
+        let store = PackedSequenceStorage::open_writer(&store_dir, options.clone()).unwrap();
         for (n, recs) in commits.iter().enumerate() {
             for (s, r) in recs {
                 store.put(s, r.clone()).unwrap();
@@ -179,8 +200,14 @@ fn every_crash_point_leaves_a_consistent_store() {
         pack_io::fs::set_hook(None);
     }
     let log = recorder.0.lock().unwrap().clone();
-    let syncs = log.iter().filter(|r| matches!(r, Rec::SyncFile(_) | Rec::SyncDir(_))).count();
-    assert!(syncs > 10, "the workload fsyncs often enough to be interesting: {syncs}");
+    let syncs = log
+        .iter()
+        .filter(|r| matches!(r, Rec::SyncFile(_) | Rec::SyncDir(_)))
+        .count();
+    assert!(
+        syncs > 10,
+        "the workload fsyncs often enough to be interesting: {syncs}"
+    );
 
     let mut all_seqs: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut all_reps: BTreeSet<(String, String)> = BTreeSet::new();
@@ -199,52 +226,102 @@ fn every_crash_point_leaves_a_consistent_store() {
         if let Rec::Committed(n) = rec {
             returned = n + 1;
         }
-        for (variant, (optimistic, torn)) in [(false, None), (true, None), (false, Some(k * 7919))].into_iter().enumerate() {
+        for (variant, (optimistic, torn)) in [(false, None), (true, None), (false, Some(k * 7919))]
+            .into_iter()
+            .enumerate()
+        {
             let image = dir.path().join(format!("crash_{k}_{variant}"));
             disk.materialize(&store_dir, &image, optimistic, torn);
-            check_image(&image, &commits[..returned], &all_seqs, &all_reps, k, variant);
+            check_image(&image, &commits, returned, &all_seqs, &all_reps, k, variant);
             images += 1;
             std::fs::remove_dir_all(&image).unwrap();
         }
     }
     assert_eq!(returned, commits.len());
-    eprintln!("checked {images} crash images over {} recorded operations", log.len());
+    eprintln!(
+        "checked {images} crash images over {} recorded operations",
+        log.len()
+    );
+}
+
+type Visible = BTreeMap<Vec<u8>, BTreeSet<(String, String)>>;
+
+fn model(commits: &[Commit]) -> Visible {
+    let mut m = Visible::new();
+    for recs in commits {
+        for (s, r) in recs {
+            m.entry(s.clone())
+                .or_default()
+                .insert((r.header.clone(), r.source.clone()));
+        }
+    }
+    m
 }
 
 fn check_image(
     image: &Path,
-    committed: &[Commit],
+    commits: &[Commit],
+    returned: usize,
     all_seqs: &BTreeSet<Vec<u8>>,
     all_reps: &BTreeSet<(String, String)>,
     k: usize,
     variant: usize,
 ) {
     let at = format!("crash after operation {k} (variant {variant})");
-    let store = PackedSequenceStorage::open(image).unwrap_or_else(|e| panic!("{at}: open failed: {e}"));
+    let committed = &commits[..returned];
+    let store =
+        PackedSequenceStorage::open(image).unwrap_or_else(|e| panic!("{at}: open failed: {e}"));
     assert!(store.problems().is_empty(), "{at}: {:?}", store.problems());
     let report = store.verify(&mut |_, _| {});
     assert!(report.problems.is_empty(), "{at}: {:?}", report.problems);
     for recs in committed {
         for (s, r) in recs {
             let hash = SequenceHash::of_residues(s);
-            assert_eq!(store.get(&hash).unwrap().as_deref(), Some(&s[..]), "{at}: committed sequence lost");
-            assert!(store.representations(&hash).unwrap().contains(r), "{at}: committed {r:?} lost");
+            assert_eq!(
+                store.get(&hash).unwrap().as_deref(),
+                Some(&s[..]),
+                "{at}: committed sequence lost"
+            );
+            assert!(
+                store.representations(&hash).unwrap().contains(r),
+                "{at}: committed {r:?} lost"
+            );
         }
     }
+    let mut visible = Visible::new();
     store
         .for_each_sequence(|rec| {
-            assert!(all_seqs.contains(&rec.residues), "{at}: a sequence that was never put");
+            assert!(
+                all_seqs.contains(&rec.residues),
+                "{at}: a sequence that was never put"
+            );
             for r in &rec.representations {
-                assert!(all_reps.contains(&(r.header.clone(), r.source.clone())), "{at}: {r:?} was never put");
+                let rep = (r.header.clone(), r.source.clone());
+                assert!(all_reps.contains(&rep), "{at}: {r:?} was never put");
+                visible.entry(rec.residues.clone()).or_default().insert(rep);
             }
             Ok(())
         })
         .unwrap();
+    // Commits are atomic: what is visible is the last commit that returned, or the one in
+    // flight when the crash came after its commit record.
+    let next = (returned + 1).min(commits.len());
+    assert!(
+        visible == model(committed) || visible == model(&commits[..next]),
+        "{at}: the store shows part of a commit"
+    );
     drop(store);
     // Work goes on from there without repair.
     let writer = PackedSequenceStorage::open_writer(image, StoreOptions::default())
         .unwrap_or_else(|e| panic!("{at}: cannot write after the crash: {e}"));
-    writer.put(b"WWWWKKKK", Representation::new("after", "crash")).unwrap();
-    writer.commit().unwrap_or_else(|e| panic!("{at}: commit after the crash: {e}"));
-    assert!(writer.verify(&mut |_, _| {}).problems.is_empty(), "{at}: unsound after a new commit");
+    writer
+        .put(b"WWWWKKKK", Representation::new("after", "crash"))
+        .unwrap();
+    writer
+        .commit()
+        .unwrap_or_else(|e| panic!("{at}: commit after the crash: {e}"));
+    assert!(
+        writer.verify(&mut |_, _| {}).problems.is_empty(),
+        "{at}: unsound after a new commit"
+    );
 }
