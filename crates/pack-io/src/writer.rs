@@ -148,7 +148,7 @@ impl Drop for PackWriter {
 
 enum Open {
     V1(V1PackEncoder),
-    V2(V2PackEncoder<BufWriter<DurableFile>>),
+    V2(Box<V2PackEncoder<BufWriter<DurableFile>>>),
 }
 
 struct OpenPack {
@@ -206,7 +206,7 @@ impl WriterState {
             PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
             PackVersion::V2 => {
                 let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
-                Open::V2(
+                Open::V2(Box::new(
                     V2PackEncoder::new(
                         BufWriter::with_capacity(1 << 20, file),
                         id,
@@ -214,7 +214,7 @@ impl WriterState {
                         self.config.block_size,
                     )
                     .map_err(Self::format(&path))?,
-                )
+                ))
             }
         };
         self.open = Some(OpenPack {
