@@ -125,7 +125,11 @@ pub fn write_atomically(
         let _ = pack_io::fs::remove_file(&tmp);
         return Err(e);
     }
-    publish(&tmp, path)
+    if let Err(e) = pack_io::fs::rename(&tmp, path) {
+        let _ = pack_io::fs::remove_file(&tmp);
+        return Err(io_err(path)(e));
+    }
+    fsync_dir(path.parent().expect("store files live in a directory"))
 }
 
 #[cfg(test)]

@@ -95,6 +95,10 @@ impl Snapshot {
             let base = name.strip_suffix(".tmp").unwrap_or(name);
             if let Some(id) = parse_pack_index_name(base) {
                 snap.see(id);
+                if base == name && !snap.packs.contains_key(&id) {
+                    // The index of a pack that was never published.
+                    snap.stray_temp_files.push(item.path());
+                }
             }
             if name.ends_with(".tmp") {
                 snap.stray_temp_files.push(item.path());

@@ -581,6 +581,18 @@ impl PackedSequenceStorage {
                 }
             }
         }
+        // Indexes written for packs of this session that were never published.
+        if let Ok(listing) = std::fs::read_dir(self.layout.indices_dir()) {
+            for item in listing.flatten() {
+                let name = item.file_name();
+                let id = name.to_str().and_then(crate::layout::parse_pack_index_name);
+                if let Some(id) = id.filter(|id| *id >= s.next_pack_id) {
+                    if !self.layout.pack_path(id).exists() {
+                        let _ = pack_io::fs::remove_file(&item.path());
+                    }
+                }
+            }
+        }
         // Packs this session published in a commit that failed before its multi-pack index
         // was written: not part of any commit, so they go with the rest of the session.
         let _ = self.refresh();
