@@ -4,11 +4,11 @@
 //!
 //! ```text
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
-//! | keys [32] × count (sorted) | locations (pack, block, offset, length) u32 × 4 × count
-//! | CRC-32 u32 | 0 u32 | "SQIXEND1"
+//! | bucket CRC-32 u32 × 2^bits | keys [32] × count (sorted)
+//! | locations (pack, block, offset, length) u32 × 4 × count | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
-//! Opening reads the header only; a lookup reads one fan-out slot, a few keys of one
-//! bucket (a few dozen on average) and the matching locations.
+//! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
+//! of one bucket (16 to 32 rows on average) and checks them against the bucket's CRC.
 //!
 //! # Examples
 //! ```
@@ -17,7 +17,7 @@
 //! let h = SequenceHash::of_residues(b"MKV");
 //! let loc = PackLocation { pack: 3, block: 0, offset: 16, length: 80 };
 //! let mut entries = vec![IndexEntry { hash: h, location: loc }];
-//! let bytes = write_index(Vec::new(), IndexKind::Pack, &[3], IndexCounts::default(), &mut entries).unwrap();
+//! let bytes = write_index(Vec::new(), IndexKind::Pack, &[3], IndexCounts::default(), None, &mut entries).unwrap();
 //! let index = PackIndex::parse(bytes).unwrap();
 //! assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
 //! ```

@@ -21,6 +21,7 @@ pub struct PackIndex<T> {
     pack_count: usize,
     counts: IndexCounts,
     fanout_at: usize,
+    crcs_at: usize,
     keys_at: usize,
     locations_at: usize,
 }
@@ -67,7 +68,12 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             2 => IndexKind::Multi,
             k => return Err(Error::NotAnIndex(format!("unknown index kind {k}"))),
         };
-        if b[6] as usize != KEY_LEN || b[7] > 24 || le_u32(b, 20) != 0 || le_u64(b, 56) != 0 {
+        if b[6] as usize != KEY_LEN
+            || b[7] > 24
+            || le_u32(b, 20) != 0
+            || le_u32(b, 60) != 0
+            || (kind == IndexKind::Multi && le_u32(b, 56) != 0)
+        {
             return Err(Error::Corrupt {
                 offset: 6,
                 message: format!(
@@ -86,7 +92,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let count = le_u64(b, 8);
         let pack_count = le_u32(b, 16) as usize;
         let fanout_at = HEADER_LEN + (pack_count + pack_count % 2) * 4;
-        let keys_at = fanout_at + (8usize << bits);
+        let crcs_at = fanout_at + (8usize << bits);
+        let keys_at = crcs_at + (4usize << bits);
         let expected = (count as u128) * (KEY_LEN + LOCATION_LEN) as u128
             + keys_at as u128
             + TRAILER_LEN as u128;
@@ -114,6 +121,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             pack_count,
             counts,
             fanout_at,
+            crcs_at,
             keys_at,
             locations_at,
         })
@@ -132,6 +140,11 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// Whether the index has no rows.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// CRC-32 of the whole pack file, for the index of one pack.
+    pub fn pack_crc32(&self) -> Option<u32> {
+        (self.kind == IndexKind::Pack).then(|| le_u32(self.bytes.as_ref(), 56))
     }
 
     /// Totals over the covered packs.
@@ -173,20 +186,45 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         }
     }
 
-    /// Every location stored for `hash`, in (pack, block, offset) order.
-    pub fn lookup(&self, hash: &SequenceHash) -> Result<Lookup<'_, T>, Error> {
-        let slot = bucket(hash, self.bits);
+    /// Rows `start..end` of fan-out slot `slot`, checked against the slot's CRC.
+    fn bucket(&self, slot: usize) -> Result<(u64, u64), Error> {
         let start = if slot == 0 { 0 } else { self.fanout(slot - 1) };
         let end = self.fanout(slot);
+        let corrupt = |message: String| Error::Corrupt {
+            offset: (self.fanout_at + 8 * slot) as u64,
+            message,
+        };
         if start > end || end > self.count {
-            return Err(Error::Corrupt {
-                offset: (self.fanout_at + 8 * slot) as u64,
-                message: format!(
-                    "fan-out slot {slot} spans rows {start}..{end} of {}",
-                    self.count
-                ),
-            });
+            return Err(corrupt(format!(
+                "fan-out slot {slot} spans rows {start}..{end} of {}",
+                self.count
+            )));
         }
+        let b = self.bytes.as_ref();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&start.to_le_bytes());
+        h.update(&end.to_le_bytes());
+        h.update(
+            &b[self.keys_at + start as usize * KEY_LEN..self.keys_at + end as usize * KEY_LEN],
+        );
+        h.update(
+            &b[self.locations_at + start as usize * LOCATION_LEN
+                ..self.locations_at + end as usize * LOCATION_LEN],
+        );
+        let computed = h.finalize();
+        let stored = le_u32(b, self.crcs_at + 4 * slot);
+        if computed != stored {
+            return Err(corrupt(format!(
+                "bucket {slot} (rows {start}..{end}) fails its checksum: stored {stored:08x}, computed {computed:08x}"
+            )));
+        }
+        Ok((start, end))
+    }
+
+    /// Every location stored for `hash`, in (pack, block, offset) order. The bucket read is
+    /// checked against its CRC, so a damaged index gives an error, never a wrong answer.
+    pub fn lookup(&self, hash: &SequenceHash) -> Result<Lookup<'_, T>, Error> {
+        let (start, end) = self.bucket(bucket(hash, self.bits))?;
         // First row whose key is >= hash.
         let (mut lo, mut hi) = (start, end);
         while lo < hi {
@@ -203,6 +241,25 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             row: lo,
             end,
         })
+    }
+
+    /// Every row in key order, each bucket checked against its CRC first.
+    pub fn checked_entries(&self) -> Result<Vec<IndexEntry>, Error> {
+        let mut out = Vec::with_capacity(self.count as usize);
+        for slot in 0..(1usize << self.bits) {
+            let (start, end) = self.bucket(slot)?;
+            out.extend((start..end).map(|i| IndexEntry {
+                hash: self.key(i),
+                location: self.location(i),
+            }));
+        }
+        if out.len() as u64 != self.count {
+            return Err(Error::Corrupt {
+                offset: self.fanout_at as u64,
+                message: format!("buckets hold {} rows, the header {}", out.len(), self.count),
+            });
+        }
+        Ok(out)
     }
 
     /// Whether `hash` has at least one row.
@@ -244,6 +301,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 offset: self.fanout_at as u64,
                 message: format!("fan-out totals {prev} rows, the header {}", self.count),
             });
+        }
+        for slot in 0..(1usize << self.bits) {
+            self.bucket(slot)?;
         }
         let packs = self.packs();
         let mut last: Option<IndexEntry> = None;
@@ -340,7 +400,7 @@ mod tests {
             }
             let mut model: BTreeMap<SequenceHash, Vec<PackLocation>> = BTreeMap::new();
             for e in &entries { model.entry(e.hash).or_default().push(e.location); }
-            let bytes = write_index(Vec::new(), IndexKind::Multi, &[0, 1, 2, 3], IndexCounts::default(), &mut entries).unwrap();
+            let bytes = write_index(Vec::new(), IndexKind::Multi, &[0, 1, 2, 3], IndexCounts::default(), None, &mut entries).unwrap();
             let index = PackIndex::parse(bytes).unwrap();
             index.verify().unwrap();
             for (h, locs) in &model {
@@ -369,11 +429,20 @@ mod tests {
                 hash: SequenceHash::of_residues(&i.to_le_bytes()),
                 location: PackLocation { pack: 1, block: i, offset: i, length: 9 },
             }).collect();
-            let mut bytes = write_index(Vec::new(), IndexKind::Pack, &[1], IndexCounts::default(), &mut entries).unwrap();
+            let mut bytes = write_index(Vec::new(), IndexKind::Pack, &[1], IndexCounts::default(), None, &mut entries).unwrap();
+            let original = entries.clone();
             let at = pos.index(bytes.len());
             bytes[at] ^= 1 << bit;
             let ok = PackIndex::parse(&bytes[..]).and_then(|i| i.verify()).is_ok();
             prop_assert!(!ok, "flip at byte {} passed verify", at);
+            // Lookups either fail or give the original answer: never a wrong one.
+            if let Ok(index) = PackIndex::parse(&bytes[..]) {
+                for e in &original {
+                    if let Ok(found) = index.lookup(&e.hash) {
+                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.location], "flip at {}", at);
+                    }
+                }
+            }
         }
     }
 
@@ -399,6 +468,7 @@ mod tests {
             IndexKind::Pack,
             &[9],
             counts,
+            Some(0xabcd),
             &mut [IndexEntry {
                 hash: h,
                 location: loc,
@@ -410,6 +480,7 @@ mod tests {
         assert_eq!(index.kind(), IndexKind::Pack);
         assert_eq!(index.packs(), vec![9]);
         assert_eq!(index.counts(), counts);
+        assert_eq!(index.pack_crc32(), Some(0xabcd));
         assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
         let err = open(&dir.path().join("missing.idx")).unwrap_err();
         assert!(err.to_string().contains("missing.idx"), "{err}");

@@ -86,6 +86,7 @@ pub struct DurableFile {
     file: File,
     path: PathBuf,
     offset: u64,
+    crc: crc32fast::Hasher,
 }
 
 impl DurableFile {
@@ -97,6 +98,7 @@ impl DurableFile {
             file,
             path: path.to_path_buf(),
             offset: 0,
+            crc: crc32fast::Hasher::new(),
         })
     }
 
@@ -112,12 +114,18 @@ impl DurableFile {
             file,
             path: path.to_path_buf(),
             offset: 0,
+            crc: crc32fast::Hasher::new(),
         })
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// CRC-32 of the bytes written so far.
+    pub fn crc32(&self) -> u32 {
+        self.crc.clone().finalize()
     }
 
     /// Bytes written so far.
@@ -151,6 +159,7 @@ impl Write for DurableFile {
                 "short write while an I/O hook is installed",
             ));
         }
+        self.crc.update(&buf[..n]);
         self.offset += n as u64;
         Ok(n)
     }

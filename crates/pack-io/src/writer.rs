@@ -71,6 +71,8 @@ pub struct FinishedPack {
     pub counts: PackCounts,
     /// Bytes of the file.
     pub file_len: u64,
+    /// CRC-32 of the whole file.
+    pub crc32: u32,
 }
 
 enum Message {
@@ -293,12 +295,14 @@ impl WriterState {
             ))
         })?;
         let file_len = file.len();
+        let crc32 = file.crc32();
         self.done.push(FinishedPack {
             id: pack.id,
             temp_path: path,
             entries: pack.entries,
             counts: pack.counts,
             file_len,
+            crc32,
         });
         Ok(())
     }

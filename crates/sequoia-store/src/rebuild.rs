@@ -33,10 +33,10 @@ impl PackedSequenceStorage {
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
             match pack_entries(slot, id) {
-                Ok((mut entries, counts)) => {
+                Ok((mut entries, counts, crc)) => {
                     let path = self.layout().pack_index_path(id);
                     write_atomically(&path, |w| {
-                        write_index(w, IndexKind::Pack, &[id], counts, &mut entries)
+                        write_index(w, IndexKind::Pack, &[id], counts, Some(crc), &mut entries)
                             .map(|_| ())
                             .map_err(|source| StoreError::Index {
                                 path: path.clone(),
@@ -58,7 +58,7 @@ impl PackedSequenceStorage {
         }
         let path = self.layout().multi_index_path();
         write_atomically(&path, |w| {
-            write_index(w, IndexKind::Multi, &summary.packs, total, &mut all)
+            write_index(w, IndexKind::Multi, &summary.packs, total, None, &mut all)
                 .map(|_| ())
                 .map_err(|source| StoreError::Index {
                     path: path.clone(),
@@ -73,8 +73,9 @@ impl PackedSequenceStorage {
 fn pack_entries(
     slot: &crate::snapshot::PackSlot,
     id: PackId,
-) -> Result<(Vec<IndexEntry>, IndexCounts), String> {
+) -> Result<(Vec<IndexEntry>, IndexCounts, u32), String> {
     let reader = slot.reader()?;
+    let crc = crc32fast::hash(reader.bytes());
     let inner = reader.pack_id().map_err(|e| e.to_string())?;
     if inner != id {
         return Err(format!(
@@ -93,7 +94,7 @@ fn pack_entries(
             residue_bytes: c.residue_bytes,
             uncompressed_bytes: c.uncompressed_bytes,
         };
-        return Ok((table, counts));
+        return Ok((table, counts, crc));
     }
     let mut entries = Vec::new();
     let mut counts = IndexCounts::default();
@@ -114,5 +115,5 @@ fn pack_entries(
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-    Ok((entries, counts))
+    Ok((entries, counts, crc))
 }

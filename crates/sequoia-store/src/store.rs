@@ -494,12 +494,20 @@ impl PackedSequenceStorage {
         let snap = self.snapshot();
         let mut ids = snap.indexed_packs();
         let mut counts = snap.counts();
+        // Rows are checked bucket by bucket as they are merged, so that damage in the old
+        // commit record is reported instead of being copied into the new one.
         let mut rows: Vec<IndexEntry> = Vec::new();
         if let Some(m) = &snap.multi {
-            rows.extend(m.entries());
+            rows.extend(m.checked_entries().map_err(|source| StoreError::Index {
+                path: self.layout.multi_index_path(),
+                source,
+            })?);
         }
-        for (_, ix) in &snap.extras {
-            rows.extend(ix.entries());
+        for (id, ix) in &snap.extras {
+            rows.extend(ix.checked_entries().map_err(|source| StoreError::Index {
+                path: self.layout.pack_index_path(*id),
+                source,
+            })?);
         }
         for p in packs {
             let mut entries = p.entries.clone();
@@ -509,7 +517,7 @@ impl PackedSequenceStorage {
                 residue_bytes: p.counts.residue_bytes,
                 uncompressed_bytes: p.counts.uncompressed_bytes,
             };
-            self.write_pack_index(p.id, pack_counts, &mut entries)?;
+            self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
             counts.add(&pack_counts);
             ids.push(p.id);
             rows.extend(entries);
@@ -533,11 +541,12 @@ impl PackedSequenceStorage {
         &self,
         id: PackId,
         counts: IndexCounts,
+        pack_crc32: u32,
         entries: &mut [IndexEntry],
     ) -> Result<(), StoreError> {
         let path = self.layout.pack_index_path(id);
         write_atomically(&path, |w| {
-            write_index(w, IndexKind::Pack, &[id], counts, entries)
+            write_index(w, IndexKind::Pack, &[id], counts, Some(pack_crc32), entries)
                 .map(|_| ())
                 .map_err(|source| StoreError::Index {
                     path: path.clone(),
@@ -746,7 +755,7 @@ pub(crate) fn write_multi_index_file(
 ) -> Result<(), StoreError> {
     let path = layout.multi_index_path();
     write_atomically(&path, |w| {
-        write_index(w, IndexKind::Multi, packs, counts, rows)
+        write_index(w, IndexKind::Multi, packs, counts, None, rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
                 path: path.clone(),

@@ -191,6 +191,18 @@ impl PackedSequenceStorage {
                 match pack_index::open(&idx_path).and_then(|ix| ix.verify().map(|_| ix)) {
                     Ok(ix) => {
                         report.index_files += 1;
+                        let computed = crc32fast::hash(reader.bytes());
+                        if ix.pack_crc32() != Some(computed) {
+                            report.problems.push(Problem {
+                                path: path.clone(),
+                                offset: None,
+                                hash: None,
+                                message: format!(
+                                    "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
+                                    ix.pack_crc32().unwrap_or(0)
+                                ),
+                            });
+                        }
                         if ix.len() != count || ix.kind() != IndexKind::Pack || ix.packs() != [id] {
                             report.problems.push(Problem {
                                 path: idx_path,
