@@ -1,6 +1,8 @@
 //! Project tasks, run as `cargo xtask TASK` (see `cargo xtask help`).
 
+mod crash;
 mod fixtures;
+mod reliability;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -13,6 +15,14 @@ TASKS
       Write deterministic synthetic FASTA to DIR (default target/fixtures):
       protein_small.fasta, protein_dup.fasta (a second source sharing sequences),
       nucleotide_small.fasta, and gzip/zstd copies when gzip/zstd are installed.
+  crash [--kills N] [--seed S] [--bin PATH] [--records N]
+      SIGKILL `sequoia import` at N seeded random moments (default 200) and check the
+      store after each kill (opens, verifies, reported imports whole, each import
+      all-or-nothing, nothing never imported). Builds the release binary unless --bin.
+  reliability [--no-big-line]
+      The reliability suites at full size: durability model, injected faults, every
+      byte of every file flipped, 200 kills, a 2 GiB one-line record. See
+      docs/reliability.md.
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, and a
       short fuzz run of every target when a nightly toolchain with cargo-fuzz exists.
 ";
@@ -22,6 +32,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("ci") => ci(),
+        Some("crash") => crash::run(&args[1..]),
+        Some("reliability") => reliability::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -44,7 +56,7 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+pub fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("==> {name}: {program} {}", args.join(" "));
     let started = std::time::Instant::now();
     let status = Command::new(program)
@@ -85,6 +97,15 @@ fn ci() -> Result<(), String> {
         ],
     )?;
     step("tests", &cargo, &["test", "--workspace"])?;
+    // The tests built the debug binary; a short crash run on it.
+    let bin = workspace_root().join("target/debug/sequoia");
+    eprintln!("==> crash: 20 kills");
+    crash::run(&[
+        "--kills".into(),
+        "20".into(),
+        "--bin".into(),
+        bin.display().to_string(),
+    ])?;
     if has_fuzz_toolchain() {
         for target in ["pack_v1", "pack_v2", "index"] {
             step(

@@ -217,7 +217,9 @@ fn import(
         }
     }
     let started = std::time::Instant::now();
-    store.commit().map_err(fail)?;
+    store
+        .commit()
+        .map_err(|e| fail(format!("commit failed: {e}")))?;
     total.seconds += started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} records: {} new sequences, {} new representations, {:.1} MB in {:.2} s ({:.0} records/s)",

@@ -564,3 +564,83 @@ fn help_and_usage_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_file_size_limit_fails_the_import_cleanly_and_the_next_one_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(
+        &store,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    let before = listing(&store);
+    // A 16 KiB file-size limit (SIGXFSZ ignored, so writes fail with EFBIG) stands in for
+    // a full disk: the first pack outgrows it.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 16; exec {} --store {} import {}",
+        env!("CARGO_BIN_EXE_sequoia"),
+        store.display(),
+        data("sample.fasta").display()
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the import passed a 16 KiB file-size limit"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("File too large") && err.contains("pack_"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(&store),
+        before,
+        "the failed import changed the store"
+    );
+    ok(&store, &["import", data("sample.fasta").to_str().unwrap()]);
+    ok(&store, &["verify"]);
+}
+
+#[test]
+fn readers_in_other_processes_read_consistently_during_an_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["import", data("sample.fasta").to_str().unwrap()]);
+    let committed = records(&std::fs::read(data("sample.fasta")).unwrap());
+    let keys = dir.path().join("keys");
+    std::fs::write(
+        &keys,
+        committed
+            .iter()
+            .map(|r| hex(r.1.as_bytes()) + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let mut writer = bin()
+        .args([
+            "--store",
+            store.to_str().unwrap(),
+            "import",
+            "--pack-size",
+            "8000",
+        ])
+        .arg(data("sample_nucleotide.fasta"))
+        .arg(data("sample_dup.fasta"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reads = 0;
+    while writer.try_wait().unwrap().is_none() || reads < 3 {
+        let out = ok(&store, &["get", "--keys", keys.to_str().unwrap()]);
+        let got = records(&out.stdout);
+        for r in &committed {
+            assert!(
+                got.contains(r),
+                "a committed record was not readable during the import"
+            );
+        }
+        reads += 1;
+    }
+    assert!(writer.wait().unwrap().success());
+    ok(&store, &["verify"]);
+}
