@@ -311,13 +311,17 @@ fn bad_input_is_rejected_with_file_and_line_and_changes_nothing() {
         assert!(err.contains("unchanged"), "{err}");
         assert_eq!(listing(&store), before, "{name} changed the store");
     }
-    let out = run(
-        &store,
-        &["import", dir.path().join("nope.fa").to_str().unwrap()],
-    );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("nope.fa"));
-    assert_eq!(listing(&store), before);
+    // Unreadable inputs: a missing file, and a directory.
+    for unreadable in [dir.path().join("nope.fa"), dir.path().to_path_buf()] {
+        let out = run(&store, &["import", unreadable.to_str().unwrap()]);
+        assert!(!out.status.success(), "{} accepted", unreadable.display());
+        assert!(
+            stderr(&out).contains(unreadable.to_str().unwrap()),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(listing(&store), before);
+    }
 }
 
 #[test]
