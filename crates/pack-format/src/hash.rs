@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 /// let parsed: SequenceHash = h.to_hex().parse().unwrap();
 /// assert_eq!(h, parsed);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct SequenceHash(pub [u8; 32]);
 
 impl SequenceHash {
@@ -40,6 +40,47 @@ impl SequenceHash {
             s.push(DIGITS[(b & 15) as usize] as char);
         }
         s
+    }
+}
+
+/// A SHA-256 is already uniformly distributed: hashing its first 8 bytes is enough for hash
+/// tables (equality still compares all 32), and much cheaper than hashing all of them.
+impl std::hash::Hash for SequenceHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from_le_bytes(
+            self.0[..8].try_into().expect("a hash has 32 bytes"),
+        ));
+    }
+}
+
+/// A [`std::hash::BuildHasher`] for maps keyed by [`SequenceHash`]: passes the 8 bytes
+/// through instead of hashing them again.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SequenceHashBuilder;
+
+/// The hasher of [`SequenceHashBuilder`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached by keys other than SequenceHash: fold the bytes in (FNV-1a).
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+impl std::hash::BuildHasher for SequenceHashBuilder {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
     }
 }
 

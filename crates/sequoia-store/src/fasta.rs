@@ -331,6 +331,10 @@ impl Scan<'_> {
     fn residue_bytes(&mut self, seg: &[u8], at: usize) -> Result<(), FastaError> {
         // Fast path: a clean segment is translated in one pass.
         let start = self.residues.len();
+        if self.residues.capacity() == 0 {
+            // Most proteins fit: one allocation per record instead of a doubling series.
+            self.residues.reserve(1024);
+        }
         self.residues.reserve(seg.len());
         let mut ok = self.trailing_ws.is_none();
         for &b in seg {

@@ -6,7 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use pack_format::{PackId, PackVersion, Representation, SequenceHash};
+use pack_format::{PackId, PackVersion, Representation, SequenceHash, SequenceHashBuilder};
 use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
@@ -136,12 +136,12 @@ struct WriteSession {
     batch: Vec<PutEntry>,
     batch_bytes: usize,
     /// Sequences touched since the last commit, with their representations.
-    known: HashMap<SequenceHash, RepSet>,
+    known: HashMap<SequenceHash, RepSet, SequenceHashBuilder>,
     /// New representations of sequences already written, grouped per sequence and written
     /// at commit as one entry each (in first-seen order), so that a sequence seen in three
     /// sources costs two entries, not three.
     deferred: Vec<(SequenceHash, Vec<Representation>)>,
-    deferred_slot: HashMap<SequenceHash, usize>,
+    deferred_slot: HashMap<SequenceHash, usize, SequenceHashBuilder>,
     poisoned: Option<String>,
 }
 
@@ -256,9 +256,9 @@ impl PackedSequenceStorage {
                 next_pack_id,
                 batch: Vec::new(),
                 batch_bytes: 0,
-                known: HashMap::new(),
+                known: HashMap::default(),
                 deferred: Vec::new(),
-                deferred_slot: HashMap::new(),
+                deferred_slot: HashMap::default(),
                 poisoned: None,
             })),
         })
