@@ -1,5 +1,6 @@
 //! Project tasks, run as `cargo xtask TASK` (see `cargo xtask help`).
 
+mod bench;
 mod crash;
 mod fixtures;
 mod reliability;
@@ -23,6 +24,9 @@ TASKS
       The reliability suites at full size: durability model, injected faults, every
       byte of every file flipped, 200 kills, a 2 GiB one-line record. See
       docs/reliability.md.
+  bench [--runs N] [--data DIR] [--scale 1M,10M,100M] [--keys N]
+      Benchmarks against the physical anchors (cat, openssl, zstd) in one run: a table,
+      target/bench/results.json, performance.md and SVG plots. See docs/performance.md.
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, and a
       short fuzz run of every target when a nightly toolchain with cargo-fuzz exists.
 ";
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("ci") => ci(),
         Some("crash") => crash::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");

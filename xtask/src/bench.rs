@@ -1,0 +1,937 @@
+//! `cargo xtask bench`: SEQUOIA against the physical limits of this machine, in one run.
+//!
+//! Every figure is a median of `--runs` runs (spread reported) and sits beside the anchors
+//! measured in the same run on the same input (`cat`, `openssl dgst -sha256`, `zstd`), so
+//! that ratios hold on a noisy machine. Results: a table on stdout, `target/bench/results.json`,
+//! `target/bench/performance.md` (copied into `docs/performance.md` with commentary) and
+//! `target/bench/*.svg` plots.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pack_format::{Representation, SequenceHash};
+use sequoia_store::{import_fasta, PackedSequenceStorage, StoreOptions};
+
+use crate::fixtures::{Residues, Rng};
+
+struct Options {
+    runs: usize,
+    data: Option<PathBuf>,
+    scale: Vec<u64>,
+    keys: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        runs: 3,
+        data: None,
+        scale: vec![1_000_000, 10_000_000],
+        keys: 100_000,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |n: &str| it.next().cloned().ok_or(format!("{n} needs a value"));
+        match a.as_str() {
+            "--runs" => {
+                o.runs = value("--runs")?
+                    .parse()
+                    .map_err(|e| format!("--runs: {e}"))?
+            }
+            "--data" => o.data = Some(PathBuf::from(value("--data")?)),
+            "--keys" => {
+                o.keys = value("--keys")?
+                    .parse()
+                    .map_err(|e| format!("--keys: {e}"))?
+            }
+            "--scale" => {
+                o.scale = value("--scale")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        let s = s.trim().to_ascii_uppercase();
+                        let (n, mul) = match s.strip_suffix('M') {
+                            Some(n) => (n, 1_000_000),
+                            None => match s.strip_suffix('K') {
+                                Some(n) => (n, 1000),
+                                None => (s.as_str(), 1),
+                            },
+                        };
+                        n.parse::<u64>()
+                            .map(|n| n * mul)
+                            .map_err(|e| format!("--scale: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    o.runs = o.runs.max(1);
+    Ok(o)
+}
+
+/// Median, min and max of repeated measurements.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stat {
+    fn of(mut v: Vec<f64>) -> Stat {
+        v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        Stat {
+            median: v[v.len() / 2],
+            min: v[0],
+            max: v[v.len() - 1],
+        }
+    }
+    fn spread(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            (self.max - self.min) / self.median
+        }
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String, String)>,
+    json: BTreeMap<String, f64>,
+}
+
+impl Report {
+    fn add(&mut self, key: &str, label: &str, value: f64, unit: &str, note: String) {
+        self.json.insert(key.to_string(), value);
+        let v = if value >= 100.0 {
+            format!("{value:.0} {unit}")
+        } else {
+            format!("{value:.2} {unit}")
+        };
+        println!("{label:<58} {v:>18}  {note}");
+        self.rows.push((label.to_string(), v, note));
+    }
+    fn timed(&mut self, key: &str, label: &str, s: Stat, per: f64, unit: &str, note: &str) {
+        let rate = per / s.median;
+        let spread = s.spread();
+        let mut n = format!("median {:.3} s of {:.3}..{:.3}", s.median, s.min, s.max);
+        if spread > 0.2 {
+            let _ = write!(n, " (WIDE spread {:.0}%)", spread * 100.0);
+        }
+        if !note.is_empty() {
+            let _ = write!(n, "; {note}");
+        }
+        self.json.insert(format!("{key}_seconds"), s.median);
+        self.add(key, label, rate, unit, n);
+    }
+}
+
+fn sh(cmd: &str) -> Result<(f64, std::process::Output), String> {
+    let t = Instant::now();
+    let out = Command::new("bash")
+        .args(["-c", cmd])
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((secs, out))
+}
+
+fn repeat(runs: usize, mut f: impl FnMut() -> Result<f64, String>) -> Result<Stat, String> {
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        v.push(f()?);
+    }
+    Ok(Stat::of(v))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("bash")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn ensure_tools() {
+    let missing: Vec<&str> = ["zstd", "openssl"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing {missing:?} with apt-get");
+        let _ = Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {}",
+                    missing.join(" ")
+                ),
+            ])
+            .status();
+    }
+}
+
+fn find_data(o: &Options) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(d) = &o.data {
+        candidates.push(d.clone());
+    }
+    if let Ok(d) = std::env::var("SEQUOIA_DATA") {
+        candidates.push(PathBuf::from(d));
+    }
+    if let Ok(h) = std::env::var("HOME") {
+        candidates.push(PathBuf::from(h).join(".cache/sequoia-data"));
+    }
+    candidates.push(PathBuf::from("/work/data"));
+    candidates
+        .into_iter()
+        .map(|d| d.join("protein_all.fasta"))
+        .find(|p| p.is_file())
+}
+
+/// Peak RSS (KB) and wall time of a command, through /usr/bin/time.
+fn timed_rss(cmd: &str) -> Result<(f64, u64), String> {
+    let (secs, out) = sh(&format!(
+        "/usr/bin/time -f 'RSS %M' {cmd} 2>&1 >/dev/null | tail -1"
+    ))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kb = text
+        .trim()
+        .strip_prefix("RSS ")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((secs, kb))
+}
+
+fn dir_bytes(dir: &Path) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut files = 0;
+    for sub in ["packs", "indices"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            for e in rd.flatten() {
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                files += 1;
+            }
+        }
+    }
+    (bytes, files + 1)
+}
+
+fn sample_keys(
+    store: &PackedSequenceStorage,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<SequenceHash>, String> {
+    let mut all = Vec::new();
+    store
+        .for_each_sequence(|s| {
+            all.push(s.hash);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let mut rng = Rng::new(seed);
+    Ok((0..n)
+        .map(|_| all[rng.below(all.len() as u64) as usize])
+        .collect())
+}
+
+/// Sequences per second of `store.get` over `keys`, on `threads` threads (warm).
+fn library_gets(
+    store: &Arc<PackedSequenceStorage>,
+    keys: &Arc<Vec<SequenceHash>>,
+    threads: usize,
+) -> Result<f64, String> {
+    // Warm the page cache and the maps once.
+    for k in keys.iter().take(keys.len() / 10) {
+        store.get(k).map_err(|e| e.to_string())?;
+    }
+    let t = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = store.clone();
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                for k in keys.iter().skip(i).step_by(threads) {
+                    n += store.get(k).ok().flatten().map_or(0, |r| r.len().min(1));
+                }
+                n
+            })
+        })
+        .collect();
+    let found: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    if found != keys.len() {
+        return Err(format!("only {found} of {} keys found", keys.len()));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+struct Measured {
+    name: String,
+    sequences: u64,
+    open_ms: f64,
+    lookup_us: f64,
+    index_bytes_per_seq: f64,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    ensure_tools();
+    let root = crate::workspace_root();
+    crate::step(
+        "build",
+        "cargo",
+        &["build", "--release", "-p", "sequoia-cli"],
+    )?;
+    let bin = root.join("target/release/sequoia");
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let mut r = Report::default();
+    let machine = sh("nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; free -g | awk '/Mem:/{print $2\" GiB\"}'")
+        .map(|(_, o)| String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    println!("machine: {machine}; runs per figure: {}", o.runs);
+
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    if let Some(fasta) = find_data(&o) {
+        real_data(&o, &bin, &out, &fasta, &mut r, &mut curves)?;
+    } else {
+        println!("protein_all.fasta not found (run ../shared/datasets/protein.sh DIR, then --data DIR): real-data figures skipped");
+    }
+    fixtures(&o, &bin, &out, &mut r)?;
+    let mut series = Vec::new();
+    for &n in &o.scale {
+        series.push(scale_store(&o, &bin, &out, n, &mut r)?);
+    }
+    if series.len() >= 2 {
+        let first = &series[0];
+        let last = &series[series.len() - 1];
+        r.add(
+            "scale_lookup_ratio",
+            &format!("lookup time, {} vs {} sequences", last.name, first.name),
+            last.lookup_us / first.lookup_us,
+            "x",
+            "target <= 2".into(),
+        );
+        r.add(
+            "scale_open_ratio",
+            &format!("cold open + get, {} vs {}", last.name, first.name),
+            last.open_ms / first.open_ms,
+            "x",
+            "target <= 1.5".into(),
+        );
+    }
+    write_outputs(&out, &machine, &o, &r, &series, &curves)?;
+    Ok(())
+}
+
+fn real_data(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    fasta: &Path,
+    r: &mut Report,
+    curves: &mut Vec<(String, Vec<(f64, f64)>)>,
+) -> Result<(), String> {
+    let f = fasta.display();
+    let size = std::fs::metadata(fasta).map_err(|e| e.to_string())?.len() as f64;
+    let mb = size / 1e6;
+    let records = std::fs::read(fasta)
+        .map(|b| b.iter().filter(|&&c| c == b'>').count())
+        .unwrap_or(0) as f64;
+    println!("\n== protein_all.fasta: {records} records, {mb:.0} MB ==");
+    // Anchors.
+    let cat = repeat(o.runs, || sh(&format!("cat {f} > /dev/null")).map(|x| x.0))?;
+    r.timed("anchor_cat_mb_s", "anchor: cat", cat, mb, "MB/s", "");
+    let sha = repeat(o.runs, || {
+        sh(&format!("openssl dgst -sha256 {f} > /dev/null")).map(|x| x.0)
+    })?;
+    r.timed(
+        "anchor_sha256_mb_s",
+        "anchor: openssl dgst -sha256",
+        sha,
+        mb,
+        "MB/s",
+        "",
+    );
+    let z1 = repeat(o.runs, || {
+        sh(&format!("zstd -3 -T1 -c {f} > /dev/null")).map(|x| x.0)
+    })?;
+    r.timed(
+        "anchor_zstd3_t1_mb_s",
+        "anchor: zstd -3 -T1",
+        z1,
+        mb,
+        "MB/s",
+        "",
+    );
+    let z2 = repeat(o.runs, || {
+        sh(&format!("zstd -3 -T2 -c {f} > /dev/null")).map(|x| x.0)
+    })?;
+    r.timed(
+        "anchor_zstd3_t2_mb_s",
+        "anchor: zstd -3 -T2",
+        z2,
+        mb,
+        "MB/s",
+        "",
+    );
+    let (_, long) = sh(&format!("zstd -3 --long=31 -T1 -c {f} | wc -c"))?;
+    let long_mb = String::from_utf8_lossy(&long.stdout)
+        .trim()
+        .parse::<f64>()
+        .unwrap_or(0.0)
+        / 1e6;
+    r.add(
+        "anchor_zstd3_long_mb",
+        "anchor: zstd -3 --long=31 output",
+        long_mb,
+        "MB",
+        String::new(),
+    );
+
+    // Import, three times into fresh stores.
+    let store = out.join("store_protein_all");
+    let mut rss = Vec::new();
+    let import = repeat(o.runs, || {
+        let _ = std::fs::remove_dir_all(&store);
+        let (secs, kb) = timed_rss(&format!(
+            "{} --store {} import {f}",
+            bin.display(),
+            store.display()
+        ))?;
+        rss.push(kb as f64 / 1024.0);
+        Ok(secs)
+    })?;
+    r.timed(
+        "import_records_s",
+        "import protein_all: records/s",
+        import,
+        records,
+        "rec/s",
+        "target >= 1,000,000",
+    );
+    r.timed(
+        "import_mb_s",
+        "import protein_all: MB/s of FASTA",
+        import,
+        mb,
+        "MB/s",
+        &format!(
+            "zstd -3 -T2 takes {:.2} s: ratio {:.2}",
+            z2.median,
+            import.median / z2.median
+        ),
+    );
+    let rss = Stat::of(rss);
+    r.add(
+        "import_peak_rss_mb",
+        "import protein_all: peak RSS",
+        rss.median,
+        "MB",
+        "target <= 512".into(),
+    );
+    let (bytes, files) = dir_bytes(&store);
+    r.add(
+        "store_mb",
+        "store bytes (packs + indexes)",
+        bytes as f64 / 1e6,
+        "MB",
+        format!("{files} files"),
+    );
+
+    // De-duplicated FASTA and its compressibility.
+    let dedup = out.join("protein_all.dedup.fa");
+    sh(&format!(
+        "{} --store {} export --dedup > {}",
+        bin.display(),
+        store.display(),
+        dedup.display()
+    ))?;
+    let (_, z3) = sh(&format!("zstd -3 -T2 -c {} | wc -c", dedup.display()))?;
+    let z3_mb = String::from_utf8_lossy(&z3.stdout)
+        .trim()
+        .parse::<f64>()
+        .unwrap_or(0.0)
+        / 1e6;
+    r.add(
+        "anchor_dedup_zstd3_mb",
+        "anchor: zstd -3 of export --dedup",
+        z3_mb,
+        "MB",
+        format!(
+            "store is {:.2}x of it; target <= 1",
+            bytes as f64 / 1e6 / z3_mb
+        ),
+    );
+    let cache = out.join("dedup.zstd19.size");
+    let dsize = std::fs::metadata(&dedup).map(|m| m.len()).unwrap_or(0);
+    let cached = std::fs::read_to_string(&cache).ok().and_then(|t| {
+        let mut it = t.split_whitespace();
+        (it.next()?.parse::<u64>().ok()? == dsize)
+            .then(|| it.next()?.parse::<f64>().ok())
+            .flatten()
+    });
+    let z19 = match cached {
+        Some(v) => v,
+        None => {
+            let (_, o19) = sh(&format!("zstd -19 -T2 -c {} | wc -c", dedup.display()))?;
+            let v = String::from_utf8_lossy(&o19.stdout)
+                .trim()
+                .parse::<f64>()
+                .unwrap_or(0.0)
+                / 1e6;
+            let _ = std::fs::write(&cache, format!("{dsize} {v}"));
+            v
+        }
+    };
+    r.add(
+        "anchor_dedup_zstd19_mb",
+        "anchor: zstd -19 of export --dedup (cached)",
+        z19,
+        "MB",
+        format!("store is {:.2}x of it", bytes as f64 / 1e6 / z19),
+    );
+
+    // Random gets.
+    let lib = Arc::new(PackedSequenceStorage::open(&store).map_err(|e| e.to_string())?);
+    let keys = Arc::new(sample_keys(&lib, o.keys, 7)?);
+    let nkeys = keys.len() as f64;
+    let per = lib.stats().map_err(|e| e.to_string())?;
+    r.add(
+        "index_bytes_per_sequence",
+        "index bytes per sequence",
+        per.index_bytes as f64 / per.sequences as f64,
+        "B",
+        "target <= 48".into(),
+    );
+    let g1 = repeat(o.runs, || library_gets(&lib, &keys, 1))?;
+    r.timed(
+        "get_lib_1t",
+        "random get, library, 1 thread",
+        g1,
+        nkeys,
+        "seq/s",
+        "",
+    );
+    let g2 = repeat(o.runs, || library_gets(&lib, &keys, 2))?;
+    r.timed(
+        "get_lib_2t",
+        "random get, library, 2 threads",
+        g2,
+        nkeys,
+        "seq/s",
+        "target >= 1,000,000",
+    );
+    let keyfile = out.join("keys.txt");
+    std::fs::write(
+        &keyfile,
+        keys.iter().map(|k| k.to_hex() + "\n").collect::<String>(),
+    )
+    .map_err(|e| e.to_string())?;
+    let gc = repeat(o.runs, || {
+        sh(&format!(
+            "{} --store {} get --keys {} > /dev/null",
+            bin.display(),
+            store.display(),
+            keyfile.display()
+        ))
+        .map(|x| x.0)
+    })?;
+    r.timed(
+        "get_cli_keys",
+        "random get, sequoia get --keys (all representations)",
+        gc,
+        nkeys,
+        "seq/s",
+        "target >= 300,000",
+    );
+    let one = keys[0].to_hex();
+    let cold = repeat(o.runs.max(10), || {
+        sh(&format!(
+            "{} --store {} get {one} > /dev/null",
+            bin.display(),
+            store.display()
+        ))
+        .map(|x| x.0)
+    })?;
+    r.add(
+        "cold_get_ms",
+        "cold process: open store + get 1 (ms)",
+        cold.median * 1e3,
+        "ms",
+        format!(
+            "min {:.1} max {:.1}; target <= 10",
+            cold.min * 1e3,
+            cold.max * 1e3
+        ),
+    );
+    let (_, open_kb) = timed_rss(&format!(
+        "{} --store {} get {one}",
+        bin.display(),
+        store.display()
+    ))?;
+    r.add(
+        "cold_get_rss_mb",
+        "cold process peak RSS (open + get 1)",
+        open_kb as f64 / 1024.0,
+        "MB",
+        "target <= 32 (open only)".into(),
+    );
+
+    // Export and verify.
+    let (_, eo) = sh(&format!(
+        "{} --store {} export | wc -c",
+        bin.display(),
+        store.display()
+    ))?;
+    let export_mb = String::from_utf8_lossy(&eo.stdout)
+        .trim()
+        .parse::<f64>()
+        .unwrap_or(0.0)
+        / 1e6;
+    let ex = repeat(o.runs, || {
+        sh(&format!(
+            "{} --store {} export > /dev/null",
+            bin.display(),
+            store.display()
+        ))
+        .map(|x| x.0)
+    })?;
+    r.timed(
+        "export_mb_s",
+        "export (FASTA out)",
+        ex,
+        export_mb,
+        "MB/s",
+        "target >= 1000",
+    );
+    let pack_mb = per.pack_bytes as f64 / 1e6;
+    let ve = repeat(o.runs, || {
+        sh(&format!(
+            "{} --store {} verify > /dev/null",
+            bin.display(),
+            store.display()
+        ))
+        .map(|x| x.0)
+    })?;
+    r.timed(
+        "verify_mb_s",
+        "verify (pack bytes)",
+        ve,
+        pack_mb,
+        "MB/s",
+        "target >= 500",
+    );
+
+    // Import throughput over the run, in-process, for the plot.
+    let tstore = out.join("store_curve");
+    let _ = std::fs::remove_dir_all(&tstore);
+    let st = PackedSequenceStorage::open_writer(&tstore, StoreOptions::default())
+        .map_err(|e| e.to_string())?;
+    let input = sequoia_store::fasta::open_input(&fasta.display().to_string())
+        .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let mut points = Vec::new();
+    let mut last = (0.0f64, 0u64);
+    import_fasta(&st, input, "protein_all.fasta", "bench", &mut |bytes, _| {
+        let t = t0.elapsed().as_secs_f64();
+        if t - last.0 > 0.1 {
+            points.push((t, (bytes - last.1) as f64 / 1e6 / (t - last.0)));
+            last = (t, bytes);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    st.commit().map_err(|e| e.to_string())?;
+    curves.push((
+        "protein_all import, MB/s of FASTA over time (s)".into(),
+        points,
+    ));
+    drop(st);
+    let _ = std::fs::remove_dir_all(&tstore);
+    Ok(())
+}
+
+fn fixtures(o: &Options, bin: &Path, out: &Path, r: &mut Report) -> Result<(), String> {
+    let dir = out.join("fixtures");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::fixtures::generate(&crate::fixtures::Options {
+        out: dir.clone(),
+        records: 200_000,
+        dup_share: 0.3,
+        seed: 42,
+    })
+    .map_err(|e| e.to_string())?;
+    for name in ["protein_small.fasta", "nucleotide_small.fasta"] {
+        let f = dir.join(name);
+        let mb = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let records = std::fs::read(&f)
+            .map(|b| b.iter().filter(|&&c| c == b'>').count())
+            .unwrap_or(0) as f64;
+        let store = out.join(format!("store_{name}"));
+        let t = repeat(o.runs, || {
+            let _ = std::fs::remove_dir_all(&store);
+            sh(&format!(
+                "{} --store {} import {}",
+                bin.display(),
+                store.display(),
+                f.display()
+            ))
+            .map(|x| x.0)
+        })?;
+        println!("\n== fixture {name}: {records} records, {mb:.0} MB ==");
+        r.timed(
+            &format!("fixture_{name}_records_s"),
+            &format!("import {name}: records/s"),
+            t,
+            records,
+            "rec/s",
+            "",
+        );
+        let (bytes, _) = dir_bytes(&store);
+        r.add(
+            &format!("fixture_{name}_store_mb"),
+            &format!("{name}: store bytes"),
+            bytes as f64 / 1e6,
+            "MB",
+            format!("input {mb:.1} MB"),
+        );
+    }
+    Ok(())
+}
+
+/// A store of `n` short synthetic sequences (30-60 residues), put directly through the
+/// library: lookup latency, cold open, index size.
+fn scale_store(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    n: u64,
+    r: &mut Report,
+) -> Result<Measured, String> {
+    let name = if n >= 1_000_000 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}K", n / 1000)
+    };
+    let dir = out.join(format!("scale_{name}"));
+    println!("\n== scale series: {name} short sequences ==");
+    let marker = dir.join("BENCH_COMPLETE");
+    let aa = Residues::protein();
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = Instant::now();
+        let store = PackedSequenceStorage::open_writer(&dir, StoreOptions::default())
+            .map_err(|e| e.to_string())?;
+        let mut rng = Rng::new(n);
+        let mut s = Vec::with_capacity(64);
+        for i in 0..n {
+            s.clear();
+            let len = 30 + rng.below(31) as usize;
+            s.extend((0..len).map(|_| aa.pick(&mut rng)));
+            store
+                .put(&s, Representation::new(format!("syn{i}"), "scale"))
+                .map_err(|e| e.to_string())?;
+        }
+        store.commit().map_err(|e| e.to_string())?;
+        println!("built in {:.1} s", t.elapsed().as_secs_f64());
+        std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
+    }
+    let lib = Arc::new(PackedSequenceStorage::open(&dir).map_err(|e| e.to_string())?);
+    let stats = lib.stats().map_err(|e| e.to_string())?;
+    // Keys: regenerate the same sequences' hashes for a sample of indices.
+    let mut rng = Rng::new(n);
+    let mut s = Vec::with_capacity(64);
+    let mut sample = Vec::new();
+    let mut pick = Rng::new(3);
+    let wanted: std::collections::BTreeSet<u64> =
+        (0..o.keys.min(n as usize)).map(|_| pick.below(n)).collect();
+    for i in 0..n {
+        s.clear();
+        let len = 30 + rng.below(31) as usize;
+        s.extend((0..len).map(|_| aa.pick(&mut rng)));
+        if wanted.contains(&i) {
+            sample.push(SequenceHash::of_residues(&s));
+        }
+    }
+    let keys = Arc::new(sample);
+    let g = repeat(o.runs, || library_gets(&lib, &keys, 1))?;
+    let lookup_us = g.median / keys.len() as f64 * 1e6;
+    r.add(
+        &format!("scale_{name}_lookup_us"),
+        &format!("{name}: random get latency, library, 1 thread"),
+        lookup_us,
+        "us",
+        format!("{} keys", keys.len()),
+    );
+    let one = keys[0].to_hex();
+    let cold = repeat(o.runs.max(10), || {
+        sh(&format!(
+            "{} --store {} get {one} > /dev/null",
+            bin.display(),
+            dir.display()
+        ))
+        .map(|x| x.0)
+    })?;
+    r.add(
+        &format!("scale_{name}_cold_ms"),
+        &format!("{name}: cold process open + get 1"),
+        cold.median * 1e3,
+        "ms",
+        format!("min {:.1} max {:.1}", cold.min * 1e3, cold.max * 1e3),
+    );
+    let ib = stats.index_bytes as f64 / stats.sequences as f64;
+    r.add(
+        &format!("scale_{name}_index_b_per_seq"),
+        &format!("{name}: index bytes per sequence"),
+        ib,
+        "B",
+        format!(
+            "store {:.0} MB",
+            (stats.pack_bytes + stats.index_bytes) as f64 / 1e6
+        ),
+    );
+    Ok(Measured {
+        name,
+        sequences: stats.sequences,
+        open_ms: cold.median * 1e3,
+        lookup_us,
+        index_bytes_per_seq: ib,
+    })
+}
+
+fn svg_plot(
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    logx: bool,
+) -> String {
+    let (w, h, m) = (640.0, 360.0, 50.0);
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
+    if pts.is_empty() {
+        return String::new();
+    }
+    let tx = |x: f64| if logx { x.max(1.0).log10() } else { x };
+    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| {
+        (a.0.min(tx(p.0)), a.1.max(tx(p.0)))
+    });
+    let y1 = pts.iter().fold(0.0f64, |a, p| a.max(p.1)) * 1.1;
+    let sx = |x: f64| m + (tx(x) - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * m);
+    let sy = |y: f64| h - m - y / y1.max(1e-9) * (h - 2.0 * m);
+    let mut s = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{m}' y='20' font-size='14'>{title}</text>\n<line x1='{m}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n<line x1='{m}' y1='{m}' x2='{m}' y2='{}' stroke='black'/>\n<text x='{}' y='{}'>{xlabel}</text>\n<text x='5' y='{}'>{ylabel}</text>\n<text x='5' y='{}'>{:.2}</text>\n", h - m, w - m, h - m, h - m, w / 2.0, h - 15.0, m - 10.0, m + 5.0, y1);
+    let colors = ["#1f77b4", "#d62728", "#2ca02c"];
+    for (i, (label, p)) in series.iter().enumerate() {
+        let path: Vec<String> = p
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill='none' stroke='{}' stroke-width='2' points='{}'/>",
+            colors[i % 3],
+            path.join(" ")
+        );
+        for (x, y) in p {
+            let _ = writeln!(s, "<circle cx='{:.1}' cy='{:.1}' r='3' fill='{}'/><text x='{:.1}' y='{:.1}' font-size='10'>{}</text>", sx(*x), sy(*y), colors[i % 3], sx(*x) + 4.0, sy(*y) - 4.0, if p.len() < 8 { format!("{y:.2}") } else { String::new() });
+        }
+        let _ = writeln!(
+            s,
+            "<text x='{}' y='{}' fill='{}'>{label}</text>",
+            w - 260.0,
+            m + 15.0 * i as f64,
+            colors[i % 3]
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn write_outputs(
+    out: &Path,
+    machine: &str,
+    o: &Options,
+    r: &Report,
+    series: &[Measured],
+    curves: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    let mut json = String::from("{\n");
+    let _ = writeln!(
+        json,
+        "  \"machine\": {:?},\n  \"runs\": {},",
+        machine, o.runs
+    );
+    let body: Vec<String> = r
+        .json
+        .iter()
+        .map(|(k, v)| format!("  {k:?}: {v}"))
+        .collect();
+    json.push_str(&body.join(",\n"));
+    json.push_str("\n}\n");
+    std::fs::write(out.join("results.json"), json).map_err(|e| e.to_string())?;
+    let mut md = String::from("| figure | value | notes |\n|---|---|---|\n");
+    for (l, v, n) in &r.rows {
+        let _ = writeln!(md, "| {l} | {v} | {n} |");
+    }
+    std::fs::write(
+        out.join("performance.md"),
+        format!("Machine: {machine}. Runs per figure: {}.\n\n{md}", o.runs),
+    )
+    .map_err(|e| e.to_string())?;
+    if !series.is_empty() {
+        let lat: Vec<(f64, f64)> = series
+            .iter()
+            .map(|m| (m.sequences as f64, m.lookup_us))
+            .collect();
+        let open: Vec<(f64, f64)> = series
+            .iter()
+            .map(|m| (m.sequences as f64, m.open_ms))
+            .collect();
+        let idx: Vec<(f64, f64)> = series
+            .iter()
+            .map(|m| (m.sequences as f64, m.index_bytes_per_seq))
+            .collect();
+        let svg = svg_plot(
+            "Lookup latency and cold open against store size",
+            "sequences (log scale)",
+            "us / ms / B",
+            &[
+                ("get latency, us".into(), lat),
+                ("cold open + get, ms".into(), open),
+                (
+                    "index bytes per sequence / 10".into(),
+                    idx.iter().map(|(x, y)| (*x, y / 10.0)).collect(),
+                ),
+            ],
+            true,
+        );
+        std::fs::write(out.join("scale.svg"), svg).map_err(|e| e.to_string())?;
+    }
+    if !curves.is_empty() {
+        let svg = svg_plot(
+            "Import throughput over the run",
+            "seconds",
+            "MB/s",
+            curves,
+            false,
+        );
+        std::fs::write(out.join("import.svg"), svg).map_err(|e| e.to_string())?;
+    }
+    println!(
+        "\nwrote {0}/results.json, {0}/performance.md, {0}/*.svg",
+        out.display()
+    );
+    Ok(())
+}
