@@ -127,130 +127,45 @@ impl PackedSequenceStorage {
         // (pack, entries, multiset digest of its (hash, location) rows): every index must
         // list exactly these rows, checked without a lookup per entry.
         let mut pack_entries: Vec<(PackId, u64, u64)> = Vec::new();
-        for (&id, slot) in &snap.packs {
-            report.packs += 1;
-            let path = &slot.path;
-            let reader = match slot.reader() {
-                Ok(r) => r,
-                Err(reason) => {
-                    report.problems.push(Problem {
-                        path: path.clone(),
-                        offset: None,
-                        hash: None,
-                        message: reason,
-                    });
-                    continue;
-                }
-            };
-            let before = report.problems.len();
-            match reader.pack_id() {
-                Ok(inner) if inner != id => report.problems.push(Problem {
-                    path: path.clone(),
-                    offset: Some(5),
-                    hash: None,
-                    message: format!("the pack calls itself pack {inner}; its file name says {id}"),
-                }),
-                Ok(_) => {}
-                Err(e) => report.problems.push(problem_of(&e.into(), path)),
-            }
-            if let Err(e) = reader.verify_footer() {
-                report.problems.push(problem_of(&e.into(), path));
-            }
-            let mut count = 0u64;
-            let mut digest = 0u64;
-            let mut entry_problems = Vec::new();
-            let walked = reader.for_each_entry::<StoreError>(id, |loc, e| {
-                count += 1;
-                let at = reader
-                    .block_file_offset(loc.block)
-                    .or(match reader.version() {
-                        PackVersion::V1 => Some(loc.offset as u64),
-                        PackVersion::V2 => None,
-                    });
-                let place = format!("entry at block {} offset {}", loc.block, loc.offset);
-                let mut flag = |message: String| {
-                    entry_problems.push(Problem {
-                        path: path.clone(),
-                        offset: at,
-                        hash: Some(e.hash),
-                        message: format!("{place}: {message}"),
-                    })
-                };
-                if e.has_sequence() {
-                    report.sequences += 1;
-                    if let Some(p) = e.sequence.iter().position(|&b| RESIDUE[b as usize] != b) {
-                        flag(format!(
-                            "byte {p} of the residues is not an upper-case residue"
-                        ));
+        // Packs are checked on two threads; results are gathered in pack order.
+        let packs: Vec<(PackId, &crate::snapshot::PackSlot)> =
+            snap.packs.iter().map(|(id, slot)| (*id, slot)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = crossbeam_channel::unbounded::<(usize, PackOutcome)>();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let tx = tx.clone();
+                let (packs, next) = (&packs, &next);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(id, slot)) = packs.get(i) else {
+                        break;
+                    };
+                    if tx.send((i, self.verify_pack(id, slot))).is_err() {
+                        break;
                     }
-                    let actual = SequenceHash::of_residues(e.sequence);
-                    if actual != e.hash {
-                        flag(format!("the residues hash to {actual}"));
-                    }
-                }
-                if let Err(err) = e.representations() {
-                    flag(format!("representations do not decode: {err}"));
-                }
-                digest = digest.wrapping_add(row_digest(&e.hash, &loc));
-                Ok(())
-            });
-            report.problems.extend(entry_problems);
-            if let Err(e) = walked {
-                report.problems.push(problem_of(&e, path));
+                });
             }
-            report.entries += count;
-            pack_entries.push((id, count, digest));
-            // The pack's own index: sound and of the same size.
-            let idx_path = self.layout().pack_index_path(id);
-            if report.problems.len() == before {
-                match pack_index::open(&idx_path).and_then(|ix| ix.verify().map(|_| ix)) {
-                    Ok(ix) => {
-                        report.index_files += 1;
-                        let computed = crc32fast::hash(reader.bytes());
-                        if ix.pack_crc32() != Some(computed) {
-                            report.problems.push(Problem {
-                                path: path.clone(),
-                                offset: None,
-                                hash: None,
-                                message: format!(
-                                    "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
-                                    ix.pack_crc32().unwrap_or(0)
-                                ),
-                            });
-                        }
-                        let listed = ix.entries().fold(0u64, |d, r| {
-                            d.wrapping_add(row_digest(&r.hash, &r.location))
-                        });
-                        if ix.len() != count
-                            || listed != digest
-                            || ix.kind() != IndexKind::Pack
-                            || ix.packs() != [id]
-                        {
-                            report.problems.push(Problem {
-                                path: idx_path,
-                                offset: None,
-                                hash: None,
-                                message: format!(
-                                    "indexes {} rows of packs {:?}; pack {id} holds {count} entries{}",
-                                    ix.len(),
-                                    ix.packs(),
-                                    if listed != digest { " and the rows differ from them" } else { "" }
-                                ),
-                            });
-                        }
-                    }
-                    Err(e) => report.problems.push(Problem {
-                        path: idx_path,
-                        offset: None,
-                        hash: None,
-                        message: e.to_string(),
-                    }),
+            drop(tx);
+            let mut results: Vec<Option<PackOutcome>> = (0..packs.len()).map(|_| None).collect();
+            for (i, outcome) in rx {
+                done += outcome.bytes;
+                progress(done, total);
+                results[i] = Some(outcome);
+            }
+            for (i, outcome) in results.into_iter().enumerate() {
+                let outcome = outcome.expect("every pack was checked");
+                report.packs += 1;
+                report.problems.extend(outcome.problems);
+                report.sequences += outcome.sequences;
+                report.entries += outcome.entries;
+                report.index_files += outcome.index_files;
+                report.pack_bytes += outcome.bytes;
+                if outcome.readable {
+                    pack_entries.push((packs[i].0, outcome.entries, outcome.digest));
                 }
             }
-            done += reader.file_len();
-            report.pack_bytes += reader.file_len();
-            progress(done, total);
-        }
+        });
         if let Some(m) = &snap.multi {
             let path = self.layout().multi_index_path();
             report.index_files += 1;
@@ -291,5 +206,149 @@ impl PackedSequenceStorage {
         }
         report.seconds = started.elapsed().as_secs_f64();
         report
+    }
+}
+
+/// What checking one pack found.
+#[derive(Default)]
+struct PackOutcome {
+    problems: Vec<Problem>,
+    sequences: u64,
+    entries: u64,
+    digest: u64,
+    index_files: usize,
+    bytes: u64,
+    readable: bool,
+}
+
+impl PackedSequenceStorage {
+    /// Checks one pack and its own index.
+    fn verify_pack(&self, id: PackId, slot: &crate::snapshot::PackSlot) -> PackOutcome {
+        let mut out = PackOutcome::default();
+        let path = &slot.path;
+        let reader = match slot.reader() {
+            Ok(r) => r,
+            Err(reason) => {
+                out.problems.push(Problem {
+                    path: path.clone(),
+                    offset: None,
+                    hash: None,
+                    message: reason,
+                });
+                return out;
+            }
+        };
+        out.readable = true;
+        let before = out.problems.len();
+        match reader.pack_id() {
+            Ok(inner) if inner != id => out.problems.push(Problem {
+                path: path.clone(),
+                offset: Some(5),
+                hash: None,
+                message: format!("the pack calls itself pack {inner}; its file name says {id}"),
+            }),
+            Ok(_) => {}
+            Err(e) => out.problems.push(problem_of(&e.into(), path)),
+        }
+        if let Err(e) = reader.verify_footer() {
+            out.problems.push(problem_of(&e.into(), path));
+        }
+        let mut count = 0u64;
+        let mut digest = 0u64;
+        let mut entry_problems = Vec::new();
+        let walked = reader.for_each_entry::<StoreError>(id, |loc, e| {
+            count += 1;
+            let at = reader
+                .block_file_offset(loc.block)
+                .or(match reader.version() {
+                    PackVersion::V1 => Some(loc.offset as u64),
+                    PackVersion::V2 => None,
+                });
+            let place = format!("entry at block {} offset {}", loc.block, loc.offset);
+            let mut flag = |message: String| {
+                entry_problems.push(Problem {
+                    path: path.clone(),
+                    offset: at,
+                    hash: Some(e.hash),
+                    message: format!("{place}: {message}"),
+                })
+            };
+            if e.has_sequence() {
+                out.sequences += 1;
+                if let Some(p) = e.sequence.iter().position(|&b| RESIDUE[b as usize] != b) {
+                    flag(format!(
+                        "byte {p} of the residues is not an upper-case residue"
+                    ));
+                }
+                let actual = SequenceHash::of_residues(e.sequence);
+                if actual != e.hash {
+                    flag(format!("the residues hash to {actual}"));
+                }
+            }
+            if let Err(err) = e.representations() {
+                flag(format!("representations do not decode: {err}"));
+            }
+            digest = digest.wrapping_add(row_digest(&e.hash, &loc));
+            Ok(())
+        });
+        out.problems.extend(entry_problems);
+        if let Err(e) = walked {
+            out.problems.push(problem_of(&e, path));
+        }
+        out.entries = count;
+        out.digest = digest;
+        // The pack's own index: sound and of the same size.
+        let idx_path = self.layout().pack_index_path(id);
+        if out.problems.len() == before {
+            match pack_index::open(&idx_path).and_then(|ix| ix.verify().map(|_| ix)) {
+                Ok(ix) => {
+                    out.index_files += 1;
+                    let computed = crc32fast::hash(reader.bytes());
+                    if ix.pack_crc32() != Some(computed) {
+                        out.problems.push(Problem {
+                            path: path.clone(),
+                            offset: None,
+                            hash: None,
+                            message: format!(
+                                "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
+                                ix.pack_crc32().unwrap_or(0)
+                            ),
+                        });
+                    }
+                    let listed = ix.entries().fold(0u64, |d, r| {
+                        d.wrapping_add(row_digest(&r.hash, &r.location))
+                    });
+                    if ix.len() != count
+                        || listed != digest
+                        || ix.kind() != IndexKind::Pack
+                        || ix.packs() != [id]
+                    {
+                        out.problems.push(Problem {
+                            path: idx_path,
+                            offset: None,
+                            hash: None,
+                            message: format!(
+                                "indexes {} rows of packs {:?}; pack {id} holds {count} entries{}",
+                                ix.len(),
+                                ix.packs(),
+                                if listed != digest {
+                                    " and the rows differ from them"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        });
+                    }
+                }
+                Err(e) => out.problems.push(Problem {
+                    path: idx_path,
+                    offset: None,
+                    hash: None,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        out.bytes = reader.file_len();
+        out
     }
 }
