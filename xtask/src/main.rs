@@ -2,6 +2,7 @@
 
 mod bench;
 mod crash;
+mod dict;
 mod fixtures;
 mod reliability;
 
@@ -27,6 +28,9 @@ TASKS
   bench [--runs N] [--data DIR] [--scale 1M,10M,100M] [--keys N]
       Benchmarks against the physical anchors (cat, openssl, zstd) in one run: a table,
       target/bench/results.json, performance.md and SVG plots. See docs/performance.md.
+  dict-experiment --store DIR
+      Compare per-entry zstd frames with a trained dictionary against blocks on a
+      store's entries (bytes, random decode time). Writes nothing.
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, and a
       short fuzz run of every target when a nightly toolchain with cargo-fuzz exists.
 ";
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("crash") => crash::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("dict-experiment") => dict::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
