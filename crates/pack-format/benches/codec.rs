@@ -53,7 +53,7 @@ fn codec(c: &mut Criterion) {
         let mut dec = BlockDecoder::new();
         let mut out = Vec::new();
         g.bench_with_input(BenchmarkId::new("decompress", block), &block, |b, _| {
-            b.iter(|| pack.read_block(0, &mut dec, &mut out).unwrap())
+            b.iter(|| pack.read_block(0, &mut dec, None, &mut out).unwrap())
         });
     }
     g.finish();

@@ -2,9 +2,11 @@
 //! from which the pack's index can be rebuilt without decompressing anything.
 //!
 //! ```text
-//! header   16 bytes  "PKSQ" | version u8 = 2 | pack id u32 LE | 7 zero bytes
+//! header   16 bytes  "PKSQ" | version u8 = 2 | pack id u32 LE | flags u8 | 6 zero bytes
+//! dict     (flag 1 only) a Zstandard dictionary trained on the pack's entries
 //! blocks   zstd frames (content size and XXH64 content checksum set), back to back;
-//!          each frame holds whole entries (the entry codec of `entry`)
+//!          each frame holds whole entries (the entry codec of `entry`); with a
+//!          dictionary, one entry per frame, compressed with it
 //! blocks   block_count × 20 bytes: offset u64 | compressed length u32
 //!          | uncompressed length u32 | CRC-32 of the compressed bytes u32
 //! entries  entry_count × 44 bytes, in write order: hash [32] | block u32
@@ -32,6 +34,56 @@ pub const TRAILER_LEN: usize = 64;
 pub const TRAILER_MAGIC: &[u8; 8] = b"SQPKEND2";
 /// Default uncompressed size at which a block is closed (see `docs/format.md`).
 pub const DEFAULT_BLOCK_SIZE: usize = 8 * 1024;
+/// Header flag: the pack has a dictionary and one entry per block.
+pub const FLAG_DICTIONARY: u8 = 1;
+/// Largest dictionary the writer trains.
+pub const MAX_DICTIONARY: usize = 64 * 1024;
+
+/// Trains a dictionary on encoded entries; `None` when there is too little to learn from.
+pub fn train_dictionary(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let total: usize = samples.iter().map(Vec::len).sum();
+    if samples.len() < 128 || total < 32 * 1024 {
+        return None;
+    }
+    let size = (total / 8).clamp(4 * 1024, MAX_DICTIONARY);
+    zstd::dict::from_samples(samples, size)
+        .ok()
+        .filter(|d| !d.is_empty())
+}
+
+/// A pack's dictionary, prepared for decompression (build once per pack, share).
+pub struct PackDictionary {
+    ddict: zstd::zstd_safe::DDict<'static>,
+}
+
+impl std::fmt::Debug for PackDictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PackDictionary")
+    }
+}
+
+impl PackDictionary {
+    /// The dictionary of `pack`, checked against its CRC; `None` for a pack without one.
+    pub fn of(pack: &V2Pack<'_>) -> Result<Option<PackDictionary>, Error> {
+        let Some(bytes) = pack.dictionary() else {
+            return Ok(None);
+        };
+        let computed = crc32fast::hash(bytes);
+        if computed != pack.trailer.dictionary_crc32 {
+            return Err(Error::Checksum {
+                what: "dictionary",
+                offset: HEADER_LEN as u64,
+                stored: pack.trailer.dictionary_crc32,
+                computed,
+            });
+        }
+        let ddict = zstd::zstd_safe::DDict::try_create(bytes).ok_or_else(|| Error::Corrupt {
+            offset: HEADER_LEN as u64,
+            message: "the dictionary is not a valid Zstandard dictionary".into(),
+        })?;
+        Ok(Some(PackDictionary { ddict }))
+    }
+}
 
 /// One row of the block table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +142,8 @@ impl PackCounts {
 /// ```text
 /// 0  footer offset u64     8  block count u32       12 entry count u32
 /// 16 sequences u32         20 representations u32   24 residue bytes u64
-/// 32 uncompressed bytes u64                         40 zero u64
+/// 32 uncompressed bytes u64                         40 dictionary length u32
+/// 44 dictionary CRC-32 u32
 /// 48 pack id u32           52 CRC-32 of block table, entry table and trailer bytes 0..52
 /// 56 "SQPKEND2"
 /// ```
@@ -104,6 +157,10 @@ pub struct Trailer {
     pub entry_count: u32,
     /// Sequence, representation and byte counts.
     pub counts: PackCounts,
+    /// Length of the dictionary after the header (0: none).
+    pub dictionary_len: u32,
+    /// CRC-32 of the dictionary.
+    pub dictionary_crc32: u32,
     /// The pack id, repeated from the header.
     pub pack_id: PackId,
     /// Stored footer checksum.
@@ -122,7 +179,7 @@ pub struct Trailer {
 /// let pack = v2::V2Pack::parse(&file[..]).unwrap();
 /// let mut dec = v2::BlockDecoder::new();
 /// let mut buf = Vec::new();
-/// pack.read_block(block, &mut dec, &mut buf).unwrap();
+/// pack.read_block(block, &mut dec, None, &mut buf).unwrap();
 /// let e = v2::entry_in_block(&buf, offset, len).unwrap();
 /// assert_eq!(e.sequence, b"MKV");
 /// ```
@@ -137,9 +194,50 @@ pub struct V2PackEncoder<W: Write> {
     blocks: Vec<BlockInfo>,
     entries: Vec<EntryInfo>,
     counts: PackCounts,
+    dictionary_len: u32,
+    dictionary_crc32: u32,
 }
 
 impl<W: Write> V2PackEncoder<W> {
+    /// Writes the header and `dictionary`; blocks (closed at `block_size` bytes, 1 for one
+    /// entry per block) are compressed with the dictionary.
+    pub fn with_dictionary(
+        mut out: W,
+        pack_id: PackId,
+        level: i32,
+        block_size: usize,
+        dictionary: &[u8],
+    ) -> Result<Self, Error> {
+        let dictionary_len = u32::try_from(dictionary.len())
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::TooLarge("a dictionary must hold 1 byte to 4 GiB".into()))?;
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(MAGIC);
+        header[4] = 2;
+        header[5..9].copy_from_slice(&pack_id.to_le_bytes());
+        header[9] = FLAG_DICTIONARY;
+        out.write_all(&header)?;
+        out.write_all(dictionary)?;
+        let mut compressor = zstd::bulk::Compressor::with_dictionary(level, dictionary)?;
+        compressor.include_checksum(true)?;
+        compressor.include_contentsize(true)?;
+        Ok(V2PackEncoder {
+            out,
+            pack_id,
+            written: (HEADER_LEN + dictionary.len()) as u64,
+            block: Vec::with_capacity(block_size + 4096),
+            block_size: block_size.max(1),
+            compressed: Vec::new(),
+            compressor,
+            blocks: Vec::new(),
+            entries: Vec::new(),
+            counts: PackCounts::default(),
+            dictionary_len,
+            dictionary_crc32: crc32fast::hash(dictionary),
+        })
+    }
+
     /// Writes the header and starts the first block.
     pub fn new(mut out: W, pack_id: PackId, level: i32, block_size: usize) -> Result<Self, Error> {
         let mut header = [0u8; HEADER_LEN];
@@ -161,6 +259,8 @@ impl<W: Write> V2PackEncoder<W> {
             blocks: Vec::new(),
             entries: Vec::new(),
             counts: PackCounts::default(),
+            dictionary_len: 0,
+            dictionary_crc32: 0,
         })
     }
 
@@ -253,6 +353,8 @@ impl<W: Write> V2PackEncoder<W> {
             block_count: self.blocks.len() as u32,
             entry_count: self.entries.len() as u32,
             counts: self.counts,
+            dictionary_len: self.dictionary_len,
+            dictionary_crc32: self.dictionary_crc32,
             pack_id: self.pack_id,
             crc32: 0,
         };
@@ -273,7 +375,8 @@ fn encode_trailer(t: &Trailer, out: &mut Vec<u8>) {
     out.extend_from_slice(&t.counts.representations.to_le_bytes());
     out.extend_from_slice(&t.counts.residue_bytes.to_le_bytes());
     out.extend_from_slice(&t.counts.uncompressed_bytes.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&t.dictionary_len.to_le_bytes());
+    out.extend_from_slice(&t.dictionary_crc32.to_le_bytes());
     out.extend_from_slice(&t.pack_id.to_le_bytes());
     out.extend_from_slice(&t.crc32.to_le_bytes());
     out.extend_from_slice(TRAILER_MAGIC);
@@ -289,15 +392,14 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 
 /// A reusable Zstandard decompression context.
 pub struct BlockDecoder {
-    inner: zstd::bulk::Decompressor<'static>,
+    inner: zstd::zstd_safe::DCtx<'static>,
 }
 
 impl BlockDecoder {
     /// A fresh context.
     pub fn new() -> Self {
         BlockDecoder {
-            inner: zstd::bulk::Decompressor::new()
-                .expect("creating a zstd context only fails when out of memory"),
+            inner: zstd::zstd_safe::DCtx::create(),
         }
     }
 }
@@ -335,10 +437,10 @@ impl<'a> V2Pack<'a> {
         if bytes[4] != 2 {
             return Err(Error::UnsupportedVersion { version: bytes[4] });
         }
-        if bytes[9..HEADER_LEN].iter().any(|&b| b != 0) {
+        if bytes[9] & !FLAG_DICTIONARY != 0 || bytes[10..HEADER_LEN].iter().any(|&b| b != 0) {
             return Err(Error::Corrupt {
                 offset: 9,
-                message: "reserved header bytes are not zero".into(),
+                message: "unknown header flags, or reserved header bytes are not zero".into(),
             });
         }
         let pack_id = le_u32(bytes, 5);
@@ -368,6 +470,8 @@ impl<'a> V2Pack<'a> {
                 residue_bytes: le_u64(t, 24),
                 uncompressed_bytes: le_u64(t, 32),
             },
+            dictionary_len: le_u32(t, 40),
+            dictionary_crc32: le_u32(t, 44),
             pack_id: le_u32(t, 48),
             crc32: le_u32(t, 52),
         };
@@ -384,14 +488,28 @@ impl<'a> V2Pack<'a> {
                 ),
             });
         }
-        if trailer.pack_id != pack_id || le_u64(t, 40) != 0 {
+        if trailer.pack_id != pack_id {
+            return Err(Error::Corrupt {
+                offset: trailer_at + 48,
+                message: format!(
+                    "trailer names pack {}, the header pack {}",
+                    trailer.pack_id, pack_id
+                ),
+            });
+        }
+        let has_dictionary = bytes[9] & FLAG_DICTIONARY != 0;
+        let dictionary_fits = (HEADER_LEN as u64)
+            .checked_add(trailer.dictionary_len as u64)
+            .is_some_and(|end| end <= trailer.footer_offset);
+        if has_dictionary != (trailer.dictionary_len > 0)
+            || (!has_dictionary && trailer.dictionary_crc32 != 0)
+            || !dictionary_fits
+        {
             return Err(Error::Corrupt {
                 offset: trailer_at + 40,
                 message: format!(
-                    "trailer names pack {} (reserved {}), the header pack {}",
-                    trailer.pack_id,
-                    le_u64(t, 40),
-                    pack_id
+                    "header flags {:#04x} disagree with a {}-byte dictionary in the trailer",
+                    bytes[9], trailer.dictionary_len
                 ),
             });
         }
@@ -410,6 +528,12 @@ impl<'a> V2Pack<'a> {
     /// The trailer.
     pub fn trailer(&self) -> &Trailer {
         &self.trailer
+    }
+
+    /// The dictionary bytes (not yet checked), if the pack has one.
+    pub fn dictionary(&self) -> Option<&'a [u8]> {
+        (self.trailer.dictionary_len > 0)
+            .then(|| &self.bytes[HEADER_LEN..HEADER_LEN + self.trailer.dictionary_len as usize])
     }
 
     /// Checks the footer's CRC-32 (block table, entry table, trailer).
@@ -447,7 +571,8 @@ impl<'a> V2Pack<'a> {
             uncompressed_len: le_u32(b, 12),
             crc32: le_u32(b, 16),
         };
-        if info.offset < HEADER_LEN as u64
+        let first = HEADER_LEN as u64 + self.trailer.dictionary_len as u64;
+        if info.offset < first
             || info.offset.saturating_add(info.compressed_len as u64) > self.trailer.footer_offset
         {
             return Err(Error::Corrupt {
@@ -484,11 +609,13 @@ impl<'a> V2Pack<'a> {
         })
     }
 
-    /// Checks block `i`'s CRC and decompresses it into `out` (cleared first).
+    /// Checks block `i`'s CRC and decompresses it into `out` (cleared first). `dictionary`
+    /// must be the pack's own ([`PackDictionary::of`]) when it has one.
     pub fn read_block(
         &self,
         i: u32,
         dec: &mut BlockDecoder,
+        dictionary: Option<&PackDictionary>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let info = self.block_info(i)?;
@@ -516,15 +643,23 @@ impl<'a> V2Pack<'a> {
                 ),
             });
         }
+        if dictionary.is_some() != (self.trailer.dictionary_len > 0) {
+            return Err(Error::Corrupt {
+                offset: info.offset,
+                message: "block read without the pack's dictionary, or with one it does not have"
+                    .into(),
+            });
+        }
         out.clear();
         out.reserve(info.uncompressed_len as usize);
-        let n = dec
-            .inner
-            .decompress_to_buffer(frame, out)
-            .map_err(|source| Error::Decompress {
-                offset: info.offset,
-                source,
-            })?;
+        let result = match dictionary {
+            Some(d) => dec.inner.decompress_using_ddict(out, frame, &d.ddict),
+            None => dec.inner.decompress(out, frame),
+        };
+        let n = result.map_err(|code| Error::Decompress {
+            offset: info.offset,
+            source: std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
+        })?;
         if n != info.uncompressed_len as usize {
             return Err(Error::Corrupt {
                 offset: info.offset,
@@ -597,7 +732,7 @@ mod tests {
             for (i, ((s, h), (b, o, l))) in seqs.iter().zip(&locs).enumerate() {
                 let row = pack.entry_info(i as u32).unwrap();
                 prop_assert_eq!((row.block, row.offset, row.length), (*b, *o, *l));
-                pack.read_block(*b, &mut dec, &mut buf).unwrap();
+                pack.read_block(*b, &mut dec, None, &mut buf).unwrap();
                 let e = entry_in_block(&buf, *o, *l).unwrap();
                 prop_assert_eq!(e.sequence, s.as_bytes());
                 prop_assert_eq!(e.hash, row.hash);
@@ -626,11 +761,12 @@ mod tests {
     fn check_all(file: &[u8]) -> Result<(), Error> {
         let pack = V2Pack::parse(file)?;
         pack.verify_footer()?;
+        let dict = PackDictionary::of(&pack)?;
         let mut dec = BlockDecoder::new();
         let mut buf = Vec::new();
         for i in 0..pack.trailer().entry_count {
             let row = pack.entry_info(i)?;
-            pack.read_block(row.block, &mut dec, &mut buf)?;
+            pack.read_block(row.block, &mut dec, dict.as_ref(), &mut buf)?;
             let e = entry_in_block(&buf, row.offset, row.length)?;
             if e.hash != row.hash || SequenceHash::of_residues(e.sequence) != e.hash {
                 return Err(Error::Corrupt {
@@ -645,10 +781,11 @@ mod tests {
     fn exercise(bytes: &[u8]) {
         let _ = check_all(bytes);
         if let Ok(p) = V2Pack::parse(bytes) {
+            let dict = PackDictionary::of(&p).ok().flatten();
             let mut dec = BlockDecoder::new();
             let mut buf = Vec::new();
             for i in 0..p.trailer().block_count.min(8) {
-                let _ = p.read_block(i, &mut dec, &mut buf);
+                let _ = p.read_block(i, &mut dec, dict.as_ref(), &mut buf);
             }
         }
     }
@@ -666,7 +803,7 @@ mod tests {
         file[row + 12..row + 16].copy_from_slice(&0xc900_0000u32.to_le_bytes());
         let pack = V2Pack::parse(&file).unwrap();
         let err = pack
-            .read_block(0, &mut BlockDecoder::new(), &mut Vec::new())
+            .read_block(0, &mut BlockDecoder::new(), None, &mut Vec::new())
             .unwrap_err();
         assert!(err.to_string().contains("declares"), "{err}");
     }
@@ -682,6 +819,99 @@ mod tests {
             n += 1;
         }
         assert!(n > 0, "the regression inputs are committed");
+    }
+
+    /// A pack with a trained dictionary: protein-like entries, enough to train on.
+    fn build_with_dictionary(n: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let aa = b"ACDEFGHIKLMNPQRSTVWY";
+        let mut x = 12345u64;
+        let mut seqs = Vec::new();
+        let mut samples = Vec::new();
+        for i in 0..n {
+            let len = 80 + (i * 37) % 300;
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    aa[(x % 20) as usize]
+                })
+                .collect();
+            let mut buf = Vec::new();
+            let reps = [Representation::new(
+                format!("sp|Q{i:05}|P{i}_HUMAN protein {i} OS=Homo sapiens"),
+                "uniprot",
+            )];
+            entry::encode(&mut buf, &SequenceHash::of_residues(&s), &s, &reps).unwrap();
+            samples.push(buf);
+            seqs.push(s);
+        }
+        let dict = train_dictionary(&samples).expect("enough samples to train on");
+        let mut enc = V2PackEncoder::with_dictionary(Vec::new(), 9, 3, 1, &dict).unwrap();
+        for (i, s) in seqs.iter().enumerate() {
+            let reps = [Representation::new(
+                format!("sp|Q{i:05}|P{i}_HUMAN protein {i} OS=Homo sapiens"),
+                "uniprot",
+            )];
+            enc.push(&SequenceHash::of_residues(s), s, &reps).unwrap();
+        }
+        (enc.finish().unwrap().0, seqs)
+    }
+
+    #[test]
+    fn dictionary_packs_round_trip_one_entry_per_block() {
+        let (file, seqs) = build_with_dictionary(300);
+        let pack = V2Pack::parse(&file).unwrap();
+        assert_eq!(file[9], FLAG_DICTIONARY);
+        assert!(pack.dictionary().is_some());
+        assert_eq!(pack.trailer().block_count as usize, seqs.len());
+        check_all(&file).unwrap();
+        let dict = PackDictionary::of(&pack).unwrap().unwrap();
+        let mut dec = BlockDecoder::new();
+        let mut buf = Vec::new();
+        for (i, s) in seqs.iter().enumerate() {
+            let row = pack.entry_info(i as u32).unwrap();
+            pack.read_block(row.block, &mut dec, Some(&dict), &mut buf)
+                .unwrap();
+            assert_eq!(
+                entry_in_block(&buf, row.offset, row.length)
+                    .unwrap()
+                    .sequence,
+                &s[..]
+            );
+        }
+        // Without the dictionary a block is refused, not misread.
+        assert!(pack.read_block(0, &mut dec, None, &mut buf).is_err());
+    }
+
+    #[test]
+    fn dictionary_packs_detect_every_sampled_flip_and_truncation() {
+        let (file, _) = build_with_dictionary(200);
+        let mut x = 99u64;
+        for k in 0..1500 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = if k < 64 {
+                k * 1531 % file.len()
+            } else {
+                (x % file.len() as u64) as usize
+            };
+            let mut bad = file.clone();
+            bad[at] ^= [1u8, 0x80, 0xff][k % 3];
+            assert!(check_all(&bad).is_err(), "flip at {at} not detected");
+        }
+        for cut in (0..file.len()).step_by(97) {
+            assert!(
+                V2Pack::parse(&file[..cut]).is_err(),
+                "truncation at {cut} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn too_little_data_trains_no_dictionary() {
+        assert!(train_dictionary(&vec![vec![1u8, 2, 3]; 10]).is_none());
     }
 
     #[test]

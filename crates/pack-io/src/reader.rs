@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use pack_format::v1::V1Body;
-use pack_format::v2::{self, BlockDecoder, V2Pack};
+use pack_format::v2::{self, BlockDecoder, PackDictionary, V2Pack};
 use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion};
 
 use crate::Error;
@@ -32,6 +32,8 @@ pub struct PackReader {
     v1_body: OnceLock<Result<Vec<u8>, String>>,
     /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
     serial: u64,
+    /// The v2 dictionary, prepared on first use.
+    dictionary: OnceLock<Result<Option<PackDictionary>, String>>,
 }
 
 static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -74,6 +76,7 @@ impl PackReader {
             pack_id,
             v1_body: OnceLock::new(),
             serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            dictionary: OnceLock::new(),
         };
         Ok(reader)
     }
@@ -117,6 +120,22 @@ impl PackReader {
         V2Pack::parse(&self.map).map_err(|e| self.format_err(e))
     }
 
+    /// The pack's dictionary (v2 packs that have one), checked against its CRC once.
+    fn dictionary(&self) -> Result<Option<&PackDictionary>, Error> {
+        let d = self.dictionary.get_or_init(|| {
+            self.v2()
+                .and_then(|v2| PackDictionary::of(&v2).map_err(|e| self.format_err(e)))
+                .map_err(|e| e.to_string())
+        });
+        match d {
+            Ok(d) => Ok(d.as_ref()),
+            Err(message) => Err(self.format_err(pack_format::Error::Corrupt {
+                offset: v2::HEADER_LEN as u64,
+                message: message.clone(),
+            })),
+        }
+    }
+
     fn v1(&self) -> Result<V1Body<'_>, Error> {
         let body = self.v1_body.get_or_init(|| {
             pack_format::v1::decompress(&self.map, V1_LIMIT).map_err(|e| e.to_string())
@@ -150,7 +169,12 @@ impl PackReader {
                 if cache.key != Some(key) {
                     cache.key = None;
                     self.v2()?
-                        .read_block(location.block, &mut cache.decoder, &mut cache.block)
+                        .read_block(
+                            location.block,
+                            &mut cache.decoder,
+                            self.dictionary()?,
+                            &mut cache.block,
+                        )
                         .map_err(|e| self.format_err(e))?;
                     cache.key = Some(key);
                 }
@@ -189,12 +213,13 @@ impl PackReader {
             }
             PackVersion::V2 => {
                 let v2 = self.v2()?;
+                let dictionary = self.dictionary()?;
                 let t = *v2.trailer();
                 let mut dec = BlockDecoder::new();
                 let mut buf = Vec::new();
                 let mut row = 0u32;
                 for block in 0..t.block_count {
-                    v2.read_block(block, &mut dec, &mut buf)
+                    v2.read_block(block, &mut dec, dictionary, &mut buf)
                         .map_err(|e| self.format_err(e))?;
                     let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
                     let mut pos = 0usize;
@@ -247,10 +272,14 @@ impl PackReader {
         }
     }
 
-    /// Checks the v2 footer checksum (v1 packs are covered by the zstd frame checksum).
+    /// Checks the v2 footer and dictionary checksums (v1 packs are covered by the zstd
+    /// frame checksum).
     pub fn verify_footer(&self) -> Result<(), Error> {
         match self.version {
-            PackVersion::V2 => self.v2()?.verify_footer().map_err(|e| self.format_err(e)),
+            PackVersion::V2 => {
+                self.v2()?.verify_footer().map_err(|e| self.format_err(e))?;
+                self.dictionary().map(|_| ())
+            }
             PackVersion::V1 => self.v1().map(|_| ()),
         }
     }
@@ -285,6 +314,11 @@ impl PackReader {
             PackVersion::V2 => self.v2().ok()?.block_info(block).ok().map(|b| b.offset),
             PackVersion::V1 => None,
         }
+    }
+
+    /// Whether entries are compressed with a per-pack dictionary (v2).
+    pub fn has_dictionary(&self) -> bool {
+        self.v2().is_ok_and(|v| v.dictionary().is_some())
     }
 
     /// The counts of a v2 trailer, or `None` for v1.

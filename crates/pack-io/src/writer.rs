@@ -42,10 +42,22 @@ pub struct PackWriterConfig {
     pub block_size: usize,
     /// Zstandard level.
     pub level: i32,
+    /// v2 only: train a dictionary on each pack's first entries and compress every entry on
+    /// its own with it (falls back to blocks when a pack is too small to train on).
+    pub dictionary: bool,
+    /// Uncompressed bytes per block when a dictionary is used.
+    pub dictionary_block_size: usize,
 }
 
+/// Default block size with a dictionary (see docs/format.md).
+pub const DICTIONARY_BLOCK_SIZE: usize = 2048;
+
+/// Entry bytes a pack buffers to train its dictionary on before writing anything.
+const TRAINING_BYTES: usize = 1 << 20;
+
 impl PackWriterConfig {
-    /// Defaults: v2, 64 MiB packs, 8 KiB blocks, zstd level 3.
+    /// Defaults: v2 with a trained dictionary per pack (8 KiB blocks when a pack is too
+    /// small to train on), 64 MiB packs, zstd level 3.
     pub fn new(dir: &Path, first_pack_id: PackId) -> Self {
         PackWriterConfig {
             dir: dir.to_path_buf(),
@@ -54,6 +66,8 @@ impl PackWriterConfig {
             pack_size_limit: 64 << 20,
             block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
             level: 3,
+            dictionary: true,
+            dictionary_block_size: DICTIONARY_BLOCK_SIZE,
         }
     }
 }
@@ -151,6 +165,12 @@ impl Drop for PackWriter {
 enum Open {
     V1(V1PackEncoder),
     V2(Box<V2PackEncoder<BufWriter<DurableFile>>>),
+    /// A v2 pack collecting its first entries to train a dictionary on: nothing written yet.
+    Training {
+        pending: Vec<PutEntry>,
+        samples: Vec<Vec<u8>>,
+        bytes: usize,
+    },
 }
 
 struct OpenPack {
@@ -206,18 +226,12 @@ impl WriterState {
         let path = self.config.dir.join(pack_temp_name(id));
         let encoder = match self.config.version {
             PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
-            PackVersion::V2 => {
-                let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
-                Open::V2(Box::new(
-                    V2PackEncoder::new(
-                        BufWriter::with_capacity(1 << 20, file),
-                        id,
-                        self.config.level,
-                        self.config.block_size,
-                    )
-                    .map_err(Self::format(&path))?,
-                ))
-            }
+            PackVersion::V2 if self.config.dictionary => Open::Training {
+                pending: Vec::new(),
+                samples: Vec::new(),
+                bytes: 0,
+            },
+            PackVersion::V2 => self.v2_encoder(id, &path, None)?,
         };
         self.open = Some(OpenPack {
             id,
@@ -229,39 +243,114 @@ impl WriterState {
         Ok(())
     }
 
+    /// Creates the pack file and its v2 encoder, with `dictionary` or with blocks.
+    fn v2_encoder(
+        &self,
+        id: PackId,
+        path: &Path,
+        dictionary: Option<&[u8]>,
+    ) -> Result<Open, Error> {
+        let file = DurableFile::create_new(path).map_err(Self::io(path))?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let encoder = match dictionary {
+            Some(d) => V2PackEncoder::with_dictionary(
+                out,
+                id,
+                self.config.level,
+                self.config.dictionary_block_size,
+                d,
+            ),
+            None => V2PackEncoder::new(out, id, self.config.level, self.config.block_size),
+        };
+        Ok(Open::V2(Box::new(encoder.map_err(Self::format(path))?)))
+    }
+
+    /// Ends a pack's training: trains (or gives up), creates the file, writes what waited.
+    fn finish_training(&mut self) -> Result<(), Error> {
+        let Some(pack) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let Open::Training {
+            pending, samples, ..
+        } = &mut pack.encoder
+        else {
+            return Ok(());
+        };
+        let pending = std::mem::take(pending);
+        let dictionary = pack_format::v2::train_dictionary(samples);
+        let (id, path) = (pack.id, pack.path.clone());
+        let encoder = self.v2_encoder(id, &path, dictionary.as_deref())?;
+        let pack = self.open.as_mut().expect("the pack is still open");
+        pack.encoder = encoder;
+        for e in &pending {
+            Self::push(pack, e)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes one entry into the open pack and records its location.
+    fn push(pack: &mut OpenPack, e: &PutEntry) -> Result<(), Error> {
+        let (block, offset, length) = match &mut pack.encoder {
+            Open::V1(enc) => {
+                let (o, l) = enc
+                    .push(&e.hash, &e.residues, &e.representations)
+                    .map_err(Self::format(&pack.path))?;
+                (0, o, l)
+            }
+            Open::V2(enc) => enc
+                .push(&e.hash, &e.residues, &e.representations)
+                .map_err(Self::format(&pack.path))?,
+            Open::Training { .. } => unreachable!("entries are pushed only once training ended"),
+        };
+        pack.counts
+            .add_entry(e.residues.len(), e.representations.len(), length as usize);
+        pack.entries.push(IndexEntry {
+            hash: e.hash,
+            location: PackLocation {
+                pack: pack.id,
+                block,
+                offset,
+                length,
+            },
+        });
+        Ok(())
+    }
+
     fn put_batch(&mut self, batch: Vec<PutEntry>) -> Result<(), Error> {
         for e in batch {
             if self.open.is_none() {
                 self.start_pack()?;
             }
+            let limit = self.config.pack_size_limit;
             let pack = self.open.as_mut().expect("a pack was just opened");
-            let (block, offset, length) = match &mut pack.encoder {
-                Open::V1(enc) => {
-                    let (o, l) = enc
-                        .push(&e.hash, &e.residues, &e.representations)
-                        .map_err(Self::format(&pack.path))?;
-                    (0, o, l)
+            if let Open::Training {
+                pending,
+                samples,
+                bytes,
+            } = &mut pack.encoder
+            {
+                let mut sample = Vec::new();
+                pack_format::entry::encode(&mut sample, &e.hash, &e.residues, &e.representations)
+                    .map_err(Self::format(&pack.path))?;
+                *bytes += sample.len();
+                samples.push(sample);
+                pending.push(e);
+                let full = *bytes as u64 >= limit;
+                if *bytes >= TRAINING_BYTES || full {
+                    self.finish_training()?;
+                    if full {
+                        self.close_pack()?;
+                    }
                 }
-                Open::V2(enc) => enc
-                    .push(&e.hash, &e.residues, &e.representations)
-                    .map_err(Self::format(&pack.path))?,
-            };
-            pack.counts
-                .add_entry(e.residues.len(), e.representations.len(), length as usize);
-            pack.entries.push(IndexEntry {
-                hash: e.hash,
-                location: PackLocation {
-                    pack: pack.id,
-                    block,
-                    offset,
-                    length,
-                },
-            });
+                continue;
+            }
+            Self::push(pack, &e)?;
             let size = match &pack.encoder {
                 Open::V1(enc) => enc.len() as u64,
                 Open::V2(enc) => enc.size_estimate(),
+                Open::Training { .. } => 0,
             };
-            if size >= self.config.pack_size_limit {
+            if size >= limit {
                 self.close_pack()?;
             }
         }
@@ -269,6 +358,7 @@ impl WriterState {
     }
 
     fn close_pack(&mut self) -> Result<(), Error> {
+        self.finish_training()?;
         let Some(pack) = self.open.take() else {
             return Ok(());
         };
@@ -287,6 +377,7 @@ impl WriterState {
                 w.into_inner()
                     .map_err(|e| Self::io(&path)(e.into_error()))?
             }
+            Open::Training { .. } => unreachable!("finish_training ended the training"),
         };
         file.sync_all().map_err(|e| {
             Error::Poisoned(format!(
@@ -333,13 +424,17 @@ mod tests {
     }
 
     fn write_and_read_back(version: PackVersion) {
+        write_and_read_back_sized(version, 20_000, 300, false);
+    }
+
+    fn write_and_read_back_sized(version: PackVersion, limit: u64, n: usize, dictionary: bool) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = PackWriterConfig::new(dir.path(), 5);
         config.version = version;
-        config.pack_size_limit = 20_000;
+        config.pack_size_limit = limit;
         config.block_size = 1000;
         let writer = PackWriter::spawn(config).unwrap();
-        let input = entries(300);
+        let input = entries(n);
         for chunk in input.chunks(7) {
             writer.put(chunk.to_vec()).unwrap();
         }
@@ -355,6 +450,8 @@ mod tests {
         for p in &packs {
             let r = PackReader::open(&p.temp_path).unwrap();
             assert_eq!(r.version(), version);
+            assert_eq!(r.has_dictionary(), dictionary, "pack {}", p.id);
+            r.verify_footer().unwrap();
             assert_eq!(r.pack_id().unwrap(), p.id);
             for e in &p.entries {
                 let got = r
@@ -381,6 +478,12 @@ mod tests {
     #[test]
     fn v2_packs_rotate_and_read_back() {
         write_and_read_back(PackVersion::V2);
+    }
+
+    #[test]
+    fn v2_dictionary_packs_rotate_and_read_back() {
+        // Large enough packs to train on: every pack gets a dictionary.
+        write_and_read_back_sized(PackVersion::V2, 400_000, 3000, true);
     }
 
     #[test]

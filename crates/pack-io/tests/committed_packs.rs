@@ -80,3 +80,20 @@ fn the_committed_v2_packs_read_back() {
         assert_eq!(h, row.hash);
     }
 }
+
+#[test]
+fn the_committed_v2_pack_with_a_dictionary_reads_back() {
+    let (reader, entries) = read_all("pack_v2/seed_v2_dict.tal");
+    assert!(reader.has_dictionary());
+    // sample.fasta: 300 records of 208 distinct sequences; the 72 sequences seen again get one
+    // representations-only entry each, written at commit.
+    assert_eq!(entries.len(), 280);
+    assert_eq!(entries.iter().filter(|e| e.1 > 0).count(), 208);
+    assert_eq!(
+        entries[0].2[0],
+        (
+            "sp|Q00000|PROT0_HUMAN Synthetic protein 0 OS=Homo sapiens OX=9606".to_string(),
+            "sample.fasta".to_string()
+        )
+    );
+}
