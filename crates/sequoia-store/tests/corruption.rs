@@ -40,6 +40,28 @@ fn build(dir: &Path) -> Model {
         }
         store.commit().unwrap();
     }
+    // A pack large enough to train a dictionary on (the default v2 layout).
+    let store = PackedSequenceStorage::open_writer(dir, StoreOptions::default()).unwrap();
+    for i in 0..300 {
+        let s: Vec<u8> = format!("MA{}", "GHKLWYVSTPQ".repeat(i % 11 + 2))
+            .into_bytes()
+            .into_iter()
+            .chain(std::iter::repeat_n(b'C', i % 37))
+            .chain(
+                format!("{i}")
+                    .bytes()
+                    .map(|d| b"ACDEFGHIKL"[(d - b'0') as usize]),
+            )
+            .collect();
+        let r = Representation::new(
+            format!("dict_{i} protein with a longer description {i}"),
+            "d",
+        );
+        if store.put(&s, r.clone()).unwrap().new_representation {
+            model.entry(s).or_default().insert((r.header, r.source));
+        }
+    }
+    store.commit().unwrap();
     model
 }
 
@@ -123,6 +145,12 @@ fn every_flipped_byte_is_detected_and_never_returns_wrong_data() {
     let dir = tempfile::tempdir().unwrap();
     let model = build(dir.path());
     assert!(!detected(dir.path()), "the fresh store verifies");
+    let with_dictionary = files(dir.path())
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tal"))
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.get(9) == Some(&1)))
+        .count();
+    assert_eq!(with_dictionary, 1, "one pack has a dictionary");
     let mut flips = 0usize;
     let (mut errors, mut missing) = (0usize, 0usize);
     for file in files(dir.path()) {
@@ -171,8 +199,9 @@ fn truncated_packs_are_detected_and_other_packs_still_read() {
         }
         std::fs::write(pack, &original).unwrap();
     }
-    // With one pack damaged, every sequence stored only in other packs still reads.
-    let victim = &packs[packs.len() - 1];
+    // With one small pack damaged (the first, of the first import), the sequences of the
+    // other packs, most of the store, still read.
+    let victim = &packs[0];
     let original = std::fs::read(victim).unwrap();
     std::fs::write(victim, &original[..original.len() / 2]).unwrap();
     let store = PackedSequenceStorage::open(dir.path()).unwrap();
