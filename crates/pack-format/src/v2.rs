@@ -202,23 +202,42 @@ impl<W: Write> V2PackEncoder<W> {
     /// Writes the header and `dictionary`; blocks (closed at `block_size` bytes, 1 for one
     /// entry per block) are compressed with the dictionary.
     pub fn with_dictionary(
+        out: W,
+        pack_id: PackId,
+        level: i32,
+        block_size: usize,
+        dictionary: &[u8],
+    ) -> Result<Self, Error> {
+        if dictionary.is_empty() || u32::try_from(dictionary.len()).is_err() {
+            return Err(Error::TooLarge(
+                "a dictionary must hold 1 byte to 4 GiB".into(),
+            ));
+        }
+        Self::start(out, pack_id, level, block_size, dictionary)
+    }
+
+    /// Writes the header and starts the first block (no dictionary).
+    pub fn new(out: W, pack_id: PackId, level: i32, block_size: usize) -> Result<Self, Error> {
+        Self::start(out, pack_id, level, block_size, &[])
+    }
+
+    fn start(
         mut out: W,
         pack_id: PackId,
         level: i32,
         block_size: usize,
         dictionary: &[u8],
     ) -> Result<Self, Error> {
-        let dictionary_len = u32::try_from(dictionary.len())
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| Error::TooLarge("a dictionary must hold 1 byte to 4 GiB".into()))?;
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(MAGIC);
         header[4] = 2;
         header[5..9].copy_from_slice(&pack_id.to_le_bytes());
-        header[9] = FLAG_DICTIONARY;
+        if !dictionary.is_empty() {
+            header[9] = FLAG_DICTIONARY;
+        }
         out.write_all(&header)?;
         out.write_all(dictionary)?;
+        // An empty dictionary is no dictionary.
         let mut compressor = zstd::bulk::Compressor::with_dictionary(level, dictionary)?;
         compressor.include_checksum(true)?;
         compressor.include_contentsize(true)?;
@@ -233,34 +252,12 @@ impl<W: Write> V2PackEncoder<W> {
             blocks: Vec::new(),
             entries: Vec::new(),
             counts: PackCounts::default(),
-            dictionary_len,
-            dictionary_crc32: crc32fast::hash(dictionary),
-        })
-    }
-
-    /// Writes the header and starts the first block.
-    pub fn new(mut out: W, pack_id: PackId, level: i32, block_size: usize) -> Result<Self, Error> {
-        let mut header = [0u8; HEADER_LEN];
-        header[..4].copy_from_slice(MAGIC);
-        header[4] = 2;
-        header[5..9].copy_from_slice(&pack_id.to_le_bytes());
-        out.write_all(&header)?;
-        let mut compressor = zstd::bulk::Compressor::new(level)?;
-        compressor.include_checksum(true)?;
-        compressor.include_contentsize(true)?;
-        Ok(V2PackEncoder {
-            out,
-            pack_id,
-            written: HEADER_LEN as u64,
-            block: Vec::with_capacity(block_size + 4096),
-            block_size: block_size.max(1),
-            compressed: Vec::new(),
-            compressor,
-            blocks: Vec::new(),
-            entries: Vec::new(),
-            counts: PackCounts::default(),
-            dictionary_len: 0,
-            dictionary_crc32: 0,
+            dictionary_len: dictionary.len() as u32,
+            dictionary_crc32: if dictionary.is_empty() {
+                0
+            } else {
+                crc32fast::hash(dictionary)
+            },
         })
     }
 

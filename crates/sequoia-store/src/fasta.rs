@@ -143,28 +143,29 @@ impl<R: BufRead> FastaReader<R> {
             return Ok(false);
         }
         loop {
-            let buf = match self.inner.fill_buf() {
+            let consumed = self.consumed;
+            let (inner, mut scan) = self.split();
+            let buf = match inner.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err = self.error(
-                        self.line,
+                    let mut err = scan.error(
+                        *scan.line,
                         None,
-                        self.consumed,
                         format!(
-                            "cannot read the input (truncated or damaged?) after {} bytes: {e}",
-                            self.consumed
+                            "cannot read the input (truncated or damaged?) after {consumed} bytes: {e}"
                         ),
                     );
+                    err.offset = consumed;
                     err.source = Some(e);
                     return Err(err);
                 }
             };
             if buf.is_empty() {
-                self.done = true;
-                if self.kind == LineKind::Header {
-                    self.finish_header()?;
+                if *scan.kind == LineKind::Header {
+                    finish_header(&mut scan)?;
                 }
+                self.done = true;
                 return if self.have_header {
                     self.emit(rec)?;
                     Ok(true)
@@ -172,22 +173,8 @@ impl<R: BufRead> FastaReader<R> {
                     Ok(false)
                 };
             }
-            let (used, emitted) = Self::scan(
-                buf,
-                &mut Scan {
-                    line: &mut self.line,
-                    line_start: &mut self.line_start,
-                    consumed: self.consumed,
-                    kind: &mut self.kind,
-                    header: &mut self.header,
-                    header_line: &mut self.header_line,
-                    have_header: &mut self.have_header,
-                    residues: &mut self.residues,
-                    trailing_ws: &mut self.trailing_ws,
-                    name: &self.name,
-                },
-            )?;
-            self.inner.consume(used);
+            let (used, emitted) = Self::scan(buf, &mut scan)?;
+            inner.consume(used);
             self.consumed += used as u64;
             if emitted {
                 self.emit(rec)?;
@@ -196,19 +183,23 @@ impl<R: BufRead> FastaReader<R> {
         }
     }
 
-    fn finish_header(&mut self) -> Result<(), FastaError> {
-        finish_header(&mut Scan {
-            line: &mut self.line,
-            line_start: &mut self.line_start,
-            consumed: self.consumed,
-            kind: &mut self.kind,
-            header: &mut self.header,
-            header_line: &mut self.header_line,
-            have_header: &mut self.have_header,
-            residues: &mut self.residues,
-            trailing_ws: &mut self.trailing_ws,
-            name: &self.name,
-        })
+    /// The input and, borrowed apart from it, the scanning state.
+    fn split(&mut self) -> (&mut R, Scan<'_>) {
+        (
+            &mut self.inner,
+            Scan {
+                line: &mut self.line,
+                line_start: &mut self.line_start,
+                consumed: self.consumed,
+                kind: &mut self.kind,
+                header: &mut self.header,
+                header_line: &mut self.header_line,
+                have_header: &mut self.have_header,
+                residues: &mut self.residues,
+                trailing_ws: &mut self.trailing_ws,
+                name: &self.name,
+            },
+        )
     }
 
     /// Hands the record in progress to `rec`.
