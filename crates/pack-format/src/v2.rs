@@ -68,15 +68,12 @@ impl PackDictionary {
         let Some(bytes) = pack.dictionary() else {
             return Ok(None);
         };
-        let computed = crc32fast::hash(bytes);
-        if computed != pack.trailer.dictionary_crc32 {
-            return Err(Error::Checksum {
-                what: "dictionary",
-                offset: HEADER_LEN as u64,
-                stored: pack.trailer.dictionary_crc32,
-                computed,
-            });
-        }
+        check_crc32(
+            "dictionary",
+            HEADER_LEN as u64,
+            bytes,
+            pack.trailer.dictionary_crc32,
+        )?;
         let ddict = zstd::zstd_safe::DDict::try_create(bytes).ok_or_else(|| Error::Corrupt {
             offset: HEADER_LEN as u64,
             message: "the dictionary is not a valid Zstandard dictionary".into(),
@@ -379,6 +376,21 @@ fn encode_trailer(t: &Trailer, out: &mut Vec<u8>) {
     out.extend_from_slice(TRAILER_MAGIC);
 }
 
+/// The CRC-32 of `bytes` must be `stored`.
+fn check_crc32(what: &'static str, offset: u64, bytes: &[u8], stored: u32) -> Result<(), Error> {
+    let computed = crc32fast::hash(bytes);
+    if computed == stored {
+        Ok(())
+    } else {
+        Err(Error::Checksum {
+            what,
+            offset,
+            stored,
+            computed,
+        })
+    }
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked 4 bytes"))
 }
@@ -537,15 +549,12 @@ impl<'a> V2Pack<'a> {
     pub fn verify_footer(&self) -> Result<(), Error> {
         let start = self.trailer.footer_offset as usize;
         let end = self.bytes.len() - TRAILER_LEN + 52;
-        let computed = crc32fast::hash(&self.bytes[start..end]);
-        if computed != self.trailer.crc32 {
-            return Err(Error::Checksum {
-                what: "pack footer",
-                offset: start as u64,
-                stored: self.trailer.crc32,
-                computed,
-            });
-        }
+        check_crc32(
+            "pack footer",
+            start as u64,
+            &self.bytes[start..end],
+            self.trailer.crc32,
+        )?;
         Ok(())
     }
 
@@ -617,15 +626,7 @@ impl<'a> V2Pack<'a> {
     ) -> Result<(), Error> {
         let info = self.block_info(i)?;
         let frame = &self.bytes[info.offset as usize..][..info.compressed_len as usize];
-        let computed = crc32fast::hash(frame);
-        if computed != info.crc32 {
-            return Err(Error::Checksum {
-                what: "block",
-                offset: info.offset,
-                stored: info.crc32,
-                computed,
-            });
-        }
+        check_crc32("block", info.offset, frame, info.crc32)?;
         // The table row is not covered by the block CRC; the frame header is. Both must
         // agree before anything is allocated on their word.
         let declared = zstd::zstd_safe::get_frame_content_size(frame)

@@ -59,34 +59,26 @@ fn split_headers(
     header: String,
     source: &str,
 ) -> Vec<(SequenceHash, Vec<u8>, Representation)> {
-    if !header.contains('\u{1}') {
-        return vec![(
-            hash,
-            residues,
-            Representation {
-                header,
-                source: source.to_string(),
-            },
-        )];
+    if header.contains('\u{1}') {
+        let parts: Vec<&str> = header
+            .split('\u{1}')
+            .filter(|h| !h.trim().is_empty())
+            .collect();
+        if !parts.is_empty() {
+            return parts
+                .into_iter()
+                .map(|h| (hash, residues.clone(), Representation::new(h, source)))
+                .collect();
+        }
     }
-    let parts: Vec<&str> = header
-        .split('\u{1}')
-        .filter(|h| !h.trim().is_empty())
-        .collect();
-    if parts.is_empty() {
-        return vec![(
-            hash,
-            residues,
-            Representation {
-                header,
-                source: source.to_string(),
-            },
-        )];
-    }
-    parts
-        .into_iter()
-        .map(|h| (hash, residues.clone(), Representation::new(h, source)))
-        .collect()
+    vec![(
+        hash,
+        residues,
+        Representation {
+            header,
+            source: source.to_string(),
+        },
+    )]
 }
 
 /// Reads every record of `input` into `store` (not committed: the caller commits, or rolls
