@@ -290,12 +290,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
     ensure_tools();
     let root = crate::workspace_root();
-    crate::step(
-        "build",
-        "cargo",
-        &["build", "--release", "-p", "sequoia-cli"],
-    )?;
-    let bin = root.join("target/release/sequoia");
+    let bin = crate::release_binary()?;
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut r = Report::default();

@@ -115,14 +115,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let root = crate::workspace_root();
     let bin = match &o.bin {
         Some(b) => b.clone(),
-        None => {
-            crate::step(
-                "build",
-                "cargo",
-                &["build", "--release", "-p", "sequoia-cli"],
-            )?;
-            root.join("target/release/sequoia")
-        }
+        None => crate::release_binary()?,
     };
     let work = root.join("target/crash");
     let _ = std::fs::remove_dir_all(&work);

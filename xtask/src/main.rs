@@ -66,6 +66,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Builds the release `sequoia` binary and returns its path.
+pub fn release_binary() -> Result<PathBuf, String> {
+    step(
+        "build",
+        "cargo",
+        &["build", "--release", "-p", "sequoia-cli"],
+    )?;
+    Ok(workspace_root().join("target/release/sequoia"))
+}
+
 pub fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("==> {name}: {program} {}", args.join(" "));
     let started = std::time::Instant::now();

@@ -32,12 +32,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !status.success() {
         return Err("a reliability suite failed".into());
     }
-    crate::step(
-        "build",
-        "cargo",
-        &["build", "--release", "-p", "sequoia-cli"],
-    )?;
-    let bin = root.join("target/release/sequoia");
+    let bin = crate::release_binary()?;
     crate::crash::run(&[
         "--kills".into(),
         "200".into(),

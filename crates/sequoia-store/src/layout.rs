@@ -97,12 +97,6 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     pack_io::fs::sync_dir(dir).map_err(io_err(dir))
 }
 
-/// Renames `from` to `to` and makes the rename durable.
-pub fn publish(from: &Path, to: &Path) -> Result<(), StoreError> {
-    pack_io::fs::rename(from, to).map_err(io_err(to))?;
-    fsync_dir(to.parent().expect("store files live in a directory"))
-}
-
 /// Writes a new file at `path` through `write`: to `path.tmp`, fsync, rename, fsync dir.
 /// The previous file at `path`, if any, stays whole until the rename replaces it.
 pub fn write_atomically(
