@@ -1,11 +1,13 @@
 //! Hash → location indexes of SEQUOIA stores: sorted, fanned-out, memory-mapped files, one
-//! per pack (`pack_NNNN.idx`) and one over many packs (`multi-pack-index`), both in the
-//! same layout so that one reader serves both.
+//! per pack (`pack_NNNN.idx`) and one over many packs (`multi-pack-index`), and alias
+//! indexes (MD5, `sha512t24u`, accession → SHA-256) in the same layout, so that one reader
+//! serves all of them.
 //!
 //! ```text
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
-//! | bucket CRC-32 u32 × 2^bits | keys [32] × count (sorted)
-//! | locations (pack, block, offset, length) u32 × 4 × count | CRC-32 u32 | 0 u32 | "SQIXEND1"
+//! | bucket CRC-32 u32 × 2^bits | keys [key_len] × count (sorted)
+//! | values × count: locations (pack, block, offset, length) u32 × 4, or SHA-256 [32]
+//! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
 //! of one bucket (16 to 32 rows on average) and checks them against the bucket's CRC.
@@ -26,8 +28,8 @@
 mod read;
 mod write;
 
-pub use read::{open, Lookup, PackIndex};
-pub use write::write_index;
+pub use read::{open, AliasLookup, Lookup, PackIndex};
+pub use write::{write_alias_index, write_index};
 
 use pack_format::{PackLocation, SequenceHash};
 
@@ -41,18 +43,85 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 64;
 /// Bytes of the trailer.
 pub const TRAILER_LEN: usize = 16;
-/// Bytes of a key (SHA-256).
+/// Bytes of a key of a location index (SHA-256).
 pub const KEY_LEN: usize = 32;
 /// Bytes of a location row.
 pub const LOCATION_LEN: usize = 16;
+/// Bytes of the longest alias key (a `sha512t24u` digest).
+pub const ALIAS_KEY_MAX: usize = 24;
 
-/// Which file an index is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which file an index is: location indexes map a SHA-256 to where its entries are,
+/// alias indexes map another key to the SHA-256 of a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IndexKind {
     /// The index of one pack.
     Pack = 1,
     /// The index of several packs.
     Multi = 2,
+    /// MD5 of the residues (16 bytes) → SHA-256.
+    Md5 = 3,
+    /// First 24 bytes of the SHA-512 of the residues (`sha512t24u`, `trunc512`) → SHA-256.
+    Sha512t24u = 4,
+    /// First 16 bytes of the SHA-256 of an upper-cased accession → SHA-256.
+    Accession = 5,
+}
+
+impl IndexKind {
+    /// The kind stored as `byte` in a header.
+    pub fn from_byte(byte: u8) -> Option<IndexKind> {
+        Some(match byte {
+            1 => IndexKind::Pack,
+            2 => IndexKind::Multi,
+            3 => IndexKind::Md5,
+            4 => IndexKind::Sha512t24u,
+            5 => IndexKind::Accession,
+            _ => return None,
+        })
+    }
+
+    /// Whether rows map a key to a SHA-256 rather than to a location.
+    pub fn is_alias(self) -> bool {
+        !matches!(self, IndexKind::Pack | IndexKind::Multi)
+    }
+
+    /// Bytes of a key.
+    pub fn key_len(self) -> usize {
+        match self {
+            IndexKind::Pack | IndexKind::Multi => KEY_LEN,
+            IndexKind::Md5 | IndexKind::Accession => 16,
+            IndexKind::Sha512t24u => 24,
+        }
+    }
+
+    /// Bytes of a value: a location row, or a SHA-256 for alias kinds.
+    pub fn value_len(self) -> usize {
+        if self.is_alias() {
+            32
+        } else {
+            LOCATION_LEN
+        }
+    }
+}
+
+/// One row of an alias index: a key of the index's kind and the SHA-256 it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AliasEntry {
+    /// The kind (and so the key length) the row belongs to.
+    pub kind: IndexKind,
+    /// The key, zero-padded past `kind.key_len()`.
+    pub key: [u8; ALIAS_KEY_MAX],
+    /// The sequence it names.
+    pub hash: SequenceHash,
+}
+
+impl AliasEntry {
+    /// A row of `kind` from the first `kind.key_len()` bytes of `key` (zero-padded when shorter).
+    pub fn new(kind: IndexKind, key: &[u8], hash: SequenceHash) -> AliasEntry {
+        let mut k = [0u8; ALIAS_KEY_MAX];
+        let n = kind.key_len().min(key.len());
+        k[..n].copy_from_slice(&key[..n]);
+        AliasEntry { kind, key: k, hash }
+    }
 }
 
 /// Totals over the packs an index covers, so that statistics read headers only.
@@ -131,11 +200,11 @@ pub fn fanout_bits(count: u64) -> u8 {
     bits
 }
 
-/// Bucket of a hash under `bits` of fan-out: its leading `bits` bits.
-pub(crate) fn bucket(hash: &SequenceHash, bits: u8) -> usize {
+/// Bucket of a key under `bits` of fan-out: its leading `bits` bits.
+pub(crate) fn bucket(key: &[u8], bits: u8) -> usize {
     if bits == 0 {
         return 0;
     }
-    let top = u32::from_be_bytes(hash.0[..4].try_into().expect("hash has 32 bytes"));
+    let top = u32::from_be_bytes(key[..4].try_into().expect("every key kind has >= 16 bytes"));
     (top >> (32 - bits as u32)) as usize
 }

@@ -7,8 +7,8 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC,
-    TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, AliasEntry, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN,
+    LOCATION_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -16,6 +16,8 @@ use crate::{
 pub struct PackIndex<T> {
     bytes: T,
     kind: IndexKind,
+    key_len: usize,
+    value_len: usize,
     bits: u8,
     count: u64,
     pack_count: usize,
@@ -63,16 +65,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 b[4]
             )));
         }
-        let kind = match b[5] {
-            1 => IndexKind::Pack,
-            2 => IndexKind::Multi,
-            k => return Err(Error::NotAnIndex(format!("unknown index kind {k}"))),
-        };
-        if b[6] as usize != KEY_LEN
+        let kind = IndexKind::from_byte(b[5])
+            .ok_or_else(|| Error::NotAnIndex(format!("unknown index kind {}", b[5])))?;
+        let (key_len, value_len) = (kind.key_len(), kind.value_len());
+        if b[6] as usize != key_len
             || b[7] > 24
             || le_u32(b, 20) != 0
             || le_u32(b, 60) != 0
-            || (kind == IndexKind::Multi && le_u32(b, 56) != 0)
+            || (kind != IndexKind::Pack && le_u32(b, 56) != 0)
         {
             return Err(Error::Corrupt {
                 offset: 6,
@@ -94,9 +94,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let fanout_at = HEADER_LEN + (pack_count + pack_count % 2) * 4;
         let crcs_at = fanout_at + (8usize << bits);
         let keys_at = crcs_at + (4usize << bits);
-        let expected = (count as u128) * (KEY_LEN + LOCATION_LEN) as u128
-            + keys_at as u128
-            + TRAILER_LEN as u128;
+        let expected =
+            (count as u128) * (key_len + value_len) as u128 + keys_at as u128 + TRAILER_LEN as u128;
         if expected != b.len() as u128 {
             return Err(Error::Corrupt {
                 offset: 8,
@@ -106,7 +105,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 ),
             });
         }
-        let locations_at = keys_at + count as usize * KEY_LEN;
+        let locations_at = keys_at + count as usize * key_len;
         let counts = IndexCounts {
             sequences: le_u64(b, 24),
             representations: le_u64(b, 32),
@@ -116,6 +115,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         Ok(PackIndex {
             bytes,
             kind,
+            key_len,
+            value_len,
             bits,
             count,
             pack_count,
@@ -164,20 +165,43 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         le_u64(self.bytes.as_ref(), self.fanout_at + 8 * slot)
     }
 
-    /// Key of row `i` (`i < len()`).
-    pub fn key(&self, i: u64) -> SequenceHash {
-        let at = self.keys_at + i as usize * KEY_LEN;
-        SequenceHash(
-            self.bytes.as_ref()[at..at + KEY_LEN]
-                .try_into()
-                .expect("row lies inside the checked keys section"),
-        )
+    /// Key bytes of row `i` (`i < len()`).
+    pub fn key_bytes(&self, i: u64) -> &[u8] {
+        let at = self.keys_at + i as usize * self.key_len;
+        &self.bytes.as_ref()[at..at + self.key_len]
     }
 
-    /// Location of row `i` (`i < len()`).
+    /// Value bytes of row `i` (`i < len()`): a location row or a SHA-256.
+    fn value_bytes(&self, i: u64) -> &[u8] {
+        let at = self.locations_at + i as usize * self.value_len;
+        &self.bytes.as_ref()[at..at + self.value_len]
+    }
+
+    /// Key of row `i` (`i < len()`) of a location index.
+    pub fn key(&self, i: u64) -> SequenceHash {
+        let mut h = [0u8; KEY_LEN];
+        let k = self.key_bytes(i);
+        let n = k.len().min(KEY_LEN);
+        h[..n].copy_from_slice(&k[..n]);
+        SequenceHash(h)
+    }
+
+    /// The SHA-256 of row `i` (`i < len()`) of an alias index.
+    pub fn alias_hash(&self, i: u64) -> SequenceHash {
+        let mut h = [0u8; KEY_LEN];
+        let v = self.value_bytes(i);
+        let n = v.len().min(KEY_LEN);
+        h[..n].copy_from_slice(&v[..n]);
+        SequenceHash(h)
+    }
+
+    /// Location of row `i` (`i < len()`) of a location index.
     pub fn location(&self, i: u64) -> PackLocation {
         let b = self.bytes.as_ref();
-        let at = self.locations_at + i as usize * LOCATION_LEN;
+        let at = self.locations_at + i as usize * self.value_len;
+        if self.value_len < LOCATION_LEN {
+            return PackLocation::default();
+        }
         PackLocation {
             pack: le_u32(b, at),
             block: le_u32(b, at + 4),
@@ -205,11 +229,12 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         h.update(&start.to_le_bytes());
         h.update(&end.to_le_bytes());
         h.update(
-            &b[self.keys_at + start as usize * KEY_LEN..self.keys_at + end as usize * KEY_LEN],
+            &b[self.keys_at + start as usize * self.key_len
+                ..self.keys_at + end as usize * self.key_len],
         );
         h.update(
-            &b[self.locations_at + start as usize * LOCATION_LEN
-                ..self.locations_at + end as usize * LOCATION_LEN],
+            &b[self.locations_at + start as usize * self.value_len
+                ..self.locations_at + end as usize * self.value_len],
         );
         let computed = h.finalize();
         let stored = le_u32(b, self.crcs_at + 4 * slot);
@@ -224,27 +249,75 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// Every location stored for `hash`, in (pack, block, offset) order. The bucket read is
     /// checked against its CRC, so a damaged index gives an error, never a wrong answer.
     pub fn lookup(&self, hash: &SequenceHash) -> Result<Lookup<'_, T>, Error> {
-        let (start, end) = self.bucket(bucket(hash, self.bits))?;
-        // First row whose key is >= hash.
+        if self.kind.is_alias() {
+            return Err(self.wrong_kind("a SHA-256 lookup"));
+        }
+        let (row, end) = self.first_row(hash.as_bytes())?;
+        Ok(Lookup {
+            index: self,
+            hash: *hash,
+            row,
+            end,
+        })
+    }
+
+    /// Every SHA-256 stored under `key` in an alias index, in order; `key` must have the
+    /// kind's key length. The bucket read is checked against its CRC.
+    pub fn lookup_alias(&self, key: &[u8]) -> Result<AliasLookup<'_, T>, Error> {
+        if !self.kind.is_alias() || key.len() != self.key_len {
+            return Err(self.wrong_kind(&format!("an alias lookup of {} bytes", key.len())));
+        }
+        let (row, end) = self.first_row(key)?;
+        let mut k = [0u8; crate::ALIAS_KEY_MAX];
+        k[..key.len()].copy_from_slice(key);
+        Ok(AliasLookup {
+            index: self,
+            key: k,
+            row,
+            end,
+        })
+    }
+
+    fn wrong_kind(&self, what: &str) -> Error {
+        Error::NotAnIndex(format!("{what} in a {:?} index", self.kind))
+    }
+
+    /// The first row of `key`'s bucket whose key is >= `key`, and the bucket's end.
+    fn first_row(&self, key: &[u8]) -> Result<(u64, u64), Error> {
+        let (start, end) = self.bucket(bucket(key, self.bits))?;
         let (mut lo, mut hi) = (start, end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.key(mid) < *hash {
+            if self.key_bytes(mid) < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        Ok(Lookup {
-            index: self,
-            hash: *hash,
-            row: lo,
-            end,
-        })
+        Ok((lo, end))
+    }
+
+    /// Every row of an alias index in key order, each bucket checked against its CRC first.
+    pub fn checked_alias_entries(&self) -> Result<Vec<AliasEntry>, Error> {
+        if !self.kind.is_alias() {
+            return Err(self.wrong_kind("reading alias rows"));
+        }
+        let mut out = Vec::with_capacity(self.count as usize);
+        for slot in 0..(1usize << self.bits) {
+            let (start, end) = self.bucket(slot)?;
+            out.extend(
+                (start..end)
+                    .map(|i| AliasEntry::new(self.kind, self.key_bytes(i), self.alias_hash(i))),
+            );
+        }
+        Ok(out)
     }
 
     /// Every row in key order, each bucket checked against its CRC first.
     pub fn checked_entries(&self) -> Result<Vec<IndexEntry>, Error> {
+        if self.kind.is_alias() {
+            return Err(self.wrong_kind("reading location rows"));
+        }
         let mut out = Vec::with_capacity(self.count as usize);
         for slot in 0..(1usize << self.bits) {
             let (start, end) = self.bucket(slot)?;
@@ -306,25 +379,36 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             self.bucket(slot)?;
         }
         let packs = self.packs();
-        let mut last: Option<IndexEntry> = None;
         let mut slot = 0usize;
-        for (i, e) in self.entries().enumerate() {
-            let at = (self.keys_at + i * KEY_LEN) as u64;
-            while self.fanout(slot) <= i as u64 {
+        for i in 0..self.count {
+            let at = self.keys_at as u64 + i * self.key_len as u64;
+            let key = self.key_bytes(i);
+            while self.fanout(slot) <= i {
                 slot += 1;
             }
-            if bucket(&e.hash, self.bits) != slot {
+            if bucket(key, self.bits) != slot {
                 return Err(Error::Corrupt {
                     offset: at,
-                    message: format!("key {} lies outside its fan-out bucket", e.hash),
+                    message: format!("key {} lies outside its fan-out bucket", hex(key)),
                 });
             }
-            if last.is_some_and(|l| l > e) {
+            let out_of_order = i > 0
+                && if self.kind.is_alias() {
+                    (self.key_bytes(i - 1), self.value_bytes(i - 1)) > (key, self.value_bytes(i))
+                } else {
+                    // Location rows sort by key, then by location fields as numbers.
+                    self.location_entry(i - 1) > self.location_entry(i)
+                };
+            if out_of_order {
                 return Err(Error::Corrupt {
                     offset: at,
-                    message: format!("key {} is out of order", e.hash),
+                    message: format!("key {} is out of order", hex(key)),
                 });
             }
+            if self.kind.is_alias() {
+                continue;
+            }
+            let e = self.location_entry(i);
             if packs.binary_search(&e.location.pack).is_err() {
                 return Err(Error::Corrupt {
                     offset: at,
@@ -334,9 +418,42 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                     ),
                 });
             }
-            last = Some(e);
         }
         Ok(())
+    }
+
+    fn location_entry(&self, i: u64) -> IndexEntry {
+        IndexEntry {
+            hash: self.key(i),
+            location: self.location(i),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 hashes stored under one alias key, from [`PackIndex::lookup_alias`].
+pub struct AliasLookup<'a, T> {
+    index: &'a PackIndex<T>,
+    key: [u8; crate::ALIAS_KEY_MAX],
+    row: u64,
+    end: u64,
+}
+
+impl<T: AsRef<[u8]>> Iterator for AliasLookup<'_, T> {
+    type Item = SequenceHash;
+
+    fn next(&mut self) -> Option<SequenceHash> {
+        let key = &self.key[..self.index.key_len];
+        if self.row < self.end && self.index.key_bytes(self.row) == key {
+            let h = self.index.alias_hash(self.row);
+            self.row += 1;
+            Some(h)
+        } else {
+            None
+        }
     }
 }
 
@@ -444,6 +561,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn alias_kind() -> impl Strategy<Value = IndexKind> {
+        prop_oneof![
+            Just(IndexKind::Md5),
+            Just(IndexKind::Sha512t24u),
+            Just(IndexKind::Accession)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn alias_lookups_match_a_model(kind in alias_kind(),
+                                       rows in proptest::collection::vec((any::<[u8; 24]>(), any::<[u8; 32]>()), 0..300),
+                                       dup in 0usize..20, probes in proptest::collection::vec(any::<[u8; 24]>(), 0..20)) {
+            let mut entries: Vec<AliasEntry> = rows.iter().map(|(k, h)| AliasEntry::new(kind, k, SequenceHash(*h))).collect();
+            // One accession may name several sequences.
+            for i in 0..dup.min(entries.len()) {
+                let mut e = entries[i];
+                e.hash.0[0] ^= 0xff;
+                entries.push(e);
+            }
+            let mut model: BTreeMap<Vec<u8>, Vec<SequenceHash>> = BTreeMap::new();
+            for e in &entries { model.entry(e.key[..kind.key_len()].to_vec()).or_default().push(e.hash); }
+            let bytes = crate::write_alias_index(Vec::new(), kind, &[0, 5], &mut entries).unwrap();
+            let index = PackIndex::parse(bytes).unwrap();
+            index.verify().unwrap();
+            prop_assert_eq!(index.kind(), kind);
+            prop_assert_eq!(index.packs(), vec![0, 5]);
+            prop_assert!(index.lookup(&SequenceHash([0; 32])).is_err(), "a SHA-256 lookup in an alias index");
+            for (k, hashes) in &model {
+                let mut want = hashes.clone();
+                want.sort();
+                prop_assert_eq!(index.lookup_alias(k).unwrap().collect::<Vec<_>>(), want);
+            }
+            for p in probes {
+                let k = &p[..kind.key_len()];
+                let got: Vec<_> = index.lookup_alias(k).unwrap().collect();
+                prop_assert_eq!(got.is_empty(), !model.contains_key(k));
+            }
+            prop_assert_eq!(index.checked_alias_entries().unwrap().len(), entries.len());
+        }
+
+        #[test]
+        fn every_flip_of_an_alias_index_fails_verify(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let mut entries: Vec<AliasEntry> = (0..100u32).map(|i| AliasEntry::new(
+                IndexKind::Md5, SequenceHash::of_residues(&i.to_le_bytes()).as_bytes(),
+                SequenceHash::of_residues(&(i + 1000).to_le_bytes()))).collect();
+            let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &mut entries).unwrap();
+            let at = pos.index(bytes.len());
+            bytes[at] ^= 1 << bit;
+            let parsed = PackIndex::parse(&bytes[..]);
+            prop_assert!(parsed.as_ref().map_or(true, |i| i.verify().is_err()), "flip at byte {} passed verify", at);
+            if let Ok(index) = parsed {
+                for e in &entries {
+                    if let Ok(found) = index.lookup_alias(&e.key[..16]) {
+                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.hash], "flip at {}", at);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_are_not_mixed() {
+        let h = SequenceHash::of_residues(b"A");
+        let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[1; 16], h)];
+        assert!(
+            crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &mut rows).is_err()
+        );
+        assert!(crate::write_alias_index(Vec::new(), IndexKind::Multi, &[], &mut rows).is_err());
+        let index = PackIndex::parse(
+            crate::write_alias_index(Vec::new(), IndexKind::Md5, &[], &mut rows).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            index.lookup_alias(&[1; 24]).is_err(),
+            "key of the wrong length"
+        );
+        assert!(index.checked_entries().is_err());
+        assert_eq!(
+            index.lookup_alias(&[1; 16]).unwrap().collect::<Vec<_>>(),
+            vec![h]
+        );
     }
 
     #[test]

@@ -5,9 +5,48 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, MAGIC,
+    bucket, fanout_bits, AliasEntry, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, MAGIC,
     TRAILER_MAGIC, VERSION,
 };
+
+/// A row of an index file: a key and a fixed-size value.
+pub(crate) trait Row {
+    fn key(&self) -> &[u8];
+    fn value(&self) -> ValueBytes;
+}
+
+/// A value as written: a location row (16 bytes) or a SHA-256 (32 bytes).
+pub(crate) enum ValueBytes {
+    Location([u8; 16]),
+    Hash([u8; 32]),
+}
+
+impl ValueBytes {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            ValueBytes::Location(b) => b,
+            ValueBytes::Hash(b) => b,
+        }
+    }
+}
+
+impl Row for IndexEntry {
+    fn key(&self) -> &[u8] {
+        self.hash.as_bytes()
+    }
+    fn value(&self) -> ValueBytes {
+        ValueBytes::Location(location_row(&self.location))
+    }
+}
+
+impl Row for AliasEntry {
+    fn key(&self) -> &[u8] {
+        &self.key[..self.kind.key_len()]
+    }
+    fn value(&self) -> ValueBytes {
+        ValueBytes::Hash(self.hash.0)
+    }
+}
 
 /// Forwards writes and keeps a CRC-32 of everything written.
 struct Crc<W> {
@@ -26,16 +65,16 @@ impl<W: Write> Write for Crc<W> {
     }
 }
 
-/// CRC-32 of a bucket: its bounds, then its keys, then its location rows.
-pub(crate) fn bucket_crc(start: u64, end: u64, rows: &[IndexEntry]) -> u32 {
+/// CRC-32 of a bucket: its bounds, then its keys, then its values.
+fn bucket_crc<R: Row>(start: u64, end: u64, rows: &[R]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&start.to_le_bytes());
     h.update(&end.to_le_bytes());
     for e in rows {
-        h.update(e.hash.as_bytes());
+        h.update(e.key());
     }
     for e in rows {
-        h.update(&location_row(&e.location));
+        h.update(e.value().as_bytes());
     }
     h.finalize()
 }
@@ -62,7 +101,50 @@ pub fn write_index<W: Write>(
     pack_crc32: Option<u32>,
     entries: &mut [IndexEntry],
 ) -> Result<W, Error> {
+    if kind.is_alias() {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "{kind:?} is an alias kind: write it with write_alias_index"
+        ))));
+    }
     entries.sort_unstable();
+    write_rows(out, kind, packs, counts, pack_crc32, entries)
+}
+
+/// Sorts `entries` (by key, then hash) and writes them as an alias index of their kind
+/// (every entry must be of `kind`) over `packs`.
+///
+/// # Examples
+/// ```
+/// use pack_index::{write_alias_index, AliasEntry, IndexKind, PackIndex};
+/// use pack_format::SequenceHash;
+/// let h = SequenceHash::of_residues(b"MKV");
+/// let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[7; 16], h)];
+/// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &mut rows).unwrap()).unwrap();
+/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![h]);
+/// ```
+pub fn write_alias_index<W: Write>(
+    out: W,
+    kind: IndexKind,
+    packs: &[PackId],
+    entries: &mut [AliasEntry],
+) -> Result<W, Error> {
+    if !kind.is_alias() || entries.iter().any(|e| e.kind != kind) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_alias_index of {kind:?} needs {kind:?} entries"
+        ))));
+    }
+    entries.sort_unstable();
+    write_rows(out, kind, packs, IndexCounts::default(), None, entries)
+}
+
+fn write_rows<W: Write, R: Row>(
+    out: W,
+    kind: IndexKind,
+    packs: &[PackId],
+    counts: IndexCounts,
+    pack_crc32: Option<u32>,
+    entries: &[R],
+) -> Result<W, Error> {
     let count = entries.len() as u64;
     let bits = fanout_bits(count);
     let mut w = Crc {
@@ -73,7 +155,7 @@ pub fn write_index<W: Write>(
     header[..4].copy_from_slice(MAGIC);
     header[4] = VERSION;
     header[5] = kind as u8;
-    header[6] = crate::KEY_LEN as u8;
+    header[6] = kind.key_len() as u8;
     header[7] = bits;
     header[8..16].copy_from_slice(&count.to_le_bytes());
     header[16..20].copy_from_slice(&(packs.len() as u32).to_le_bytes());
@@ -91,7 +173,7 @@ pub fn write_index<W: Write>(
     }
     let mut fanout = vec![0u64; 1 << bits];
     for e in entries.iter() {
-        fanout[bucket(&e.hash, bits)] += 1;
+        fanout[bucket(e.key(), bits)] += 1;
     }
     let mut total = 0u64;
     for slot in fanout.iter_mut() {
@@ -107,10 +189,10 @@ pub fn write_index<W: Write>(
         start = end;
     }
     for e in entries.iter() {
-        w.write_all(e.hash.as_bytes())?;
+        w.write_all(e.key())?;
     }
     for e in entries.iter() {
-        w.write_all(&location_row(&e.location))?;
+        w.write_all(e.value().as_bytes())?;
     }
     let crc = w.hasher.clone().finalize();
     let mut trailer = [0u8; 16];

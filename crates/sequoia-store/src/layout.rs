@@ -18,6 +18,9 @@ use crate::error::StoreError;
 /// ROOT/packs/pack_NNNN.tal.tmp   packs of an import not yet committed
 /// ROOT/indices/pack_NNNN.idx     one index per pack
 /// ROOT/indices/multi-pack-index  index over the packs it lists
+/// ROOT/indices/alias-md5.idx     MD5 → SHA-256, over the packs it lists
+/// ROOT/indices/alias-sha512t24u.idx
+/// ROOT/indices/alias-accession.idx
 /// ```
 #[derive(Clone, Debug)]
 pub struct StoreLayout {
@@ -70,9 +73,30 @@ impl StoreLayout {
         self.indices_dir().join(MULTI_PACK_INDEX)
     }
 
+    /// The alias index of `kind` (MD5, `sha512t24u` or accession).
+    pub fn alias_index_path(&self, kind: pack_index::IndexKind) -> PathBuf {
+        self.indices_dir().join(alias_index_name(kind))
+    }
+
     /// The writer lock.
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("LOCK")
+    }
+}
+
+/// The alias index kinds a store keeps, in the order they are written.
+pub const ALIAS_KINDS: [pack_index::IndexKind; 3] = [
+    pack_index::IndexKind::Md5,
+    pack_index::IndexKind::Sha512t24u,
+    pack_index::IndexKind::Accession,
+];
+
+/// File name of the alias index of `kind`.
+pub fn alias_index_name(kind: pack_index::IndexKind) -> &'static str {
+    match kind {
+        pack_index::IndexKind::Md5 => "alias-md5.idx",
+        pack_index::IndexKind::Sha512t24u => "alias-sha512t24u.idx",
+        _ => "alias-accession.idx",
     }
 }
 

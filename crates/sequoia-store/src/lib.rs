@@ -27,6 +27,7 @@
 mod alphabet;
 mod error;
 pub mod fasta;
+mod ids;
 mod import;
 pub mod layout;
 mod lock;
@@ -37,6 +38,7 @@ mod verify;
 
 pub use alphabet::normalize_residues;
 pub use error::StoreError;
+pub use ids::{accessions, header_answers_to, SequenceDigests, SequenceId};
 pub use import::{import_fasta, ImportError, ImportSummary};
 pub use rebuild::RebuildSummary;
 pub use snapshot::OpenProblem;

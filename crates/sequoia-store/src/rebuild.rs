@@ -1,11 +1,12 @@
 //! Recreating every index file from the packs alone.
 
 use pack_format::PackId;
-use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{write_index, AliasEntry, IndexCounts, IndexEntry, IndexKind};
 
 use crate::error::StoreError;
+use crate::ids::SequenceDigests;
 use crate::layout::write_atomically;
-use crate::store::PackedSequenceStorage;
+use crate::store::{write_alias_file, PackedSequenceStorage};
 use crate::verify::Problem;
 
 /// What `rebuild_index` did.
@@ -20,8 +21,9 @@ pub struct RebuildSummary {
 }
 
 impl PackedSequenceStorage {
-    /// Rewrites every pack index from its pack (v2: the footer table; v1: a scan), then the
-    /// multi-pack index over the packs that could be read. Unreadable packs are reported
+    /// Rewrites every pack index from its pack (v2: the footer table; v1: a scan), the
+    /// alias indexes from every entry (decompressing every pack), then the multi-pack index
+    /// over the packs that could be read. Unreadable packs are reported
     /// and left as they are. Needs a store opened with
     /// [`open_for_repair`](Self::open_for_repair) or [`open_writer`](Self::open_writer).
     pub fn rebuild_index(&self) -> Result<RebuildSummary, StoreError> {
@@ -55,6 +57,52 @@ impl PackedSequenceStorage {
                     message,
                 }),
             }
+        }
+        // Alias indexes from the packs' entries: digests of every sequence, accessions of
+        // every representation. Written before the multi-pack index, as a commit does.
+        let mut aliases: Vec<AliasEntry> = Vec::new();
+        for id in &summary.packs {
+            let slot = &snap.packs[id];
+            let Ok(reader) = slot.reader() else {
+                continue;
+            };
+            let walked = reader.for_each_entry::<StoreError>(*id, |_, e| {
+                if e.has_sequence() {
+                    aliases.extend(SequenceDigests::with_sha256(e.hash, e.sequence).alias_rows());
+                }
+                e.for_each_representation(|header, _| {
+                    crate::ids::accession_rows(header, e.hash, &mut aliases)
+                })
+                .map_err(|err| StoreError::Corrupt(err.to_string()))
+            });
+            if let Err(e) = walked {
+                // The rows read so far are kept; the damage is reported (verify names it).
+                summary.skipped.push(Problem {
+                    path: slot.path.clone(),
+                    offset: None,
+                    hash: None,
+                    message: format!("alias rows incomplete: {e}"),
+                });
+            }
+        }
+        for kind in crate::layout::ALIAS_KINDS {
+            let mut rows: Vec<AliasEntry> = Vec::new();
+            aliases.retain(|r| {
+                if r.kind == kind {
+                    rows.push(*r);
+                    false
+                } else {
+                    true
+                }
+            });
+            rows.sort_unstable();
+            rows.dedup();
+            write_alias_file(
+                &self.layout().alias_index_path(kind),
+                kind,
+                &summary.packs,
+                &mut rows,
+            )?;
         }
         let path = self.layout().multi_index_path();
         write_atomically(&path, |w| {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
-use pack_index::{IndexCounts, PackIndex};
+use pack_index::{IndexCounts, IndexKind, PackIndex};
 use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
@@ -39,6 +39,8 @@ impl PackSlot {
 
 pub(crate) struct Snapshot {
     pub multi: Option<PackIndex<Mmap>>,
+    /// Alias indexes (MD5, `sha512t24u`, accession → SHA-256), each over the packs it lists.
+    pub aliases: BTreeMap<IndexKind, PackIndex<Mmap>>,
     /// Per-pack indexes, used only when the multi-pack index is missing or unreadable.
     pub extras: Vec<(PackId, PackIndex<Mmap>)>,
     pub packs: BTreeMap<PackId, PackSlot>,
@@ -56,6 +58,7 @@ impl Snapshot {
     pub fn open(layout: &StoreLayout) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
             multi: None,
+            aliases: BTreeMap::new(),
             extras: Vec::new(),
             packs: BTreeMap::new(),
             problems: Vec::new(),
@@ -158,7 +161,65 @@ impl Snapshot {
                 }
             }
         }
+        // Alias indexes are written before the commit record, so they cover every
+        // committed pack (and maybe the packs of an interrupted commit, whose rows name
+        // sequences no lookup finds). One that covers less is out of date.
+        let committed = snap.indexed_packs();
+        for kind in crate::layout::ALIAS_KINDS {
+            let path = layout.alias_index_path(kind);
+            if !path.exists() {
+                if !committed.is_empty() {
+                    snap.problem(
+                        path,
+                        "missing: lookups by digest or accession miss sequences".into(),
+                    );
+                }
+                continue;
+            }
+            match pack_index::open(&path) {
+                Ok(ix) if ix.kind() != kind => {
+                    snap.problem(path, format!("holds a {:?} index", ix.kind()))
+                }
+                Ok(ix) => {
+                    let covered = ix.packs();
+                    let missing: Vec<PackId> = committed
+                        .iter()
+                        .copied()
+                        .filter(|id| covered.binary_search(id).is_err())
+                        .collect();
+                    if !missing.is_empty() {
+                        snap.problem(
+                            path.clone(),
+                            format!("out of date: does not cover packs {missing:?}"),
+                        );
+                    }
+                    snap.aliases.insert(kind, ix);
+                }
+                Err(e) => snap.problem(path, e.to_string()),
+            }
+        }
         Ok(snap)
+    }
+
+    /// The SHA-256 hashes an alias index lists under `key` (not checked against the
+    /// committed packs: see [`Snapshot::locations`]).
+    pub fn alias_hashes(
+        &self,
+        kind: IndexKind,
+        key: &[u8],
+    ) -> Result<Vec<SequenceHash>, StoreError> {
+        let Some(ix) = self.aliases.get(&kind) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<SequenceHash> = ix
+            .lookup_alias(key)
+            .map_err(|source| StoreError::Index {
+                path: PathBuf::from(crate::layout::alias_index_name(kind)),
+                source,
+            })?
+            .collect();
+        out.dedup();
+        Ok(out)
     }
 
     /// Files that are not part of the store: temporary files of interrupted writes, and

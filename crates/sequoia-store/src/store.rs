@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use pack_format::{PackId, PackVersion, Representation, SequenceHash, SequenceHashBuilder};
-use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{write_alias_index, write_index, AliasEntry, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::error::StoreError;
+use crate::ids::{SequenceDigests, SequenceId};
 use crate::layout::{fsync_dir, io_err, write_atomically, StoreLayout};
 use crate::lock::WriterLock;
 use crate::snapshot::{OpenProblem, Snapshot};
@@ -142,6 +143,8 @@ struct WriteSession {
     /// sources costs two entries, not three.
     deferred: Vec<(SequenceHash, Vec<Representation>)>,
     deferred_slot: HashMap<SequenceHash, usize, SequenceHashBuilder>,
+    /// Alias-index rows (digests of new sequences, accessions of new representations).
+    aliases: Vec<AliasEntry>,
     poisoned: Option<String>,
 }
 
@@ -259,6 +262,7 @@ impl PackedSequenceStorage {
                 known: HashMap::default(),
                 deferred: Vec::new(),
                 deferred_slot: HashMap::default(),
+                aliases: Vec::new(),
                 poisoned: None,
             })),
         })
@@ -357,6 +361,7 @@ impl PackedSequenceStorage {
             }
             set.more.push(fp);
             outcome.new_representation = true;
+            crate::ids::accession_rows(&rep.header, hash, &mut s.aliases);
             let slot = *s.deferred_slot.entry(hash).or_insert_with(|| {
                 s.deferred.push((hash, Vec::new()));
                 s.deferred.len() - 1
@@ -373,6 +378,9 @@ impl PackedSequenceStorage {
         );
         outcome.new_sequence = true;
         outcome.new_representation = true;
+        s.aliases
+            .extend(SequenceDigests::with_sha256(hash, &residues).alias_rows());
+        crate::ids::accession_rows(&rep.header, hash, &mut s.aliases);
         s.batch_bytes += residues.len() + rep.header.len() + rep.source.len() + 48;
         s.batch.push(PutEntry {
             hash,
@@ -478,7 +486,8 @@ impl PackedSequenceStorage {
             return Ok(CommitSummary::default());
         };
         let packs = writer.finish()?;
-        let summary = self.publish_packs(&packs)?;
+        let aliases = std::mem::take(&mut s.aliases);
+        let summary = self.publish_packs(&packs, aliases)?;
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
         }
@@ -486,7 +495,11 @@ impl PackedSequenceStorage {
         Ok(summary)
     }
 
-    fn publish_packs(&self, packs: &[FinishedPack]) -> Result<CommitSummary, StoreError> {
+    fn publish_packs(
+        &self,
+        packs: &[FinishedPack],
+        new_aliases: Vec<AliasEntry>,
+    ) -> Result<CommitSummary, StoreError> {
         let mut summary = CommitSummary::default();
         if packs.is_empty() {
             return Ok(summary);
@@ -530,11 +543,79 @@ impl PackedSequenceStorage {
             summary.pack_bytes += p.file_len;
         }
         fsync_dir(&self.layout.packs_dir())?;
-        // The commit point: the new multi-pack index lists the new packs.
         ids.sort_unstable();
+        // Alias indexes before the commit record: a crash in between leaves rows that name
+        // sequences no committed pack holds, which lookups filter out.
+        self.write_alias_indexes(&snap, &ids, new_aliases)?;
+        // The commit point: the new multi-pack index lists the new packs.
         write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
         self.refresh()?;
         Ok(summary)
+    }
+
+    /// Merges the committed alias rows with `new_rows` and writes each alias index over
+    /// `packs`.
+    fn write_alias_indexes(
+        &self,
+        snap: &Snapshot,
+        packs: &[PackId],
+        new_rows: Vec<AliasEntry>,
+    ) -> Result<(), StoreError> {
+        let mut by_kind: HashMap<IndexKind, Vec<AliasEntry>> = HashMap::new();
+        for row in new_rows {
+            by_kind.entry(row.kind).or_default().push(row);
+        }
+        for kind in crate::layout::ALIAS_KINDS {
+            let mut rows = by_kind.remove(&kind).unwrap_or_default();
+            let path = self.layout.alias_index_path(kind);
+            if let Some(old) = snap.aliases.get(&kind) {
+                rows.extend(
+                    old.checked_alias_entries()
+                        .map_err(|source| StoreError::Index {
+                            path: path.clone(),
+                            source,
+                        })?,
+                );
+            }
+            rows.sort_unstable();
+            rows.dedup();
+            write_alias_file(&path, kind, packs, &mut rows)?;
+        }
+        Ok(())
+    }
+
+    /// The committed sequences `id` names: one for a digest, any number for an accession
+    /// (the sequences of every representation that answers to it), none when unknown.
+    ///
+    /// # Examples
+    /// ```
+    /// use sequoia_store::{PackedSequenceStorage, Representation, SequenceId, StoreOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// store.put(b"MVLSPADKTN", Representation::new("sp|P69905|HBA_HUMAN Hemoglobin", "sp")).unwrap();
+    /// store.commit().unwrap();
+    /// let by_acc = store.resolve(&SequenceId::parse("HBA_HUMAN").unwrap()).unwrap();
+    /// let by_md5 = store.resolve(&SequenceId::parse("a3c9b6a3c4ba5d4e1d4c2d5e32b6a4c5").unwrap()).unwrap();
+    /// assert_eq!(by_acc.len(), 1);
+    /// assert!(by_md5.is_empty());
+    /// ```
+    pub fn resolve(&self, id: &SequenceId) -> Result<Vec<SequenceHash>, StoreError> {
+        let snap = self.snapshot();
+        if let SequenceId::Sha256(h) = id {
+            let stored = !snap.locations(h)?.is_empty();
+            return Ok(if stored { vec![*h] } else { Vec::new() });
+        }
+        let Some((kind, key)) = id.alias_key() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for h in snap.alias_hashes(kind, &key)? {
+            // Rows of an interrupted commit name sequences no committed pack holds.
+            if !snap.locations(&h)?.is_empty() {
+                out.push(h);
+            }
+        }
+        Ok(out)
     }
 
     fn write_pack_index(
@@ -571,6 +652,7 @@ impl PackedSequenceStorage {
         s.known.clear();
         s.deferred.clear();
         s.deferred_slot.clear();
+        s.aliases.clear();
         s.poisoned = None;
         if let Some(w) = s.writer.take() {
             let _ = w.finish();
@@ -759,6 +841,23 @@ pub(crate) fn write_multi_index_file(
             .map(|_| ())
             .map_err(|source| StoreError::Index {
                 path: path.clone(),
+                source,
+            })
+    })
+}
+
+/// Writes the alias index of `kind` over `packs`, atomically.
+pub(crate) fn write_alias_file(
+    path: &Path,
+    kind: IndexKind,
+    packs: &[PackId],
+    rows: &mut [AliasEntry],
+) -> Result<(), StoreError> {
+    write_atomically(path, |w| {
+        write_alias_index(w, kind, packs, rows)
+            .map(|_| ())
+            .map_err(|source| StoreError::Index {
+                path: path.to_path_buf(),
                 source,
             })
     })

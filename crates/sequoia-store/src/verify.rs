@@ -204,6 +204,28 @@ impl PackedSequenceStorage {
                 });
             }
         }
+        // Alias indexes: sound, and a digest row for every committed sequence (rows of an
+        // interrupted commit may add more; never fewer).
+        let sequences = snap.counts().sequences;
+        for (kind, ix) in &snap.aliases {
+            report.index_files += 1;
+            let problem = match ix.verify() {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if *kind != IndexKind::Accession && ix.len() < sequences => Some(format!(
+                    "lists {} digests for {sequences} sequences: run sequoia rebuild-index",
+                    ix.len()
+                )),
+                Ok(()) => None,
+            };
+            if let Some(message) = problem {
+                report.problems.push(Problem {
+                    path: self.layout().alias_index_path(*kind),
+                    offset: None,
+                    hash: None,
+                    message,
+                });
+            }
+        }
         report.seconds = started.elapsed().as_secs_f64();
         report
     }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pack_format::{PackVersion, Representation, SequenceHash};
 use proptest::prelude::*;
-use sequoia_store::{PackedSequenceStorage, StoreOptions};
+use sequoia_store::{PackedSequenceStorage, SequenceDigests, SequenceId, StoreOptions};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -74,6 +74,13 @@ proptest! {
                     let residues = norm(&pool[seq]);
                     let hash = SequenceHash::of_residues(&residues);
                     let got = store.get(&hash).unwrap();
+                    // The refget digests name the same sequence, once committed.
+                    let d = SequenceDigests::of(&residues);
+                    for form in [d.md5_hex(), d.ga4gh(), d.trunc512_hex()] {
+                        let found = store.resolve(&SequenceId::parse(&form).unwrap()).unwrap();
+                        let want = if committed.contains_key(&residues) { vec![hash] } else { vec![] };
+                        prop_assert_eq!(found, want, "{}", form);
+                    }
                     match committed.get(&residues) {
                         Some(reps) => {
                             prop_assert_eq!(got.as_deref(), Some(&residues[..]));
@@ -127,6 +134,29 @@ proptest! {
         prop_assert_eq!(stats.representations, committed.values().map(|r| r.len() as u64).sum::<u64>());
         let report = reader.verify(&mut |_, _| {});
         prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+        // Accessions: `idN` names every committed sequence with a header `idN ...`.
+        let by_accession = |store: &PackedSequenceStorage| -> Vec<BTreeSet<SequenceHash>> {
+            (0..4).map(|h| store.resolve(&SequenceId::Accession(format!("ID{h}"))).unwrap().into_iter().collect()).collect()
+        };
+        let want: Vec<BTreeSet<SequenceHash>> = (0..4).map(|h| committed.iter()
+            .filter(|(_, reps)| reps.iter().any(|(header, _)| header.starts_with(&format!("id{h} "))))
+            .map(|(r, _)| SequenceHash::of_residues(r)).collect()).collect();
+        prop_assert_eq!(&by_accession(&reader), &want);
+        // Rebuilding from the packs alone gives the same alias indexes, byte for byte.
+        let alias_files = || -> Vec<Option<Vec<u8>>> {
+            ["alias-md5.idx", "alias-sha512t24u.idx", "alias-accession.idx"].iter()
+                .map(|n| std::fs::read(dir.path().join("indices").join(n)).ok()).collect()
+        };
+        let before = alias_files();
+        drop(reader);
+        let repair = PackedSequenceStorage::open_for_repair(dir.path()).unwrap();
+        let rebuilt = repair.rebuild_index().unwrap();
+        prop_assert!(rebuilt.skipped.is_empty(), "{:?}", rebuilt.skipped);
+        if !committed.is_empty() {
+            prop_assert_eq!(before, alias_files());
+        }
+        prop_assert_eq!(&by_accession(&repair), &want);
+        drop(repair);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("packs")).unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.ends_with(".tmp"))
