@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sequoia_store::fasta::open_input;
 use sequoia_store::{
-    import_fasta, ImportSummary, PackVersion, PackedSequenceStorage, SequenceHash, StoreOptions,
-    StoredSequence,
+    import_fasta, IdQuery, ImportSummary, PackVersion, PackedSequenceStorage, SequenceDigests,
+    SequenceId, StoreOptions, StoredSequence,
 };
 
 /// SEQUOIA: a de-duplicated, packed store of biological sequences.
@@ -49,17 +49,31 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
     },
-    /// Print sequences as FASTA, one record per representation.
+    /// Print sequences as FASTA, one record per matching representation.
+    ///
+    /// ID is a SHA-256 (64 hex digits), an MD5 (32 hex), a GA4GH digest (`SQ.…`,
+    /// `ga4gh:SQ.…`, or 48 hex digits of trunc512) or an accession (`P69905`, `HBA_HUMAN`,
+    /// `NC_015954.1`, a header's first word). `ID:START-END` cuts a region, 1-based and
+    /// inclusive as `samtools faidx`; `ID:START` runs to the end.
     Get {
-        /// SHA-256 hashes (64 hex digits).
-        #[arg(value_name = "HASH")]
+        /// Identifiers, each optionally with a region.
+        #[arg(value_name = "ID[:START-END]")]
         hashes: Vec<String>,
-        /// Read hashes from a file, one per line (`-` for standard input).
+        /// Read identifiers from a file, one per line (`-` for standard input).
         #[arg(long, value_name = "FILE")]
         keys: Option<String>,
         /// Residues per line (0: one line).
         #[arg(long, default_value_t = 60)]
         width: usize,
+    },
+    /// Print a sequence's length, digests and every representation.
+    Info {
+        /// Identifiers (any form `get` takes, without a region).
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Machine-readable output (a JSON array, one object per sequence).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the whole store as FASTA.
     Export {
@@ -135,6 +149,7 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
             keys,
             width,
         } => get(&root, hashes, keys, width),
+        Command::Info { ids, json } => info(&root, &ids, json),
         Command::Export { dedup, width } => export(&root, dedup, width),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
@@ -300,22 +315,117 @@ fn get(
         }
     }
     if hashes.is_empty() {
-        return Err(fail("give at least one HASH or --keys FILE"));
+        return Err(fail("give at least one ID or --keys FILE"));
     }
+    // Every identifier is read before anything is printed: a malformed one is an error.
+    let queries = hashes
+        .iter()
+        .map(|h| IdQuery::parse(h).map_err(fail))
+        .collect::<Result<Vec<IdQuery>>>()?;
     let store = PackedSequenceStorage::open(root).map_err(fail)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;
-    for h in &hashes {
-        let hash: SequenceHash = h.parse().map_err(fail)?;
-        match store.get_record(&hash).map_err(fail)? {
-            Some(rec) => write_sequence(&mut out, &rec, false, width)?,
-            None => {
-                missing += 1;
-                out.flush()?;
-                eprintln!("sequoia: sequence not found: {h}");
+    for (text, q) in hashes.iter().zip(&queries) {
+        let found = match &q.id {
+            // The SHA-256 path reads no alias index.
+            SequenceId::Sha256(h) => store.get_record(h).map_err(fail)?.into_iter().collect(),
+            id => store.find(id).map_err(fail)?,
+        };
+        if found.is_empty() {
+            missing += 1;
+            out.flush()?;
+            eprintln!("sequoia: no sequence matches {text}");
+            continue;
+        }
+        for rec in &found {
+            let len = rec.residues.len() as u64;
+            let range = match q.range(len) {
+                Ok(r) => r,
+                Err(e) => {
+                    missing += 1;
+                    out.flush()?;
+                    eprintln!("sequoia: {e}");
+                    continue;
+                }
+            };
+            let residues = &rec.residues[range];
+            let suffix = q.region_suffix(len);
+            if rec.representations.is_empty() {
+                write_record(&mut out, &format!("{}{suffix}", rec.hash), residues, width)?;
+            }
+            for r in &rec.representations {
+                // samtools appends the region to the name, before the description.
+                let header = match r.header.split_once(char::is_whitespace) {
+                    Some((name, rest)) => format!("{name}{suffix} {rest}"),
+                    None => format!("{}{suffix}", r.header),
+                };
+                write_record(&mut out, &header, residues, width)?;
             }
         }
+    }
+    out.flush()?;
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn info(root: &std::path::Path, ids: &[String], json: bool) -> Result<ExitCode> {
+    let parsed = ids
+        .iter()
+        .map(|t| {
+            SequenceId::parse(t.trim())
+                .ok_or_else(|| fail(format!("{t:?} is not an identifier (empty, or has whitespace)")))
+        })
+        .collect::<Result<Vec<SequenceId>>>()?;
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let mut missing = 0usize;
+    let mut all = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (text, id) in ids.iter().zip(&parsed) {
+        let hashes = store.resolve(id).map_err(fail)?;
+        if hashes.is_empty() {
+            missing += 1;
+            out.flush()?;
+            eprintln!("sequoia: no sequence matches {text}");
+            continue;
+        }
+        for hash in hashes {
+            let Some(rec) = store.get_record(&hash).map_err(fail)? else {
+                continue;
+            };
+            let d = SequenceDigests::with_sha256(rec.hash, &rec.residues);
+            if json {
+                all.push(serde_json::json!({
+                    "query": text,
+                    "length": rec.residues.len(),
+                    "sha256": rec.hash.to_hex(),
+                    "md5": d.md5_hex(),
+                    "sha512t24u": d.ga4gh(),
+                    "representations": rec.representations.iter().map(|r| serde_json::json!({
+                        "header": r.header, "source": r.source,
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                writeln!(out, "query            {text}")?;
+                writeln!(out, "length           {}", rec.residues.len())?;
+                writeln!(out, "sha256           {}", rec.hash)?;
+                writeln!(out, "md5              {}", d.md5_hex())?;
+                writeln!(out, "sha512t24u       ga4gh:{}", d.ga4gh())?;
+                writeln!(out, "representations  {}", rec.representations.len())?;
+                for r in &rec.representations {
+                    writeln!(out, "  {}\t{}", r.source, r.header)?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut out, &all).map_err(fail)?;
+        writeln!(out)?;
     }
     out.flush()?;
     Ok(if missing == 0 {

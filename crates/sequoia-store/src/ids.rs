@@ -149,6 +149,89 @@ impl std::fmt::Display for SequenceId {
     }
 }
 
+/// An identifier with an optional region, as `sequoia get` takes them: `ID` or
+/// `ID:START-END` / `ID:START` (1-based, inclusive, as `samtools faidx`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdQuery {
+    /// The identifier.
+    pub id: SequenceId,
+    /// First and last residue (1-based, inclusive; `None` as the end: to the end).
+    pub region: Option<(u64, Option<u64>)>,
+}
+
+impl IdQuery {
+    /// Reads `ID[:START[-END]]`. A colon followed by anything but a region belongs to the
+    /// identifier (`ga4gh:SQ.…`).
+    ///
+    /// # Examples
+    /// ```
+    /// use sequoia_store::{IdQuery, SequenceId};
+    /// let q = IdQuery::parse("P69905:2-5").unwrap();
+    /// assert_eq!(q.id, SequenceId::Accession("P69905".into()));
+    /// assert_eq!(q.region, Some((2, Some(5))));
+    /// assert!(IdQuery::parse("P69905:5-2").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<IdQuery, String> {
+        let text = text.trim();
+        if let Some((id, region)) = text.rsplit_once(':') {
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b',');
+            let (a, b) = match region.split_once('-') {
+                Some((a, b)) => (a, Some(b)),
+                None => (region, None),
+            };
+            if digits(a) && b.is_none_or(digits) {
+                let num = |s: &str| {
+                    s.replace(',', "")
+                        .parse::<u64>()
+                        .map_err(|_| format!("{text}: region number {s} is too large"))
+                };
+                let start = num(a)?;
+                let end = b.map(num).transpose()?;
+                if start == 0 {
+                    return Err(format!("{text}: regions are 1-based; the first residue is 1"));
+                }
+                if end.is_some_and(|e| e < start) {
+                    return Err(format!("{text}: the region ends before it starts"));
+                }
+                let id = SequenceId::parse(id).ok_or_else(|| format!("{text}: empty identifier"))?;
+                return Ok(IdQuery {
+                    id,
+                    region: Some((start, end)),
+                });
+            }
+        }
+        let id = SequenceId::parse(text)
+            .ok_or_else(|| format!("{text:?} is not an identifier (empty, or has whitespace)"))?;
+        Ok(IdQuery { id, region: None })
+    }
+
+    /// The 0-based half-open byte range of the region within `len` residues (clipped at the
+    /// end as samtools does), or why there is none.
+    pub fn range(&self, len: u64) -> Result<std::ops::Range<usize>, String> {
+        match self.region {
+            None => Ok(0..len as usize),
+            Some((start, end)) => {
+                if start > len {
+                    return Err(format!(
+                        "{}: the region starts at {start}, past the sequence's {len} residues",
+                        self.id
+                    ));
+                }
+                let end = end.unwrap_or(len).min(len);
+                Ok((start - 1) as usize..end as usize)
+            }
+        }
+    }
+
+    /// The region as samtools appends it to a name: `:START-END`, empty without one.
+    pub fn region_suffix(&self, len: u64) -> String {
+        match self.region {
+            None => String::new(),
+            Some((start, end)) => format!(":{start}-{}", end.unwrap_or(len).min(len)),
+        }
+    }
+}
+
 /// Database tags of NCBI-style pipe-delimited identifiers: the field after one is an
 /// accession (`gi|345004010|ref|NC_015954.1|`).
 const NCBI_TAGS: &[&str] = &[

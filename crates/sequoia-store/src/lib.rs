@@ -38,7 +38,7 @@ mod verify;
 
 pub use alphabet::normalize_residues;
 pub use error::StoreError;
-pub use ids::{accessions, header_answers_to, SequenceDigests, SequenceId};
+pub use ids::{accessions, header_answers_to, IdQuery, SequenceDigests, SequenceId};
 pub use import::{import_fasta, ImportError, ImportSummary};
 pub use rebuild::RebuildSummary;
 pub use snapshot::OpenProblem;

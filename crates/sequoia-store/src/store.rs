@@ -618,6 +618,27 @@ impl PackedSequenceStorage {
         Ok(out)
     }
 
+    /// Every committed sequence `id` names, with the representations that match it: all of
+    /// them for a digest, those answering to the accession for an accession.
+    pub fn find(&self, id: &SequenceId) -> Result<Vec<StoredSequence>, StoreError> {
+        let mut out = Vec::new();
+        for hash in self.resolve(id)? {
+            let Some(mut rec) = self.get_record(&hash)? else {
+                continue;
+            };
+            if let SequenceId::Accession(acc) = id {
+                rec.representations
+                    .retain(|r| crate::ids::header_answers_to(&r.header, acc));
+                if rec.representations.is_empty() {
+                    // A row whose representation was never committed (or a key collision).
+                    continue;
+                }
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
     fn write_pack_index(
         &self,
         id: PackId,
