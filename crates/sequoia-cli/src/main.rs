@@ -90,6 +90,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the store over HTTP: the GA4GH refget API (v1.0.0 and v2.0.0), plus
+    /// /accession/{acc} and POST /batch. Stops gracefully on SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// Log level: error, warn, info, or debug (one line per request).
+        #[arg(long, default_value = "info", env = "SEQUOIA_LOG")]
+        log: String,
+        /// Worker threads [default: one per core].
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Re-read every pack and index; exit status 1 when anything is wrong.
     Verify,
     /// Recreate every index file from the packs alone.
@@ -150,6 +163,11 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
             width,
         } => get(&root, hashes, keys, width),
         Command::Info { ids, json } => info(&root, &ids, json),
+        Command::Serve {
+            listen,
+            log,
+            threads,
+        } => serve(&root, &listen, &log, threads),
         Command::Export { dedup, width } => export(&root, dedup, width),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
@@ -376,8 +394,11 @@ fn info(root: &std::path::Path, ids: &[String], json: bool) -> Result<ExitCode> 
     let parsed = ids
         .iter()
         .map(|t| {
-            SequenceId::parse(t.trim())
-                .ok_or_else(|| fail(format!("{t:?} is not an identifier (empty, or has whitespace)")))
+            SequenceId::parse(t.trim()).ok_or_else(|| {
+                fail(format!(
+                    "{t:?} is not an identifier (empty, or has whitespace)"
+                ))
+            })
         })
         .collect::<Result<Vec<SequenceId>>>()?;
     let store = PackedSequenceStorage::open(root).map_err(fail)?;
@@ -433,6 +454,55 @@ fn info(root: &std::path::Path, ids: &[String], json: bool) -> Result<ExitCode> 
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn serve(
+    root: &std::path::Path,
+    listen: &str,
+    log: &str,
+    threads: Option<usize>,
+) -> Result<ExitCode> {
+    let level: tracing::Level = log.parse().map_err(|_| {
+        fail(format!(
+            "--log {log}: use error, warn, info, debug or trace"
+        ))
+    })?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let store = std::sync::Arc::new(PackedSequenceStorage::open(root).map_err(fail)?);
+    for p in store.problems() {
+        tracing::warn!("{}: {}", p.path.display(), p.reason);
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| fail(format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener.local_addr()?;
+        // The first line of standard output: scripts and tests read the port from it.
+        println!("listening on http://{addr}");
+        std::io::stdout().flush()?;
+        tracing::info!("serving {} on http://{addr}", root.display());
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler succeeds on Unix");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutting down: finishing requests in flight");
+        };
+        sequoia_server::serve(listener, store, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(root: &std::path::Path, dedup: bool, width: usize) -> Result<ExitCode> {

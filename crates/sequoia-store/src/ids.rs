@@ -174,7 +174,8 @@ impl IdQuery {
     pub fn parse(text: &str) -> Result<IdQuery, String> {
         let text = text.trim();
         if let Some((id, region)) = text.rsplit_once(':') {
-            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b',');
+            let digits =
+                |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b',');
             let (a, b) = match region.split_once('-') {
                 Some((a, b)) => (a, Some(b)),
                 None => (region, None),
@@ -188,12 +189,15 @@ impl IdQuery {
                 let start = num(a)?;
                 let end = b.map(num).transpose()?;
                 if start == 0 {
-                    return Err(format!("{text}: regions are 1-based; the first residue is 1"));
+                    return Err(format!(
+                        "{text}: regions are 1-based; the first residue is 1"
+                    ));
                 }
                 if end.is_some_and(|e| e < start) {
                     return Err(format!("{text}: the region ends before it starts"));
                 }
-                let id = SequenceId::parse(id).ok_or_else(|| format!("{text}: empty identifier"))?;
+                let id =
+                    SequenceId::parse(id).ok_or_else(|| format!("{text}: empty identifier"))?;
                 return Ok(IdQuery {
                     id,
                     region: Some((start, end)),
