@@ -4,9 +4,10 @@ mod bench;
 mod crash;
 mod dict;
 mod fixtures;
+mod refget;
 mod reliability;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const HELP: &str = "\
@@ -31,8 +32,12 @@ TASKS
   dict-experiment --store DIR
       Compare per-entry zstd frames with a trained dictionary against blocks on a
       store's entries (bytes, random decode time). Writes nothing.
-  ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, and a
-      short fuzz run of every target when a nightly toolchain with cargo-fuzz exists.
+  refget [--bin PATH]
+      The GA4GH refget compliance suite (pip install refget-compliance) against
+      `sequoia serve` over the suite's three sequences; fails on any failed test.
+  ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, 20 kills,
+      the refget compliance suite (required when CI is set), and a short fuzz run of
+      every target when a nightly toolchain with cargo-fuzz exists.
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +49,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("dict-experiment") => dict::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
+        Some("refget") => match args.get(1..3) {
+            Some([flag, path]) if flag == "--bin" => refget::run(Path::new(path)),
+            _ => release_binary().and_then(|b| refget::run(&b)),
+        },
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -126,6 +135,7 @@ fn ci() -> Result<(), String> {
         "--bin".into(),
         bin.display().to_string(),
     ])?;
+    refget::run(&bin)?;
     if has_fuzz_toolchain() {
         for target in ["pack_v1", "pack_v2", "index"] {
             step(
