@@ -135,23 +135,51 @@ fn accept(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
 }
 
-/// The stored sequence a refget identifier names (digests only), or the error response.
-fn lookup(store: &PackedSequenceStorage, id: &str) -> Result<StoredSequence, Response> {
-    let not_found = || error(StatusCode::NOT_FOUND, "no sequence has this identifier");
-    let Some(parsed) = SequenceId::parse_digest(id) else {
-        return Err(not_found());
-    };
-    let hashes = store
-        .resolve(&parsed)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
-    let Some(hash) = hashes.first() else {
-        return Err(not_found());
-    };
-    match store.get_record(hash) {
-        Ok(Some(rec)) => Ok(rec),
-        Ok(None) => Err(not_found()),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+/// Why a refget identifier gives no sequence: a status and a message.
+type Failure = (StatusCode, String);
+
+fn failure(f: Failure) -> Response {
+    error(f.0, &f.1)
+}
+
+fn not_found() -> Failure {
+    (
+        StatusCode::NOT_FOUND,
+        "no sequence has this identifier".into(),
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> Failure {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// The SHA-256 a refget identifier (a digest form only) names among committed sequences.
+fn resolve_digest(
+    store: &PackedSequenceStorage,
+    id: &str,
+) -> Result<sequoia_store::SequenceHash, Failure> {
+    let parsed = SequenceId::parse_digest(id).ok_or_else(not_found)?;
+    if let SequenceId::Sha256(h) = parsed {
+        // The residues read that follows finds out whether it is stored.
+        return Ok(h);
     }
+    let hashes = store.resolve(&parsed).map_err(internal)?;
+    hashes.first().copied().ok_or_else(not_found)
+}
+
+/// The residues a refget identifier names: only the residues entry is read.
+fn residues_for(store: &PackedSequenceStorage, id: &str) -> Result<Vec<u8>, Failure> {
+    let hash = resolve_digest(store, id)?;
+    store.get(&hash).map_err(internal)?.ok_or_else(not_found)
+}
+
+/// The stored sequence (with its representations) a refget identifier names.
+fn record_for(store: &PackedSequenceStorage, id: &str) -> Result<StoredSequence, Failure> {
+    let hash = resolve_digest(store, id)?;
+    store
+        .get_record(&hash)
+        .map_err(internal)?
+        .ok_or_else(not_found)
 }
 
 async fn sequence(
@@ -168,25 +196,9 @@ async fn sequence(
         Ok(s) => s,
         Err(r) => return refusal(r),
     };
-    // The residues: for a whole sequence only the residues entry is read.
-    let residues = match SequenceId::parse_digest(&id) {
-        Some(SequenceId::Sha256(h)) => match store.get(&h) {
-            Ok(Some(r)) => r,
-            Ok(None) => return error(StatusCode::NOT_FOUND, "no sequence has this identifier"),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        },
-        Some(parsed) => {
-            let hashes = match store.resolve(&parsed) {
-                Ok(h) => h,
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            };
-            match hashes.first().map(|h| store.get(h)) {
-                Some(Ok(Some(r))) => r,
-                Some(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-                _ => return error(StatusCode::NOT_FOUND, "no sequence has this identifier"),
-            }
-        }
-        None => return error(StatusCode::NOT_FOUND, "no sequence has this identifier"),
+    let residues = match residues_for(&store, &id) {
+        Ok(r) => r,
+        Err(f) => return failure(f),
     };
     let len = residues.len() as u64;
     let (range, partial) = match slice.resolve(len) {
@@ -251,9 +263,9 @@ async fn metadata(
     let Some(version) = negotiate(accept(&headers), Body::Json) else {
         return error(StatusCode::NOT_ACCEPTABLE, "metadata is served as application/json or application/vnd.ga4gh.refget.v1.0.0+json / v2.0.0+json");
     };
-    let rec = match lookup(&store, &id) {
+    let rec = match record_for(&store, &id) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(f) => return failure(f),
     };
     let d = SequenceDigests::with_sha256(rec.hash, &rec.residues);
     let body = match version {
