@@ -28,7 +28,7 @@
 mod read;
 mod write;
 
-pub use read::{open, AliasLookup, Lookup, PackIndex};
+pub use read::{open, AliasLookup, Lookup, PackIndex, PrefixLookup};
 pub use write::{write_alias_index, write_index};
 
 use pack_format::{PackLocation, SequenceHash};
@@ -49,6 +49,19 @@ pub const KEY_LEN: usize = 32;
 pub const LOCATION_LEN: usize = 16;
 /// Bytes of the longest alias key (a `sha512t24u` digest).
 pub const ALIAS_KEY_MAX: usize = 24;
+/// Bytes of the SHA-256 prefix an alias row holds: the location index finds the full
+/// hashes with it ([`PackIndex::lookup_prefix`]).
+pub const PREFIX_LEN: usize = 8;
+
+/// The first [`PREFIX_LEN`] bytes of a SHA-256.
+pub type HashPrefix = [u8; PREFIX_LEN];
+
+/// The prefix of `hash` that alias rows hold.
+pub fn hash_prefix(hash: &SequenceHash) -> HashPrefix {
+    let mut p = [0u8; PREFIX_LEN];
+    p.copy_from_slice(&hash.0[..PREFIX_LEN]);
+    p
+}
 
 /// Which file an index is: location indexes map a SHA-256 to where its entries are,
 /// alias indexes map another key to the SHA-256 of a sequence.
@@ -58,11 +71,12 @@ pub enum IndexKind {
     Pack = 1,
     /// The index of several packs.
     Multi = 2,
-    /// MD5 of the residues (16 bytes) → SHA-256.
+    /// MD5 of the residues (16 bytes) → SHA-256 prefix.
     Md5 = 3,
-    /// First 24 bytes of the SHA-512 of the residues (`sha512t24u`, `trunc512`) → SHA-256.
+    /// First 24 bytes of the SHA-512 of the residues (`sha512t24u`, `trunc512`) → SHA-256
+    /// prefix.
     Sha512t24u = 4,
-    /// First 16 bytes of the SHA-256 of an upper-cased accession → SHA-256.
+    /// First 8 bytes of the SHA-256 of an upper-cased accession → SHA-256 prefix.
     Accession = 5,
 }
 
@@ -88,39 +102,51 @@ impl IndexKind {
     pub fn key_len(self) -> usize {
         match self {
             IndexKind::Pack | IndexKind::Multi => KEY_LEN,
-            IndexKind::Md5 | IndexKind::Accession => 16,
+            IndexKind::Md5 => 16,
             IndexKind::Sha512t24u => 24,
+            IndexKind::Accession => 8,
         }
     }
 
-    /// Bytes of a value: a location row, or a SHA-256 for alias kinds.
+    /// Bytes of a value: a location row, or a SHA-256 prefix for alias kinds.
     pub fn value_len(self) -> usize {
         if self.is_alias() {
-            32
+            PREFIX_LEN
         } else {
             LOCATION_LEN
         }
     }
 }
 
-/// One row of an alias index: a key of the index's kind and the SHA-256 it names.
+/// One row of an alias index: a key of the index's kind and the SHA-256 prefix of the
+/// sequence it names. Sorting a mixed vector groups rows by kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AliasEntry {
     /// The kind (and so the key length) the row belongs to.
     pub kind: IndexKind,
     /// The key, zero-padded past `kind.key_len()`.
     pub key: [u8; ALIAS_KEY_MAX],
-    /// The sequence it names.
-    pub hash: SequenceHash,
+    /// The first bytes of the SHA-256 of the sequence it names.
+    pub prefix: HashPrefix,
 }
 
 impl AliasEntry {
-    /// A row of `kind` from the first `kind.key_len()` bytes of `key` (zero-padded when shorter).
-    pub fn new(kind: IndexKind, key: &[u8], hash: SequenceHash) -> AliasEntry {
+    /// A row of `kind` from the first `kind.key_len()` bytes of `key` (zero-padded when
+    /// shorter) naming the sequence `hash`.
+    pub fn new(kind: IndexKind, key: &[u8], hash: &SequenceHash) -> AliasEntry {
+        Self::with_prefix(kind, key, hash_prefix(hash))
+    }
+
+    /// Like [`AliasEntry::new`] from a hash prefix.
+    pub fn with_prefix(kind: IndexKind, key: &[u8], prefix: HashPrefix) -> AliasEntry {
         let mut k = [0u8; ALIAS_KEY_MAX];
         let n = kind.key_len().min(key.len());
         k[..n].copy_from_slice(&key[..n]);
-        AliasEntry { kind, key: k, hash }
+        AliasEntry {
+            kind,
+            key: k,
+            prefix,
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, AliasEntry, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN,
-    LOCATION_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, AliasEntry, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN,
+    LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -186,13 +186,13 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         SequenceHash(h)
     }
 
-    /// The SHA-256 of row `i` (`i < len()`) of an alias index.
-    pub fn alias_hash(&self, i: u64) -> SequenceHash {
-        let mut h = [0u8; KEY_LEN];
+    /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index.
+    pub fn alias_prefix(&self, i: u64) -> HashPrefix {
+        let mut p = [0u8; PREFIX_LEN];
         let v = self.value_bytes(i);
-        let n = v.len().min(KEY_LEN);
-        h[..n].copy_from_slice(&v[..n]);
-        SequenceHash(h)
+        let n = v.len().min(PREFIX_LEN);
+        p[..n].copy_from_slice(&v[..n]);
+        p
     }
 
     /// Location of row `i` (`i < len()`) of a location index.
@@ -261,7 +261,25 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         })
     }
 
-    /// Every SHA-256 stored under `key` in an alias index, in order; `key` must have the
+    /// Every row of a location index whose hash starts with `prefix` (1 to 32 bytes), as
+    /// (hash, location) in order. The bucket read is checked against its CRC.
+    pub fn lookup_prefix(&self, prefix: &[u8]) -> Result<PrefixLookup<'_, T>, Error> {
+        if self.kind.is_alias() || prefix.len() < 4 || prefix.len() > KEY_LEN {
+            return Err(self.wrong_kind(&format!("a prefix lookup of {} bytes", prefix.len())));
+        }
+        let (row, end) = self.first_row(prefix)?;
+        let mut p = [0u8; KEY_LEN];
+        p[..prefix.len()].copy_from_slice(prefix);
+        Ok(PrefixLookup {
+            index: self,
+            prefix: p,
+            len: prefix.len(),
+            row,
+            end,
+        })
+    }
+
+    /// Every SHA-256 prefix stored under `key` in an alias index, in order; `key` must have the
     /// kind's key length. The bucket read is checked against its CRC.
     pub fn lookup_alias(&self, key: &[u8]) -> Result<AliasLookup<'_, T>, Error> {
         if !self.kind.is_alias() || key.len() != self.key_len {
@@ -305,10 +323,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let mut out = Vec::with_capacity(self.count as usize);
         for slot in 0..(1usize << self.bits) {
             let (start, end) = self.bucket(slot)?;
-            out.extend(
-                (start..end)
-                    .map(|i| AliasEntry::new(self.kind, self.key_bytes(i), self.alias_hash(i))),
-            );
+            out.extend((start..end).map(|i| {
+                AliasEntry::with_prefix(self.kind, self.key_bytes(i), self.alias_prefix(i))
+            }));
         }
         Ok(out)
     }
@@ -443,14 +460,39 @@ pub struct AliasLookup<'a, T> {
 }
 
 impl<T: AsRef<[u8]>> Iterator for AliasLookup<'_, T> {
-    type Item = SequenceHash;
+    type Item = HashPrefix;
 
-    fn next(&mut self) -> Option<SequenceHash> {
+    fn next(&mut self) -> Option<HashPrefix> {
         let key = &self.key[..self.index.key_len];
         if self.row < self.end && self.index.key_bytes(self.row) == key {
-            let h = self.index.alias_hash(self.row);
+            let p = self.index.alias_prefix(self.row);
             self.row += 1;
-            Some(h)
+            Some(p)
+        } else {
+            None
+        }
+    }
+}
+
+/// The rows whose hash starts with a prefix, from [`PackIndex::lookup_prefix`].
+pub struct PrefixLookup<'a, T> {
+    index: &'a PackIndex<T>,
+    prefix: [u8; KEY_LEN],
+    len: usize,
+    row: u64,
+    end: u64,
+}
+
+impl<T: AsRef<[u8]>> Iterator for PrefixLookup<'_, T> {
+    type Item = IndexEntry;
+
+    fn next(&mut self) -> Option<IndexEntry> {
+        if self.row < self.end
+            && self.index.key_bytes(self.row)[..self.len] == self.prefix[..self.len]
+        {
+            let e = self.index.location_entry(self.row);
+            self.row += 1;
+            Some(e)
         } else {
             None
         }
@@ -530,6 +572,14 @@ mod tests {
                 let got: Vec<_> = index.lookup(&h).unwrap().collect();
                 prop_assert_eq!(got.is_empty(), !model.contains_key(&h));
             }
+            // A prefix finds exactly the rows whose hash starts with it.
+            for e in entries.iter().take(20) {
+                for len in [4usize, 8, 32] {
+                    let want: Vec<IndexEntry> = entries.iter().filter(|x| x.hash.0[..len] == e.hash.0[..len]).copied().collect();
+                    let got: Vec<IndexEntry> = index.lookup_prefix(&e.hash.0[..len]).unwrap().collect();
+                    prop_assert_eq!(got, want);
+                }
+            }
         }
 
         #[test]
@@ -576,15 +626,15 @@ mod tests {
         fn alias_lookups_match_a_model(kind in alias_kind(),
                                        rows in proptest::collection::vec((any::<[u8; 24]>(), any::<[u8; 32]>()), 0..300),
                                        dup in 0usize..20, probes in proptest::collection::vec(any::<[u8; 24]>(), 0..20)) {
-            let mut entries: Vec<AliasEntry> = rows.iter().map(|(k, h)| AliasEntry::new(kind, k, SequenceHash(*h))).collect();
+            let mut entries: Vec<AliasEntry> = rows.iter().map(|(k, h)| AliasEntry::new(kind, k, &SequenceHash(*h))).collect();
             // One accession may name several sequences.
             for i in 0..dup.min(entries.len()) {
                 let mut e = entries[i];
-                e.hash.0[0] ^= 0xff;
+                e.prefix[0] ^= 0xff;
                 entries.push(e);
             }
-            let mut model: BTreeMap<Vec<u8>, Vec<SequenceHash>> = BTreeMap::new();
-            for e in &entries { model.entry(e.key[..kind.key_len()].to_vec()).or_default().push(e.hash); }
+            let mut model: BTreeMap<Vec<u8>, Vec<HashPrefix>> = BTreeMap::new();
+            for e in &entries { model.entry(e.key[..kind.key_len()].to_vec()).or_default().push(e.prefix); }
             let bytes = crate::write_alias_index(Vec::new(), kind, &[0, 5], &mut entries).unwrap();
             let index = PackIndex::parse(bytes).unwrap();
             index.verify().unwrap();
@@ -608,7 +658,7 @@ mod tests {
         fn every_flip_of_an_alias_index_fails_verify(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
             let mut entries: Vec<AliasEntry> = (0..100u32).map(|i| AliasEntry::new(
                 IndexKind::Md5, SequenceHash::of_residues(&i.to_le_bytes()).as_bytes(),
-                SequenceHash::of_residues(&(i + 1000).to_le_bytes()))).collect();
+                &SequenceHash::of_residues(&(i + 1000).to_le_bytes()))).collect();
             let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &mut entries).unwrap();
             let at = pos.index(bytes.len());
             bytes[at] ^= 1 << bit;
@@ -617,7 +667,7 @@ mod tests {
             if let Ok(index) = parsed {
                 for e in &entries {
                     if let Ok(found) = index.lookup_alias(&e.key[..16]) {
-                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.hash], "flip at {}", at);
+                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.prefix], "flip at {}", at);
                     }
                 }
             }
@@ -627,7 +677,7 @@ mod tests {
     #[test]
     fn kinds_are_not_mixed() {
         let h = SequenceHash::of_residues(b"A");
-        let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[1; 16], h)];
+        let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[1; 16], &h)];
         assert!(
             crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &mut rows).is_err()
         );
@@ -643,7 +693,7 @@ mod tests {
         assert!(index.checked_entries().is_err());
         assert_eq!(
             index.lookup_alias(&[1; 16]).unwrap().collect::<Vec<_>>(),
-            vec![h]
+            vec![crate::hash_prefix(&h)]
         );
     }
 

@@ -15,17 +15,17 @@ pub(crate) trait Row {
     fn value(&self) -> ValueBytes;
 }
 
-/// A value as written: a location row (16 bytes) or a SHA-256 (32 bytes).
+/// A value as written: a location row (16 bytes) or a SHA-256 prefix (8 bytes).
 pub(crate) enum ValueBytes {
     Location([u8; 16]),
-    Hash([u8; 32]),
+    Prefix(crate::HashPrefix),
 }
 
 impl ValueBytes {
     fn as_bytes(&self) -> &[u8] {
         match self {
             ValueBytes::Location(b) => b,
-            ValueBytes::Hash(b) => b,
+            ValueBytes::Prefix(b) => b,
         }
     }
 }
@@ -44,7 +44,7 @@ impl Row for AliasEntry {
         &self.key[..self.kind.key_len()]
     }
     fn value(&self) -> ValueBytes {
-        ValueBytes::Hash(self.hash.0)
+        ValueBytes::Prefix(self.prefix)
     }
 }
 
@@ -110,7 +110,7 @@ pub fn write_index<W: Write>(
     write_rows(out, kind, packs, counts, pack_crc32, entries)
 }
 
-/// Sorts `entries` (by key, then hash) and writes them as an alias index of their kind
+/// Sorts `entries` (by key, then prefix) and writes them as an alias index of their kind
 /// (every entry must be of `kind`) over `packs`.
 ///
 /// # Examples
@@ -118,9 +118,9 @@ pub fn write_index<W: Write>(
 /// use pack_index::{write_alias_index, AliasEntry, IndexKind, PackIndex};
 /// use pack_format::SequenceHash;
 /// let h = SequenceHash::of_residues(b"MKV");
-/// let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[7; 16], h)];
+/// let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[7; 16], &h)];
 /// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &mut rows).unwrap()).unwrap();
-/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![h]);
+/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![pack_index::hash_prefix(&h)]);
 /// ```
 pub fn write_alias_index<W: Write>(
     out: W,

@@ -61,8 +61,8 @@ impl SequenceDigests {
     /// The alias-index rows of these digests.
     pub(crate) fn alias_rows(&self) -> [AliasEntry; 2] {
         [
-            AliasEntry::new(IndexKind::Md5, &self.md5, self.sha256),
-            AliasEntry::new(IndexKind::Sha512t24u, &self.sha512t24u, self.sha256),
+            AliasEntry::new(IndexKind::Md5, &self.md5, &self.sha256),
+            AliasEntry::new(IndexKind::Sha512t24u, &self.sha512t24u, &self.sha256),
         ]
     }
 }
@@ -109,6 +109,22 @@ impl SequenceId {
     /// refget endpoints accept them.
     pub fn parse_digest(id: &str) -> Option<SequenceId> {
         parse_digest(id)
+    }
+
+    /// Whether this is a digest of the residues (one sequence), not an accession.
+    pub(crate) fn is_digest(&self) -> bool {
+        !matches!(self, SequenceId::Accession(_))
+    }
+
+    /// Whether `residues` have this digest (true for accessions: checked by header).
+    pub(crate) fn matches_residues(&self, residues: &[u8]) -> bool {
+        let d = || SequenceDigests::of(residues);
+        match self {
+            SequenceId::Sha256(h) => SequenceHash::of_residues(residues) == *h,
+            SequenceId::Md5(k) => d().md5 == *k,
+            SequenceId::Sha512t24u(k) => d().sha512t24u == *k,
+            SequenceId::Accession(_) => true,
+        }
     }
 
     /// The alias index and key this identifier is looked up with (`None` for a SHA-256).
@@ -305,13 +321,14 @@ pub fn header_answers_to(header: &str, accession: &str) -> bool {
         .any(|a| a.eq_ignore_ascii_case(accession))
 }
 
-/// Key of an accession in the accession index: the first 16 bytes of the SHA-256 of its
-/// ASCII upper-cased bytes.
-pub(crate) fn accession_key(accession: &str) -> [u8; 16] {
+/// Key of an accession in the accession index: the first 8 bytes of the SHA-256 of its
+/// ASCII upper-cased bytes. Keys of different accessions may collide: every match is
+/// checked against the representations' headers.
+pub(crate) fn accession_key(accession: &str) -> [u8; 8] {
     let upper = accession.to_ascii_uppercase();
     let full = <sha2::Sha256 as sha2::Digest>::digest(upper.as_bytes());
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&full[..16]);
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&full[..8]);
     k
 }
 
@@ -321,7 +338,7 @@ pub(crate) fn accession_rows(header: &str, hash: SequenceHash, out: &mut Vec<Ali
         out.push(AliasEntry::new(
             IndexKind::Accession,
             &accession_key(acc),
-            hash,
+            &hash,
         ));
     }
 }

@@ -201,8 +201,8 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The SHA-256 hashes an alias index lists under `key` (not checked against the
-    /// committed packs: see [`Snapshot::locations`]).
+    /// The committed sequences whose SHA-256 starts with a prefix an alias index lists
+    /// under `key`. Rows of an interrupted commit name no committed sequence and drop out.
     pub fn alias_hashes(
         &self,
         kind: IndexKind,
@@ -211,13 +211,44 @@ impl Snapshot {
         let Some(ix) = self.aliases.get(&kind) else {
             return Ok(Vec::new());
         };
-        let mut out: Vec<SequenceHash> = ix
+        let mut prefixes: Vec<pack_index::HashPrefix> = ix
             .lookup_alias(key)
             .map_err(|source| StoreError::Index {
                 path: PathBuf::from(crate::layout::alias_index_name(kind)),
                 source,
             })?
             .collect();
+        prefixes.dedup();
+        let mut out = Vec::new();
+        for p in prefixes {
+            out.extend(self.hashes_with_prefix(&p)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Every committed hash that starts with `prefix`.
+    fn hashes_with_prefix(&self, prefix: &[u8]) -> Result<Vec<SequenceHash>, StoreError> {
+        let mut out: Vec<SequenceHash> = Vec::new();
+        if let Some(m) = &self.multi {
+            let rows = m
+                .lookup_prefix(prefix)
+                .map_err(|source| StoreError::Index {
+                    path: PathBuf::from(crate::layout::MULTI_PACK_INDEX),
+                    source,
+                })?;
+            out.extend(rows.map(|r| r.hash));
+        }
+        for (id, ix) in &self.extras {
+            let rows = ix
+                .lookup_prefix(prefix)
+                .map_err(|source| StoreError::Index {
+                    path: PathBuf::from(format!("pack_{id:04}.idx")),
+                    source,
+                })?;
+            out.extend(rows.map(|r| r.hash));
+        }
         out.dedup();
         Ok(out)
     }

@@ -143,12 +143,74 @@ struct WriteSession {
     /// sources costs two entries, not three.
     deferred: Vec<(SequenceHash, Vec<Representation>)>,
     deferred_slot: HashMap<SequenceHash, usize, SequenceHashBuilder>,
-    /// Alias-index rows (digests of new sequences, accessions of new representations).
-    aliases: Vec<AliasEntry>,
+    /// Computes alias-index rows (digests of new sequences, accessions of new
+    /// representations) on its own thread, from copies of what is sent to the writer.
+    aliases: Option<AliasWorker>,
     poisoned: Option<String>,
 }
 
 const BATCH_BYTES: usize = 1 << 20;
+
+/// What the alias worker needs of one entry sent to the writer.
+struct AliasJob {
+    hash: SequenceHash,
+    /// The residues of a new sequence (its digests are computed), `None` for added
+    /// representations only.
+    residues: Option<Vec<u8>>,
+    headers: Vec<String>,
+}
+
+/// A thread that turns entries into alias-index rows while the writer compresses them.
+struct AliasWorker {
+    tx: Option<crossbeam_channel::Sender<Vec<AliasJob>>>,
+    handle: std::thread::JoinHandle<Vec<AliasEntry>>,
+}
+
+impl AliasWorker {
+    fn spawn() -> Result<AliasWorker, StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<AliasJob>>(8);
+        let handle = std::thread::Builder::new()
+            .name("sequoia-alias".into())
+            .spawn(move || {
+                let mut rows = Vec::new();
+                for jobs in rx {
+                    for job in jobs {
+                        if let Some(r) = &job.residues {
+                            rows.extend(SequenceDigests::with_sha256(job.hash, r).alias_rows());
+                        }
+                        for h in &job.headers {
+                            crate::ids::accession_rows(h, job.hash, &mut rows);
+                        }
+                    }
+                }
+                rows
+            })
+            .map_err(|e| StoreError::Io {
+                path: PathBuf::from("sequoia-alias thread"),
+                source: e,
+            })?;
+        Ok(AliasWorker {
+            tx: Some(tx),
+            handle,
+        })
+    }
+
+    fn send(&self, jobs: Vec<AliasJob>) -> Result<(), StoreError> {
+        self.tx
+            .as_ref()
+            .expect("the sender lives until finish")
+            .send(jobs)
+            .map_err(|_| StoreError::Corrupt("the alias thread stopped".into()))
+    }
+
+    /// Every row computed, once every job sent has been handled.
+    fn finish(mut self) -> Result<Vec<AliasEntry>, StoreError> {
+        drop(self.tx.take());
+        self.handle
+            .join()
+            .map_err(|_| StoreError::Corrupt("the alias thread panicked".into()))
+    }
+}
 
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
@@ -262,7 +324,7 @@ impl PackedSequenceStorage {
                 known: HashMap::default(),
                 deferred: Vec::new(),
                 deferred_slot: HashMap::default(),
-                aliases: Vec::new(),
+                aliases: None,
                 poisoned: None,
             })),
         })
@@ -361,7 +423,6 @@ impl PackedSequenceStorage {
             }
             set.more.push(fp);
             outcome.new_representation = true;
-            crate::ids::accession_rows(&rep.header, hash, &mut s.aliases);
             let slot = *s.deferred_slot.entry(hash).or_insert_with(|| {
                 s.deferred.push((hash, Vec::new()));
                 s.deferred.len() - 1
@@ -378,9 +439,6 @@ impl PackedSequenceStorage {
         );
         outcome.new_sequence = true;
         outcome.new_representation = true;
-        s.aliases
-            .extend(SequenceDigests::with_sha256(hash, &residues).alias_rows());
-        crate::ids::accession_rows(&rep.header, hash, &mut s.aliases);
         s.batch_bytes += residues.len() + rep.header.len() + rep.source.len() + 48;
         s.batch.push(PutEntry {
             hash,
@@ -436,6 +494,21 @@ impl PackedSequenceStorage {
         }
         let batch = std::mem::take(&mut s.batch);
         s.batch_bytes = 0;
+        let jobs: Vec<AliasJob> = batch
+            .iter()
+            .map(|e| AliasJob {
+                hash: e.hash,
+                residues: (!e.residues.is_empty()).then(|| e.residues.clone()),
+                headers: e.representations.iter().map(|r| r.header.clone()).collect(),
+            })
+            .collect();
+        if s.aliases.is_none() {
+            s.aliases = Some(AliasWorker::spawn()?);
+        }
+        s.aliases
+            .as_ref()
+            .expect("an alias worker was just started")
+            .send(jobs)?;
         let sent = s
             .writer
             .as_ref()
@@ -486,7 +559,10 @@ impl PackedSequenceStorage {
             return Ok(CommitSummary::default());
         };
         let packs = writer.finish()?;
-        let aliases = std::mem::take(&mut s.aliases);
+        let aliases = match s.aliases.take() {
+            Some(worker) => worker.finish()?,
+            None => Vec::new(),
+        };
         let summary = self.publish_packs(&packs, aliases)?;
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
@@ -608,14 +684,18 @@ impl PackedSequenceStorage {
         let Some((kind, key)) = id.alias_key() else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for h in snap.alias_hashes(kind, &key)? {
-            // Rows of an interrupted commit name sequences no committed pack holds.
-            if !snap.locations(&h)?.is_empty() {
-                out.push(h);
+        let found = snap.alias_hashes(kind, &key)?;
+        if found.len() > 1 && id.is_digest() {
+            // Two sequences share the hash prefix a digest row holds: the residues decide.
+            let mut out = Vec::new();
+            for h in found {
+                if self.get(&h)?.is_some_and(|r| id.matches_residues(&r)) {
+                    out.push(h);
+                }
             }
+            return Ok(out);
         }
-        Ok(out)
+        Ok(found)
     }
 
     /// Every committed sequence `id` names, with the representations that match it: all of
@@ -673,7 +753,7 @@ impl PackedSequenceStorage {
         s.known.clear();
         s.deferred.clear();
         s.deferred_slot.clear();
-        s.aliases.clear();
+        s.aliases = None;
         s.poisoned = None;
         if let Some(w) = s.writer.take() {
             let _ = w.finish();
