@@ -1,4 +1,5 @@
-//! The index reader on any bytes: open, verify, lookups of stored and random keys.
+//! The index reader on any bytes (every kind: location and alias indexes): open, verify,
+//! lookups of stored and random keys, prefix lookups, alias lookups.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pack_format::SequenceHash;
@@ -12,10 +13,21 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(l) = index.lookup(&probe) {
         let _ = l.count();
     }
+    if let Ok(l) = index.lookup_prefix(&probe.0[..8]) {
+        let _ = l.count();
+    }
+    let key_len = index.kind().key_len();
+    if let Ok(l) = index.lookup_alias(&probe.0[..key_len.min(32)]) {
+        let _ = l.count();
+    }
     if index.len() > 0 && index.len() < 1 << 20 {
-        let first = index.key(0);
-        if let Ok(l) = index.lookup(&first) {
+        let first = index.key_bytes(0).to_vec();
+        if let Ok(l) = index.lookup(&index.key(0)) {
             let _ = l.count();
         }
+        if let Ok(l) = index.lookup_alias(&first) {
+            let _ = l.count();
+        }
+        let _ = index.checked_alias_entries();
     }
 });

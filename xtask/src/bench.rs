@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pack_format::{Representation, SequenceHash};
-use sequoia_store::{import_fasta, PackedSequenceStorage, StoreOptions};
+use sequoia_store::{
+    accessions, import_fasta, PackedSequenceStorage, SequenceDigests, SequenceId, StoreOptions,
+};
 
 use crate::fixtures::{Residues, Rng};
 
@@ -165,7 +167,7 @@ fn have(tool: &str) -> bool {
 }
 
 fn ensure_tools() {
-    let missing: Vec<&str> = ["zstd", "openssl"]
+    let missing: Vec<&str> = ["zstd", "openssl", "wrk"]
         .into_iter()
         .filter(|t| !have(t))
         .collect();
@@ -276,6 +278,213 @@ fn library_gets(
         return Err(format!("only {found} of {} keys found", keys.len()));
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Seconds to resolve `ids` and read each one's residues on `threads` threads (warm).
+fn library_resolves(
+    store: &Arc<PackedSequenceStorage>,
+    ids: &Arc<Vec<SequenceId>>,
+    threads: usize,
+) -> Result<f64, String> {
+    for id in ids.iter().take(ids.len() / 10) {
+        store.resolve(id).map_err(|e| e.to_string())?;
+    }
+    let t = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = store.clone();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                for id in ids.iter().skip(i).step_by(threads) {
+                    let hashes = store.resolve(id).unwrap_or_default();
+                    if let Some(h) = hashes.first() {
+                        n += store.get(h).ok().flatten().map_or(0, |r| r.len().min(1));
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let found: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    if found != ids.len() {
+        return Err(format!("only {found} of {} identifiers found", ids.len()));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Lookups by MD5, `SQ.` and accession: library (2 threads) and `sequoia get --keys`.
+fn identifier_lookups(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    store: &Path,
+    lib: &Arc<PackedSequenceStorage>,
+    keys: &[SequenceHash],
+    r: &mut Report,
+) -> Result<(), String> {
+    let (mut md5, mut sq, mut acc) = (Vec::new(), Vec::new(), Vec::new());
+    for k in keys {
+        let rec = lib
+            .get_record(k)
+            .map_err(|e| e.to_string())?
+            .ok_or("a sampled key is missing")?;
+        let d = SequenceDigests::with_sha256(rec.hash, &rec.residues);
+        md5.push(d.md5_hex());
+        sq.push(d.ga4gh());
+        // The accession field (P69905 of sp|P69905|..., B0RED7 of B0RED7|GO:...), else the
+        // identifier.
+        let header = &rec
+            .representations
+            .first()
+            .ok_or("no representation")?
+            .header;
+        let a = accessions(header);
+        acc.push(a.get(1).or(a.first()).ok_or("no accession")?.to_string());
+    }
+    let n = keys.len() as f64;
+    for (name, key, texts) in [
+        ("MD5", "md5", &md5),
+        ("SQ.", "sq", &sq),
+        ("accession", "acc", &acc),
+    ] {
+        let ids: Arc<Vec<SequenceId>> = Arc::new(
+            texts
+                .iter()
+                .map(|t| SequenceId::parse(t).ok_or(format!("cannot parse {t}")))
+                .collect::<Result<_, _>>()?,
+        );
+        let g2 = repeat(o.runs, || library_resolves(lib, &ids, 2))?;
+        r.timed(
+            &format!("get_{key}_lib_2t"),
+            &format!("random get by {name}, library, 2 threads"),
+            g2,
+            n,
+            "seq/s",
+            "target >= 1,000,000",
+        );
+        let file = out.join(format!("keys_{key}.txt"));
+        std::fs::write(
+            &file,
+            texts.iter().map(|t| format!("{t}\n")).collect::<String>(),
+        )
+        .map_err(|e| e.to_string())?;
+        let gc = repeat(o.runs, || {
+            sh(&format!(
+                "{} --store {} get --keys {} > /dev/null",
+                bin.display(),
+                store.display(),
+                file.display()
+            ))
+            .map(|x| x.0)
+        })?;
+        r.timed(
+            &format!("get_{key}_cli_keys"),
+            &format!("random get by {name}, sequoia get --keys"),
+            gc,
+            n,
+            "seq/s",
+            "target >= 300,000",
+        );
+    }
+    Ok(())
+}
+
+/// `sequoia serve` under wrk on loopback: GET /sequence/{md5} of ~1 kb sequences.
+fn server_throughput(
+    bin: &Path,
+    out: &Path,
+    store: &Path,
+    lib: &Arc<PackedSequenceStorage>,
+    r: &mut Report,
+) -> Result<(), String> {
+    if !have("wrk") {
+        println!("wrk not installed: server throughput skipped");
+        return Ok(());
+    }
+    let mut paths = Vec::new();
+    lib.for_each_sequence(|s| {
+        if (900..=1100).contains(&s.residues.len()) && paths.len() < 20_000 {
+            paths.push(format!(
+                "/sequence/{}",
+                SequenceDigests::with_sha256(s.hash, &s.residues).md5_hex()
+            ));
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    let list = out.join("wrk_paths.txt");
+    std::fs::write(&list, paths.join("\n") + "\n").map_err(|e| e.to_string())?;
+    let script = out.join("wrk_paths.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local paths = {{}}\nfor line in io.lines(\"{}\") do paths[#paths + 1] = line end\n\
+             local i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n",
+            list.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut server = Command::new(bin)
+        .arg("--store")
+        .arg(store)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    if let Some(o) = server.stdout.take() {
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(o).read_line(&mut line);
+    }
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or("")
+        .to_string();
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        let (_, o) = sh(&format!(
+            "wrk -t1 -c32 -d5s --latency -s {} {base}",
+            script.display()
+        ))?;
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let rps = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let non2xx = text.contains("Non-2xx");
+        if non2xx {
+            return Err(format!("wrk saw errors:\n{text}"));
+        }
+        let p99 = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("99%"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+            .unwrap_or_default();
+        results.push((rps, p99));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    results.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (median, p99) = results[1].clone();
+    r.add(
+        "server_rps_1kb",
+        &format!(
+            "sequoia serve, GET /sequence/{{md5}} of {} ~1 kb sequences (wrk -t1 -c32)",
+            paths.len()
+        ),
+        median,
+        "req/s",
+        format!(
+            "min {:.0} max {:.0}, p99 {p99}; target >= 20,000",
+            results[0].0, results[2].0
+        ),
+    );
+    Ok(())
 }
 
 struct Measured {
@@ -553,6 +762,8 @@ fn real_data(
         "seq/s",
         "target >= 300,000",
     );
+    identifier_lookups(o, bin, out, &store, &lib, &keys, r)?;
+    server_throughput(bin, out, &store, &lib, r)?;
     let one = keys[0].to_hex();
     let cold = repeat(o.runs.max(10), || {
         sh(&format!(
@@ -723,7 +934,8 @@ fn scale_store(
     };
     let dir = out.join(format!("scale_{name}"));
     println!("\n== scale series: {name} short sequences ==");
-    let marker = dir.join("BENCH_COMPLETE");
+    // Stores built before the alias indexes existed lack them: built again.
+    let marker = dir.join("BENCH_COMPLETE_ALIASES");
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -750,6 +962,7 @@ fn scale_store(
     let mut rng = Rng::new(n);
     let mut s = Vec::with_capacity(64);
     let mut sample = Vec::new();
+    let mut md5_ids = Vec::new();
     let mut pick = Rng::new(3);
     let wanted: std::collections::BTreeSet<u64> =
         (0..o.keys.min(n as usize)).map(|_| pick.below(n)).collect();
@@ -759,6 +972,7 @@ fn scale_store(
         s.extend((0..len).map(|_| aa.pick(&mut rng)));
         if wanted.contains(&i) {
             sample.push(SequenceHash::of_residues(&s));
+            md5_ids.push(SequenceId::Md5(SequenceDigests::of(&s).md5));
         }
     }
     let keys = Arc::new(sample);
@@ -770,6 +984,15 @@ fn scale_store(
         lookup_us,
         "us",
         format!("{} keys", keys.len()),
+    );
+    let md5_ids = Arc::new(md5_ids);
+    let g = repeat(o.runs, || library_resolves(&lib, &md5_ids, 1))?;
+    r.add(
+        &format!("scale_{name}_md5_lookup_us"),
+        &format!("{name}: random get by MD5 latency, library, 1 thread"),
+        g.median / md5_ids.len() as f64 * 1e6,
+        "us",
+        format!("{} keys", md5_ids.len()),
     );
     let one = keys[0].to_hex();
     let cold = repeat(o.runs.max(10), || {
