@@ -315,6 +315,26 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         Ok((lo, end))
     }
 
+    /// Every row of an alias index whose keys have `N` bytes, in key order, each bucket
+    /// checked against its CRC first.
+    pub fn checked_alias_rows<const N: usize>(&self) -> Result<Vec<([u8; N], HashPrefix)>, Error> {
+        if !self.kind.is_alias() || self.key_len != N {
+            return Err(self.wrong_kind(&format!("reading alias rows of {N}-byte keys")));
+        }
+        let mut out = Vec::with_capacity(self.count as usize);
+        for slot in 0..(1usize << self.bits) {
+            let (start, end) = self.bucket(slot)?;
+            for i in start..end {
+                let key: [u8; N] = self
+                    .key_bytes(i)
+                    .try_into()
+                    .expect("keys have key_len = N bytes, checked above");
+                out.push((key, self.alias_prefix(i)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every row of an alias index in key order, each bucket checked against its CRC first.
     pub fn checked_alias_entries(&self) -> Result<Vec<AliasEntry>, Error> {
         if !self.kind.is_alias() {
@@ -626,15 +646,16 @@ mod tests {
         fn alias_lookups_match_a_model(kind in alias_kind(),
                                        rows in proptest::collection::vec((any::<[u8; 24]>(), any::<[u8; 32]>()), 0..300),
                                        dup in 0usize..20, probes in proptest::collection::vec(any::<[u8; 24]>(), 0..20)) {
-            let mut entries: Vec<AliasEntry> = rows.iter().map(|(k, h)| AliasEntry::new(kind, k, &SequenceHash(*h))).collect();
+            let mut entries: Vec<(Vec<u8>, HashPrefix)> = rows.iter()
+                .map(|(k, h)| (k[..kind.key_len()].to_vec(), crate::hash_prefix(&SequenceHash(*h)))).collect();
             // One accession may name several sequences.
             for i in 0..dup.min(entries.len()) {
-                let mut e = entries[i];
-                e.prefix[0] ^= 0xff;
+                let mut e = entries[i].clone();
+                e.1[0] ^= 0xff;
                 entries.push(e);
             }
             let mut model: BTreeMap<Vec<u8>, Vec<HashPrefix>> = BTreeMap::new();
-            for e in &entries { model.entry(e.key[..kind.key_len()].to_vec()).or_default().push(e.prefix); }
+            for e in &entries { model.entry(e.0.clone()).or_default().push(e.1); }
             let bytes = crate::write_alias_index(Vec::new(), kind, &[0, 5], &mut entries).unwrap();
             let index = PackIndex::parse(bytes).unwrap();
             index.verify().unwrap();
@@ -652,13 +673,21 @@ mod tests {
                 prop_assert_eq!(got.is_empty(), !model.contains_key(k));
             }
             prop_assert_eq!(index.checked_alias_entries().unwrap().len(), entries.len());
+            if kind == IndexKind::Accession {
+                let mut sorted = entries.clone();
+                sorted.sort();
+                let back: Vec<(Vec<u8>, HashPrefix)> = index.checked_alias_rows::<8>().unwrap()
+                    .into_iter().map(|(k, p)| (k.to_vec(), p)).collect();
+                prop_assert_eq!(back, sorted);
+                prop_assert!(index.checked_alias_rows::<16>().is_err());
+            }
         }
 
         #[test]
         fn every_flip_of_an_alias_index_fails_verify(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
-            let mut entries: Vec<AliasEntry> = (0..100u32).map(|i| AliasEntry::new(
-                IndexKind::Md5, SequenceHash::of_residues(&i.to_le_bytes()).as_bytes(),
-                &SequenceHash::of_residues(&(i + 1000).to_le_bytes()))).collect();
+            let mut entries: Vec<([u8; 16], HashPrefix)> = (0..100u32).map(|i| (
+                SequenceHash::of_residues(&i.to_le_bytes()).0[..16].try_into().unwrap(),
+                crate::hash_prefix(&SequenceHash::of_residues(&(i + 1000).to_le_bytes())))).collect();
             let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &mut entries).unwrap();
             let at = pos.index(bytes.len());
             bytes[at] ^= 1 << bit;
@@ -666,8 +695,8 @@ mod tests {
             prop_assert!(parsed.as_ref().map_or(true, |i| i.verify().is_err()), "flip at byte {} passed verify", at);
             if let Ok(index) = parsed {
                 for e in &entries {
-                    if let Ok(found) = index.lookup_alias(&e.key[..16]) {
-                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.prefix], "flip at {}", at);
+                    if let Ok(found) = index.lookup_alias(&e.0) {
+                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.1], "flip at {}", at);
                     }
                 }
             }
@@ -677,7 +706,7 @@ mod tests {
     #[test]
     fn kinds_are_not_mixed() {
         let h = SequenceHash::of_residues(b"A");
-        let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[1; 16], &h)];
+        let mut rows = vec![([1u8; 16], crate::hash_prefix(&h))];
         assert!(
             crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &mut rows).is_err()
         );

@@ -5,7 +5,7 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, AliasEntry, Error, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, MAGIC,
+    bucket, fanout_bits, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, MAGIC,
     TRAILER_MAGIC, VERSION,
 };
 
@@ -39,12 +39,12 @@ impl Row for IndexEntry {
     }
 }
 
-impl Row for AliasEntry {
+impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
     fn key(&self) -> &[u8] {
-        &self.key[..self.kind.key_len()]
+        self.0.as_ref()
     }
     fn value(&self) -> ValueBytes {
-        ValueBytes::Prefix(self.prefix)
+        ValueBytes::Prefix(self.1)
     }
 }
 
@@ -110,31 +110,33 @@ pub fn write_index<W: Write>(
     write_rows(out, kind, packs, counts, pack_crc32, entries)
 }
 
-/// Sorts `entries` (by key, then prefix) and writes them as an alias index of their kind
-/// (every entry must be of `kind`) over `packs`.
+/// Sorts `rows` (key, SHA-256 prefix) and writes them as an alias index of `kind` over
+/// `packs`; every key must have `kind.key_len()` bytes. Keys are any byte arrays, so that
+/// callers keep rows of one kind compact (24 bytes for MD5, 16 for accessions).
 ///
 /// # Examples
 /// ```
-/// use pack_index::{write_alias_index, AliasEntry, IndexKind, PackIndex};
+/// use pack_index::{hash_prefix, write_alias_index, IndexKind, PackIndex};
 /// use pack_format::SequenceHash;
 /// let h = SequenceHash::of_residues(b"MKV");
-/// let mut rows = vec![AliasEntry::new(IndexKind::Md5, &[7; 16], &h)];
+/// let mut rows = vec![([7u8; 16], hash_prefix(&h))];
 /// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &mut rows).unwrap()).unwrap();
-/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![pack_index::hash_prefix(&h)]);
+/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![hash_prefix(&h)]);
 /// ```
-pub fn write_alias_index<W: Write>(
+pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
     out: W,
     kind: IndexKind,
     packs: &[PackId],
-    entries: &mut [AliasEntry],
+    rows: &mut [(K, HashPrefix)],
 ) -> Result<W, Error> {
-    if !kind.is_alias() || entries.iter().any(|e| e.kind != kind) {
+    if !kind.is_alias() || rows.iter().any(|r| r.0.as_ref().len() != kind.key_len()) {
         return Err(Error::Write(std::io::Error::other(format!(
-            "write_alias_index of {kind:?} needs {kind:?} entries"
+            "write_alias_index of {kind:?} needs keys of {} bytes",
+            kind.key_len()
         ))));
     }
-    entries.sort_unstable();
-    write_rows(out, kind, packs, IndexCounts::default(), None, entries)
+    rows.sort_unstable();
+    write_rows(out, kind, packs, IndexCounts::default(), None, rows)
 }
 
 fn write_rows<W: Write, R: Row>(

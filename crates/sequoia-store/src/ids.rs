@@ -3,7 +3,7 @@
 
 use md5::Digest as _;
 use pack_format::SequenceHash;
-use pack_index::{AliasEntry, IndexKind};
+use pack_index::IndexKind;
 
 /// The three digests of a sequence, all over its upper-case residues as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,14 +56,6 @@ impl SequenceDigests {
     /// `trunc512`: the `sha512t24u` digest as 48 hex digits (refget v1).
     pub fn trunc512_hex(&self) -> String {
         hex(&self.sha512t24u)
-    }
-
-    /// The alias-index rows of these digests.
-    pub(crate) fn alias_rows(&self) -> [AliasEntry; 2] {
-        [
-            AliasEntry::new(IndexKind::Md5, &self.md5, &self.sha256),
-            AliasEntry::new(IndexKind::Sha512t24u, &self.sha512t24u, &self.sha256),
-        ]
     }
 }
 
@@ -330,17 +322,6 @@ pub(crate) fn accession_key(accession: &str) -> [u8; 8] {
     let mut k = [0u8; 8];
     k.copy_from_slice(&full[..8]);
     k
-}
-
-/// Accession-index rows of one representation's header.
-pub(crate) fn accession_rows(header: &str, hash: SequenceHash, out: &mut Vec<AliasEntry>) {
-    for acc in accessions(header) {
-        out.push(AliasEntry::new(
-            IndexKind::Accession,
-            &accession_key(acc),
-            &hash,
-        ));
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod alias;
 mod alphabet;
 mod error;
 pub mod fasta;

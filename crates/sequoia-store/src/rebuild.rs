@@ -1,12 +1,12 @@
 //! Recreating every index file from the packs alone.
 
 use pack_format::PackId;
-use pack_index::{write_index, AliasEntry, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 
+use crate::alias::AliasRows;
 use crate::error::StoreError;
-use crate::ids::SequenceDigests;
 use crate::layout::write_atomically;
-use crate::store::{write_alias_file, PackedSequenceStorage};
+use crate::store::PackedSequenceStorage;
 use crate::verify::Problem;
 
 /// What `rebuild_index` did.
@@ -60,7 +60,7 @@ impl PackedSequenceStorage {
         }
         // Alias indexes from the packs' entries: digests of every sequence, accessions of
         // every representation. Written before the multi-pack index, as a commit does.
-        let mut aliases: Vec<AliasEntry> = Vec::new();
+        let mut aliases = AliasRows::default();
         for id in &summary.packs {
             let slot = &snap.packs[id];
             let Ok(reader) = slot.reader() else {
@@ -68,12 +68,10 @@ impl PackedSequenceStorage {
             };
             let walked = reader.for_each_entry::<StoreError>(*id, |_, e| {
                 if e.has_sequence() {
-                    aliases.extend(SequenceDigests::with_sha256(e.hash, e.sequence).alias_rows());
+                    aliases.add_sequence(e.hash, e.sequence);
                 }
-                e.for_each_representation(|header, _| {
-                    crate::ids::accession_rows(header, e.hash, &mut aliases)
-                })
-                .map_err(|err| StoreError::Corrupt(err.to_string()))
+                e.for_each_representation(|header, _| aliases.add_header(e.hash, header))
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))
             });
             if let Err(e) = walked {
                 // The rows read so far are kept; the damage is reported (verify names it).
@@ -85,25 +83,7 @@ impl PackedSequenceStorage {
                 });
             }
         }
-        for kind in crate::layout::ALIAS_KINDS {
-            let mut rows: Vec<AliasEntry> = Vec::new();
-            aliases.retain(|r| {
-                if r.kind == kind {
-                    rows.push(*r);
-                    false
-                } else {
-                    true
-                }
-            });
-            rows.sort_unstable();
-            rows.dedup();
-            write_alias_file(
-                &self.layout().alias_index_path(kind),
-                kind,
-                &summary.packs,
-                &mut rows,
-            )?;
-        }
+        aliases.write(self.layout(), &summary.packs, &Default::default())?;
         let path = self.layout().multi_index_path();
         write_atomically(&path, |w| {
             write_index(w, IndexKind::Multi, &summary.packs, total, None, &mut all)

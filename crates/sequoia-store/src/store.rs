@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use pack_format::{PackId, PackVersion, Representation, SequenceHash, SequenceHashBuilder};
-use pack_index::{write_alias_index, write_index, AliasEntry, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
+use crate::alias::{AliasJob, AliasRows, AliasWorker};
 use crate::error::StoreError;
-use crate::ids::{SequenceDigests, SequenceId};
+use crate::ids::SequenceId;
 use crate::layout::{fsync_dir, io_err, write_atomically, StoreLayout};
 use crate::lock::WriterLock;
 use crate::snapshot::{OpenProblem, Snapshot};
@@ -150,67 +151,6 @@ struct WriteSession {
 }
 
 const BATCH_BYTES: usize = 1 << 20;
-
-/// What the alias worker needs of one entry sent to the writer.
-struct AliasJob {
-    hash: SequenceHash,
-    /// The residues of a new sequence (its digests are computed), `None` for added
-    /// representations only.
-    residues: Option<Vec<u8>>,
-    headers: Vec<String>,
-}
-
-/// A thread that turns entries into alias-index rows while the writer compresses them.
-struct AliasWorker {
-    tx: Option<crossbeam_channel::Sender<Vec<AliasJob>>>,
-    handle: std::thread::JoinHandle<Vec<AliasEntry>>,
-}
-
-impl AliasWorker {
-    fn spawn() -> Result<AliasWorker, StoreError> {
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<AliasJob>>(8);
-        let handle = std::thread::Builder::new()
-            .name("sequoia-alias".into())
-            .spawn(move || {
-                let mut rows = Vec::new();
-                for jobs in rx {
-                    for job in jobs {
-                        if let Some(r) = &job.residues {
-                            rows.extend(SequenceDigests::with_sha256(job.hash, r).alias_rows());
-                        }
-                        for h in &job.headers {
-                            crate::ids::accession_rows(h, job.hash, &mut rows);
-                        }
-                    }
-                }
-                rows
-            })
-            .map_err(|e| StoreError::Io {
-                path: PathBuf::from("sequoia-alias thread"),
-                source: e,
-            })?;
-        Ok(AliasWorker {
-            tx: Some(tx),
-            handle,
-        })
-    }
-
-    fn send(&self, jobs: Vec<AliasJob>) -> Result<(), StoreError> {
-        self.tx
-            .as_ref()
-            .expect("the sender lives until finish")
-            .send(jobs)
-            .map_err(|_| StoreError::Corrupt("the alias thread stopped".into()))
-    }
-
-    /// Every row computed, once every job sent has been handled.
-    fn finish(mut self) -> Result<Vec<AliasEntry>, StoreError> {
-        drop(self.tx.take());
-        self.handle
-            .join()
-            .map_err(|_| StoreError::Corrupt("the alias thread panicked".into()))
-    }
-}
 
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
@@ -561,7 +501,7 @@ impl PackedSequenceStorage {
         let packs = writer.finish()?;
         let aliases = match s.aliases.take() {
             Some(worker) => worker.finish()?,
-            None => Vec::new(),
+            None => AliasRows::default(),
         };
         let summary = self.publish_packs(&packs, aliases)?;
         if let Some(last) = packs.last() {
@@ -574,7 +514,7 @@ impl PackedSequenceStorage {
     fn publish_packs(
         &self,
         packs: &[FinishedPack],
-        new_aliases: Vec<AliasEntry>,
+        new_aliases: AliasRows,
     ) -> Result<CommitSummary, StoreError> {
         let mut summary = CommitSummary::default();
         if packs.is_empty() {
@@ -622,42 +562,11 @@ impl PackedSequenceStorage {
         ids.sort_unstable();
         // Alias indexes before the commit record: a crash in between leaves rows that name
         // sequences no committed pack holds, which lookups filter out.
-        self.write_alias_indexes(&snap, &ids, new_aliases)?;
+        new_aliases.write(&self.layout, &ids, &snap.aliases)?;
         // The commit point: the new multi-pack index lists the new packs.
         write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
         self.refresh()?;
         Ok(summary)
-    }
-
-    /// Merges the committed alias rows with `new_rows` and writes each alias index over
-    /// `packs`.
-    fn write_alias_indexes(
-        &self,
-        snap: &Snapshot,
-        packs: &[PackId],
-        new_rows: Vec<AliasEntry>,
-    ) -> Result<(), StoreError> {
-        let mut by_kind: HashMap<IndexKind, Vec<AliasEntry>> = HashMap::new();
-        for row in new_rows {
-            by_kind.entry(row.kind).or_default().push(row);
-        }
-        for kind in crate::layout::ALIAS_KINDS {
-            let mut rows = by_kind.remove(&kind).unwrap_or_default();
-            let path = self.layout.alias_index_path(kind);
-            if let Some(old) = snap.aliases.get(&kind) {
-                rows.extend(
-                    old.checked_alias_entries()
-                        .map_err(|source| StoreError::Index {
-                            path: path.clone(),
-                            source,
-                        })?,
-                );
-            }
-            rows.sort_unstable();
-            rows.dedup();
-            write_alias_file(&path, kind, packs, &mut rows)?;
-        }
-        Ok(())
     }
 
     /// The committed sequences `id` names: one for a digest, any number for an accession
@@ -942,23 +851,6 @@ pub(crate) fn write_multi_index_file(
             .map(|_| ())
             .map_err(|source| StoreError::Index {
                 path: path.clone(),
-                source,
-            })
-    })
-}
-
-/// Writes the alias index of `kind` over `packs`, atomically.
-pub(crate) fn write_alias_file(
-    path: &Path,
-    kind: IndexKind,
-    packs: &[PackId],
-    rows: &mut [AliasEntry],
-) -> Result<(), StoreError> {
-    write_atomically(path, |w| {
-        write_alias_index(w, kind, packs, rows)
-            .map(|_| ())
-            .map_err(|source| StoreError::Index {
-                path: path.to_path_buf(),
                 source,
             })
     })
