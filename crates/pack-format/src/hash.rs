@@ -33,14 +33,43 @@ impl SequenceHash {
 
     /// Lower-case hexadecimal, 64 characters.
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(DIGITS[(b >> 4) as usize] as char);
-            s.push(DIGITS[(b & 15) as usize] as char);
-        }
-        s
+        to_hex(&self.0)
     }
+}
+
+/// Lower-case hexadecimal of any bytes (two characters per byte).
+///
+/// # Examples
+/// ```
+/// assert_eq!(pack_format::to_hex(&[0x0f, 0xa0]), "0fa0");
+/// ```
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The `N` bytes written as exactly `2 * N` hexadecimal digits (either case), or `None`.
+///
+/// # Examples
+/// ```
+/// assert_eq!(pack_format::from_hex::<2>("0FA0"), Some([0x0f, 0xa0]));
+/// assert_eq!(pack_format::from_hex::<2>("0fa"), None);
+/// ```
+pub fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (hex_value(b[2 * i])? << 4) | hex_value(b[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 /// A SHA-256 is already uniformly distributed: hashing its first 8 bytes is enough for hash
@@ -108,20 +137,11 @@ impl FromStr for SequenceHash {
     type Err = ParseHashError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseHashError {
-            input: s.to_string(),
-        };
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return Err(err());
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or_else(err)?;
-            let lo = hex_value(pair[1]).ok_or_else(err)?;
-            out[i] = (hi << 4) | lo;
-        }
-        Ok(SequenceHash(out))
+        from_hex::<32>(s)
+            .map(SequenceHash)
+            .ok_or_else(|| ParseHashError {
+                input: s.to_string(),
+            })
     }
 }
 

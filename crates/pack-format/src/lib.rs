@@ -31,7 +31,9 @@ pub mod v2;
 
 pub use entry::{EntryRef, Representation};
 pub use error::Error;
-pub use hash::{ParseHashError, PassThroughHasher, SequenceHash, SequenceHashBuilder};
+pub use hash::{
+    from_hex, to_hex, ParseHashError, PassThroughHasher, SequenceHash, SequenceHashBuilder,
+};
 pub use location::{PackId, PackLocation};
 
 /// The four bytes that open every pack (inside the compressed stream for v1).

@@ -426,7 +426,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             if bucket(key, self.bits) != slot {
                 return Err(Error::Corrupt {
                     offset: at,
-                    message: format!("key {} lies outside its fan-out bucket", hex(key)),
+                    message: format!(
+                        "key {} lies outside its fan-out bucket",
+                        pack_format::to_hex(key)
+                    ),
                 });
             }
             let out_of_order = i > 0
@@ -439,7 +442,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             if out_of_order {
                 return Err(Error::Corrupt {
                     offset: at,
-                    message: format!("key {} is out of order", hex(key)),
+                    message: format!("key {} is out of order", pack_format::to_hex(key)),
                 });
             }
             if self.kind.is_alias() {
@@ -465,10 +468,6 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             location: self.location(i),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 hashes stored under one alias key, from [`PackIndex::lookup_alias`].

@@ -2,7 +2,7 @@
 //! and how each maps to a key of an alias index. The rules are in `docs/identifiers.md`.
 
 use md5::Digest as _;
-use pack_format::SequenceHash;
+use pack_format::{from_hex, to_hex, SequenceHash};
 use pack_index::IndexKind;
 
 /// The three digests of a sequence, all over its upper-case residues as stored.
@@ -45,7 +45,7 @@ impl SequenceDigests {
 
     /// MD5 as 32 lower-case hex digits.
     pub fn md5_hex(&self) -> String {
-        hex(&self.md5)
+        to_hex(&self.md5)
     }
 
     /// `SQ.` followed by the base64url `sha512t24u` digest (32 characters).
@@ -55,7 +55,7 @@ impl SequenceDigests {
 
     /// `trunc512`: the `sha512t24u` digest as 48 hex digits (refget v1).
     pub fn trunc512_hex(&self) -> String {
-        hex(&self.sha512t24u)
+        to_hex(&self.sha512t24u)
     }
 }
 
@@ -140,8 +140,8 @@ fn parse_digest(id: &str) -> Option<SequenceId> {
     }
     match id.len() {
         64 => id.parse::<SequenceHash>().ok().map(SequenceId::Sha256),
-        32 => decode_hex::<16>(id).map(SequenceId::Md5),
-        48 => decode_hex::<24>(id).map(SequenceId::Sha512t24u),
+        32 => from_hex::<16>(id).map(SequenceId::Md5),
+        48 => from_hex::<24>(id).map(SequenceId::Sha512t24u),
         _ => None,
     }
 }
@@ -150,7 +150,7 @@ impl std::fmt::Display for SequenceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SequenceId::Sha256(h) => write!(f, "{h}"),
-            SequenceId::Md5(k) => write!(f, "{}", hex(k)),
+            SequenceId::Md5(k) => write!(f, "{}", to_hex(k)),
             SequenceId::Sha512t24u(k) => write!(f, "SQ.{}", base64url(k)),
             SequenceId::Accession(a) => write!(f, "{a}"),
         }
@@ -322,34 +322,6 @@ pub(crate) fn accession_key(accession: &str) -> [u8; 8] {
     let mut k = [0u8; 8];
     k.copy_from_slice(&full[..8]);
     k
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let b = s.as_bytes();
-    if b.len() != 2 * N {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
-    }
-    Some(out)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
