@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(l) = index.lookup_alias(&first) {
             let _ = l.count();
         }
-        let _ = index.checked_alias_entries();
+        let _ = index.checked_alias_rows::<16>();
+        let _ = index.checked_alias_rows::<24>();
+        let _ = index.checked_alias_rows::<8>();
+        let _ = index.checked_entries();
     }
 });

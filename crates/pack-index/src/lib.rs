@@ -47,7 +47,8 @@ pub const TRAILER_LEN: usize = 16;
 pub const KEY_LEN: usize = 32;
 /// Bytes of a location row.
 pub const LOCATION_LEN: usize = 16;
-/// Bytes of the longest alias key (a `sha512t24u` digest).
+/// Bytes of the longest alias key (a `sha512t24u` digest): the size of the key buffer of
+/// an [`AliasLookup`].
 pub const ALIAS_KEY_MAX: usize = 24;
 /// Bytes of the SHA-256 prefix an alias row holds: the location index finds the full
 /// hashes with it ([`PackIndex::lookup_prefix`]).
@@ -114,38 +115,6 @@ impl IndexKind {
             PREFIX_LEN
         } else {
             LOCATION_LEN
-        }
-    }
-}
-
-/// One row of an alias index: a key of the index's kind and the SHA-256 prefix of the
-/// sequence it names. Sorting a mixed vector groups rows by kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AliasEntry {
-    /// The kind (and so the key length) the row belongs to.
-    pub kind: IndexKind,
-    /// The key, zero-padded past `kind.key_len()`.
-    pub key: [u8; ALIAS_KEY_MAX],
-    /// The first bytes of the SHA-256 of the sequence it names.
-    pub prefix: HashPrefix,
-}
-
-impl AliasEntry {
-    /// A row of `kind` from the first `kind.key_len()` bytes of `key` (zero-padded when
-    /// shorter) naming the sequence `hash`.
-    pub fn new(kind: IndexKind, key: &[u8], hash: &SequenceHash) -> AliasEntry {
-        Self::with_prefix(kind, key, hash_prefix(hash))
-    }
-
-    /// Like [`AliasEntry::new`] from a hash prefix.
-    pub fn with_prefix(kind: IndexKind, key: &[u8], prefix: HashPrefix) -> AliasEntry {
-        let mut k = [0u8; ALIAS_KEY_MAX];
-        let n = kind.key_len().min(key.len());
-        k[..n].copy_from_slice(&key[..n]);
-        AliasEntry {
-            kind,
-            key: k,
-            prefix,
         }
     }
 }
