@@ -23,6 +23,17 @@ pub struct OpenProblem {
     pub reason: String,
 }
 
+/// A lookup error of the multi-pack index (`None`) or of a pack's own index, named by file.
+fn index_error(id: Option<PackId>) -> impl FnOnce(pack_index::Error) -> StoreError {
+    move |source| StoreError::Index {
+        path: PathBuf::from(match id {
+            None => crate::layout::MULTI_PACK_INDEX.to_string(),
+            Some(id) => format!("pack_{id:04}.idx"),
+        }),
+        source,
+    }
+}
+
 pub(crate) struct PackSlot {
     pub path: PathBuf,
     reader: OnceLock<Result<PackReader, String>>,
@@ -231,26 +242,19 @@ impl Snapshot {
     /// Every committed hash that starts with `prefix`.
     fn hashes_with_prefix(&self, prefix: &[u8]) -> Result<Vec<SequenceHash>, StoreError> {
         let mut out: Vec<SequenceHash> = Vec::new();
-        if let Some(m) = &self.multi {
-            let rows = m
-                .lookup_prefix(prefix)
-                .map_err(|source| StoreError::Index {
-                    path: PathBuf::from(crate::layout::MULTI_PACK_INDEX),
-                    source,
-                })?;
-            out.extend(rows.map(|r| r.hash));
-        }
-        for (id, ix) in &self.extras {
-            let rows = ix
-                .lookup_prefix(prefix)
-                .map_err(|source| StoreError::Index {
-                    path: PathBuf::from(format!("pack_{id:04}.idx")),
-                    source,
-                })?;
+        for (id, ix) in self.location_indexes() {
+            let rows = ix.lookup_prefix(prefix).map_err(index_error(id))?;
             out.extend(rows.map(|r| r.hash));
         }
         out.dedup();
         Ok(out)
+    }
+
+    /// The indexes lookups go through: the multi-pack index (`None`), and the per-pack
+    /// indexes of packs it does not cover (degraded mode).
+    fn location_indexes(&self) -> impl Iterator<Item = (Option<PackId>, &PackIndex<Mmap>)> {
+        let extras = self.extras.iter().map(|(id, ix)| (Some(*id), ix));
+        self.multi.iter().map(|m| (None, m)).chain(extras)
     }
 
     /// Files that are not part of the store: temporary files of interrupted writes, and
@@ -275,17 +279,8 @@ impl Snapshot {
     /// Every index row of `hash`, sorted by location (the sequence entry first).
     pub fn locations(&self, hash: &SequenceHash) -> Result<Vec<PackLocation>, StoreError> {
         let mut out = Vec::new();
-        if let Some(m) = &self.multi {
-            out.extend(m.lookup(hash).map_err(|source| StoreError::Index {
-                path: PathBuf::from(crate::layout::MULTI_PACK_INDEX),
-                source,
-            })?);
-        }
-        for (id, ix) in &self.extras {
-            out.extend(ix.lookup(hash).map_err(|source| StoreError::Index {
-                path: PathBuf::from(format!("pack_{id:04}.idx")),
-                source,
-            })?);
+        for (id, ix) in self.location_indexes() {
+            out.extend(ix.lookup(hash).map_err(index_error(id))?);
         }
         if out.len() > 1 {
             out.sort_unstable();
@@ -340,10 +335,7 @@ impl Snapshot {
     /// Counts over every published pack, from index headers.
     pub fn counts(&self) -> IndexCounts {
         let mut c = IndexCounts::default();
-        if let Some(m) = &self.multi {
-            c.add(&m.counts());
-        }
-        for (_, ix) in &self.extras {
+        for (_, ix) in self.location_indexes() {
             c.add(&ix.counts());
         }
         c
