@@ -249,35 +249,49 @@ fn sample_keys(
         .collect())
 }
 
-/// Sequences per second of `store.get` over `keys`, on `threads` threads (warm).
-fn library_gets(
+/// Seconds for `threads` threads to call `found` on every item of `items` (split round
+/// robin) after a warm-up over the first tenth; an error unless every item is found.
+fn timed_on_threads<T: Send + Sync + 'static>(
     store: &Arc<PackedSequenceStorage>,
-    keys: &Arc<Vec<SequenceHash>>,
+    items: &Arc<Vec<T>>,
     threads: usize,
+    found: fn(&PackedSequenceStorage, &T) -> bool,
 ) -> Result<f64, String> {
     // Warm the page cache and the maps once.
-    for k in keys.iter().take(keys.len() / 10) {
-        store.get(k).map_err(|e| e.to_string())?;
+    for item in items.iter().take(items.len() / 10) {
+        found(store, item);
     }
     let t = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|i| {
             let store = store.clone();
-            let keys = keys.clone();
+            let items = items.clone();
             std::thread::spawn(move || {
-                let mut n = 0usize;
-                for k in keys.iter().skip(i).step_by(threads) {
-                    n += store.get(k).ok().flatten().map_or(0, |r| r.len().min(1));
-                }
-                n
+                items
+                    .iter()
+                    .skip(i)
+                    .step_by(threads)
+                    .filter(|item| found(&store, item))
+                    .count()
             })
         })
         .collect();
-    let found: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    if found != keys.len() {
-        return Err(format!("only {found} of {} keys found", keys.len()));
+    let n: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    if n != items.len() {
+        return Err(format!("only {n} of {} found", items.len()));
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Seconds of `store.get` over `keys` on `threads` threads (warm).
+fn library_gets(
+    store: &Arc<PackedSequenceStorage>,
+    keys: &Arc<Vec<SequenceHash>>,
+    threads: usize,
+) -> Result<f64, String> {
+    timed_on_threads(store, keys, threads, |s, k| {
+        s.get(k).ok().flatten().is_some()
+    })
 }
 
 /// Seconds to resolve `ids` and read each one's residues on `threads` threads (warm).
@@ -286,31 +300,12 @@ fn library_resolves(
     ids: &Arc<Vec<SequenceId>>,
     threads: usize,
 ) -> Result<f64, String> {
-    for id in ids.iter().take(ids.len() / 10) {
-        store.resolve(id).map_err(|e| e.to_string())?;
-    }
-    let t = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|i| {
-            let store = store.clone();
-            let ids = ids.clone();
-            std::thread::spawn(move || {
-                let mut n = 0usize;
-                for id in ids.iter().skip(i).step_by(threads) {
-                    let hashes = store.resolve(id).unwrap_or_default();
-                    if let Some(h) = hashes.first() {
-                        n += store.get(h).ok().flatten().map_or(0, |r| r.len().min(1));
-                    }
-                }
-                n
-            })
-        })
-        .collect();
-    let found: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    if found != ids.len() {
-        return Err(format!("only {found} of {} identifiers found", ids.len()));
-    }
-    Ok(t.elapsed().as_secs_f64())
+    timed_on_threads(store, ids, threads, |s, id| {
+        let hashes = s.resolve(id).unwrap_or_default();
+        hashes
+            .first()
+            .is_some_and(|h| s.get(h).ok().flatten().is_some())
+    })
 }
 
 /// Lookups by MD5, `SQ.` and accession: library (2 threads) and `sequoia get --keys`.
