@@ -7,37 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use sha2::{Digest, Sha256};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sequoia"));
-    c.env_remove("SEQUOIA_STORE");
-    c
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn run(store: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(store: &Path, args: &[&str]) -> Output {
-    let out = run(store, args);
-    assert!(
-        out.status.success(),
-        "sequoia {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
+mod common;
+use common::{bin, data, ok, run};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

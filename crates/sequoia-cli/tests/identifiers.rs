@@ -2,52 +2,29 @@
 //! `info`, and `serve` answered through a real HTTP client (ureq), during an import too.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use md5::Digest as _;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sequoia"));
-    c.env_remove("SEQUOIA_STORE").env_remove("SEQUOIA_LOG");
-    c
-}
+mod common;
+use common::{bin, data, ok, run};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn run(store: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(store: &Path, args: &[&str]) -> String {
-    let out = run(store, args);
-    assert!(
-        out.status.success(),
-        "sequoia {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// Standard output of a successful `sequoia` command.
+fn ok_text(store: &Path, args: &[&str]) -> String {
+    String::from_utf8(ok(store, args).stdout).unwrap()
 }
 
 /// The first record of sample.fasta: `sp|Q00000|PROT0_HUMAN ...`, 276 residues.
 fn sample_store() -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    ok(
+    ok_text(
         dir.path(),
         &["import", data("sample.fasta").to_str().unwrap()],
     );
     let info: serde_json::Value =
-        serde_json::from_str(&ok(dir.path(), &["info", "--json", "Q00000"])).unwrap();
+        serde_json::from_str(&ok_text(dir.path(), &["info", "--json", "Q00000"])).unwrap();
     (dir, info[0].clone())
 }
 
@@ -73,14 +50,18 @@ fn get_and_info_answer_every_identifier_form() {
     assert_eq!(info["length"], 276);
     assert_eq!(md5.len(), 32);
     assert!(sq.starts_with("SQ.") && sq.len() == 35, "{sq}");
-    let whole = ok(store, &["get", "--width", "0", sha]);
+    let whole = ok_text(store, &["get", "--width", "0", sha]);
     let n_reps = info["representations"].as_array().unwrap().len();
     assert_eq!(whole.lines().filter(|l| l.starts_with('>')).count(), n_reps);
     let residues = residues_of(&whole)[0].clone();
     assert_eq!(residues.len(), 276);
     // Every digest form gives the same records.
     for form in [md5.to_string(), sq.to_string(), format!("ga4gh:{sq}")] {
-        assert_eq!(ok(store, &["get", "--width", "0", &form]), whole, "{form}");
+        assert_eq!(
+            ok_text(store, &["get", "--width", "0", &form]),
+            whole,
+            "{form}"
+        );
     }
     // An accession gives the representations that answer to it only.
     for acc in [
@@ -89,7 +70,7 @@ fn get_and_info_answer_every_identifier_form() {
         "sp|Q00000|PROT0_HUMAN",
         "prot0_human",
     ] {
-        let out = ok(store, &["get", acc]);
+        let out = ok_text(store, &["get", acc]);
         assert_eq!(
             out.lines().filter(|l| l.starts_with('>')).count(),
             1,
@@ -101,21 +82,21 @@ fn get_and_info_answer_every_identifier_form() {
         );
     }
     // Regions: 1-based inclusive, named as samtools does, clipped at the end.
-    let out = ok(store, &["get", "Q00000:2-11"]);
+    let out = ok_text(store, &["get", "Q00000:2-11"]);
     assert!(
         out.starts_with(">sp|Q00000|PROT0_HUMAN:2-11 Synthetic"),
         "{out}"
     );
     assert_eq!(residues_of(&out), [residues[1..11].to_string()]);
-    let out = ok(store, &["get", "--width", "0", &format!("{md5}:270-999")]);
+    let out = ok_text(store, &["get", "--width", "0", &format!("{md5}:270-999")]);
     assert!(out.contains(":270-276 "), "{out}");
     assert!(residues_of(&out).iter().all(|r| *r == residues[269..]));
-    let out = ok(store, &["get", &format!("ga4gh:{sq}:276")]);
+    let out = ok_text(store, &["get", &format!("ga4gh:{sq}:276")]);
     assert!(residues_of(&out).iter().all(|r| *r == residues[275..]));
     // --keys takes every form, one per line.
     let keys = dir.path().join("keys.txt");
     std::fs::write(&keys, format!("{md5}\n\nPROT0_HUMAN:1-3\n{sha}\n")).unwrap();
-    let out = ok(store, &["get", "--keys", keys.to_str().unwrap()]);
+    let out = ok_text(store, &["get", "--keys", keys.to_str().unwrap()]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with('>')).count(),
         2 * n_reps + 1
@@ -136,7 +117,7 @@ fn get_and_info_answer_every_identifier_form() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{bad}: {err}");
     }
-    let text = ok(store, &["info", md5]);
+    let text = ok_text(store, &["info", md5]);
     assert!(text.contains(&format!("sha256           {sha}")), "{text}");
     assert!(
         text.contains(&format!("sha512t24u       ga4gh:{sq}")),
@@ -150,7 +131,7 @@ fn rebuild_index_restores_alias_lookups() {
     let (dir, info) = sample_store();
     let store = dir.path();
     let md5 = info["md5"].as_str().unwrap();
-    let before = ok(store, &["get", md5, "Q00000"]);
+    let before = ok_text(store, &["get", md5, "Q00000"]);
     for name in [
         "alias-md5.idx",
         "alias-sha512t24u.idx",
@@ -162,9 +143,9 @@ fn rebuild_index_restores_alias_lookups() {
     let out = run(store, &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("alias-md5.idx"));
-    ok(store, &["rebuild-index"]);
-    assert_eq!(ok(store, &["get", md5, "Q00000"]), before);
-    ok(store, &["verify"]);
+    ok_text(store, &["rebuild-index"]);
+    assert_eq!(ok_text(store, &["get", md5, "Q00000"]), before);
+    ok_text(store, &["verify"]);
 }
 
 struct Server {
@@ -225,7 +206,7 @@ const V1_JSON: (&str, &str) = ("Accept", "application/vnd.ga4gh.refget.v1.0.0+js
 #[test]
 fn serve_answers_refget_and_extensions() {
     let (dir, info) = sample_store();
-    let residues = residues_of(&ok(dir.path(), &["get", "--width", "0", "Q00000"]))[0].clone();
+    let residues = residues_of(&ok_text(dir.path(), &["get", "--width", "0", "Q00000"]))[0].clone();
     let (sha, md5, sq) = (
         info["sha256"].as_str().unwrap(),
         info["md5"].as_str().unwrap(),
