@@ -345,11 +345,7 @@ fn get(
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;
     for (text, q) in hashes.iter().zip(&queries) {
-        let found = match &q.id {
-            // The SHA-256 path reads no alias index.
-            SequenceId::Sha256(h) => store.get_record(h).map_err(fail)?.into_iter().collect(),
-            id => store.find(id).map_err(fail)?,
-        };
+        let found = store.find(&q.id).map_err(fail)?;
         if found.is_empty() {
             missing += 1;
             out.flush()?;

@@ -610,6 +610,10 @@ impl PackedSequenceStorage {
     /// Every committed sequence `id` names, with the representations that match it: all of
     /// them for a digest, those answering to the accession for an accession.
     pub fn find(&self, id: &SequenceId) -> Result<Vec<StoredSequence>, StoreError> {
+        if let SequenceId::Sha256(h) = id {
+            // get_record looks the hash up itself: no second lookup through resolve.
+            return Ok(self.get_record(h)?.into_iter().collect());
+        }
         let mut out = Vec::new();
         for hash in self.resolve(id)? {
             let Some(mut rec) = self.get_record(&hash)? else {
