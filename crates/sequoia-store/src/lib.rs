@@ -30,6 +30,7 @@ mod error;
 pub mod fasta;
 mod ids;
 mod import;
+mod known;
 pub mod layout;
 mod lock;
 mod rebuild;

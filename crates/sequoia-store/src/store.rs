@@ -1,18 +1,17 @@
 //! `PackedSequenceStorage`: puts, commits and reads over packs and indexes.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use pack_format::{PackId, PackVersion, Representation, SequenceHash, SequenceHashBuilder};
+use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::alias::{AliasJob, AliasRows, AliasWorker};
 use crate::error::StoreError;
 use crate::ids::SequenceId;
+use crate::known::{fingerprint, KnownRepresentations};
 use crate::layout::{fsync_dir, io_err, write_atomically, StoreLayout};
 use crate::lock::WriterLock;
 use crate::snapshot::{OpenProblem, Snapshot};
@@ -110,40 +109,17 @@ impl StoreStats {
     }
 }
 
-/// A representation's fingerprint among the few of one sequence (not persisted).
-fn fingerprint(header: &str, source: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    header.hash(&mut h);
-    source.hash(&mut h);
-    h.finish()
-}
-
-/// Fingerprints of the representations known for one sequence.
-#[derive(Default)]
-struct RepSet {
-    first: u64,
-    more: Vec<u64>,
-}
-
-impl RepSet {
-    fn contains(&self, fp: u64) -> bool {
-        self.first == fp || self.more.contains(&fp)
-    }
-}
-
 struct WriteSession {
     _lock: WriterLock,
     writer: Option<PackWriter>,
     next_pack_id: PackId,
     batch: Vec<PutEntry>,
     batch_bytes: usize,
-    /// Sequences touched since the last commit, with their representations.
-    known: HashMap<SequenceHash, RepSet, SequenceHashBuilder>,
-    /// New representations of sequences already written, grouped per sequence and written
-    /// at commit as one entry each (in first-seen order), so that a sequence seen in three
-    /// sources costs two entries, not three.
-    deferred: Vec<(SequenceHash, Vec<Representation>)>,
-    deferred_slot: HashMap<SequenceHash, usize, SequenceHashBuilder>,
+    /// Sequences touched since the last commit, with their representations' fingerprints;
+    /// new representations of sequences already written are kept there, grouped per
+    /// sequence, and written at commit as one entry each (in first-seen order), so that a
+    /// sequence seen in three sources costs two entries, not three.
+    known: KnownRepresentations,
     /// Computes alias-index rows (digests of new sequences, accessions of new
     /// representations) on its own thread, from copies of what is sent to the writer.
     aliases: Option<AliasWorker>,
@@ -261,9 +237,7 @@ impl PackedSequenceStorage {
                 next_pack_id,
                 batch: Vec::new(),
                 batch_bytes: 0,
-                known: HashMap::default(),
-                deferred: Vec::new(),
-                deferred_slot: HashMap::default(),
+                known: KnownRepresentations::default(),
                 aliases: None,
                 poisoned: None,
             })),
@@ -348,35 +322,19 @@ impl PackedSequenceStorage {
         residues: Vec<u8>,
         rep: Representation,
     ) -> Result<PutOutcome, StoreError> {
-        let fp = fingerprint(&rep.header, &rep.source);
         let mut outcome = PutOutcome::default();
-        let known = match s.known.get_mut(&hash) {
-            Some(set) => Some(set),
-            None => match self.stored_fingerprints(&hash)? {
-                Some(set) => Some(s.known.entry(hash).or_insert(set)),
-                None => None,
-            },
-        };
-        if let Some(set) = known {
-            if set.contains(fp) {
-                return Ok(outcome);
+        if !s.known.contains_sequence(&hash) {
+            if let Some(fps) = self.stored_fingerprints(&hash)? {
+                s.known.insert_sequence(hash, fps);
             }
-            set.more.push(fp);
-            outcome.new_representation = true;
-            let slot = *s.deferred_slot.entry(hash).or_insert_with(|| {
-                s.deferred.push((hash, Vec::new()));
-                s.deferred.len() - 1
-            });
-            s.deferred[slot].1.push(rep);
+        }
+        if s.known.contains_sequence(&hash) {
+            outcome.new_representation =
+                s.known.add_representation(&hash, &rep.header, &rep.source);
             return Ok(outcome);
         }
-        s.known.insert(
-            hash,
-            RepSet {
-                first: fp,
-                more: Vec::new(),
-            },
-        );
+        s.known
+            .insert_sequence(hash, [fingerprint(&rep.header, &rep.source)]);
         outcome.new_sequence = true;
         outcome.new_representation = true;
         s.batch_bytes += residues.len() + rep.header.len() + rep.source.len() + 48;
@@ -391,7 +349,9 @@ impl PackedSequenceStorage {
         Ok(outcome)
     }
 
-    fn stored_fingerprints(&self, hash: &SequenceHash) -> Result<Option<RepSet>, StoreError> {
+    /// The fingerprints of the representations stored for `hash`, `None` when it is not
+    /// stored.
+    fn stored_fingerprints(&self, hash: &SequenceHash) -> Result<Option<Vec<u64>>, StoreError> {
         let snap = self.snapshot();
         let locs = snap.locations(hash)?;
         if locs.is_empty() {
@@ -408,16 +368,7 @@ impl PackedSequenceStorage {
             }
             Ok::<_, StoreError>(())
         })?;
-        let mut set = RepSet::default();
-        let mut it = fps.into_iter();
-        if let Some(first) = it.next() {
-            set.first = first;
-            set.more.extend(it);
-        } else {
-            // A sequence stored with no representation: no fingerprint can match it.
-            set.first = fingerprint("\u{0}", "\u{0}");
-        }
-        Ok(Some(set))
+        Ok(Some(fps))
     }
 
     fn send_batch(&self, s: &mut WriteSession) -> Result<(), StoreError> {
@@ -479,8 +430,9 @@ impl PackedSequenceStorage {
     }
 
     fn commit_locked(&self, s: &mut WriteSession) -> Result<CommitSummary, StoreError> {
-        s.deferred_slot.clear();
-        for (hash, representations) in std::mem::take(&mut s.deferred) {
+        // Taking the deferred representations frees the session's memory of what it saw
+        // before the packs and indexes are finished.
+        for (hash, representations) in s.known.take_deferred() {
             s.batch_bytes += representations
                 .iter()
                 .map(|r| r.header.len() + r.source.len() + 8)
@@ -498,22 +450,21 @@ impl PackedSequenceStorage {
         let Some(writer) = s.writer.take() else {
             return Ok(CommitSummary::default());
         };
-        let packs = writer.finish()?;
+        let mut packs = writer.finish()?;
         let aliases = match s.aliases.take() {
             Some(worker) => worker.finish()?,
             None => AliasRows::default(),
         };
-        let summary = self.publish_packs(&packs, aliases)?;
+        let summary = self.publish_packs(&mut packs, aliases)?;
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
         }
-        s.known.clear();
         Ok(summary)
     }
 
     fn publish_packs(
         &self,
-        packs: &[FinishedPack],
+        packs: &mut [FinishedPack],
         new_aliases: AliasRows,
     ) -> Result<CommitSummary, StoreError> {
         let mut summary = CommitSummary::default();
@@ -538,8 +489,10 @@ impl PackedSequenceStorage {
                 source,
             })?);
         }
-        for p in packs {
-            let mut entries = p.entries.clone();
+        for p in packs.iter_mut() {
+            summary.entries += p.entries.len() as u64;
+            // Moved, not copied: the rows go into the multi-pack index below.
+            let mut entries = std::mem::take(&mut p.entries);
             let pack_counts = IndexCounts {
                 sequences: p.counts.sequences as u64,
                 representations: p.counts.representations as u64,
@@ -551,11 +504,10 @@ impl PackedSequenceStorage {
             ids.push(p.id);
             rows.extend(entries);
         }
-        for p in packs {
+        for p in packs.iter() {
             pack_io::fs::rename(&p.temp_path, &self.layout.pack_path(p.id))
                 .map_err(io_err(&p.temp_path))?;
             summary.packs.push(p.id);
-            summary.entries += p.entries.len() as u64;
             summary.pack_bytes += p.file_len;
         }
         fsync_dir(&self.layout.packs_dir())?;
@@ -664,8 +616,6 @@ impl PackedSequenceStorage {
         s.batch.clear();
         s.batch_bytes = 0;
         s.known.clear();
-        s.deferred.clear();
-        s.deferred_slot.clear();
         s.aliases = None;
         s.poisoned = None;
         if let Some(w) = s.writer.take() {

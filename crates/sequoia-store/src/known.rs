@@ -1,0 +1,276 @@
+//! What a write session knows between commits: per sequence touched, the fingerprints of
+//! its representations (to skip repeated records), and the new representations of
+//! sequences already written, held compactly until the commit writes them as one entry per
+//! sequence.
+//!
+//! Everything lives in a few large buffers (a map entry per sequence, a 24-byte node per
+//! extra representation, the headers' bytes in one arena) instead of a `String` per header
+//! and a `Vec` per sequence: the import's memory is the data itself, and freeing it at the
+//! commit leaves no scattered small allocations behind.
+
+use std::collections::HashMap;
+
+use pack_format::{Representation, SequenceHash, SequenceHashBuilder};
+
+/// "No node": the end of a sequence's list.
+const NONE: u32 = u32::MAX;
+/// A node's `len` for a fingerprint of a representation stored in an earlier commit (no
+/// text to write).
+const STORED: u32 = u32::MAX;
+
+/// One sequence touched since the last commit.
+#[derive(Clone, Copy)]
+struct Known {
+    /// The fingerprint of its first representation.
+    first: u64,
+    /// Its last fingerprint node (a list linked backwards), or `NONE`.
+    last: u32,
+    /// Whether it is in `deferred` (it has representations to write at commit).
+    deferred: bool,
+}
+
+/// A fingerprint beyond a sequence's first; for a representation to write at commit, where
+/// its source index and header are in the text arena.
+#[derive(Clone, Copy)]
+struct Node {
+    fp: u64,
+    at: u64,
+    prev: u32,
+    /// Bytes of the header in the arena, or `STORED`.
+    len: u32,
+}
+
+/// The fingerprints and deferred representations of a write session.
+#[derive(Default)]
+pub(crate) struct KnownRepresentations {
+    known: HashMap<SequenceHash, Known, SequenceHashBuilder>,
+    nodes: Vec<Node>,
+    /// Sequences with representations to write, in first-seen order.
+    deferred: Vec<SequenceHash>,
+    /// Headers of deferred representations.
+    text: Vec<u8>,
+    /// Source names, each once; a node's arena record starts with its index (u32 LE).
+    sources: Vec<String>,
+}
+
+impl KnownRepresentations {
+    /// Whether `hash` was touched since the last commit.
+    pub fn contains_sequence(&self, hash: &SequenceHash) -> bool {
+        self.known.contains_key(hash)
+    }
+
+    /// Records a sequence with the fingerprints of its representations (of a new sequence:
+    /// the one being written; of a stored one: those on disk, possibly none).
+    pub fn insert_sequence(&mut self, hash: SequenceHash, fps: impl IntoIterator<Item = u64>) {
+        let mut fps = fps.into_iter();
+        // A sequence stored with no representation: no fingerprint can match this one.
+        let first = fps.next().unwrap_or_else(|| fingerprint("\u{0}", "\u{0}"));
+        let mut k = Known {
+            first,
+            last: NONE,
+            deferred: false,
+        };
+        for fp in fps {
+            k.last = self.push_node(Node {
+                fp,
+                at: 0,
+                prev: k.last,
+                len: STORED,
+            });
+        }
+        self.known.insert(hash, k);
+    }
+
+    /// Adds a representation of a sequence already recorded, to be written at commit.
+    /// Returns false (and keeps nothing) when the sequence already has it.
+    ///
+    /// # Panics
+    /// When `hash` was not recorded with [`insert_sequence`](Self::insert_sequence): the
+    /// store calls this only after recording it.
+    pub fn add_representation(&mut self, hash: &SequenceHash, header: &str, source: &str) -> bool {
+        let fp = fingerprint(header, source);
+        let mut k = *self
+            .known
+            .get(hash)
+            .expect("add_representation follows insert_sequence for this hash");
+        if k.first == fp || self.list(k.last).any(|n| n.fp == fp) {
+            return false;
+        }
+        let source_ix = match self.sources.iter().rposition(|s| s == source) {
+            Some(i) => i,
+            None => {
+                self.sources.push(source.to_string());
+                self.sources.len() - 1
+            }
+        } as u32;
+        let at = self.text.len() as u64;
+        self.text.extend_from_slice(&source_ix.to_le_bytes());
+        self.text.extend_from_slice(header.as_bytes());
+        k.last = self.push_node(Node {
+            fp,
+            at,
+            prev: k.last,
+            len: header.len() as u32,
+        });
+        if !k.deferred {
+            k.deferred = true;
+            self.deferred.push(*hash);
+        }
+        self.known.insert(*hash, k);
+        true
+    }
+
+    /// Takes the deferred representations, per sequence in first-seen order and in the
+    /// order they were added, and forgets everything else (the commit's end).
+    pub fn take_deferred(
+        &mut self,
+    ) -> impl Iterator<Item = (SequenceHash, Vec<Representation>)> + use<> {
+        let taken = std::mem::take(self);
+        let KnownRepresentations {
+            known,
+            nodes,
+            deferred,
+            text,
+            sources,
+        } = taken;
+        deferred.into_iter().map(move |hash| {
+            let k = known[&hash];
+            let mut reps: Vec<Representation> = list(&nodes, k.last)
+                .filter(|n| n.len != STORED)
+                .map(|n| {
+                    let at = n.at as usize;
+                    let source_ix =
+                        u32::from_le_bytes(text[at..at + 4].try_into().expect("4 bytes"));
+                    let header = &text[at + 4..at + 4 + n.len as usize];
+                    Representation {
+                        header: String::from_utf8_lossy(header).into_owned(),
+                        source: sources[source_ix as usize].clone(),
+                    }
+                })
+                .collect();
+            reps.reverse();
+            (hash, reps)
+        })
+    }
+
+    /// Forgets everything (a rollback), freeing the memory.
+    pub fn clear(&mut self) {
+        *self = KnownRepresentations::default();
+    }
+
+    fn push_node(&mut self, n: Node) -> u32 {
+        let ix = self.nodes.len();
+        assert!(
+            ix < NONE as usize,
+            "fewer than 2^32 - 1 extra representations per session"
+        );
+        self.nodes.push(n);
+        ix as u32
+    }
+
+    fn list(&self, last: u32) -> impl Iterator<Item = &Node> {
+        list(&self.nodes, last)
+    }
+}
+
+fn list(nodes: &[Node], last: u32) -> impl Iterator<Item = &Node> {
+    let mut at = last;
+    std::iter::from_fn(move || {
+        let n = nodes.get(at as usize)?;
+        at = n.prev;
+        Some(n)
+    })
+}
+
+/// A representation's fingerprint among the few of one sequence (not persisted).
+pub(crate) fn fingerprint(header: &str, source: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    header.hash(&mut h);
+    source.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(i: u8) -> SequenceHash {
+        SequenceHash::of_residues(&[b'A' + i])
+    }
+
+    #[test]
+    fn repeats_are_refused_and_new_representations_come_back_in_order() {
+        let mut k = KnownRepresentations::default();
+        k.insert_sequence(h(0), [fingerprint("a", "s1")]);
+        k.insert_sequence(h(1), [fingerprint("x", "s1"), fingerprint("y", "s1")]);
+        assert!(k.contains_sequence(&h(0)));
+        assert!(!k.contains_sequence(&h(2)));
+        assert!(!k.add_representation(&h(0), "a", "s1"), "the first one");
+        assert!(!k.add_representation(&h(1), "y", "s1"), "stored on disk");
+        assert!(k.add_representation(&h(1), "z", "s2"));
+        assert!(k.add_representation(&h(0), "b", "s1"));
+        assert!(k.add_representation(&h(0), "a", "s2"), "another source");
+        assert!(!k.add_representation(&h(0), "b", "s1"), "added before");
+        let got: Vec<_> = k.take_deferred().collect();
+        assert_eq!(
+            got,
+            vec![
+                (h(1), vec![Representation::new("z", "s2")]),
+                (
+                    h(0),
+                    vec![
+                        Representation::new("b", "s1"),
+                        Representation::new("a", "s2")
+                    ]
+                ),
+            ]
+        );
+        assert!(!k.contains_sequence(&h(0)), "taking forgets");
+        assert_eq!(k.take_deferred().count(), 0);
+    }
+
+    #[test]
+    fn a_sequence_stored_without_representations_takes_any() {
+        let mut k = KnownRepresentations::default();
+        k.insert_sequence(h(0), []);
+        assert!(k.add_representation(&h(0), "", ""));
+        assert!(!k.add_representation(&h(0), "", ""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_a_model(ops in proptest::collection::vec((0u8..4, 0u8..5, 0u8..2), 0..200)) {
+            let mut k = KnownRepresentations::default();
+            // Per sequence, its representations in order; the first is written with it.
+            let mut model: Vec<(SequenceHash, Vec<(String, String)>)> = Vec::new();
+            for (seq, head, src) in ops {
+                let (header, source) = (format!("h{head}"), format!("s{src}"));
+                let hash = h(seq);
+                match model.iter_mut().find(|m| m.0 == hash) {
+                    None => {
+                        k.insert_sequence(hash, [fingerprint(&header, &source)]);
+                        model.push((hash, vec![(header, source)]));
+                    }
+                    Some(m) => {
+                        let new = !m.1.contains(&(header.clone(), source.clone()));
+                        proptest::prop_assert_eq!(k.add_representation(&hash, &header, &source), new);
+                        if new {
+                            m.1.push((header, source));
+                        }
+                    }
+                }
+            }
+            let want: Vec<_> = model
+                .into_iter()
+                .filter(|m| m.1.len() > 1)
+                .map(|m| (m.0, m.1[1..].iter().map(|(a, b)| Representation::new(a.as_str(), b.as_str())).collect::<Vec<_>>()))
+                .collect();
+            let mut got: Vec<_> = k.take_deferred().collect();
+            // First-seen order of the deferred sequences is the order of their second
+            // representation; the model lists them by first representation.
+            got.sort_by_key(|g| want.iter().position(|w| w.0 == g.0));
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+}
