@@ -193,9 +193,31 @@ impl PackReader {
     pub fn for_each_entry<E: From<Error>>(
         &self,
         pack: PackId,
+        f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_entry_in(pack, 0..self.block_count()?, f)
+    }
+
+    /// Blocks of the pack: the units [`for_each_entry_in`](Self::for_each_entry_in) can
+    /// split a walk into (a v1 pack is one).
+    pub fn block_count(&self) -> Result<u32, Error> {
+        match self.version {
+            PackVersion::V1 => Ok(1),
+            PackVersion::V2 => Ok(self.v2()?.trailer().block_count),
+        }
+    }
+
+    /// Like [`for_each_entry`](Self::for_each_entry) over the entries of `blocks` only, so
+    /// that several threads can walk one pack; the entry table rows of those blocks are
+    /// checked as for the whole pack. A v1 pack is block 0.
+    pub fn for_each_entry_in<E: From<Error>>(
+        &self,
+        pack: PackId,
+        blocks: std::ops::Range<u32>,
         mut f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         match self.version {
+            PackVersion::V1 if blocks.start > 0 || blocks.end == 0 => Ok(()),
             PackVersion::V1 => {
                 for item in self.v1()?.entries() {
                     let (offset, length, e) = item.map_err(|e| self.format_err(e))?;
@@ -217,8 +239,10 @@ impl PackReader {
                 let t = *v2.trailer();
                 let mut dec = BlockDecoder::new();
                 let mut buf = Vec::new();
-                let mut row = 0u32;
-                for block in 0..t.block_count {
+                let end = blocks.end.min(t.block_count);
+                let mut row = self.first_row_of_block(&v2, blocks.start)?;
+                let end_row = self.first_row_of_block(&v2, end)?;
+                for block in blocks.start..end {
                     v2.read_block(block, &mut dec, dictionary, &mut buf)
                         .map_err(|e| self.format_err(e))?;
                     let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
@@ -256,13 +280,12 @@ impl PackReader {
                         row += 1;
                     }
                 }
-                if row != t.entry_count {
+                if row != end_row {
                     return Err(self
                         .format_err(pack_format::Error::Corrupt {
                             offset: t.footer_offset,
                             message: format!(
-                                "entry table lists {} entries, the blocks hold {row}",
-                                t.entry_count
+                                "entry table lists {end_row} entries up to block {end}, the blocks hold {row}",
                             ),
                         })
                         .into());
@@ -270,6 +293,24 @@ impl PackReader {
                 Ok(())
             }
         }
+    }
+
+    /// The first entry table row of `block` or a later one (the table lists entries in
+    /// block order; `entry_count` for `block_count`).
+    fn first_row_of_block(&self, v2: &V2Pack<'_>, block: u32) -> Result<u32, Error> {
+        let (mut lo, mut hi) = (0u32, v2.trailer().entry_count);
+        if block >= v2.trailer().block_count {
+            return Ok(hi);
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if v2.entry_info(mid).map_err(|e| self.format_err(e))?.block < block {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 
     /// Checks the v2 footer and dictionary checksums (v1 packs are covered by the zstd

@@ -471,6 +471,20 @@ mod tests {
                 walked,
                 p.entries.iter().map(|e| e.location).collect::<Vec<_>>()
             );
+            // Walked in two parts split at any block, the pack gives the same entries.
+            let blocks = r.block_count().unwrap();
+            assert!(version == PackVersion::V1 || blocks > 2, "{blocks} blocks");
+            for split in 0..=blocks {
+                let mut parts = Vec::new();
+                for range in [0..split, split..blocks, blocks..blocks + 3] {
+                    r.for_each_entry_in::<Error>(p.id, range, |loc, _| {
+                        parts.push(loc);
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+                assert_eq!(parts, walked, "split at block {split} of {blocks}");
+            }
         }
         assert_eq!(seen, input.len());
     }

@@ -83,6 +83,9 @@ enum Command {
         /// Residues per line (0: one line).
         #[arg(long, default_value_t = 60)]
         width: usize,
+        /// Threads decoding and formatting [default: one per core].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
     /// Packs, sequences, representations, bytes and compression.
     Stats {
@@ -168,7 +171,11 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
             log,
             threads,
         } => serve(&root, &listen, &log, threads),
-        Command::Export { dedup, width } => export(&root, dedup, width),
+        Command::Export {
+            dedup,
+            width,
+            threads,
+        } => export(&root, dedup, width, threads),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
         Command::RebuildIndex => {
@@ -501,18 +508,31 @@ fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(root: &std::path::Path, dedup: bool, width: usize) -> Result<ExitCode> {
+fn export(
+    root: &std::path::Path,
+    dedup: bool,
+    width: usize,
+    threads: Option<u16>,
+) -> Result<ExitCode> {
     let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let threads = threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut out = stdout.lock();
     let mut io_error = None;
-    let r = store.for_each_sequence(|rec| {
-        write_sequence(&mut out, rec, dedup, width).map_err(|e| {
-            let msg = e.to_string();
-            io_error = Some(e);
-            sequoia_store::StoreError::Corrupt(msg)
-        })
-    });
+    let r = store.export(
+        threads,
+        |rec, buf| write_sequence(buf, rec, dedup, width).expect("writing to a Vec does not fail"),
+        |chunk| {
+            out.write_all(chunk).map_err(|e| {
+                let msg = e.to_string();
+                io_error = Some(e);
+                sequoia_store::StoreError::Corrupt(msg)
+            })
+        },
+    );
     if let Some(e) = io_error {
         return Err(e);
     }

@@ -124,6 +124,13 @@ fn import_get_export_stats_verify_round_trip() {
 
     let exported = ok(store, &["export"]);
     assert_eq!(sorted(records(&exported.stdout)), sorted(input.clone()));
+    // Threads format parts of the store at once; the output is the same, byte for byte.
+    for threads in ["1", "3"] {
+        let other = ok(store, &["export", "--threads", threads]);
+        assert!(other.stdout == exported.stdout, "{threads} threads");
+    }
+    let refused = run(store, &["export", "--threads", "0"]);
+    assert!(!refused.status.success());
 
     let dedup = records(&ok(store, &["export", "--dedup", "--width", "0"]).stdout);
     assert_eq!(dedup.len(), distinct.len());

@@ -27,6 +27,7 @@
 mod alias;
 mod alphabet;
 mod error;
+mod export;
 pub mod fasta;
 mod ids;
 mod import;

@@ -718,46 +718,6 @@ impl PackedSequenceStorage {
         })
     }
 
-    /// Calls `f` with every stored sequence, pack by pack in write order.
-    pub fn for_each_sequence(
-        &self,
-        mut f: impl FnMut(&StoredSequence) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let snap = self.snapshot();
-        let mut side_cache = BlockCache::default();
-        for id in snap.indexed_packs() {
-            let Some(slot) = snap.packs.get(&id) else {
-                continue;
-            };
-            let reader = slot.reader().map_err(|reason| {
-                StoreError::Corrupt(format!("{}: {reason}", slot.path.display()))
-            })?;
-            reader.for_each_entry::<StoreError>(id, |loc, e| {
-                if !e.has_sequence() {
-                    return Ok(());
-                }
-                let mut rec = StoredSequence {
-                    hash: e.hash,
-                    residues: e.sequence.to_vec(),
-                    representations: e
-                        .representations()
-                        .map_err(|err| StoreError::Corrupt(err.to_string()))?,
-                };
-                let locs = snap.locations(&e.hash)?;
-                for other in locs.iter().filter(|l| **l != loc) {
-                    snap.with_entry(&e.hash, other, &mut side_cache, |x| {
-                        x.for_each_representation(|h, s| {
-                            rec.representations.push(Representation::new(h, s))
-                        })
-                    })?
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                }
-                f(&rec)
-            })?;
-        }
-        Ok(())
-    }
-
     /// Figures from index headers and file sizes; nothing is decompressed.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let snap = self.snapshot();
