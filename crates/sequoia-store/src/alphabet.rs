@@ -14,6 +14,27 @@ pub(crate) static RESIDUE: [u8; 256] = {
     t
 };
 
+/// The position of the first byte of `residues` that is not an upper-case residue (as
+/// stored), if any. Sequences of A-Z only, most of them, are checked 64 bytes at a time.
+pub(crate) fn first_non_upper_residue(residues: &[u8]) -> Option<usize> {
+    let mut chunks = residues.chunks_exact(64);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        // Compiles to vector compares: any byte outside A-Z sends the chunk to the table.
+        if chunk
+            .iter()
+            .fold(false, |bad, &b| bad | (b.wrapping_sub(b'A') > 25))
+        {
+            break;
+        }
+        at += 64;
+    }
+    residues[at..]
+        .iter()
+        .position(|&b| RESIDUE[b as usize] != b)
+        .map(|p| at + p)
+}
+
 /// Describes a byte that is not a residue, for error messages.
 pub fn describe_byte(b: u8) -> String {
     match b {
@@ -52,4 +73,29 @@ pub fn normalize_residues(residues: &[u8]) -> Result<Vec<u8>, String> {
         out.push(r);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_check_agrees_with_the_table(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"ACDMWYZ*-a z0".to_vec()),
+                0..300,
+            ),
+            upper in 0usize..300,
+        ) {
+            // Mostly A-Z for long stretches, so that whole chunks take the fast path.
+            let mut v: Vec<u8> = bytes;
+            let n = upper.min(v.len());
+            for b in &mut v[..n] {
+                *b = b.to_ascii_uppercase().clamp(b'A', b'Z');
+            }
+            let want = v.iter().position(|&b| RESIDUE[b as usize] != b);
+            proptest::prop_assert_eq!(first_non_upper_residue(&v), want);
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use pack_format::{PackId, PackVersion, SequenceHash};
 use pack_index::IndexKind;
 
-use crate::alphabet::RESIDUE;
+use crate::alphabet::first_non_upper_residue;
 use crate::error::StoreError;
 use crate::store::PackedSequenceStorage;
 
@@ -117,109 +117,167 @@ impl PackedSequenceStorage {
                 message: p.reason.clone(),
             });
         }
-        let total: u64 = snap
-            .packs
-            .values()
-            .filter_map(|s| std::fs::metadata(&s.path).ok())
-            .map(|m| m.len())
-            .sum();
-        let mut done = 0u64;
         // (pack, entries, multiset digest of its (hash, location) rows): every index must
         // list exactly these rows, checked without a lookup per entry.
         let mut pack_entries: Vec<(PackId, u64, u64)> = Vec::new();
-        // Packs are checked on two threads; results are gathered in pack order.
+        // Each pack is checked as a whole (its id, footer, file CRC and own index) and
+        // entry by entry in ranges of blocks: both cores are busy even with few packs.
         let packs: Vec<(PackId, &crate::snapshot::PackSlot)> =
             snap.packs.iter().map(|(id, slot)| (*id, slot)).collect();
+        let mut jobs: Vec<(usize, Option<std::ops::Range<u32>>)> = Vec::new();
+        let mut share: Vec<u64> = Vec::new();
+        for (i, (_, slot)) in packs.iter().enumerate() {
+            jobs.push((i, None));
+            share.push(0);
+            let Ok(reader) = slot.reader() else {
+                continue;
+            };
+            let blocks = reader.block_count().unwrap_or(0);
+            let mut start = 0;
+            while start < blocks {
+                let end = start.saturating_add(WALK_BLOCKS).min(blocks);
+                jobs.push((i, Some(start..end)));
+                share.push(reader.file_len() * u64::from(end - start) / u64::from(blocks));
+                start = end;
+            }
+        }
+        let total: u64 = share.iter().sum();
+        let mut done = 0u64;
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (tx, rx) = crossbeam_channel::unbounded::<(usize, PackOutcome)>();
-        std::thread::scope(|scope| {
+        let mut results: Vec<Option<PackOutcome>> = (0..jobs.len()).map(|_| None).collect();
+        // The multi-pack and alias indexes are read beside the packs, on a third thread.
+        let (multi_rows, alias_problems) = std::thread::scope(|scope| {
+            let index_files = scope.spawn(|| check_index_files(&snap));
             for _ in 0..2 {
                 let tx = tx.clone();
-                let (packs, next) = (&packs, &next);
+                let (packs, jobs, next) = (&packs, &jobs, &next);
                 scope.spawn(move || loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&(id, slot)) = packs.get(i) else {
+                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((i, blocks)) = jobs.get(j) else {
                         break;
                     };
-                    if tx.send((i, self.verify_pack(id, slot))).is_err() {
+                    let (id, slot) = packs[*i];
+                    let outcome = match blocks {
+                        None => self.check_pack_file(id, slot),
+                        Some(blocks) => walk_entries(id, slot, blocks.clone()),
+                    };
+                    if tx.send((j, outcome)).is_err() {
                         break;
                     }
                 });
             }
             drop(tx);
-            let mut results: Vec<Option<PackOutcome>> = (0..packs.len()).map(|_| None).collect();
-            for (i, outcome) in rx {
-                done += outcome.bytes;
+            for (j, outcome) in rx {
+                done += share[j];
                 progress(done, total);
-                results[i] = Some(outcome);
+                results[j] = Some(outcome);
             }
-            for (i, outcome) in results.into_iter().enumerate() {
-                let outcome = outcome.expect("every pack was checked");
-                report.packs += 1;
-                report.problems.extend(outcome.problems);
-                report.sequences += outcome.sequences;
-                report.entries += outcome.entries;
-                report.index_files += outcome.index_files;
-                report.pack_bytes += outcome.bytes;
-                if outcome.readable {
-                    pack_entries.push((packs[i].0, outcome.entries, outcome.digest));
-                }
-            }
+            index_files
+                .join()
+                .unwrap_or_else(|_| (Some(Err("checking it panicked".into())), Vec::new()))
         });
-        if let Some(m) = &snap.multi {
-            let path = self.layout().multi_index_path();
-            report.index_files += 1;
-            let problem = match m.verify() {
-                Err(e) => Some(e.to_string()),
-                Ok(()) => {
-                    let mut per_pack: std::collections::HashMap<PackId, (u64, u64)> =
-                        std::collections::HashMap::new();
-                    for r in m.entries() {
-                        let slot = per_pack.entry(r.location.pack).or_default();
-                        slot.0 += 1;
-                        slot.1 = slot.1.wrapping_add(row_digest(&r.hash, &r.location));
+        // Per pack, in pack order: the whole-file checks, then its entries block by block,
+        // then its own index against the rows its entries make.
+        let mut results = results.into_iter().zip(&jobs).peekable();
+        for (i, &(id, slot)) in packs.iter().enumerate() {
+            let (head, _) = results.next().expect("every pack has a whole-file job");
+            let mut head = head.expect("every job was done");
+            let mut walked = PackOutcome::default();
+            while let Some((o, _)) = results.next_if(|(_, job)| job.0 == i) {
+                let o = o.expect("every job was done");
+                walked.problems.extend(o.problems);
+                walked.sequences += o.sequences;
+                walked.entries += o.entries;
+                walked.digest = walked.digest.wrapping_add(o.digest);
+            }
+            report.packs += 1;
+            report.pack_bytes += head.bytes;
+            report.sequences += walked.sequences;
+            report.entries += walked.entries;
+            let sound = head.problems.is_empty() && walked.problems.is_empty();
+            report.problems.append(&mut head.problems);
+            report.problems.append(&mut walked.problems);
+            if !head.readable {
+                continue;
+            }
+            pack_entries.push((id, walked.entries, walked.digest));
+            let idx_path = self.layout().pack_index_path(id);
+            match head.index {
+                // Damage in the pack is reported first; its index is compared only with a
+                // sound pack.
+                _ if !sound => {}
+                Ok(ix) => {
+                    report.index_files += 1;
+                    if ix.rows != walked.entries || ix.digest != walked.digest || !ix.describes_pack
+                    {
+                        report.problems.push(Problem {
+                            path: idx_path,
+                            offset: None,
+                            hash: None,
+                            message: format!(
+                                "indexes {} rows of packs {:?}; pack {id} holds {} entries{}",
+                                ix.rows,
+                                ix.packs,
+                                walked.entries,
+                                if ix.digest != walked.digest {
+                                    " and the rows differ from them"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        });
                     }
-                    m.packs().iter().find_map(|id| {
-                        let want = pack_entries
-                            .iter()
-                            .find(|(p, _, _)| p == id)
-                            .map(|(_, n, d)| (*n, *d));
-                        let have = per_pack.get(id).copied().unwrap_or_default();
-                        (want.is_some_and(|w| w != have)).then(|| {
-                            format!(
-                                "lists {} rows of pack {id}, which holds {} entries, or rows that differ from them",
-                                have.0,
-                                want.map_or(0, |w| w.0)
-                            )
-                        })
-                    })
+                    if let Some(p) = ix.crc_problem {
+                        report.problems.push(Problem {
+                            path: slot.path.clone(),
+                            offset: None,
+                            hash: None,
+                            message: p,
+                        });
+                    }
                 }
+                Err(message) => report.problems.push(Problem {
+                    path: idx_path,
+                    offset: None,
+                    hash: None,
+                    message,
+                }),
+            }
+        }
+        if let Some(rows) = multi_rows {
+            report.index_files += 1;
+            let problem = match rows {
+                Err(e) => Some(e),
+                Ok((listed, per_pack)) => listed.iter().find_map(|id| {
+                    let want = pack_entries
+                        .iter()
+                        .find(|(p, _, _)| p == id)
+                        .map(|(_, n, d)| (*n, *d));
+                    let have = per_pack.get(id).copied().unwrap_or_default();
+                    (want.is_some_and(|w| w != have)).then(|| {
+                        format!(
+                            "lists {} rows of pack {id}, which holds {} entries, or rows that differ from them",
+                            have.0,
+                            want.map_or(0, |w| w.0)
+                        )
+                    })
+                }),
             };
             if let Some(message) = problem {
                 report.problems.push(Problem {
-                    path,
+                    path: self.layout().multi_index_path(),
                     offset: None,
                     hash: None,
                     message,
                 });
             }
         }
-        // Alias indexes: sound, and a digest row for every committed sequence (rows of an
-        // interrupted commit may add more; never fewer).
-        let sequences = snap.counts().sequences;
-        for (kind, ix) in &snap.aliases {
+        for (kind, problem) in alias_problems {
             report.index_files += 1;
-            let problem = match ix.verify() {
-                Err(e) => Some(e.to_string()),
-                Ok(()) if *kind != IndexKind::Accession && ix.len() < sequences => Some(format!(
-                    "lists {} digests for {sequences} sequences: run sequoia rebuild-index",
-                    ix.len()
-                )),
-                Ok(()) => None,
-            };
             if let Some(message) = problem {
                 report.problems.push(Problem {
-                    path: self.layout().alias_index_path(*kind),
+                    path: self.layout().alias_index_path(kind),
                     offset: None,
                     hash: None,
                     message,
@@ -231,21 +289,151 @@ impl PackedSequenceStorage {
     }
 }
 
-/// What checking one pack found.
-#[derive(Default)]
+/// Rows of the multi-pack index per pack: (count, multiset digest).
+type RowsPerPack = std::collections::HashMap<PackId, (u64, u64)>;
+/// The packs the multi-pack index lists and its rows per pack, or what is wrong with it.
+type MultiRows = Result<(Vec<PackId>, RowsPerPack), String>;
+/// Per alias index, what is wrong with it.
+type AliasProblems = Vec<(IndexKind, Option<String>)>;
+
+/// Checks the multi-pack index (sound; its rows summed per pack, to be compared with the
+/// packs) and the alias indexes (sound, and a digest row for every committed sequence:
+/// rows of an interrupted commit may add more, never fewer).
+fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, AliasProblems) {
+    let multi = snap.multi.as_ref().map(|m| {
+        m.verify().map_err(|e| e.to_string())?;
+        let mut per_pack = RowsPerPack::new();
+        for r in m.entries() {
+            let slot = per_pack.entry(r.location.pack).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.wrapping_add(row_digest(&r.hash, &r.location));
+        }
+        Ok((m.packs().to_vec(), per_pack))
+    });
+    let sequences = snap.counts().sequences;
+    let aliases = snap
+        .aliases
+        .iter()
+        .map(|(kind, ix)| {
+            let problem = match ix.verify() {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if *kind != IndexKind::Accession && ix.len() < sequences => Some(format!(
+                    "lists {} digests for {sequences} sequences: run sequoia rebuild-index",
+                    ix.len()
+                )),
+                Ok(()) => None,
+            };
+            (*kind, problem)
+        })
+        .collect();
+    (multi, aliases)
+}
+
+/// Blocks of a v2 pack per verification job: about 512 KiB of entries with 2 KiB blocks.
+const WALK_BLOCKS: u32 = 256;
+
+/// What one verification job found: the whole-file checks of a pack, or its entries in a
+/// range of blocks.
 struct PackOutcome {
     problems: Vec<Problem>,
     sequences: u64,
     entries: u64,
     digest: u64,
-    index_files: usize,
     bytes: u64,
     readable: bool,
+    /// The pack's own index, as found by the whole-file job.
+    index: Result<OwnIndex, String>,
+}
+
+impl Default for PackOutcome {
+    fn default() -> Self {
+        PackOutcome {
+            problems: Vec::new(),
+            sequences: 0,
+            entries: 0,
+            digest: 0,
+            bytes: 0,
+            readable: false,
+            index: Err("not checked".into()),
+        }
+    }
+}
+
+/// A pack's own index, sound, summed up to be compared with the pack's entries.
+struct OwnIndex {
+    rows: u64,
+    digest: u64,
+    packs: Vec<PackId>,
+    /// Kind 1 and covering exactly this pack.
+    describes_pack: bool,
+    /// The pack file's CRC differs from the one the index recorded.
+    crc_problem: Option<String>,
+}
+
+/// Checks the entries of `blocks` of one pack: each decodes, its residues are upper-case
+/// residues hashing to its hash, its representations decode; and sums their rows.
+fn walk_entries(
+    id: PackId,
+    slot: &crate::snapshot::PackSlot,
+    blocks: std::ops::Range<u32>,
+) -> PackOutcome {
+    let mut out = PackOutcome::default();
+    let path = &slot.path;
+    let reader = match slot.reader() {
+        Ok(r) => r,
+        // Reported by the pack's whole-file job.
+        Err(_) => return out,
+    };
+    let mut entry_problems = Vec::new();
+    let walked = reader.for_each_entry_in::<StoreError>(id, blocks, |loc, e| {
+        out.entries += 1;
+        // Where and what, worked out only for an entry found wrong.
+        let mut flag = |message: String| {
+            let at = reader
+                .block_file_offset(loc.block)
+                .or(match reader.version() {
+                    PackVersion::V1 => Some(loc.offset as u64),
+                    PackVersion::V2 => None,
+                });
+            entry_problems.push(Problem {
+                path: path.clone(),
+                offset: at,
+                hash: Some(e.hash),
+                message: format!(
+                    "entry at block {} offset {}: {message}",
+                    loc.block, loc.offset
+                ),
+            })
+        };
+        if e.has_sequence() {
+            out.sequences += 1;
+            if let Some(p) = first_non_upper_residue(e.sequence) {
+                flag(format!(
+                    "byte {p} of the residues is not an upper-case residue"
+                ));
+            }
+            let actual = SequenceHash::of_residues(e.sequence);
+            if actual != e.hash {
+                flag(format!("the residues hash to {actual}"));
+            }
+        }
+        if let Err(err) = e.for_each_representation(|_, _| ()) {
+            flag(format!("representations do not decode: {err}"));
+        }
+        out.digest = out.digest.wrapping_add(row_digest(&e.hash, &loc));
+        Ok(())
+    });
+    out.problems.extend(entry_problems);
+    if let Err(e) = walked {
+        out.problems.push(problem_of(&e, path));
+    }
+    out
 }
 
 impl PackedSequenceStorage {
-    /// Checks one pack and its own index.
-    fn verify_pack(&self, id: PackId, slot: &crate::snapshot::PackSlot) -> PackOutcome {
+    /// Checks what concerns a pack file as a whole: that it opens, its id, its footer, and
+    /// its own index (sound, and recording the file's CRC-32).
+    fn check_pack_file(&self, id: PackId, slot: &crate::snapshot::PackSlot) -> PackOutcome {
         let mut out = PackOutcome::default();
         let path = &slot.path;
         let reader = match slot.reader() {
@@ -261,7 +449,7 @@ impl PackedSequenceStorage {
             }
         };
         out.readable = true;
-        let before = out.problems.len();
+        out.bytes = reader.file_len();
         match reader.pack_id() {
             Ok(inner) if inner != id => out.problems.push(Problem {
                 path: path.clone(),
@@ -275,102 +463,27 @@ impl PackedSequenceStorage {
         if let Err(e) = reader.verify_footer() {
             out.problems.push(problem_of(&e.into(), path));
         }
-        let mut count = 0u64;
-        let mut digest = 0u64;
-        let mut entry_problems = Vec::new();
-        let walked = reader.for_each_entry::<StoreError>(id, |loc, e| {
-            count += 1;
-            let at = reader
-                .block_file_offset(loc.block)
-                .or(match reader.version() {
-                    PackVersion::V1 => Some(loc.offset as u64),
-                    PackVersion::V2 => None,
-                });
-            let place = format!("entry at block {} offset {}", loc.block, loc.offset);
-            let mut flag = |message: String| {
-                entry_problems.push(Problem {
-                    path: path.clone(),
-                    offset: at,
-                    hash: Some(e.hash),
-                    message: format!("{place}: {message}"),
-                })
-            };
-            if e.has_sequence() {
-                out.sequences += 1;
-                if let Some(p) = e.sequence.iter().position(|&b| RESIDUE[b as usize] != b) {
-                    flag(format!(
-                        "byte {p} of the residues is not an upper-case residue"
-                    ));
-                }
-                let actual = SequenceHash::of_residues(e.sequence);
-                if actual != e.hash {
-                    flag(format!("the residues hash to {actual}"));
-                }
-            }
-            if let Err(err) = e.representations() {
-                flag(format!("representations do not decode: {err}"));
-            }
-            digest = digest.wrapping_add(row_digest(&e.hash, &loc));
-            Ok(())
-        });
-        out.problems.extend(entry_problems);
-        if let Err(e) = walked {
-            out.problems.push(problem_of(&e, path));
-        }
-        out.entries = count;
-        out.digest = digest;
-        // The pack's own index: sound and of the same size.
         let idx_path = self.layout().pack_index_path(id);
-        if out.problems.len() == before {
-            match pack_index::open(&idx_path).and_then(|ix| ix.verify().map(|_| ix)) {
-                Ok(ix) => {
-                    out.index_files += 1;
-                    let computed = crc32fast::hash(reader.bytes());
-                    if ix.pack_crc32() != Some(computed) {
-                        out.problems.push(Problem {
-                            path: path.clone(),
-                            offset: None,
-                            hash: None,
-                            message: format!(
-                                "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
-                                ix.pack_crc32().unwrap_or(0)
-                            ),
-                        });
-                    }
-                    let listed = ix.entries().fold(0u64, |d, r| {
+        out.index = pack_index::open(&idx_path)
+            .and_then(|ix| ix.verify().map(|_| ix))
+            .map(|ix| {
+                let computed = crc32fast::hash(reader.bytes());
+                OwnIndex {
+                    rows: ix.len(),
+                    digest: ix.entries().fold(0u64, |d, r| {
                         d.wrapping_add(row_digest(&r.hash, &r.location))
-                    });
-                    if ix.len() != count
-                        || listed != digest
-                        || ix.kind() != IndexKind::Pack
-                        || ix.packs() != [id]
-                    {
-                        out.problems.push(Problem {
-                            path: idx_path,
-                            offset: None,
-                            hash: None,
-                            message: format!(
-                                "indexes {} rows of packs {:?}; pack {id} holds {count} entries{}",
-                                ix.len(),
-                                ix.packs(),
-                                if listed != digest {
-                                    " and the rows differ from them"
-                                } else {
-                                    ""
-                                }
-                            ),
-                        });
-                    }
+                    }),
+                    packs: ix.packs().to_vec(),
+                    describes_pack: ix.kind() == IndexKind::Pack && ix.packs() == [id],
+                    crc_problem: (ix.pack_crc32() != Some(computed)).then(|| {
+                        format!(
+                            "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
+                            ix.pack_crc32().unwrap_or(0)
+                        )
+                    }),
                 }
-                Err(e) => out.problems.push(Problem {
-                    path: idx_path,
-                    offset: None,
-                    hash: None,
-                    message: e.to_string(),
-                }),
-            }
-        }
-        out.bytes = reader.file_len();
+            })
+            .map_err(|e| e.to_string());
         out
     }
 }
