@@ -317,6 +317,65 @@ fn write_sequence(
     }
 }
 
+/// Identifiers per unit of work of `get`.
+const GET_CHUNK: usize = 512;
+
+/// Part of the output of `get`, in order.
+enum Answer {
+    /// FASTA records.
+    Fasta(Vec<u8>),
+    /// An identifier or region that matched nothing (printed on stderr).
+    Missing(String),
+}
+
+/// The records `q` names, as FASTA, or why there are none.
+fn answer(
+    store: &PackedSequenceStorage,
+    text: &str,
+    q: &IdQuery,
+    width: usize,
+    pieces: &mut Vec<Answer>,
+) -> Result<()> {
+    let found = store.find(&q.id).map_err(fail)?;
+    if found.is_empty() {
+        pieces.push(Answer::Missing(format!("no sequence matches {text}")));
+        return Ok(());
+    }
+    let mut out = match pieces.pop() {
+        Some(Answer::Fasta(bytes)) => bytes,
+        other => {
+            pieces.extend(other);
+            Vec::new()
+        }
+    };
+    for rec in &found {
+        let len = rec.residues.len() as u64;
+        let range = match q.range(len) {
+            Ok(r) => r,
+            Err(e) => {
+                pieces.push(Answer::Fasta(std::mem::take(&mut out)));
+                pieces.push(Answer::Missing(e.to_string()));
+                continue;
+            }
+        };
+        let residues = &rec.residues[range];
+        let suffix = q.region_suffix(len);
+        if rec.representations.is_empty() {
+            write_record(&mut out, &format!("{}{suffix}", rec.hash), residues, width)?;
+        }
+        for r in &rec.representations {
+            // samtools appends the region to the name, before the description.
+            let header = match r.header.split_once(char::is_whitespace) {
+                Some((name, rest)) => format!("{name}{suffix} {rest}"),
+                None => format!("{}{suffix}", r.header),
+            };
+            write_record(&mut out, &header, residues, width)?;
+        }
+    }
+    pieces.push(Answer::Fasta(out));
+    Ok(())
+}
+
 fn get(
     root: &std::path::Path,
     mut hashes: Vec<String>,
@@ -351,40 +410,41 @@ fn get(
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;
-    for (text, q) in hashes.iter().zip(&queries) {
-        let found = store.find(&q.id).map_err(fail)?;
-        if found.is_empty() {
-            missing += 1;
-            out.flush()?;
-            eprintln!("sequoia: no sequence matches {text}");
-            continue;
-        }
-        for rec in &found {
-            let len = rec.residues.len() as u64;
-            let range = match q.range(len) {
-                Ok(r) => r,
-                Err(e) => {
-                    missing += 1;
-                    out.flush()?;
-                    eprintln!("sequoia: {e}");
-                    continue;
+    // Lookups run on every core in chunks of identifiers; answers come out in input order.
+    let chunks: Vec<_> = hashes
+        .iter()
+        .zip(&queries)
+        .collect::<Vec<_>>()
+        .chunks(GET_CHUNK)
+        .map(<[_]>::to_vec)
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    sequoia_store::ordered_parallel(
+        chunks.len(),
+        threads,
+        || (),
+        |_, i| {
+            let mut pieces = Vec::new();
+            for (text, q) in &chunks[i] {
+                answer(&store, text, q, width, &mut pieces)?;
+            }
+            Ok(pieces)
+        },
+        |pieces| {
+            for piece in pieces {
+                match piece {
+                    Answer::Fasta(bytes) => out.write_all(&bytes)?,
+                    Answer::Missing(message) => {
+                        missing += 1;
+                        out.flush()?;
+                        eprintln!("sequoia: {message}");
+                    }
                 }
-            };
-            let residues = &rec.residues[range];
-            let suffix = q.region_suffix(len);
-            if rec.representations.is_empty() {
-                write_record(&mut out, &format!("{}{suffix}", rec.hash), residues, width)?;
             }
-            for r in &rec.representations {
-                // samtools appends the region to the name, before the description.
-                let header = match r.header.split_once(char::is_whitespace) {
-                    Some((name, rest)) => format!("{name}{suffix} {rest}"),
-                    None => format!("{}{suffix}", r.header),
-                };
-                write_record(&mut out, &header, residues, width)?;
-            }
-        }
-    }
+            Ok(())
+        },
+        fail,
+    )?;
     out.flush()?;
     Ok(if missing == 0 {
         ExitCode::SUCCESS

@@ -164,6 +164,41 @@ fn import_get_export_stats_verify_round_trip() {
     seqs.dedup();
     assert_eq!(seqs, wanted);
 
+    // Many more keys than one unit of lookups (512), with unknown ones among them: the
+    // answers stay in input order, each unknown one is named, the exit status is 1.
+    let unknown = hex(b"NOTSTORED");
+    let distinct: Vec<&String> = distinct.iter().copied().collect();
+    let mut many: Vec<String> = Vec::new();
+    for i in 0..1600 {
+        many.push(if i == 700 || i == 1300 {
+            unknown.clone()
+        } else {
+            distinct[i % distinct.len()].to_string()
+        });
+    }
+    std::fs::write(
+        &keys,
+        many.iter()
+            .map(|r| {
+                if *r == unknown {
+                    unknown.clone() + "\n"
+                } else {
+                    hex(r.as_bytes()) + "\n"
+                }
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = run(store, &["get", "--keys", keys.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches(&unknown).count(), 2, "{stderr}");
+    let got = records(&out.stdout);
+    let mut seqs: Vec<&String> = got.iter().map(|r| &r.1).collect();
+    seqs.dedup();
+    let known: Vec<&String> = many.iter().filter(|r| **r != unknown).collect();
+    assert_eq!(seqs, known);
+
     let v = ok(store, &["verify"]);
     assert!(String::from_utf8_lossy(&v.stdout).contains(": OK"));
 }

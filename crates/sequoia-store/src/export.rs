@@ -2,9 +2,7 @@
 //! ([`for_each_sequence`](PackedSequenceStorage::for_each_sequence)), or formatted on
 //! several threads and handed out in order ([`export`](PackedSequenceStorage::export)).
 
-use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use pack_format::{PackId, Representation};
 use pack_io::BlockCache;
@@ -15,8 +13,6 @@ use crate::store::{PackedSequenceStorage, StoredSequence};
 
 /// Blocks of a v2 pack per unit of work: about 512 KiB of entries with 2 KiB blocks.
 const UNIT_BLOCKS: u32 = 256;
-/// Units formatted ahead of the one being written, per thread.
-const AHEAD_PER_THREAD: usize = 4;
 
 /// A part of the store walked by one thread: some blocks of one pack.
 struct Unit {
@@ -107,24 +103,6 @@ fn empty_record() -> StoredSequence {
     }
 }
 
-/// Sends an error for the unit a thread was on if it unwinds, so that the thread writing
-/// the output never waits for a unit that will not come.
-struct PanicGuard<'a> {
-    tx: &'a crossbeam_channel::Sender<(usize, Result<Vec<u8>, StoreError>)>,
-    unit: usize,
-}
-
-impl Drop for PanicGuard<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = self.tx.send((
-                self.unit,
-                Err(StoreError::Corrupt("an export thread panicked".into())),
-            ));
-        }
-    }
-}
-
 impl PackedSequenceStorage {
     /// Calls `f` for every committed sequence with all its representations, pack by pack in
     /// file order.
@@ -173,7 +151,7 @@ impl PackedSequenceStorage {
     ///     .unwrap();
     /// assert_eq!(out, b">a\nMKV\n>b\nMKV\n");
     /// ```
-    pub fn export<E: From<StoreError>>(
+    pub fn export<E: From<StoreError> + Send>(
         &self,
         threads: usize,
         format: impl Fn(&StoredSequence, &mut Vec<u8>) + Sync,
@@ -181,66 +159,22 @@ impl PackedSequenceStorage {
     ) -> Result<(), E> {
         let snap = self.snapshot();
         let units = units(&snap)?;
-        let threads = threads.clamp(1, units.len().max(1));
-        let (ticket_tx, ticket_rx) = crossbeam_channel::unbounded::<usize>();
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                let (tickets, done, stop) = (ticket_rx.clone(), done_tx.clone(), &stop);
-                let (snap, units, format) = (&snap, &units, &format);
-                scope.spawn(move || {
-                    let mut side_cache = BlockCache::default();
-                    let mut rec = empty_record();
-                    for i in tickets {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let _guard = PanicGuard { tx: &done, unit: i };
-                        let mut buf = Vec::with_capacity(1 << 20);
-                        let r = walk_unit(snap, &units[i], &mut side_cache, &mut rec, &mut |s| {
-                            format(s, &mut buf);
-                            Ok(())
-                        });
-                        if done.send((i, r.map(|()| buf))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(done_tx);
-            let mut tickets = Some(ticket_tx);
-            let mut issued = 0;
-            let ahead = threads * AHEAD_PER_THREAD;
-            let mut issue_up_to = |n: usize, tickets: &Option<crossbeam_channel::Sender<usize>>| {
-                while issued < n.min(units.len()) {
-                    if let Some(t) = tickets {
-                        let _ = t.send(issued);
-                    }
-                    issued += 1;
-                }
-            };
-            issue_up_to(ahead, &tickets);
-            let mut ready: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
-            let mut next = 0;
-            let result = (|| {
-                while next < units.len() {
-                    let Ok((i, r)) = done_rx.recv() else {
-                        return Err(StoreError::Corrupt("the export threads stopped".into()).into());
-                    };
-                    ready.insert(i, r?);
-                    while let Some(buf) = ready.remove(&next) {
-                        sink(&buf)?;
-                        next += 1;
-                        issue_up_to(next + ahead, &tickets);
-                    }
-                }
-                Ok(())
-            })();
-            stop.store(true, Ordering::Relaxed);
-            tickets.take();
-            result
-        })
+        crate::ordered::ordered_parallel(
+            units.len(),
+            threads,
+            || (BlockCache::default(), empty_record()),
+            |(side_cache, rec), i| {
+                let mut buf = Vec::with_capacity(1 << 20);
+                walk_unit(&snap, &units[i], side_cache, rec, &mut |s| {
+                    format(s, &mut buf);
+                    Ok(())
+                })
+                .map(|()| buf)
+                .map_err(E::from)
+            },
+            |buf| sink(&buf),
+            |m| E::from(StoreError::Corrupt(format!("export: {m}"))),
+        )
     }
 }
 

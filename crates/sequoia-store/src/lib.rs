@@ -34,6 +34,7 @@ mod import;
 mod known;
 pub mod layout;
 mod lock;
+mod ordered;
 mod rebuild;
 mod snapshot;
 mod store;
@@ -43,6 +44,7 @@ pub use alphabet::normalize_residues;
 pub use error::StoreError;
 pub use ids::{accessions, header_answers_to, IdQuery, SequenceDigests, SequenceId};
 pub use import::{import_fasta, ImportError, ImportSummary};
+pub use ordered::ordered_parallel;
 pub use rebuild::RebuildSummary;
 pub use snapshot::OpenProblem;
 pub use store::{
