@@ -294,17 +294,15 @@ fn library_gets(
     })
 }
 
-/// Seconds to resolve `ids` and read each one's residues on `threads` threads (warm).
+/// Seconds to read the residues `ids` name (`get_by`: resolve, then read) on `threads`
+/// threads (warm).
 fn library_resolves(
     store: &Arc<PackedSequenceStorage>,
     ids: &Arc<Vec<SequenceId>>,
     threads: usize,
 ) -> Result<f64, String> {
     timed_on_threads(store, ids, threads, |s, id| {
-        let hashes = s.resolve(id).unwrap_or_default();
-        hashes
-            .first()
-            .is_some_and(|h| s.get(h).ok().flatten().is_some())
+        s.get_by(id).is_ok_and(|found| !found.is_empty())
     })
 }
 

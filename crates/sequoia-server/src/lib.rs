@@ -153,33 +153,23 @@ fn internal(e: impl std::fmt::Display) -> Failure {
     (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// The SHA-256 a refget identifier (a digest form only) names among committed sequences.
-fn resolve_digest(
-    store: &PackedSequenceStorage,
-    id: &str,
-) -> Result<sequoia_store::SequenceHash, Failure> {
-    let parsed = SequenceId::parse_digest(id).ok_or_else(not_found)?;
-    if let SequenceId::Sha256(h) = parsed {
-        // The residues read that follows finds out whether it is stored.
-        return Ok(h);
-    }
-    let hashes = store.resolve(&parsed).map_err(internal)?;
-    hashes.first().copied().ok_or_else(not_found)
-}
-
-/// The residues a refget identifier names: only the residues entry is read.
+/// The residues a refget identifier (a digest form only) names: only the residues entry is
+/// read.
 fn residues_for(store: &PackedSequenceStorage, id: &str) -> Result<Vec<u8>, Failure> {
-    let hash = resolve_digest(store, id)?;
-    store.get(&hash).map_err(internal)?.ok_or_else(not_found)
+    let parsed = SequenceId::parse_digest(id).ok_or_else(not_found)?;
+    let found = store.get_by(&parsed).map_err(internal)?;
+    found
+        .into_iter()
+        .next()
+        .map(|(_, r)| r)
+        .ok_or_else(not_found)
 }
 
 /// The stored sequence (with its representations) a refget identifier names.
 fn record_for(store: &PackedSequenceStorage, id: &str) -> Result<StoredSequence, Failure> {
-    let hash = resolve_digest(store, id)?;
-    store
-        .get_record(&hash)
-        .map_err(internal)?
-        .ok_or_else(not_found)
+    let parsed = SequenceId::parse_digest(id).ok_or_else(not_found)?;
+    let found = store.find(&parsed).map_err(internal)?;
+    found.into_iter().next().ok_or_else(not_found)
 }
 
 async fn sequence(

@@ -212,13 +212,14 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The committed sequences whose SHA-256 starts with a prefix an alias index lists
-    /// under `key`. Rows of an interrupted commit name no committed sequence and drop out.
-    pub fn alias_hashes(
+    /// The committed sequences whose alias row of `kind` has `key`, each with its
+    /// locations (as [`locations`](Self::locations) gives them): the multi-pack index is
+    /// read once per candidate, by prefix.
+    pub fn alias_locations(
         &self,
         kind: IndexKind,
         key: &[u8],
-    ) -> Result<Vec<SequenceHash>, StoreError> {
+    ) -> Result<Vec<(SequenceHash, Vec<PackLocation>)>, StoreError> {
         let Some(ix) = self.aliases.get(&kind) else {
             return Ok(Vec::new());
         };
@@ -229,24 +230,24 @@ impl Snapshot {
                 source,
             })?
             .collect();
+        prefixes.sort_unstable();
         prefixes.dedup();
-        let mut out = Vec::new();
+        let mut rows: Vec<(SequenceHash, PackLocation)> = Vec::new();
         for p in prefixes {
-            out.extend(self.hashes_with_prefix(&p)?);
+            for (id, ix) in self.location_indexes() {
+                let found = ix.lookup_prefix(&p).map_err(index_error(id))?;
+                rows.extend(found.map(|r| (r.hash, r.location)));
+            }
         }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
-    }
-
-    /// Every committed hash that starts with `prefix`.
-    fn hashes_with_prefix(&self, prefix: &[u8]) -> Result<Vec<SequenceHash>, StoreError> {
-        let mut out: Vec<SequenceHash> = Vec::new();
-        for (id, ix) in self.location_indexes() {
-            let rows = ix.lookup_prefix(prefix).map_err(index_error(id))?;
-            out.extend(rows.map(|r| r.hash));
+        rows.sort_unstable();
+        rows.dedup();
+        let mut out: Vec<(SequenceHash, Vec<PackLocation>)> = Vec::new();
+        for (hash, loc) in rows {
+            match out.last_mut() {
+                Some((h, locs)) if *h == hash => locs.push(loc),
+                _ => out.push((hash, vec![loc])),
+            }
         }
-        out.dedup();
         Ok(out)
     }
 

@@ -537,40 +537,76 @@ impl PackedSequenceStorage {
     /// assert!(by_md5.is_empty());
     /// ```
     pub fn resolve(&self, id: &SequenceId) -> Result<Vec<SequenceHash>, StoreError> {
+        Ok(self
+            .candidates(id)?
+            .into_iter()
+            .map(|(hash, _)| hash)
+            .collect())
+    }
+
+    /// The committed sequences `id` names, with their locations: one index lookup for a
+    /// SHA-256, an alias lookup and one lookup by prefix otherwise. Digest candidates that
+    /// only share the SHA-256 prefix a digest row holds are dropped here (their residues
+    /// are read); accession candidates are checked by the caller against the headers.
+    fn candidates(&self, id: &SequenceId) -> Result<Vec<Located>, StoreError> {
         let snap = self.snapshot();
         if let SequenceId::Sha256(h) = id {
-            let stored = !snap.locations(h)?.is_empty();
-            return Ok(if stored { vec![*h] } else { Vec::new() });
+            let locs = snap.locations(h)?;
+            return Ok(if locs.is_empty() {
+                Vec::new()
+            } else {
+                vec![(*h, locs)]
+            });
         }
         let Some((kind, key)) = id.alias_key() else {
             return Ok(Vec::new());
         };
-        let found = snap.alias_hashes(kind, &key)?;
+        let mut found = snap.alias_locations(kind, &key)?;
         if found.len() > 1 && id.is_digest() {
             // Two sequences share the hash prefix a digest row holds: the residues decide.
-            let mut out = Vec::new();
-            for h in found {
-                if self.get(&h)?.is_some_and(|r| id.matches_residues(&r)) {
-                    out.push(h);
+            let mut kept = Vec::new();
+            for (hash, locs) in found {
+                let residues =
+                    CACHE.with(|c| residues_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
+                if residues.is_some_and(|r| id.matches_residues(&r)) {
+                    kept.push((hash, locs));
                 }
             }
-            return Ok(out);
+            found = kept;
         }
         Ok(found)
+    }
+
+    /// The residues of every committed sequence `id` names (for a digest at most one):
+    /// [`resolve`](Self::resolve) then [`get`](Self::get), with one index lookup less.
+    ///
+    /// # Examples
+    /// ```
+    /// use sequoia_store::{PackedSequenceStorage, Representation, SequenceId, StoreOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// store.put(b"MVLSPADKTN", Representation::new("sp|P69905|HBA_HUMAN Hemoglobin", "sp")).unwrap();
+    /// store.commit().unwrap();
+    /// let found = store.get_by(&SequenceId::parse("P69905").unwrap()).unwrap();
+    /// assert_eq!(found[0].1, b"MVLSPADKTN");
+    /// ```
+    pub fn get_by(&self, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<u8>)>, StoreError> {
+        let snap = self.snapshot();
+        let mut out = Vec::new();
+        for (hash, locs) in self.candidates(id)? {
+            let residues = CACHE.with(|c| residues_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
+            out.extend(residues.map(|r| (hash, r)));
+        }
+        Ok(out)
     }
 
     /// Every committed sequence `id` names, with the representations that match it: all of
     /// them for a digest, those answering to the accession for an accession.
     pub fn find(&self, id: &SequenceId) -> Result<Vec<StoredSequence>, StoreError> {
-        if let SequenceId::Sha256(h) = id {
-            // get_record looks the hash up itself: no second lookup through resolve.
-            return Ok(self.get_record(h)?.into_iter().collect());
-        }
+        let snap = self.snapshot();
         let mut out = Vec::new();
-        for hash in self.resolve(id)? {
-            let Some(mut rec) = self.get_record(&hash)? else {
-                continue;
-            };
+        for (hash, locs) in self.candidates(id)? {
+            let mut rec = CACHE.with(|c| record_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
             if let SequenceId::Accession(acc) = id {
                 rec.representations
                     .retain(|r| crate::ids::header_answers_to(&r.header, acc));
@@ -672,24 +708,7 @@ impl PackedSequenceStorage {
     pub fn get(&self, hash: &SequenceHash) -> Result<Option<Vec<u8>>, StoreError> {
         let snap = self.snapshot();
         let locs = snap.locations(hash)?;
-        CACHE.with(|c| {
-            let mut cache = c.borrow_mut();
-            for loc in &locs {
-                let residues = snap.with_entry(hash, loc, &mut cache, |e| {
-                    e.has_sequence().then(|| e.sequence.to_vec())
-                })?;
-                if let Some(r) = residues {
-                    return Ok(Some(r));
-                }
-            }
-            if locs.is_empty() {
-                Ok(None)
-            } else {
-                Err(StoreError::Corrupt(format!(
-                    "sequence {hash} has representations but no entry with its residues"
-                )))
-            }
-        })
+        CACHE.with(|c| residues_at(&snap, hash, &locs, &mut c.borrow_mut()))
     }
 
     /// Whether `hash` is stored.
@@ -768,6 +787,33 @@ pub(crate) fn write_multi_index_file(
                 source,
             })
     })
+}
+
+/// One sequence and where its entries are.
+type Located = (SequenceHash, Vec<pack_format::PackLocation>);
+
+/// The residues of `hash` from its entries at `locs` (none: `None`).
+fn residues_at(
+    snap: &Snapshot,
+    hash: &SequenceHash,
+    locs: &[pack_format::PackLocation],
+    cache: &mut BlockCache,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    for loc in locs {
+        let residues = snap.with_entry(hash, loc, cache, |e| {
+            e.has_sequence().then(|| e.sequence.to_vec())
+        })?;
+        if let Some(r) = residues {
+            return Ok(Some(r));
+        }
+    }
+    if locs.is_empty() {
+        Ok(None)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "sequence {hash} has representations but no entry with its residues"
+        )))
+    }
 }
 
 pub(crate) fn record_at(

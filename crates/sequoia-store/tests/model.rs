@@ -77,9 +77,16 @@ proptest! {
                     // The refget digests name the same sequence, once committed.
                     let d = SequenceDigests::of(&residues);
                     for form in [d.md5_hex(), d.ga4gh(), d.trunc512_hex()] {
-                        let found = store.resolve(&SequenceId::parse(&form).unwrap()).unwrap();
+                        let id = SequenceId::parse(&form).unwrap();
+                        let found = store.resolve(&id).unwrap();
                         let want = if committed.contains_key(&residues) { vec![hash] } else { vec![] };
-                        prop_assert_eq!(found, want, "{}", form);
+                        prop_assert_eq!(found, want.clone(), "{}", form);
+                        // get_by reads the same sequence's residues, or nothing.
+                        let read: Vec<_> = store.get_by(&id).unwrap();
+                        let want_read: Vec<_> = want.iter().map(|h| (*h, residues.clone())).collect();
+                        prop_assert_eq!(read, want_read, "{}", form);
+                        let records: Vec<SequenceHash> = store.find(&id).unwrap().into_iter().map(|r| r.hash).collect();
+                        prop_assert_eq!(records, want, "{}", form);
                     }
                     match committed.get(&residues) {
                         Some(reps) => {
