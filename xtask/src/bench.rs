@@ -36,21 +36,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |n: &str| it.next().cloned().ok_or(format!("{n} needs a value"));
         match a.as_str() {
-            "--runs" => {
-                o.runs = value("--runs")?
-                    .parse()
-                    .map_err(|e| format!("--runs: {e}"))?
-            }
-            "--data" => o.data = Some(PathBuf::from(value("--data")?)),
-            "--keys" => {
-                o.keys = value("--keys")?
-                    .parse()
-                    .map_err(|e| format!("--keys: {e}"))?
-            }
+            "--runs" => o.runs = crate::option_value(&mut it, "--runs")?,
+            "--data" => o.data = Some(crate::option_value(&mut it, "--data")?),
+            "--keys" => o.keys = crate::option_value(&mut it, "--keys")?,
             "--scale" => {
-                o.scale = value("--scale")?
+                o.scale = crate::option_value::<String>(&mut it, "--scale")?
                     .split(',')
                     .filter(|s| !s.is_empty())
                     .map(|s| {
@@ -550,41 +541,32 @@ fn real_data(
         .unwrap_or(0) as f64;
     println!("\n== protein_all.fasta: {records} records, {mb:.0} MB ==");
     // Anchors.
-    let cat = repeat(o.runs, || sh(&format!("cat {f} > /dev/null")).map(|x| x.0))?;
-    r.timed("anchor_cat_mb_s", "anchor: cat", cat, mb, "MB/s", "");
-    let sha = repeat(o.runs, || {
-        sh(&format!("openssl dgst -sha256 {f} > /dev/null")).map(|x| x.0)
-    })?;
-    r.timed(
-        "anchor_sha256_mb_s",
-        "anchor: openssl dgst -sha256",
-        sha,
-        mb,
-        "MB/s",
-        "",
-    );
-    let z1 = repeat(o.runs, || {
-        sh(&format!("zstd -3 -T1 -c {f} > /dev/null")).map(|x| x.0)
-    })?;
-    r.timed(
-        "anchor_zstd3_t1_mb_s",
-        "anchor: zstd -3 -T1",
-        z1,
-        mb,
-        "MB/s",
-        "",
-    );
-    let z2 = repeat(o.runs, || {
-        sh(&format!("zstd -3 -T2 -c {f} > /dev/null")).map(|x| x.0)
-    })?;
-    r.timed(
-        "anchor_zstd3_t2_mb_s",
-        "anchor: zstd -3 -T2",
-        z2,
-        mb,
-        "MB/s",
-        "",
-    );
+    let mut anchors = BTreeMap::new();
+    for (key, label, command) in [
+        ("anchor_cat_mb_s", "anchor: cat", format!("cat {f}")),
+        (
+            "anchor_sha256_mb_s",
+            "anchor: openssl dgst -sha256",
+            format!("openssl dgst -sha256 {f}"),
+        ),
+        (
+            "anchor_zstd3_t1_mb_s",
+            "anchor: zstd -3 -T1",
+            format!("zstd -3 -T1 -c {f}"),
+        ),
+        (
+            "anchor_zstd3_t2_mb_s",
+            "anchor: zstd -3 -T2",
+            format!("zstd -3 -T2 -c {f}"),
+        ),
+    ] {
+        let t = repeat(o.runs, || {
+            sh(&format!("{command} > /dev/null")).map(|x| x.0)
+        })?;
+        r.timed(key, label, t, mb, "MB/s", "");
+        anchors.insert(key, t);
+    }
+    let z2 = anchors["anchor_zstd3_t2_mb_s"];
     let (_, long) = sh(&format!("zstd -3 --long=31 -T1 -c {f} | wc -c"))?;
     let long_mb = String::from_utf8_lossy(&long.stdout)
         .trim()

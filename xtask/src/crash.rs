@@ -30,24 +30,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |n: &str| it.next().cloned().ok_or(format!("{n} needs a value"));
         match a.as_str() {
-            "--kills" => {
-                o.kills = value("--kills")?
-                    .parse()
-                    .map_err(|e| format!("--kills: {e}"))?
-            }
-            "--seed" => {
-                o.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--bin" => o.bin = Some(PathBuf::from(value("--bin")?)),
-            "--records" => {
-                o.records = value("--records")?
-                    .parse()
-                    .map_err(|e| format!("--records: {e}"))?
-            }
+            "--kills" => o.kills = crate::option_value(&mut it, "--kills")?,
+            "--seed" => o.seed = crate::option_value(&mut it, "--seed")?,
+            "--bin" => o.bin = Some(crate::option_value(&mut it, "--bin")?),
+            "--records" => o.records = crate::option_value(&mut it, "--records")?,
             other => return Err(format!("unknown option {other}")),
         }
     }

@@ -139,24 +139,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match a.as_str() {
-            "--out" => o.out = PathBuf::from(value("--out")?),
-            "--records" => {
-                o.records = value("--records")?
-                    .parse()
-                    .map_err(|e| format!("--records: {e}"))?
-            }
-            "--dup-share" => {
-                o.dup_share = value("--dup-share")?
-                    .parse()
-                    .map_err(|e| format!("--dup-share: {e}"))?
-            }
-            "--seed" => {
-                o.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
+            "--out" => o.out = crate::option_value(&mut it, "--out")?,
+            "--records" => o.records = crate::option_value(&mut it, "--records")?,
+            "--dup-share" => o.dup_share = crate::option_value(&mut it, "--dup-share")?,
+            "--seed" => o.seed = crate::option_value(&mut it, "--seed")?,
             other => return Err(format!("unknown option {other}")),
         }
     }

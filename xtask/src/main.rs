@@ -68,6 +68,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The value that follows option `name` on the command line, parsed (`--runs 3`).
+pub fn option_value<T>(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = args.next().ok_or(format!("{name} needs a value"))?;
+    text.parse().map_err(|e| format!("{name}: {e}"))
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
