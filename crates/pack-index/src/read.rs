@@ -252,13 +252,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if self.kind.is_alias() {
             return Err(self.wrong_kind("a SHA-256 lookup"));
         }
-        let (row, end) = self.first_row(hash.as_bytes())?;
-        Ok(Lookup {
-            index: self,
-            hash: *hash,
-            row,
-            end,
-        })
+        self.matching(hash.as_bytes()).map(Lookup)
     }
 
     /// Every row of a location index whose hash starts with `prefix` (1 to 32 bytes), as
@@ -267,16 +261,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if self.kind.is_alias() || prefix.len() < 4 || prefix.len() > KEY_LEN {
             return Err(self.wrong_kind(&format!("a prefix lookup of {} bytes", prefix.len())));
         }
-        let (row, end) = self.first_row(prefix)?;
-        let mut p = [0u8; KEY_LEN];
-        p[..prefix.len()].copy_from_slice(prefix);
-        Ok(PrefixLookup {
-            index: self,
-            prefix: p,
-            len: prefix.len(),
-            row,
-            end,
-        })
+        self.matching(prefix).map(PrefixLookup)
     }
 
     /// Every SHA-256 prefix stored under `key` in an alias index, in order; `key` must have the
@@ -285,19 +270,26 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if !self.kind.is_alias() || key.len() != self.key_len {
             return Err(self.wrong_kind(&format!("an alias lookup of {} bytes", key.len())));
         }
-        let (row, end) = self.first_row(key)?;
-        let mut k = [0u8; crate::ALIAS_KEY_MAX];
-        k[..key.len()].copy_from_slice(key);
-        Ok(AliasLookup {
-            index: self,
-            key: k,
-            row,
-            end,
-        })
+        self.matching(key).map(AliasLookup)
     }
 
     fn wrong_kind(&self, what: &str) -> Error {
         Error::NotAnIndex(format!("{what} in a {:?} index", self.kind))
+    }
+
+    /// The rows whose key starts with `key` (at most [`KEY_LEN`] bytes), found in its
+    /// bucket, which is checked against its CRC.
+    fn matching(&self, key: &[u8]) -> Result<Matching<'_, T>, Error> {
+        let (row, end) = self.first_row(key)?;
+        let mut k = [0u8; KEY_LEN];
+        k[..key.len()].copy_from_slice(key);
+        Ok(Matching {
+            index: self,
+            key: k,
+            len: key.len(),
+            row,
+            end,
+        })
     }
 
     /// The first row of `key`'s bucket whose key is >= `key`, and the bucket's end.
@@ -450,73 +442,56 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     }
 }
 
-/// The SHA-256 hashes stored under one alias key, from [`PackIndex::lookup_alias`].
-pub struct AliasLookup<'a, T> {
+/// The rows of one bucket whose key starts with a given key (all of it: an exact match
+/// when the given key has the index's key length), in order.
+struct Matching<'a, T> {
     index: &'a PackIndex<T>,
-    key: [u8; crate::ALIAS_KEY_MAX],
-    row: u64,
-    end: u64,
-}
-
-impl<T: AsRef<[u8]>> Iterator for AliasLookup<'_, T> {
-    type Item = HashPrefix;
-
-    fn next(&mut self) -> Option<HashPrefix> {
-        let key = &self.key[..self.index.key_len];
-        if self.row < self.end && self.index.key_bytes(self.row) == key {
-            let p = self.index.alias_prefix(self.row);
-            self.row += 1;
-            Some(p)
-        } else {
-            None
-        }
-    }
-}
-
-/// The rows whose hash starts with a prefix, from [`PackIndex::lookup_prefix`].
-pub struct PrefixLookup<'a, T> {
-    index: &'a PackIndex<T>,
-    prefix: [u8; KEY_LEN],
+    key: [u8; KEY_LEN],
     len: usize,
     row: u64,
     end: u64,
 }
 
+impl<T: AsRef<[u8]>> Matching<'_, T> {
+    fn next_row(&mut self) -> Option<u64> {
+        let key = &self.key[..self.len];
+        (self.row < self.end && self.index.key_bytes(self.row).starts_with(key)).then(|| {
+            self.row += 1;
+            self.row - 1
+        })
+    }
+}
+
+/// The SHA-256 prefixes stored under one alias key, from [`PackIndex::lookup_alias`].
+pub struct AliasLookup<'a, T>(Matching<'a, T>);
+
+impl<T: AsRef<[u8]>> Iterator for AliasLookup<'_, T> {
+    type Item = HashPrefix;
+
+    fn next(&mut self) -> Option<HashPrefix> {
+        self.0.next_row().map(|i| self.0.index.alias_prefix(i))
+    }
+}
+
+/// The rows whose hash starts with a prefix, from [`PackIndex::lookup_prefix`].
+pub struct PrefixLookup<'a, T>(Matching<'a, T>);
+
 impl<T: AsRef<[u8]>> Iterator for PrefixLookup<'_, T> {
     type Item = IndexEntry;
 
     fn next(&mut self) -> Option<IndexEntry> {
-        if self.row < self.end
-            && self.index.key_bytes(self.row)[..self.len] == self.prefix[..self.len]
-        {
-            let e = self.index.location_entry(self.row);
-            self.row += 1;
-            Some(e)
-        } else {
-            None
-        }
+        self.0.next_row().map(|i| self.0.index.location_entry(i))
     }
 }
 
 /// The locations of one hash, from [`PackIndex::lookup`].
-pub struct Lookup<'a, T> {
-    index: &'a PackIndex<T>,
-    hash: SequenceHash,
-    row: u64,
-    end: u64,
-}
+pub struct Lookup<'a, T>(Matching<'a, T>);
 
 impl<T: AsRef<[u8]>> Iterator for Lookup<'_, T> {
     type Item = PackLocation;
 
     fn next(&mut self) -> Option<PackLocation> {
-        if self.row < self.end && self.index.key(self.row) == self.hash {
-            let loc = self.index.location(self.row);
-            self.row += 1;
-            Some(loc)
-        } else {
-            None
-        }
+        self.0.next_row().map(|i| self.0.index.location(i))
     }
 }
 
