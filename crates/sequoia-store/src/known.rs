@@ -54,11 +54,6 @@ pub(crate) struct KnownRepresentations {
 }
 
 impl KnownRepresentations {
-    /// Whether `hash` was touched since the last commit.
-    pub fn contains_sequence(&self, hash: &SequenceHash) -> bool {
-        self.known.contains_key(hash)
-    }
-
     /// Records a sequence with the fingerprints of its representations (of a new sequence:
     /// the one being written; of a stored one: those on disk, possibly none).
     pub fn insert_sequence(&mut self, hash: SequenceHash, fps: impl IntoIterator<Item = u64>) {
@@ -71,30 +66,33 @@ impl KnownRepresentations {
             deferred: false,
         };
         for fp in fps {
-            k.last = self.push_node(Node {
-                fp,
-                at: 0,
-                prev: k.last,
-                len: STORED,
-            });
+            k.last = push_node(
+                &mut self.nodes,
+                Node {
+                    fp,
+                    at: 0,
+                    prev: k.last,
+                    len: STORED,
+                },
+            );
         }
         self.known.insert(hash, k);
     }
 
-    /// Adds a representation of a sequence already recorded, to be written at commit.
-    /// Returns false (and keeps nothing) when the sequence already has it.
-    ///
-    /// # Panics
-    /// When `hash` was not recorded with [`insert_sequence`](Self::insert_sequence): the
-    /// store calls this only after recording it.
-    pub fn add_representation(&mut self, hash: &SequenceHash, header: &str, source: &str) -> bool {
+    /// Adds a representation of a sequence recorded with
+    /// [`insert_sequence`](Self::insert_sequence), to be written at commit: `Some(true)`,
+    /// or `Some(false)` (keeping nothing) when the sequence already has it; `None` when the
+    /// sequence was not recorded.
+    pub fn add_representation(
+        &mut self,
+        hash: &SequenceHash,
+        header: &str,
+        source: &str,
+    ) -> Option<bool> {
+        let k = self.known.get_mut(hash)?;
         let fp = fingerprint(header, source);
-        let mut k = *self
-            .known
-            .get(hash)
-            .expect("add_representation follows insert_sequence for this hash");
-        if k.first == fp || self.list(k.last).any(|n| n.fp == fp) {
-            return false;
+        if k.first == fp || list(&self.nodes, k.last).any(|n| n.fp == fp) {
+            return Some(false);
         }
         let source_ix = match self.sources.iter().rposition(|s| s == source) {
             Some(i) => i,
@@ -106,18 +104,20 @@ impl KnownRepresentations {
         let at = self.text.len() as u64;
         self.text.extend_from_slice(&source_ix.to_le_bytes());
         self.text.extend_from_slice(header.as_bytes());
-        k.last = self.push_node(Node {
-            fp,
-            at,
-            prev: k.last,
-            len: header.len() as u32,
-        });
+        k.last = push_node(
+            &mut self.nodes,
+            Node {
+                fp,
+                at,
+                prev: k.last,
+                len: header.len() as u32,
+            },
+        );
         if !k.deferred {
             k.deferred = true;
             self.deferred.push(*hash);
         }
-        self.known.insert(*hash, k);
-        true
+        Some(true)
     }
 
     /// Takes the deferred representations, per sequence in first-seen order and in the
@@ -157,20 +157,17 @@ impl KnownRepresentations {
     pub fn clear(&mut self) {
         *self = KnownRepresentations::default();
     }
+}
 
-    fn push_node(&mut self, n: Node) -> u32 {
-        let ix = self.nodes.len();
-        assert!(
-            ix < NONE as usize,
-            "fewer than 2^32 - 1 extra representations per session"
-        );
-        self.nodes.push(n);
-        ix as u32
-    }
-
-    fn list(&self, last: u32) -> impl Iterator<Item = &Node> {
-        list(&self.nodes, last)
-    }
+/// Appends `n` and returns its index.
+fn push_node(nodes: &mut Vec<Node>, n: Node) -> u32 {
+    let ix = nodes.len();
+    assert!(
+        ix < NONE as usize,
+        "fewer than 2^32 - 1 extra representations per session"
+    );
+    nodes.push(n);
+    ix as u32
 }
 
 fn list(nodes: &[Node], last: u32) -> impl Iterator<Item = &Node> {
@@ -204,14 +201,29 @@ mod tests {
         let mut k = KnownRepresentations::default();
         k.insert_sequence(h(0), [fingerprint("a", "s1")]);
         k.insert_sequence(h(1), [fingerprint("x", "s1"), fingerprint("y", "s1")]);
-        assert!(k.contains_sequence(&h(0)));
-        assert!(!k.contains_sequence(&h(2)));
-        assert!(!k.add_representation(&h(0), "a", "s1"), "the first one");
-        assert!(!k.add_representation(&h(1), "y", "s1"), "stored on disk");
-        assert!(k.add_representation(&h(1), "z", "s2"));
-        assert!(k.add_representation(&h(0), "b", "s1"));
-        assert!(k.add_representation(&h(0), "a", "s2"), "another source");
-        assert!(!k.add_representation(&h(0), "b", "s1"), "added before");
+        assert_eq!(k.add_representation(&h(2), "a", "s1"), None, "not recorded");
+        assert_eq!(
+            k.add_representation(&h(0), "a", "s1"),
+            Some(false),
+            "the first one"
+        );
+        assert_eq!(
+            k.add_representation(&h(1), "y", "s1"),
+            Some(false),
+            "stored on disk"
+        );
+        assert_eq!(k.add_representation(&h(1), "z", "s2"), Some(true));
+        assert_eq!(k.add_representation(&h(0), "b", "s1"), Some(true));
+        assert_eq!(
+            k.add_representation(&h(0), "a", "s2"),
+            Some(true),
+            "another source"
+        );
+        assert_eq!(
+            k.add_representation(&h(0), "b", "s1"),
+            Some(false),
+            "added before"
+        );
         let got: Vec<_> = k.take_deferred().collect();
         assert_eq!(
             got,
@@ -226,7 +238,11 @@ mod tests {
                 ),
             ]
         );
-        assert!(!k.contains_sequence(&h(0)), "taking forgets");
+        assert_eq!(
+            k.add_representation(&h(0), "c", "s1"),
+            None,
+            "taking forgets"
+        );
         assert_eq!(k.take_deferred().count(), 0);
     }
 
@@ -234,8 +250,8 @@ mod tests {
     fn a_sequence_stored_without_representations_takes_any() {
         let mut k = KnownRepresentations::default();
         k.insert_sequence(h(0), []);
-        assert!(k.add_representation(&h(0), "", ""));
-        assert!(!k.add_representation(&h(0), "", ""));
+        assert_eq!(k.add_representation(&h(0), "", ""), Some(true));
+        assert_eq!(k.add_representation(&h(0), "", ""), Some(false));
     }
 
     proptest::proptest! {
@@ -254,7 +270,7 @@ mod tests {
                     }
                     Some(m) => {
                         let new = !m.1.contains(&(header.clone(), source.clone()));
-                        proptest::prop_assert_eq!(k.add_representation(&hash, &header, &source), new);
+                        proptest::prop_assert_eq!(k.add_representation(&hash, &header, &source), Some(new));
                         if new {
                             m.1.push((header, source));
                         }

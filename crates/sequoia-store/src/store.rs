@@ -323,14 +323,16 @@ impl PackedSequenceStorage {
         rep: Representation,
     ) -> Result<PutOutcome, StoreError> {
         let mut outcome = PutOutcome::default();
-        if !s.known.contains_sequence(&hash) {
+        // Touched in this session, else stored by an earlier commit, else new.
+        let mut seen = s.known.add_representation(&hash, &rep.header, &rep.source);
+        if seen.is_none() {
             if let Some(fps) = self.stored_fingerprints(&hash)? {
                 s.known.insert_sequence(hash, fps);
+                seen = s.known.add_representation(&hash, &rep.header, &rep.source);
             }
         }
-        if s.known.contains_sequence(&hash) {
-            outcome.new_representation =
-                s.known.add_representation(&hash, &rep.header, &rep.source);
+        if let Some(new_representation) = seen {
+            outcome.new_representation = new_representation;
             return Ok(outcome);
         }
         s.known
