@@ -539,44 +539,10 @@ impl PackedSequenceStorage {
     /// assert!(by_md5.is_empty());
     /// ```
     pub fn resolve(&self, id: &SequenceId) -> Result<Vec<SequenceHash>, StoreError> {
-        Ok(self
-            .candidates(id)?
+        Ok(candidates(&self.snapshot(), id)?
             .into_iter()
             .map(|(hash, _)| hash)
             .collect())
-    }
-
-    /// The committed sequences `id` names, with their locations: one index lookup for a
-    /// SHA-256, an alias lookup and one lookup by prefix otherwise. Digest candidates that
-    /// only share the SHA-256 prefix a digest row holds are dropped here (their residues
-    /// are read); accession candidates are checked by the caller against the headers.
-    fn candidates(&self, id: &SequenceId) -> Result<Vec<Located>, StoreError> {
-        let snap = self.snapshot();
-        if let SequenceId::Sha256(h) = id {
-            let locs = snap.locations(h)?;
-            return Ok(if locs.is_empty() {
-                Vec::new()
-            } else {
-                vec![(*h, locs)]
-            });
-        }
-        let Some((kind, key)) = id.alias_key() else {
-            return Ok(Vec::new());
-        };
-        let mut found = snap.alias_locations(kind, &key)?;
-        if found.len() > 1 && id.is_digest() {
-            // Two sequences share the hash prefix a digest row holds: the residues decide.
-            let mut kept = Vec::new();
-            for (hash, locs) in found {
-                let residues =
-                    CACHE.with(|c| residues_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
-                if residues.is_some_and(|r| id.matches_residues(&r)) {
-                    kept.push((hash, locs));
-                }
-            }
-            found = kept;
-        }
-        Ok(found)
     }
 
     /// The residues of every committed sequence `id` names (for a digest at most one):
@@ -595,7 +561,7 @@ impl PackedSequenceStorage {
     pub fn get_by(&self, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<u8>)>, StoreError> {
         let snap = self.snapshot();
         let mut out = Vec::new();
-        for (hash, locs) in self.candidates(id)? {
+        for (hash, locs) in candidates(&snap, id)? {
             let residues = CACHE.with(|c| residues_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
             out.extend(residues.map(|r| (hash, r)));
         }
@@ -607,7 +573,7 @@ impl PackedSequenceStorage {
     pub fn find(&self, id: &SequenceId) -> Result<Vec<StoredSequence>, StoreError> {
         let snap = self.snapshot();
         let mut out = Vec::new();
-        for (hash, locs) in self.candidates(id)? {
+        for (hash, locs) in candidates(&snap, id)? {
             let mut rec = CACHE.with(|c| record_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
             if let SequenceId::Accession(acc) = id {
                 rec.representations
@@ -789,6 +755,38 @@ pub(crate) fn write_multi_index_file(
                 source,
             })
     })
+}
+
+/// The committed sequences `id` names, with their locations: one index lookup for a
+/// SHA-256, an alias lookup and one lookup by prefix otherwise. Digest candidates that
+/// only share the SHA-256 prefix a digest row holds are dropped here (their residues
+/// are read); accession candidates are checked by the caller against the headers.
+/// Locations come from `snap`, which the caller reads them in.
+fn candidates(snap: &Snapshot, id: &SequenceId) -> Result<Vec<Located>, StoreError> {
+    if let SequenceId::Sha256(h) = id {
+        let locs = snap.locations(h)?;
+        return Ok(if locs.is_empty() {
+            Vec::new()
+        } else {
+            vec![(*h, locs)]
+        });
+    }
+    let Some((kind, key)) = id.alias_key() else {
+        return Ok(Vec::new());
+    };
+    let mut found = snap.alias_locations(kind, &key)?;
+    if found.len() > 1 && id.is_digest() {
+        // Two sequences share the hash prefix a digest row holds: the residues decide.
+        let mut kept = Vec::new();
+        for (hash, locs) in found {
+            let residues = CACHE.with(|c| residues_at(snap, &hash, &locs, &mut c.borrow_mut()))?;
+            if residues.is_some_and(|r| id.matches_residues(&r)) {
+                kept.push((hash, locs));
+            }
+        }
+        found = kept;
+    }
+    Ok(found)
 }
 
 /// One sequence and where its entries are.
