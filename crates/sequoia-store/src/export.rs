@@ -5,23 +5,22 @@
 use std::ops::Range;
 
 use pack_format::{PackId, Representation};
-use pack_io::BlockCache;
+use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
+use crate::ordered::block_ranges;
 use crate::snapshot::Snapshot;
 use crate::store::{PackedSequenceStorage, StoredSequence};
 
-/// Blocks of a v2 pack per unit of work: about 512 KiB of entries with 2 KiB blocks.
-const UNIT_BLOCKS: u32 = 256;
-
 /// A part of the store walked by one thread: some blocks of one pack.
-struct Unit {
+struct Unit<'a> {
     pack: PackId,
+    reader: &'a PackReader,
     blocks: Range<u32>,
 }
 
 /// The units of every indexed pack, in store order.
-fn units(snap: &Snapshot) -> Result<Vec<Unit>, StoreError> {
+fn units(snap: &Snapshot) -> Result<Vec<Unit<'_>>, StoreError> {
     let mut out = Vec::new();
     for pack in snap.indexed_packs() {
         let Some(slot) = snap.packs.get(&pack) else {
@@ -30,16 +29,11 @@ fn units(snap: &Snapshot) -> Result<Vec<Unit>, StoreError> {
         let reader = slot
             .reader()
             .map_err(|reason| StoreError::Corrupt(format!("{}: {reason}", slot.path.display())))?;
-        let n = reader.block_count()?;
-        let mut start = 0;
-        while start < n {
-            let end = start.saturating_add(UNIT_BLOCKS).min(n);
-            out.push(Unit {
-                pack,
-                blocks: start..end,
-            });
-            start = end;
-        }
+        out.extend(block_ranges(reader.block_count()?).map(|blocks| Unit {
+            pack,
+            reader,
+            blocks,
+        }));
     }
     Ok(out)
 }
@@ -48,51 +42,45 @@ fn units(snap: &Snapshot) -> Result<Vec<Unit>, StoreError> {
 /// reusing `rec`'s buffers.
 fn walk_unit(
     snap: &Snapshot,
-    unit: &Unit,
+    unit: &Unit<'_>,
     side_cache: &mut BlockCache,
     rec: &mut StoredSequence,
     f: &mut dyn FnMut(&StoredSequence) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let slot = snap
-        .packs
-        .get(&unit.pack)
-        .expect("units are made of packs the snapshot holds");
-    let reader = slot
-        .reader()
-        .map_err(|reason| StoreError::Corrupt(format!("{}: {reason}", slot.path.display())))?;
-    reader.for_each_entry_in::<StoreError>(unit.pack, unit.blocks.clone(), |loc, e| {
-        if !e.has_sequence() {
-            return Ok(());
-        }
-        rec.hash = e.hash;
-        rec.residues.clear();
-        rec.residues.extend_from_slice(e.sequence);
-        // The strings of the previous record are overwritten, not reallocated.
-        let mut n = 0;
-        let mut add = |h: &str, s: &str| {
-            match rec.representations.get_mut(n) {
-                Some(r) => {
-                    r.header.clear();
-                    r.header.push_str(h);
-                    r.source.clear();
-                    r.source.push_str(s);
-                }
-                None => rec.representations.push(Representation::new(h, s)),
+    unit.reader
+        .for_each_entry_in::<StoreError>(unit.pack, unit.blocks.clone(), |loc, e| {
+            if !e.has_sequence() {
+                return Ok(());
             }
-            n += 1;
-        };
-        e.for_each_representation(&mut add)
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        let locs = snap.locations(&e.hash)?;
-        for other in locs.iter().filter(|l| **l != loc) {
-            snap.with_entry(&e.hash, other, side_cache, |x| {
-                x.for_each_representation(&mut add)
-            })?
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        }
-        rec.representations.truncate(n);
-        f(rec)
-    })
+            rec.hash = e.hash;
+            rec.residues.clear();
+            rec.residues.extend_from_slice(e.sequence);
+            // The strings of the previous record are overwritten, not reallocated.
+            let mut n = 0;
+            let mut add = |h: &str, s: &str| {
+                match rec.representations.get_mut(n) {
+                    Some(r) => {
+                        r.header.clear();
+                        r.header.push_str(h);
+                        r.source.clear();
+                        r.source.push_str(s);
+                    }
+                    None => rec.representations.push(Representation::new(h, s)),
+                }
+                n += 1;
+            };
+            e.for_each_representation(&mut add)
+                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let locs = snap.locations(&e.hash)?;
+            for other in locs.iter().filter(|l| **l != loc) {
+                snap.with_entry(&e.hash, other, side_cache, |x| {
+                    x.for_each_representation(&mut add)
+                })?
+                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            }
+            rec.representations.truncate(n);
+            f(rec)
+        })
 }
 
 fn empty_record() -> StoredSequence {

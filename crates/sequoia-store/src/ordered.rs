@@ -7,6 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Units done ahead of the one handed out, per thread.
 const AHEAD_PER_THREAD: usize = 4;
 
+/// Blocks of a v2 pack per unit of work (export, verify): about 512 KiB of entries with
+/// 2 KiB blocks.
+const UNIT_BLOCKS: u32 = 256;
+
+/// `0..blocks` in consecutive units of work.
+pub(crate) fn block_ranges(blocks: u32) -> impl Iterator<Item = std::ops::Range<u32>> {
+    (0..blocks)
+        .step_by(UNIT_BLOCKS as usize)
+        .map(move |start| start..start.saturating_add(UNIT_BLOCKS).min(blocks))
+}
+
 /// Does `work(state, i)` for every unit `i` in `0..units` on `threads` threads (each with
 /// its own `state` from `init`) and hands the results to `sink` in unit order. Stops at the
 /// first error of `work` or `sink` and returns it; units after it are not handed out. An
@@ -104,6 +115,16 @@ pub fn ordered_parallel<S, R: Send, E: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_ranges_cover_every_block_once() {
+        for blocks in [0, 1, 255, 256, 257, 1000] {
+            let ranges: Vec<_> = block_ranges(blocks).collect();
+            assert!(ranges.iter().all(|r| !r.is_empty() && r.len() <= 256));
+            let flat: Vec<u32> = ranges.into_iter().flatten().collect();
+            assert_eq!(flat, (0..blocks).collect::<Vec<_>>(), "{blocks}");
+        }
+    }
 
     #[test]
     fn results_come_in_unit_order_whatever_the_threads() {

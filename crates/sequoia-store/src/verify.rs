@@ -133,12 +133,9 @@ impl PackedSequenceStorage {
                 continue;
             };
             let blocks = reader.block_count().unwrap_or(0);
-            let mut start = 0;
-            while start < blocks {
-                let end = start.saturating_add(WALK_BLOCKS).min(blocks);
-                jobs.push((i, Some(start..end)));
-                share.push(reader.file_len() * u64::from(end - start) / u64::from(blocks));
-                start = end;
+            for range in crate::ordered::block_ranges(blocks) {
+                share.push(reader.file_len() * range.len() as u64 / u64::from(blocks));
+                jobs.push((i, Some(range)));
             }
         }
         let total: u64 = share.iter().sum();
@@ -328,9 +325,6 @@ fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, Al
         .collect();
     (multi, aliases)
 }
-
-/// Blocks of a v2 pack per verification job: about 512 KiB of entries with 2 KiB blocks.
-const WALK_BLOCKS: u32 = 256;
 
 /// What one verification job found: the whole-file checks of a pack, or its entries in a
 /// range of blocks.
