@@ -317,6 +317,11 @@ fn write_sequence(
     }
 }
 
+/// Threads for work spread over the machine: one per core.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Identifiers per unit of work of `get`.
 const GET_CHUNK: usize = 512;
 
@@ -341,19 +346,15 @@ fn answer(
         pieces.push(Answer::Missing(format!("no sequence matches {text}")));
         return Ok(());
     }
-    let mut out = match pieces.pop() {
-        Some(Answer::Fasta(bytes)) => bytes,
-        other => {
-            pieces.extend(other);
-            Vec::new()
-        }
-    };
+    let mut out = Vec::new();
     for rec in &found {
         let len = rec.residues.len() as u64;
         let range = match q.range(len) {
             Ok(r) => r,
             Err(e) => {
-                pieces.push(Answer::Fasta(std::mem::take(&mut out)));
+                if !out.is_empty() {
+                    pieces.push(Answer::Fasta(std::mem::take(&mut out)));
+                }
                 pieces.push(Answer::Missing(e.to_string()));
                 continue;
             }
@@ -372,7 +373,9 @@ fn answer(
             write_record(&mut out, &header, residues, width)?;
         }
     }
-    pieces.push(Answer::Fasta(out));
+    if !out.is_empty() {
+        pieces.push(Answer::Fasta(out));
+    }
     Ok(())
 }
 
@@ -411,21 +414,14 @@ fn get(
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;
     // Lookups run on every core in chunks of identifiers; answers come out in input order.
-    let chunks: Vec<_> = hashes
-        .iter()
-        .zip(&queries)
-        .collect::<Vec<_>>()
-        .chunks(GET_CHUNK)
-        .map(<[_]>::to_vec)
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     sequoia_store::ordered_parallel(
-        chunks.len(),
-        threads,
+        queries.len().div_ceil(GET_CHUNK),
+        cores(),
         || (),
         |_, i| {
             let mut pieces = Vec::new();
-            for (text, q) in &chunks[i] {
+            let from = i * GET_CHUNK;
+            for (text, q) in hashes[from..].iter().zip(&queries[from..]).take(GET_CHUNK) {
                 answer(&store, text, q, width, &mut pieces)?;
             }
             Ok(pieces)
@@ -575,10 +571,7 @@ fn export(
     threads: Option<u16>,
 ) -> Result<ExitCode> {
     let store = PackedSequenceStorage::open(root).map_err(fail)?;
-    let threads = threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        usize::from,
-    );
+    let threads = threads.map_or_else(cores, usize::from);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut io_error = None;
