@@ -347,6 +347,58 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         Ok(out)
     }
 
+    /// Calls `f(rows)` for every run of rows sharing one key, in key order, each bucket
+    /// checked against its CRC before its runs are handed out (a key's rows are all in its
+    /// bucket); stops at the first error of the index or of `f`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pack_format::{PackLocation, SequenceHash};
+    /// use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
+    /// let row = |h: u8, offset: u32| IndexEntry {
+    ///     hash: SequenceHash([h; 32]),
+    ///     location: PackLocation { pack: 1, block: 0, offset, length: 9 },
+    /// };
+    /// let mut rows = [row(2, 9), row(1, 0), row(2, 18)];
+    /// let bytes =
+    ///     write_index(Vec::new(), IndexKind::Pack, &[1], IndexCounts::default(), None, &mut rows)
+    ///         .unwrap();
+    /// let index = PackIndex::parse(bytes).unwrap();
+    /// let mut runs = Vec::new();
+    /// index
+    ///     .for_each_run(|rows| {
+    ///         runs.push(rows);
+    ///         Ok::<(), pack_index::Error>(())
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(runs, [0..1, 1..3]);
+    /// ```
+    pub fn for_each_run<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut total = 0;
+        for slot in 0..(1usize << self.bits) {
+            let (start, end) = self.bucket(slot)?;
+            let mut run = start;
+            for i in start + 1..=end {
+                if i == end || self.key_bytes(i) != self.key_bytes(run) {
+                    f(run..i)?;
+                    run = i;
+                }
+            }
+            total += end - start;
+        }
+        if total != self.count {
+            return Err(Error::Corrupt {
+                offset: self.fanout_at as u64,
+                message: format!("buckets hold {total} rows, the header {}", self.count),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Whether `hash` has at least one row.
     pub fn contains(&self, hash: &SequenceHash) -> Result<bool, Error> {
         Ok(self.lookup(hash)?.next().is_some())
@@ -541,6 +593,18 @@ mod tests {
                 want.sort();
                 prop_assert_eq!(index.lookup(h).unwrap().collect::<Vec<_>>(), want);
             }
+            // Runs are the model's keys in order, each with all its rows.
+            let mut runs = Vec::new();
+            index.for_each_run(|rows| {
+                let key = index.key(rows.start);
+                let locs: Vec<PackLocation> = rows.clone().map(|i| index.location(i)).collect();
+                assert!(rows.clone().all(|i| index.key(i) == key), "a run holds one key");
+                runs.push((key, locs));
+                Ok::<(), Error>(())
+            }).unwrap();
+            let want: Vec<(SequenceHash, Vec<PackLocation>)> = model.iter()
+                .map(|(h, l)| { let mut l = l.clone(); l.sort(); (*h, l) }).collect();
+            prop_assert_eq!(runs, want);
             for p in probes {
                 let h = SequenceHash(p);
                 let got: Vec<_> = index.lookup(&h).unwrap().collect();

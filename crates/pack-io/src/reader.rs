@@ -214,6 +214,20 @@ impl PackReader {
         &self,
         pack: PackId,
         blocks: std::ops::Range<u32>,
+        f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_entry_skipping(pack, blocks, |_| 0, f)
+    }
+
+    /// Like [`for_each_entry_in`](Self::for_each_entry_in), for a caller that has read some
+    /// entries already: `known(block)` says how many of a v2 block's entries it has, and
+    /// a block whose entry table rows are exactly that many is neither decompressed nor
+    /// checked, and its entries are not handed to `f`. v1 packs skip nothing.
+    pub fn for_each_entry_skipping<E: From<Error>>(
+        &self,
+        pack: PackId,
+        blocks: std::ops::Range<u32>,
+        mut known: impl FnMut(u32) -> u32,
         mut f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         match self.version {
@@ -243,6 +257,19 @@ impl PackReader {
                 let mut row = self.first_row_of_block(&v2, blocks.start)?;
                 let end_row = self.first_row_of_block(&v2, end)?;
                 for block in blocks.start..end {
+                    let have = known(block);
+                    if let Some(last) = row.checked_add(have).filter(|_| have > 0) {
+                        // Rows are in block order: rows row..last are this block's, and
+                        // no more, when the first and last are and the next is not.
+                        let listed = |r: u32| -> Result<bool, Error> {
+                            Ok(r < end_row
+                                && v2.entry_info(r).map_err(|e| self.format_err(e))?.block == block)
+                        };
+                        if listed(row)? && listed(last - 1)? && !listed(last)? {
+                            row += have;
+                            continue;
+                        }
+                    }
                     v2.read_block(block, &mut dec, dictionary, &mut buf)
                         .map_err(|e| self.format_err(e))?;
                     let info = v2.block_info(block).map_err(|e| self.format_err(e))?;

@@ -485,6 +485,32 @@ mod tests {
                 }
                 assert_eq!(parts, walked, "split at block {split} of {blocks}");
             }
+            if version == PackVersion::V2 {
+                // A block whose entries the caller has all is skipped; a count that is
+                // not the block's skips nothing.
+                for block in 0..blocks {
+                    let n = walked.iter().filter(|l| l.block == block).count() as u32;
+                    for (claimed, skipped) in [(n, true), (n + 1, false), (n - 1, false)] {
+                        let mut got = Vec::new();
+                        r.for_each_entry_skipping::<Error>(
+                            p.id,
+                            0..blocks,
+                            |b| if b == block { claimed } else { 0 },
+                            |loc, _| {
+                                got.push(loc);
+                                Ok(())
+                            },
+                        )
+                        .unwrap();
+                        let want: Vec<PackLocation> = walked
+                            .iter()
+                            .filter(|l| !skipped || l.block != block)
+                            .copied()
+                            .collect();
+                        assert!(got == want, "block {block}, {claimed} of {n} entries");
+                    }
+                }
+            }
         }
         assert_eq!(seen, input.len());
     }

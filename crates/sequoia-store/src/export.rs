@@ -9,6 +9,7 @@ use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
 use crate::ordered::block_ranges;
+use crate::side::{place, Others, SideEntries};
 use crate::snapshot::Snapshot;
 use crate::store::{PackedSequenceStorage, StoredSequence};
 
@@ -39,16 +40,25 @@ fn units(snap: &Snapshot) -> Result<Vec<Unit<'_>>, StoreError> {
 }
 
 /// Calls `f` with every sequence of `unit` (its representations from every entry of it),
-/// reusing `rec`'s buffers.
+/// reusing `rec`'s buffers. The other entries of a sequence come from `sides` when it
+/// was read ahead, else from an index lookup each.
 fn walk_unit(
     snap: &Snapshot,
+    sides: Option<&SideEntries>,
     unit: &Unit<'_>,
     side_cache: &mut BlockCache,
     rec: &mut StoredSequence,
     f: &mut dyn FnMut(&StoredSequence) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    unit.reader
-        .for_each_entry_in::<StoreError>(unit.pack, unit.blocks.clone(), |loc, e| {
+    let mut cursors = sides.map(|s| s.cursors_from((unit.pack, unit.blocks.start, 0)));
+    let mut block_cursor = cursors.as_ref().map_or(0, |c| c.block);
+    // Blocks whose entries were all read ahead are not decompressed again.
+    let known = |block| sides.map_or(0, |s| s.known(&mut block_cursor, unit.pack, block));
+    unit.reader.for_each_entry_skipping::<StoreError>(
+        unit.pack,
+        unit.blocks.clone(),
+        known,
+        |loc, e| {
             if !e.has_sequence() {
                 return Ok(());
             }
@@ -71,16 +81,26 @@ fn walk_unit(
             };
             e.for_each_representation(&mut add)
                 .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            let locs = snap.locations(&e.hash)?;
-            for other in locs.iter().filter(|l| **l != loc) {
-                snap.with_entry(&e.hash, other, side_cache, |x| {
-                    x.for_each_representation(&mut add)
-                })?
-                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let others = match (sides, cursors.as_mut()) {
+                (Some(s), Some(c)) => s.others(&mut c.group, place(&loc), &e.hash),
+                _ => Others::Lookup,
+            };
+            match others {
+                Others::None => {}
+                Others::Read(s, spans) => s.for_each(spans, &mut add),
+                Others::Lookup => {
+                    for other in snap.locations(&e.hash)?.iter().filter(|l| **l != loc) {
+                        snap.with_entry(&e.hash, other, side_cache, |x| {
+                            x.for_each_representation(&mut add)
+                        })?
+                        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                    }
+                }
             }
             rec.representations.truncate(n);
             f(rec)
-        })
+        },
+    )
 }
 
 fn empty_record() -> StoredSequence {
@@ -99,10 +119,18 @@ impl PackedSequenceStorage {
         mut f: impl FnMut(&StoredSequence) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let snap = self.snapshot();
+        let sides = SideEntries::read(&snap, 1)?;
         let mut side_cache = BlockCache::default();
         let mut rec = empty_record();
         for unit in units(&snap)? {
-            walk_unit(&snap, &unit, &mut side_cache, &mut rec, &mut f)?;
+            walk_unit(
+                &snap,
+                sides.as_ref(),
+                &unit,
+                &mut side_cache,
+                &mut rec,
+                &mut f,
+            )?;
         }
         Ok(())
     }
@@ -146,21 +174,38 @@ impl PackedSequenceStorage {
         mut sink: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let snap = self.snapshot();
+        let sides = SideEntries::read(&snap, threads)?;
         let units = units(&snap)?;
+        // Buffers handed out come back to be filled again: fresh ones would cost a page
+        // fault per 4 KiB of output.
+        let (spare_tx, spare) = crossbeam_channel::unbounded::<Vec<u8>>();
         crate::ordered::ordered_parallel(
             units.len(),
             threads,
             || (BlockCache::default(), empty_record()),
             |(side_cache, rec), i| {
-                let mut buf = Vec::with_capacity(1 << 20);
-                walk_unit(&snap, &units[i], side_cache, rec, &mut |s| {
-                    format(s, &mut buf);
-                    Ok(())
-                })
+                let mut buf = spare.try_recv().unwrap_or_default();
+                buf.clear();
+                walk_unit(
+                    &snap,
+                    sides.as_ref(),
+                    &units[i],
+                    side_cache,
+                    rec,
+                    &mut |s| {
+                        format(s, &mut buf);
+                        Ok(())
+                    },
+                )
                 .map(|()| buf)
                 .map_err(E::from)
             },
-            |buf| sink(&buf),
+            |buf| {
+                sink(&buf)?;
+                // The receiver lives until the walk is over.
+                let _ = spare_tx.send(buf);
+                Ok(())
+            },
             |m| E::from(StoreError::Corrupt(format!("export: {m}"))),
         )
     }
@@ -179,14 +224,17 @@ mod tests {
             ..StoreOptions::default()
         };
         let store = PackedSequenceStorage::open_writer(dir.path(), options).unwrap();
-        for i in 0..n {
-            // Distinct residues: the number spelled with one residue letter per digit.
+        // Distinct residues: the number spelled with one residue letter per digit.
+        let residues = |i: usize| {
             let digits: String = i
                 .to_string()
                 .bytes()
                 .map(|d| b"ACDEFGHIKL"[(d - b'0') as usize] as char)
                 .collect();
-            let residues = format!("M{}W{digits}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 7 + 1));
+            format!("M{}W{digits}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 7 + 1))
+        };
+        for i in 0..n {
+            let residues = residues(i);
             store
                 .put(
                     residues.as_bytes(),
@@ -202,6 +250,16 @@ mod tests {
                     )
                     .unwrap();
             }
+        }
+        store.commit().unwrap();
+        // A later session sees half of them again: packs of representations-only entries.
+        for i in (0..n).step_by(2) {
+            store
+                .put(
+                    residues(i).as_bytes(),
+                    Representation::new(format!("later{i}"), "three"),
+                )
+                .unwrap();
         }
         store.commit().unwrap();
         (dir, store)
@@ -242,6 +300,87 @@ mod tests {
             assert_eq!(got, want, "{threads} threads");
             assert!(chunks > 1);
         }
+    }
+
+    /// Every sequence's line, from a walk with the other entries read ahead or looked up.
+    fn walk_lines(store: &PackedSequenceStorage, read_ahead: bool) -> Vec<u8> {
+        let snap = store.snapshot();
+        let sides = if read_ahead {
+            Some(
+                SideEntries::read(&snap, 2)
+                    .unwrap()
+                    .expect("within the budget"),
+            )
+        } else {
+            None
+        };
+        let (mut cache, mut rec, mut out) = (BlockCache::default(), empty_record(), Vec::new());
+        for unit in units(&snap).unwrap() {
+            walk_unit(
+                &snap,
+                sides.as_ref(),
+                &unit,
+                &mut cache,
+                &mut rec,
+                &mut |r| {
+                    line(r, &mut out);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn reading_other_entries_ahead_matches_looking_them_up() {
+        let (_dir, store) = store_with(3000);
+        let want = walk_lines(&store, false);
+        let text = String::from_utf8_lossy(&want).into_owned();
+        assert!(text.contains(",again0,later0\n"), "{}", &text[..200]);
+        assert_eq!(walk_lines(&store, true), want);
+    }
+
+    #[test]
+    fn a_second_residues_entry_is_looked_up_as_before() {
+        // Store b holds the sequence in its third pack; copied into store a, whose
+        // multi-pack index is lost and rebuilt, it is a second residues entry there.
+        let x: &[u8] = b"MKVLAAGIW";
+        let b = tempfile::tempdir().unwrap();
+        let store_b =
+            PackedSequenceStorage::open_writer(b.path(), StoreOptions::default()).unwrap();
+        for (residues, header) in [(&b"MKK"[..], "y1"), (b"MKKK", "y2"), (x, "late")] {
+            store_b
+                .put(residues, Representation::new(header, "b"))
+                .unwrap();
+            store_b.commit().unwrap();
+        }
+        drop(store_b);
+        let a = tempfile::tempdir().unwrap();
+        let store_a =
+            PackedSequenceStorage::open_writer(a.path(), StoreOptions::default()).unwrap();
+        store_a.put(x, Representation::new("early", "a")).unwrap();
+        store_a.put(b"MWW", Representation::new("y3", "a")).unwrap();
+        store_a.commit().unwrap();
+        store_a.put(x, Representation::new("again", "a")).unwrap();
+        store_a.commit().unwrap();
+        let layout_a = store_a.layout().clone();
+        drop(store_a);
+        let from = crate::layout::StoreLayout::new(b.path()).pack_path(2);
+        std::fs::copy(&from, layout_a.pack_path(2)).unwrap();
+        std::fs::remove_file(layout_a.multi_index_path()).unwrap();
+        PackedSequenceStorage::open_for_repair(a.path())
+            .unwrap()
+            .rebuild_index()
+            .unwrap();
+        let store = PackedSequenceStorage::open(a.path()).unwrap();
+        let snap = store.snapshot();
+        let sides = SideEntries::read(&snap, 1).unwrap().unwrap();
+        assert_eq!(sides.odd.len(), 1, "the sequence with two residues entries");
+        let want = walk_lines(&store, false);
+        let text = String::from_utf8_lossy(&want).into_owned();
+        assert_eq!(text.matches("early").count(), 2, "{text}");
+        assert_eq!(walk_lines(&store, true), want);
     }
 
     #[test]

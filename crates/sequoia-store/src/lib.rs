@@ -36,6 +36,7 @@ pub mod layout;
 mod lock;
 mod ordered;
 mod rebuild;
+mod side;
 mod snapshot;
 mod store;
 mod verify;

@@ -24,7 +24,7 @@ pub struct OpenProblem {
 }
 
 /// A lookup error of the multi-pack index (`None`) or of a pack's own index, named by file.
-fn index_error(id: Option<PackId>) -> impl FnOnce(pack_index::Error) -> StoreError {
+pub(crate) fn index_error(id: Option<PackId>) -> impl FnOnce(pack_index::Error) -> StoreError {
     move |source| StoreError::Index {
         path: PathBuf::from(match id {
             None => crate::layout::MULTI_PACK_INDEX.to_string(),

@@ -1,0 +1,294 @@
+//! The representations-only entries of a store, read ahead of a whole-store walk: one pass
+//! over the multi-pack index finds the sequences with more than one entry, and their other
+//! entries are read in file order (each block decompressed once), so that the walk looks
+//! nothing up and reads nothing at random.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use pack_format::{PackId, PackLocation, SequenceHash};
+use pack_io::BlockCache;
+
+use crate::error::StoreError;
+use crate::ordered::ordered_parallel;
+use crate::snapshot::{index_error, Snapshot};
+
+/// Memory the read-ahead may use (its tables and the headers it holds); a store whose
+/// other entries need more is walked with a lookup per sequence instead.
+const BUDGET: u64 = 1 << 30;
+
+/// Side entries read per unit of work.
+const UNIT_ENTRIES: usize = 8192;
+
+/// Where an entry is, for ordering: (pack, block, offset).
+pub(crate) type Place = (PackId, u32, u32);
+
+pub(crate) fn place(loc: &PackLocation) -> Place {
+    (loc.pack, loc.block, loc.offset)
+}
+
+/// A representation held in one of [`SideEntries::texts`]: the header, then the source.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    text: u32,
+    start: u32,
+    header_len: u32,
+    source_len: u32,
+}
+
+/// A sequence with several entries: the first (its residues) and the representations of
+/// the others.
+struct Group {
+    main: Place,
+    /// Its spans, in the order of its other entries' locations.
+    spans: Range<u32>,
+}
+
+/// The other entries of every sequence with more than one, from
+/// [`SideEntries::read`].
+pub(crate) struct SideEntries {
+    /// Sorted by `main`.
+    groups: Vec<Group>,
+    spans: Vec<Span>,
+    /// The headers and sources of each unit read.
+    texts: Vec<String>,
+    /// Sequences with a second residues entry (a store whose index was rebuilt over the
+    /// packs of an interrupted commit can have one): that entry is walked with lookups.
+    pub(crate) odd: HashSet<SequenceHash>,
+    /// Blocks (pack, block) with entries read here, and how many, in order; none with an
+    /// entry of `odd`, whose residues the walk needs.
+    blocks: Vec<((PackId, u32), u32)>,
+}
+
+/// What a walk does with the entry holding a sequence's residues.
+pub(crate) enum Others<'a> {
+    /// The sequence has no other entry.
+    None,
+    /// The headers and sources of its other entries, in location order.
+    Read(&'a SideEntries, Range<u32>),
+    /// Look its other entries up in the index.
+    Lookup,
+}
+
+impl SideEntries {
+    /// Reads the other entries of every sequence with more than one, on `threads` threads.
+    /// `None` when the store has no multi-pack index or per-pack indexes beside it
+    /// (degraded), or when the entries would need more than the budget: walk with lookups.
+    pub fn read(snap: &Snapshot, threads: usize) -> Result<Option<SideEntries>, StoreError> {
+        let Some(multi) = snap.multi.as_ref().filter(|_| snap.extras.is_empty()) else {
+            return Ok(None);
+        };
+        // Groups in key order; the first row of a key is its residues entry (it was written
+        // first, and ties sort by location).
+        let mut mains: Vec<Place> = Vec::new();
+        let mut sides: Vec<Side> = Vec::new();
+        let mut bytes = 0u64;
+        let mut over = false;
+        multi
+            .for_each_run(|rows| {
+                if rows.end - rows.start < 2 || over {
+                    return Ok(());
+                }
+                let group = mains.len() as u32;
+                mains.push(place(&multi.location(rows.start)));
+                let hash = multi.key(rows.start);
+                for row in rows.start + 1..rows.end {
+                    let location = multi.location(row);
+                    bytes += u64::from(location.length) + 96;
+                    sides.push(Side {
+                        location,
+                        hash,
+                        group,
+                    });
+                }
+                bytes += 32;
+                over = bytes > BUDGET;
+                Ok(())
+            })
+            .map_err(index_error(None))?;
+        if over || mains.len() > u32::MAX as usize / 2 {
+            return Ok(None);
+        }
+        // Number the groups by where their residues are, the order of the walk.
+        let mut order: Vec<u32> = (0..mains.len() as u32).collect();
+        order.sort_unstable_by_key(|&g| mains[g as usize]);
+        let mut rank = vec![0u32; mains.len()];
+        for (k, &g) in order.iter().enumerate() {
+            rank[g as usize] = k as u32;
+        }
+        for side in &mut sides {
+            side.group = rank[side.group as usize];
+        }
+        drop(rank);
+        sides.sort_unstable_by_key(|s| place(&s.location));
+
+        // Read them in file order, in units on every thread.
+        let units = sides.len().div_ceil(UNIT_ENTRIES);
+        let mut texts = Vec::with_capacity(units);
+        let mut tagged: Vec<(u32, Span)> = Vec::with_capacity(sides.len());
+        let mut odd = HashSet::new();
+        let mut odd_blocks = HashSet::new();
+        ordered_parallel(
+            units,
+            threads,
+            BlockCache::default,
+            |cache, i| read_unit(snap, &sides[i * UNIT_ENTRIES..], cache),
+            |(text, unit_spans, unit_odd)| {
+                let unit = texts.len() as u32;
+                texts.push(text);
+                tagged.extend(
+                    unit_spans
+                        .into_iter()
+                        .map(|(g, s)| (g, Span { text: unit, ..s })),
+                );
+                for (hash, at) in unit_odd {
+                    odd.insert(hash);
+                    odd_blocks.insert((at.0, at.1));
+                }
+                Ok(())
+            },
+            |m| StoreError::Corrupt(format!("export: {m}")),
+        )?;
+        let mut blocks: Vec<((PackId, u32), u32)> = Vec::new();
+        for side in &sides {
+            let block = (side.location.pack, side.location.block);
+            match blocks.last_mut() {
+                Some((b, n)) if *b == block => *n += 1,
+                _ => blocks.push((block, 1)),
+            }
+        }
+        blocks.retain(|(b, _)| !odd_blocks.contains(b));
+        drop(sides);
+
+        // Each group's spans together, in the order read (a stable counting sort).
+        let mut groups: Vec<Group> = order
+            .iter()
+            .map(|&g| Group {
+                main: mains[g as usize],
+                spans: 0..0,
+            })
+            .collect();
+        for (g, _) in &tagged {
+            groups[*g as usize].spans.end += 1;
+        }
+        let mut next = 0u32;
+        for g in &mut groups {
+            let n = g.spans.end;
+            g.spans = next..next;
+            next += n;
+        }
+        let mut spans = vec![Span::default(); tagged.len()];
+        for (g, s) in tagged {
+            let r = &mut groups[g as usize].spans;
+            spans[r.end as usize] = s;
+            r.end += 1;
+        }
+        Ok(Some(SideEntries {
+            groups,
+            spans,
+            texts,
+            odd,
+            blocks,
+        }))
+    }
+
+    /// Cursors for a walk from `from` on (see [`others`](Self::others) and
+    /// [`known`](Self::known)).
+    pub fn cursors_from(&self, from: Place) -> Cursors {
+        Cursors {
+            group: self.groups.partition_point(|g| g.main < from),
+            block: self.blocks.partition_point(|(b, _)| *b < (from.0, from.1)),
+        }
+    }
+
+    /// How many entries of `block` of `pack` were read here: a walk in block order need
+    /// not decompress a block whose entries are all here.
+    pub fn known(&self, cursor: &mut usize, pack: PackId, block: u32) -> u32 {
+        while self
+            .blocks
+            .get(*cursor)
+            .is_some_and(|(b, _)| *b < (pack, block))
+        {
+            *cursor += 1;
+        }
+        match self.blocks.get(*cursor) {
+            Some(&(b, n)) if b == (pack, block) => n,
+            _ => 0,
+        }
+    }
+
+    /// What to do with the residues entry of `hash` at `at`; `cursor` is a walk's
+    /// [`Cursors::group`], moved on as the walk goes (entries in location order).
+    pub fn others(&self, cursor: &mut usize, at: Place, hash: &SequenceHash) -> Others<'_> {
+        while self.groups.get(*cursor).is_some_and(|g| g.main < at) {
+            *cursor += 1;
+        }
+        match self.groups.get(*cursor) {
+            Some(g) if g.main == at => Others::Read(self, g.spans.clone()),
+            _ if self.odd.contains(hash) => Others::Lookup,
+            _ => Others::None,
+        }
+    }
+
+    /// Calls `f(header, source)` for the representations of `spans`.
+    pub fn for_each(&self, spans: Range<u32>, mut f: impl FnMut(&str, &str)) {
+        for s in &self.spans[spans.start as usize..spans.end as usize] {
+            let text = &self.texts[s.text as usize];
+            let h = s.start as usize;
+            let src = h + s.header_len as usize;
+            f(&text[h..src], &text[src..src + s.source_len as usize]);
+        }
+    }
+}
+
+/// Where a walk in location order is in [`SideEntries`]' tables.
+pub(crate) struct Cursors {
+    pub group: usize,
+    pub block: usize,
+}
+
+/// What a unit of side entries gives: their headers and sources, a span per representation
+/// with its group, and the second residues entries.
+type UnitRead = (String, Vec<(u32, Span)>, Vec<(SequenceHash, Place)>);
+
+/// An entry of a sequence other than its first, and the sequence's group.
+struct Side {
+    location: PackLocation,
+    hash: SequenceHash,
+    group: u32,
+}
+
+fn read_unit(
+    snap: &Snapshot,
+    sides: &[Side],
+    cache: &mut BlockCache,
+) -> Result<UnitRead, StoreError> {
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    let mut odd = Vec::new();
+    for side in sides.iter().take(UNIT_ENTRIES) {
+        let residues = snap
+            .with_entry(&side.hash, &side.location, cache, |e| {
+                e.for_each_representation(|header, source| {
+                    let start = text.len() as u32;
+                    text.push_str(header);
+                    text.push_str(source);
+                    spans.push((
+                        side.group,
+                        Span {
+                            text: 0,
+                            start,
+                            header_len: header.len() as u32,
+                            source_len: source.len() as u32,
+                        },
+                    ));
+                })
+                .map(|()| e.has_sequence())
+            })?
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        if residues {
+            odd.push((side.hash, place(&side.location)));
+        }
+    }
+    Ok((text, spans, odd))
+}
