@@ -18,9 +18,29 @@ const V1_LIMIT: u64 = 4 << 30;
 /// thread so that neighbouring entries do not decompress their block twice.
 #[derive(Default)]
 pub struct BlockCache {
-    decoder: BlockDecoder,
+    /// A context per pack read (the most recent [`DECODERS`]): each stays warm with its
+    /// pack's dictionary.
+    decoders: Vec<(u64, BlockDecoder)>,
     key: Option<(u64, u32)>,
     block: Vec<u8>,
+}
+
+/// Decompression contexts a [`BlockCache`] keeps.
+const DECODERS: usize = 8;
+
+/// The context of `decoders` for the reader with `serial`, moved to the front.
+fn decoder_for(decoders: &mut Vec<(u64, BlockDecoder)>, serial: u64) -> &mut BlockDecoder {
+    match decoders.iter().position(|(s, _)| *s == serial) {
+        Some(0) => {}
+        Some(i) => decoders[..=i].rotate_right(1),
+        None => {
+            if decoders.len() == DECODERS {
+                decoders.pop();
+            }
+            decoders.insert(0, (serial, BlockDecoder::new()));
+        }
+    }
+    &mut decoders[0].1
 }
 
 /// A finished pack file, memory-mapped.
@@ -168,10 +188,11 @@ impl PackReader {
                 let key = (self.serial, location.block);
                 if cache.key != Some(key) {
                     cache.key = None;
+                    let decoder = decoder_for(&mut cache.decoders, self.serial);
                     self.v2()?
                         .read_block(
                             location.block,
-                            &mut cache.decoder,
+                            decoder,
                             self.dictionary()?,
                             &mut cache.block,
                         )
