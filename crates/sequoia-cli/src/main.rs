@@ -1,7 +1,7 @@
 //! The `sequoia` command line: a thin layer over `sequoia-store`.
 
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -110,6 +110,30 @@ enum Command {
     Verify,
     /// Recreate every index file from the packs alone.
     RebuildIndex,
+    /// Rewrite every pack into new ones with one entry per sequence (the representations
+    /// later imports added are merged into it): a smaller store whose reads decompress
+    /// one block per sequence. The old packs are left in place, no longer used, for you
+    /// to delete.
+    Repack {
+        /// Layout of the new packs.
+        #[arg(long, value_enum, default_value = "v2")]
+        format: Format,
+        /// Pack size limit in bytes.
+        #[arg(long, default_value_t = 64 << 20, hide = true)]
+        pack_size: u64,
+        /// Uncompressed bytes per v2 block.
+        #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
+        block_size: usize,
+    },
+}
+
+impl Format {
+    fn version(self) -> PackVersion {
+        match self {
+            Format::V1 => PackVersion::V1,
+            Format::V2 => PackVersion::V2,
+        }
+    }
 }
 
 fn default_store() -> PathBuf {
@@ -150,10 +174,7 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
             files,
         } => {
             let options = StoreOptions {
-                format: match format {
-                    Format::V1 => PackVersion::V1,
-                    Format::V2 => PackVersion::V2,
-                },
+                format: format.version(),
                 pack_size_limit: pack_size,
                 block_size,
                 ..StoreOptions::default()
@@ -178,6 +199,19 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
         } => export(&root, dedup, width, threads),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
+        Command::Repack {
+            format,
+            pack_size,
+            block_size,
+        } => {
+            let options = StoreOptions {
+                format: format.version(),
+                pack_size_limit: pack_size,
+                block_size,
+                ..StoreOptions::default()
+            };
+            repack(&root, options)
+        }
         Command::RebuildIndex => {
             let store = PackedSequenceStorage::open_for_repair(&root).map_err(fail)?;
             let s = store.rebuild_index().map_err(fail)?;
@@ -679,7 +713,7 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
             j.uncompressed_bytes
         )?;
         for p in &j.stray_temp_files {
-            writeln!(out, "note: leftover of an interrupted import, not part of the store (safe to delete when no import runs): {p}")?;
+            writeln!(out, "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs): {p}")?;
         }
         for p in &j.problems {
             writeln!(out, "problem: {p}")?;
@@ -702,7 +736,7 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
     for p in &report.stray_temp_files {
         writeln!(
             out,
-            "note: leftover of an interrupted import, not part of the store (safe to delete when no import runs): {}",
+            "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs): {}",
             p.display()
         )?;
     }
@@ -723,4 +757,36 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn repack(root: &Path, options: StoreOptions) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
+    eprintln!(
+        "repacking {} (every sequence is read and written again)",
+        root.display()
+    );
+    let s = store.repack().map_err(fail)?;
+    if s.old_packs.is_empty() {
+        eprintln!("nothing to repack: the store is empty");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "repacked {} entries in {} packs ({:.1} MB) into {} entries in {} packs ({:.1} MB)",
+        s.old_entries,
+        s.old_packs.len(),
+        s.old_pack_bytes as f64 / 1e6,
+        s.new_entries,
+        s.new_packs.len(),
+        s.new_pack_bytes as f64 / 1e6
+    );
+    let layout = sequoia_store::layout::StoreLayout::new(root);
+    eprintln!("these files are no longer part of the store; delete them to free the space:");
+    for id in &s.old_packs {
+        for path in [layout.pack_path(*id), layout.pack_index_path(*id)] {
+            if path.exists() {
+                eprintln!("  {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -253,6 +253,62 @@ fn importing_the_same_records_again_adds_nothing() {
 }
 
 #[test]
+fn repack_merges_entries_keeps_every_answer_and_names_the_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let a = data("sample.fasta");
+    let b = data("sample_dup.fasta");
+    ok(store, &["import", a.to_str().unwrap()]);
+    ok(
+        store,
+        &["import", "--source", "mirror", a.to_str().unwrap()],
+    );
+    ok(store, &["import", b.to_str().unwrap()]);
+    let export_before = ok(store, &["export"]).stdout;
+    let stats_before = stats(store);
+    let old_files = pack_files(store);
+    let out = ok(store, &["repack"]);
+    let err = stderr(&out);
+    assert!(err.contains("repacked"), "{err}");
+    // Every old pack file is named as no longer part of the store, and still there.
+    for f in &old_files {
+        assert!(
+            err.contains(&f.display().to_string()),
+            "{} in {err}",
+            f.display()
+        );
+        assert!(f.exists());
+    }
+    assert_eq!(ok(store, &["export"]).stdout, export_before);
+    let after = stats(store);
+    for key in ["sequences", "representations"] {
+        assert_eq!(after.get(key), stats_before.get(key), "{key}");
+    }
+    assert!(after.get("pack_bytes") < stats_before.get("pack_bytes"));
+    let verified = String::from_utf8_lossy(&ok(store, &["verify"]).stdout).into_owned();
+    assert!(verified.contains("replaced by a repack"), "{verified}");
+    // Once the old files are deleted, as the note says, the store is whole.
+    for f in &old_files {
+        std::fs::remove_file(f).unwrap();
+        let idx = store.join("indices").join(
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".tal", ".idx"),
+        );
+        std::fs::remove_file(idx).unwrap();
+    }
+    let verified = ok(store, &["verify"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        stderr(&verified)
+    );
+    assert!(!text.contains("not part of the store"), "{text}");
+    assert_eq!(ok(store, &["export"]).stdout, export_before);
+}
+
+#[test]
 fn a_flipped_byte_in_a_pack_fails_verify_naming_the_pack() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path();

@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The store has damaged index files; writing would build on them.
     #[error("the store needs repair before it can be written: {0}; run `sequoia rebuild-index`")]
     NeedsRepair(String),
+    /// A repack was refused or found the store inconsistent; nothing was changed.
+    #[error("repack: {0}")]
+    Repack(String),
     /// A write failed earlier in this session; nothing more is accepted until it is dropped.
     #[error("an earlier write failed, so this session accepts no more writes (nothing of it was committed): {0}")]
     Poisoned(String),

@@ -153,6 +153,11 @@ impl KnownRepresentations {
         })
     }
 
+    /// Whether the session has seen nothing since its last commit.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
     /// Forgets everything (a rollback), freeing the memory.
     pub fn clear(&mut self) {
         *self = KnownRepresentations::default();

@@ -36,6 +36,7 @@ pub mod layout;
 mod lock;
 mod ordered;
 mod rebuild;
+mod repack;
 mod side;
 mod snapshot;
 mod store;
@@ -47,6 +48,7 @@ pub use ids::{accessions, header_answers_to, IdQuery, SequenceDigests, SequenceI
 pub use import::{import_fasta, ImportError, ImportSummary};
 pub use ordered::ordered_parallel;
 pub use rebuild::RebuildSummary;
+pub use repack::RepackSummary;
 pub use snapshot::OpenProblem;
 pub use store::{
     CommitSummary, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats, StoredSequence,

@@ -109,10 +109,17 @@ impl StoreStats {
     }
 }
 
-struct WriteSession {
+/// Whether published packs add to the committed ones or replace them (repacking).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Publish {
+    Add,
+    Replace,
+}
+
+pub(crate) struct WriteSession {
     _lock: WriterLock,
     writer: Option<PackWriter>,
-    next_pack_id: PackId,
+    pub next_pack_id: PackId,
     batch: Vec<PutEntry>,
     batch_bytes: usize,
     /// Sequences touched since the last commit, with their representations' fingerprints;
@@ -123,10 +130,17 @@ struct WriteSession {
     /// Computes alias-index rows (digests of new sequences, accessions of new
     /// representations) on its own thread, from copies of what is sent to the writer.
     aliases: Option<AliasWorker>,
-    poisoned: Option<String>,
+    pub poisoned: Option<String>,
 }
 
-const BATCH_BYTES: usize = 1 << 20;
+impl WriteSession {
+    /// Whether anything was put since the last commit.
+    pub fn has_uncommitted(&self) -> bool {
+        self.writer.is_some() || !self.batch.is_empty() || !self.known.is_empty()
+    }
+}
+
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
@@ -272,7 +286,7 @@ impl PackedSequenceStorage {
         self.snapshot().problems.clone()
     }
 
-    fn session(&self) -> Result<std::sync::MutexGuard<'_, WriteSession>, StoreError> {
+    pub(crate) fn session(&self) -> Result<std::sync::MutexGuard<'_, WriteSession>, StoreError> {
         let s = self.session.as_ref().ok_or(StoreError::ReadOnly)?;
         let guard = s.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(why) = &guard.poisoned {
@@ -373,17 +387,22 @@ impl PackedSequenceStorage {
         Ok(Some(fps))
     }
 
+    /// How this store writes packs, the first numbered `first_id`.
+    pub(crate) fn writer_config(&self, first_id: PackId) -> PackWriterConfig {
+        let mut config = PackWriterConfig::new(&self.layout.packs_dir(), first_id);
+        config.version = self.options.format;
+        config.pack_size_limit = self.options.pack_size_limit;
+        config.block_size = self.options.block_size;
+        config.level = self.options.level;
+        config
+    }
+
     fn send_batch(&self, s: &mut WriteSession) -> Result<(), StoreError> {
         if s.batch.is_empty() {
             return Ok(());
         }
         if s.writer.is_none() {
-            let mut config = PackWriterConfig::new(&self.layout.packs_dir(), s.next_pack_id);
-            config.version = self.options.format;
-            config.pack_size_limit = self.options.pack_size_limit;
-            config.block_size = self.options.block_size;
-            config.level = self.options.level;
-            s.writer = Some(PackWriter::spawn(config)?);
+            s.writer = Some(PackWriter::spawn(self.writer_config(s.next_pack_id))?);
         }
         let batch = std::mem::take(&mut s.batch);
         s.batch_bytes = 0;
@@ -457,35 +476,42 @@ impl PackedSequenceStorage {
             Some(worker) => worker.finish()?,
             None => AliasRows::default(),
         };
-        let summary = self.publish_packs(&mut packs, aliases)?;
+        let summary = self.publish_packs(&mut packs, aliases, Publish::Add)?;
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
         }
         Ok(summary)
     }
 
-    fn publish_packs(
+    /// Publishes finished packs: their indexes, the packs under their names, the alias
+    /// indexes (`new_aliases` merged with the current ones), then the commit record: over
+    /// the committed packs and these (`Publish::Add`), or these alone (`Publish::Replace`).
+    pub(crate) fn publish_packs(
         &self,
         packs: &mut [FinishedPack],
         new_aliases: AliasRows,
+        how: Publish,
     ) -> Result<CommitSummary, StoreError> {
         let mut summary = CommitSummary::default();
         if packs.is_empty() {
             return Ok(summary);
         }
         let snap = self.snapshot();
-        let mut ids = snap.indexed_packs();
-        let mut counts = snap.counts();
+        let committed = snap.indexed_packs();
+        let (mut ids, mut counts) = match how {
+            Publish::Add => (committed.clone(), snap.counts()),
+            Publish::Replace => (Vec::new(), IndexCounts::default()),
+        };
         // Rows are checked bucket by bucket as they are merged, so that damage in the old
         // commit record is reported instead of being copied into the new one.
         let mut rows: Vec<IndexEntry> = Vec::new();
-        if let Some(m) = &snap.multi {
+        if let (Some(m), Publish::Add) = (&snap.multi, how) {
             rows.extend(m.checked_entries().map_err(|source| StoreError::Index {
                 path: self.layout.multi_index_path(),
                 source,
             })?);
         }
-        for (id, ix) in &snap.extras {
+        for (id, ix) in snap.extras.iter().filter(|_| how == Publish::Add) {
             rows.extend(ix.checked_entries().map_err(|source| StoreError::Index {
                 path: self.layout.pack_index_path(*id),
                 source,
@@ -515,8 +541,13 @@ impl PackedSequenceStorage {
         fsync_dir(&self.layout.packs_dir())?;
         ids.sort_unstable();
         // Alias indexes before the commit record: a crash in between leaves rows that name
-        // sequences no committed pack holds, which lookups filter out.
-        new_aliases.write(&self.layout, &ids, &snap.aliases)?;
+        // sequences no committed pack holds, which lookups filter out. They cover the packs
+        // committed now as well, so that they stay complete whether or not the commit
+        // record below is written (replaced packs hold the same sequences).
+        let mut alias_ids: Vec<PackId> = ids.iter().chain(&committed).copied().collect();
+        alias_ids.sort_unstable();
+        alias_ids.dedup();
+        new_aliases.write(&self.layout, &alias_ids, &snap.aliases)?;
         // The commit point: the new multi-pack index lists the new packs.
         write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
         self.refresh()?;
@@ -727,9 +758,12 @@ impl PackedSequenceStorage {
             }
         }
         let dir = self.layout.indices_dir();
+        let leftovers = &stats.stray_temp_files;
         for item in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
             let item = item.map_err(io_err(&dir))?;
-            if item.file_name().to_string_lossy().ends_with(".tmp") {
+            if item.file_name().to_string_lossy().ends_with(".tmp")
+                || leftovers.contains(&item.path())
+            {
                 continue;
             }
             stats.index_files += 1;

@@ -1,0 +1,302 @@
+//! Rewriting every pack of a store into new ones, each sequence as one entry with all its
+//! representations: the representations-only entries that later imports add are merged
+//! into their sequence's entry, so reads decompress one block per sequence and the store
+//! and its indexes get smaller.
+
+use pack_format::PackId;
+use pack_io::{PackWriter, PutEntry};
+
+use crate::alias::AliasRows;
+use crate::error::StoreError;
+use crate::store::{PackedSequenceStorage, Publish, BATCH_BYTES};
+
+/// What [`repack`](PackedSequenceStorage::repack) did.
+#[derive(Clone, Debug, Default)]
+pub struct RepackSummary {
+    /// The packs replaced: no longer part of the store, left in place (with their
+    /// indexes) for the user to delete.
+    pub old_packs: Vec<PackId>,
+    /// Bytes of the replaced pack files.
+    pub old_pack_bytes: u64,
+    /// Entries in the replaced packs.
+    pub old_entries: u64,
+    /// The packs written.
+    pub new_packs: Vec<PackId>,
+    /// Bytes of the new pack files.
+    pub new_pack_bytes: u64,
+    /// Entries in the new packs: one per sequence.
+    pub new_entries: u64,
+}
+
+impl PackedSequenceStorage {
+    /// Rewrites every committed sequence, in store order, into new packs with one entry
+    /// each holding all its representations (in the order
+    /// [`for_each_sequence`](Self::for_each_sequence) gives them), then commits the new
+    /// packs in place of the old ones: new pack and alias indexes, then a multi-pack index
+    /// listing the new packs only. The old pack files and their indexes are left where
+    /// they are, no longer part of the store (reported as leftovers), for the caller to
+    /// delete.
+    ///
+    /// Refused when this session has uncommitted puts, when the store has problems (run
+    /// `rebuild-index` first), and, before anything is committed, when the new packs do
+    /// not hold exactly the sequences and representations of the old ones. A crash before
+    /// the multi-pack index is written leaves the store as it was.
+    ///
+    /// # Examples
+    /// ```
+    /// use sequoia_store::{PackedSequenceStorage, Representation, StoreOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// store.put(b"MKV", Representation::new("a", "one")).unwrap();
+    /// store.commit().unwrap();
+    /// store.put(b"MKV", Representation::new("b", "two")).unwrap();
+    /// store.commit().unwrap();
+    /// let summary = store.repack().unwrap();
+    /// assert_eq!((summary.old_entries, summary.new_entries), (2, 1));
+    /// let got = store.get_record(&pack_format::SequenceHash::of_residues(b"MKV")).unwrap().unwrap();
+    /// assert_eq!(got.representations.len(), 2);
+    /// ```
+    pub fn repack(&self) -> Result<RepackSummary, StoreError> {
+        let mut s = self.session()?;
+        if s.has_uncommitted() {
+            return Err(StoreError::Repack(
+                "this session has uncommitted writes: commit them first".into(),
+            ));
+        }
+        let snap = self.snapshot();
+        if let Some(p) = snap.problems.first() {
+            return Err(StoreError::NeedsRepair(format!(
+                "{}: {}",
+                p.path.display(),
+                p.reason
+            )));
+        }
+        let mut summary = RepackSummary {
+            old_packs: snap.indexed_packs(),
+            ..RepackSummary::default()
+        };
+        if summary.old_packs.is_empty() {
+            return Ok(summary);
+        }
+        for id in &summary.old_packs {
+            if let Some(slot) = snap.packs.get(id) {
+                summary.old_pack_bytes += std::fs::metadata(&slot.path)
+                    .map_err(crate::layout::io_err(&slot.path))?
+                    .len();
+            }
+        }
+        let before = snap.counts();
+        summary.old_entries = snap.multi.as_ref().map_or(0, |m| m.len());
+        drop(snap);
+
+        let writer = PackWriter::spawn(self.writer_config(s.next_pack_id))?;
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let walked = self.for_each_sequence(|rec| {
+            batch_bytes += rec.residues.len()
+                + rec
+                    .representations
+                    .iter()
+                    .map(|r| r.header.len() + r.source.len() + 8)
+                    .sum::<usize>();
+            batch.push(PutEntry {
+                hash: rec.hash,
+                residues: rec.residues.clone(),
+                representations: rec.representations.clone(),
+            });
+            if batch_bytes >= BATCH_BYTES {
+                batch_bytes = 0;
+                writer.put(std::mem::take(&mut batch))?;
+            }
+            Ok(())
+        });
+        let sent = walked.and_then(|()| Ok(writer.put(batch)?));
+        // The writer's own error says more than the closed channel the walk saw.
+        let finished = writer.finish();
+        let mut packs = match (sent, finished) {
+            (_, Err(e)) => return Err(e.into()),
+            (Err(e), Ok(packs)) => {
+                discard(&packs);
+                return Err(e);
+            }
+            (Ok(()), Ok(packs)) => packs,
+        };
+        let mut after = pack_index::IndexCounts::default();
+        for p in &packs {
+            after.sequences += p.counts.sequences as u64;
+            after.representations += p.counts.representations as u64;
+        }
+        if (after.sequences, after.representations) != (before.sequences, before.representations) {
+            discard(&packs);
+            return Err(StoreError::Repack(format!(
+                "the store lists {} sequences and {} representations, the walk found {} and {} (a sequence stored twice, or representations of a sequence that is not stored): nothing was changed; `sequoia verify` names the entries",
+                before.sequences, before.representations, after.sequences, after.representations
+            )));
+        }
+        summary.new_entries = packs.iter().map(|p| p.entries.len() as u64).sum();
+        // Alias rows depend on sequences and headers, not on where they are: the current
+        // alias indexes are rewritten over the new packs as they are.
+        let published = self.publish_packs(&mut packs, AliasRows::default(), Publish::Replace);
+        if let Some(last) = packs.last() {
+            s.next_pack_id = last.id + 1;
+        }
+        let published = published.inspect_err(|e| s.poisoned = Some(e.to_string()))?;
+        summary.new_packs = published.packs;
+        summary.new_pack_bytes = published.pack_bytes;
+        Ok(summary)
+    }
+}
+
+/// Removes the temporary files of packs that will not be published (written by this
+/// repack, never part of the store).
+fn discard(packs: &[pack_io::FinishedPack]) {
+    for p in packs {
+        let _ = std::fs::remove_file(&p.temp_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Representation, SequenceId, StoreOptions};
+
+    fn options() -> StoreOptions {
+        StoreOptions {
+            pack_size_limit: 30_000,
+            block_size: 512,
+            ..StoreOptions::default()
+        }
+    }
+
+    fn residues(i: usize) -> Vec<u8> {
+        let digits: String = i
+            .to_string()
+            .bytes()
+            .map(|d| b"ACDEFGHIKL"[(d - b'0') as usize] as char)
+            .collect();
+        format!("M{}W{digits}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 5 + 1)).into_bytes()
+    }
+
+    /// Three sessions: the later two see many sequences again, as imports of overlapping
+    /// files do.
+    fn store_in(dir: &std::path::Path) -> PackedSequenceStorage {
+        let store = PackedSequenceStorage::open_writer(dir, options()).unwrap();
+        for (session, step) in [(0, 1), (1, 2), (2, 3)] {
+            for i in (0..1500).step_by(step) {
+                let header = format!("s{session}_{i} ACC{session}X{i}");
+                store
+                    .put(
+                        &residues(i),
+                        Representation::new(header, format!("src{session}")),
+                    )
+                    .unwrap();
+            }
+            store.commit().unwrap();
+        }
+        store
+    }
+
+    fn export(store: &PackedSequenceStorage) -> Vec<u8> {
+        let mut out = Vec::new();
+        store
+            .for_each_sequence(|rec| {
+                out.extend_from_slice(&rec.hash.0);
+                out.extend_from_slice(&rec.residues);
+                for r in &rec.representations {
+                    out.extend_from_slice(format!("|{}|{}", r.header, r.source).as_bytes());
+                }
+                out.push(b'\n');
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn repacking_merges_entries_and_keeps_every_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let before = export(&store);
+        let stats = store.stats().unwrap();
+        let summary = store.repack().unwrap();
+        assert_eq!(summary.old_entries, 1500 + 750 + 500);
+        assert_eq!(summary.new_entries, 1500, "one entry per sequence");
+        assert!(summary.new_pack_bytes < summary.old_pack_bytes);
+        assert!(summary
+            .new_packs
+            .iter()
+            .all(|n| summary.old_packs.iter().all(|o| n > o)));
+        assert_eq!(export(&store), before);
+        let after = store.stats().unwrap();
+        assert_eq!(
+            (after.sequences, after.representations),
+            (stats.sequences, stats.representations)
+        );
+        // The replaced packs and their indexes are not counted as the store's.
+        assert_eq!(after.packs, summary.new_packs.len());
+        assert_eq!(after.pack_bytes, summary.new_pack_bytes);
+        assert!(after.index_bytes < stats.index_bytes, "{after:?}");
+        assert_eq!(after.index_files, 4 + summary.new_packs.len());
+        // Alias lookups still answer, with the same residues.
+        for i in [0, 6, 999] {
+            let id = SequenceId::parse(&format!("s2_{i}")).unwrap();
+            assert_eq!(store.get_by(&id).unwrap()[0].1, residues(i));
+        }
+        // The old packs are leftovers; everything else verifies.
+        let report = store.verify(&mut |_, _| {});
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.stray_temp_files.len(), 2 * summary.old_packs.len());
+        drop(store);
+        // Reopened from disk, it reads the same, and takes new writes.
+        let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
+        assert_eq!(export(&store), before);
+        store
+            .put(&residues(3), Representation::new("late", "src3"))
+            .unwrap();
+        store.commit().unwrap();
+        let rec = store
+            .get_record(&pack_format::SequenceHash::of_residues(&residues(3)))
+            .unwrap()
+            .unwrap();
+        let headers: Vec<&str> = rec
+            .representations
+            .iter()
+            .map(|r| r.header.as_str())
+            .collect();
+        assert_eq!(headers, ["s0_3 ACC0X3", "s2_3 ACC2X3", "late"]);
+    }
+
+    #[test]
+    fn a_repack_whose_commit_record_is_lost_leaves_the_old_store() {
+        // As a crash between the alias indexes and the multi-pack index would.
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let before = export(&store);
+        let layout = store.layout().clone();
+        let old_record = std::fs::read(layout.multi_index_path()).unwrap();
+        let summary = store.repack().unwrap();
+        drop(store);
+        std::fs::write(layout.multi_index_path(), old_record).unwrap();
+        let store = PackedSequenceStorage::open(dir.path()).unwrap();
+        assert!(store.problems().is_empty(), "{:?}", store.problems());
+        assert_eq!(export(&store), before);
+        let id = SequenceId::parse("s1_4").unwrap();
+        assert_eq!(store.get_by(&id).unwrap()[0].1, residues(4));
+        let report = store.verify(&mut |_, _| {});
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.stray_temp_files.len(), 2 * summary.new_packs.len());
+    }
+
+    #[test]
+    fn uncommitted_writes_refuse_a_repack() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        store
+            .put(&residues(1), Representation::new("pending", "x"))
+            .unwrap();
+        let err = store.repack().unwrap_err();
+        assert!(err.to_string().contains("commit them first"), "{err}");
+        store.commit().unwrap();
+        store.repack().unwrap();
+    }
+}
