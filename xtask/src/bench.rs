@@ -817,6 +817,8 @@ fn real_data(
         "target >= 500",
     );
 
+    repacked(o, bin, out, &store, &keyfile, &keys, r)?;
+
     // Import throughput over the run, in-process, for the plot.
     let tstore = out.join("store_curve");
     let _ = std::fs::remove_dir_all(&tstore);
@@ -842,6 +844,120 @@ fn real_data(
     ));
     drop(st);
     let _ = std::fs::remove_dir_all(&tstore);
+    Ok(())
+}
+
+/// `sequoia repack` on a copy of the imported store (the old packs it names deleted), and
+/// the figures repacking changes: bytes, gets, export, verify.
+fn repacked(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    store: &Path,
+    keyfile: &Path,
+    keys: &Arc<Vec<SequenceHash>>,
+    r: &mut Report,
+) -> Result<(), String> {
+    let copy = out.join("store_protein_all_repacked");
+    let mut rss = Vec::new();
+    let t = repeat(o.runs, || {
+        let _ = std::fs::remove_dir_all(&copy);
+        sh(&format!("cp -r {} {}", store.display(), copy.display()))?;
+        let (secs, kb) = timed_rss(&format!(
+            "{} --store {} repack",
+            bin.display(),
+            copy.display()
+        ))?;
+        rss.push(kb as f64 / 1024.0);
+        Ok(secs)
+    })?;
+    r.add(
+        "repack_s",
+        "repack protein_all store (s)",
+        t.median,
+        "s",
+        format!(
+            "{:.2}..{:.2}; peak RSS {:.0} MB",
+            t.min,
+            t.max,
+            Stat::of(rss).median
+        ),
+    );
+    let lib = PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?;
+    for path in lib.stats().map_err(|e| e.to_string())?.stray_temp_files {
+        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    drop(lib);
+    let lib = Arc::new(PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?);
+    let (bytes, files) = dir_bytes(&copy);
+    r.add(
+        "repacked_store_mb",
+        "repacked: store bytes (packs + indexes)",
+        bytes as f64 / 1e6,
+        "MB",
+        format!("{files} files"),
+    );
+    let per = lib.stats().map_err(|e| e.to_string())?;
+    r.add(
+        "repacked_index_bytes_per_sequence",
+        "repacked: index bytes per sequence",
+        per.index_bytes as f64 / per.sequences as f64,
+        "B",
+        "target <= 48".into(),
+    );
+    let nkeys = keys.len() as f64;
+    for (threads, key) in [(1, "repacked_get_lib_1t"), (2, "repacked_get_lib_2t")] {
+        let g = repeat(o.runs, || library_gets(&lib, keys, threads))?;
+        let label = format!("repacked: random get, library, {threads} thread(s)");
+        r.timed(key, &label, g, nkeys, "seq/s", "");
+    }
+    let cli = |args: String| {
+        repeat(o.runs, || {
+            sh(&format!(
+                "{} --store {} {args} > /dev/null",
+                bin.display(),
+                copy.display()
+            ))
+            .map(|x| x.0)
+        })
+    };
+    let gc = cli(format!("get --keys {}", keyfile.display()))?;
+    r.timed(
+        "repacked_get_cli_keys",
+        "repacked: sequoia get --keys",
+        gc,
+        nkeys,
+        "seq/s",
+        "target >= 300,000",
+    );
+    let (_, eo) = sh(&format!(
+        "{} --store {} export | wc -c",
+        bin.display(),
+        copy.display()
+    ))?;
+    let export_mb = String::from_utf8_lossy(&eo.stdout)
+        .trim()
+        .parse::<f64>()
+        .unwrap_or(0.0)
+        / 1e6;
+    let ex = cli("export".into())?;
+    r.timed(
+        "repacked_export_mb_s",
+        "repacked: export (FASTA out)",
+        ex,
+        export_mb,
+        "MB/s",
+        "target >= 1000",
+    );
+    let ve = cli("verify".into())?;
+    r.timed(
+        "repacked_verify_mb_s",
+        "repacked: verify (pack bytes)",
+        ve,
+        per.pack_bytes as f64 / 1e6,
+        "MB/s",
+        "target >= 500",
+    );
     Ok(())
 }
 
