@@ -773,49 +773,7 @@ fn real_data(
     );
 
     // Export and verify.
-    let (_, eo) = sh(&format!(
-        "{} --store {} export | wc -c",
-        bin.display(),
-        store.display()
-    ))?;
-    let export_mb = String::from_utf8_lossy(&eo.stdout)
-        .trim()
-        .parse::<f64>()
-        .unwrap_or(0.0)
-        / 1e6;
-    let ex = repeat(o.runs, || {
-        sh(&format!(
-            "{} --store {} export > /dev/null",
-            bin.display(),
-            store.display()
-        ))
-        .map(|x| x.0)
-    })?;
-    r.timed(
-        "export_mb_s",
-        "export (FASTA out)",
-        ex,
-        export_mb,
-        "MB/s",
-        "target >= 1000",
-    );
-    let pack_mb = per.pack_bytes as f64 / 1e6;
-    let ve = repeat(o.runs, || {
-        sh(&format!(
-            "{} --store {} verify > /dev/null",
-            bin.display(),
-            store.display()
-        ))
-        .map(|x| x.0)
-    })?;
-    r.timed(
-        "verify_mb_s",
-        "verify (pack bytes)",
-        ve,
-        pack_mb,
-        "MB/s",
-        "target >= 500",
-    );
+    export_and_verify(o, bin, &store, per.pack_bytes, "", r)?;
 
     repacked(o, bin, out, &store, &keyfile, &keys, r)?;
 
@@ -930,34 +888,54 @@ fn repacked(
         "seq/s",
         "target >= 300,000",
     );
-    let (_, eo) = sh(&format!(
-        "{} --store {} export | wc -c",
-        bin.display(),
-        copy.display()
-    ))?;
+    export_and_verify(o, bin, &copy, per.pack_bytes, "repacked_", r)?;
+    Ok(())
+}
+
+/// `export` MB/s of FASTA out and `verify` MB/s of `pack_bytes`, under keys starting with
+/// `prefix` (labels too, "repacked_" -> "repacked: ").
+fn export_and_verify(
+    o: &Options,
+    bin: &Path,
+    store: &Path,
+    pack_bytes: u64,
+    prefix: &str,
+    r: &mut Report,
+) -> Result<(), String> {
+    let command = |args: &str| format!("{} --store {} {args}", bin.display(), store.display());
+    let (_, eo) = sh(&command("export | wc -c"))?;
     let export_mb = String::from_utf8_lossy(&eo.stdout)
         .trim()
         .parse::<f64>()
         .unwrap_or(0.0)
         / 1e6;
-    let ex = cli("export".into())?;
-    r.timed(
-        "repacked_export_mb_s",
-        "repacked: export (FASTA out)",
-        ex,
-        export_mb,
-        "MB/s",
-        "target >= 1000",
-    );
-    let ve = cli("verify".into())?;
-    r.timed(
-        "repacked_verify_mb_s",
-        "repacked: verify (pack bytes)",
-        ve,
-        per.pack_bytes as f64 / 1e6,
-        "MB/s",
-        "target >= 500",
-    );
+    let label = prefix.trim_end_matches('_');
+    let label = if label.is_empty() {
+        String::new()
+    } else {
+        format!("{label}: ")
+    };
+    for (what, mb, unit, target) in [
+        ("export", export_mb, "FASTA out", "target >= 1000"),
+        (
+            "verify",
+            pack_bytes as f64 / 1e6,
+            "pack bytes",
+            "target >= 500",
+        ),
+    ] {
+        let t = repeat(o.runs, || {
+            sh(&command(&format!("{what} > /dev/null"))).map(|x| x.0)
+        })?;
+        r.timed(
+            &format!("{prefix}{what}_mb_s"),
+            &format!("{label}{what} ({unit})"),
+            t,
+            mb,
+            "MB/s",
+            target,
+        );
+    }
     Ok(())
 }
 

@@ -36,15 +36,8 @@ enum Command {
         /// Source name stored with every record [default: the file's name]
         #[arg(long, value_name = "NAME")]
         source: Option<String>,
-        /// Layout of new packs.
-        #[arg(long, value_enum, default_value = "v2")]
-        format: Format,
-        /// Pack size limit in bytes.
-        #[arg(long, default_value_t = 64 << 20, hide = true)]
-        pack_size: u64,
-        /// Uncompressed bytes per v2 block.
-        #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
-        block_size: usize,
+        #[command(flatten)]
+        packs: PackArgs,
         /// FASTA files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
@@ -115,23 +108,35 @@ enum Command {
     /// one block per sequence. The old packs are left in place, no longer used, for you
     /// to delete.
     Repack {
-        /// Layout of the new packs.
-        #[arg(long, value_enum, default_value = "v2")]
-        format: Format,
-        /// Pack size limit in bytes.
-        #[arg(long, default_value_t = 64 << 20, hide = true)]
-        pack_size: u64,
-        /// Uncompressed bytes per v2 block.
-        #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
-        block_size: usize,
+        #[command(flatten)]
+        packs: PackArgs,
     },
 }
 
-impl Format {
-    fn version(self) -> PackVersion {
-        match self {
-            Format::V1 => PackVersion::V1,
-            Format::V2 => PackVersion::V2,
+/// How new packs are written (import, repack).
+#[derive(clap::Args)]
+struct PackArgs {
+    /// Layout of new packs.
+    #[arg(long, value_enum, default_value = "v2")]
+    format: Format,
+    /// Pack size limit in bytes.
+    #[arg(long, default_value_t = 64 << 20, hide = true)]
+    pack_size: u64,
+    /// Uncompressed bytes per v2 block.
+    #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
+    block_size: usize,
+}
+
+impl PackArgs {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            format: match self.format {
+                Format::V1 => PackVersion::V1,
+                Format::V2 => PackVersion::V2,
+            },
+            pack_size_limit: self.pack_size,
+            block_size: self.block_size,
+            ..StoreOptions::default()
         }
     }
 }
@@ -168,19 +173,9 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
     match command {
         Command::Import {
             source,
-            format,
-            pack_size,
-            block_size,
+            packs,
             files,
-        } => {
-            let options = StoreOptions {
-                format: format.version(),
-                pack_size_limit: pack_size,
-                block_size,
-                ..StoreOptions::default()
-            };
-            import(&root, options, source, &files)
-        }
+        } => import(&root, packs.options(), source, &files),
         Command::Get {
             hashes,
             keys,
@@ -199,19 +194,7 @@ fn run(command: Command, root: PathBuf) -> Result<ExitCode> {
         } => export(&root, dedup, width, threads),
         Command::Stats { json } => stats(&root, json),
         Command::Verify => verify(&root),
-        Command::Repack {
-            format,
-            pack_size,
-            block_size,
-        } => {
-            let options = StoreOptions {
-                format: format.version(),
-                pack_size_limit: pack_size,
-                block_size,
-                ..StoreOptions::default()
-            };
-            repack(&root, options)
-        }
+        Command::Repack { packs } => repack(&root, packs.options()),
         Command::RebuildIndex => {
             let store = PackedSequenceStorage::open_for_repair(&root).map_err(fail)?;
             let s = store.rebuild_index().map_err(fail)?;
