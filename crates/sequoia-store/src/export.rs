@@ -9,7 +9,7 @@ use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
 use crate::ordered::block_ranges;
-use crate::side::{place, Others, SideEntries};
+use crate::side::{place, Cursors, Others, SideEntries};
 use crate::snapshot::Snapshot;
 use crate::store::{PackedSequenceStorage, StoredSequence};
 
@@ -50,10 +50,14 @@ fn walk_unit(
     rec: &mut StoredSequence,
     f: &mut dyn FnMut(&StoredSequence) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut cursors = sides.map(|s| s.cursors_from((unit.pack, unit.blocks.start, 0)));
-    let mut block_cursor = cursors.as_ref().map_or(0, |c| c.block);
+    let Cursors {
+        mut group,
+        mut block,
+    } = sides.map_or_else(Cursors::default, |s| {
+        s.cursors_from((unit.pack, unit.blocks.start, 0))
+    });
     // Blocks whose entries were all read ahead are not decompressed again.
-    let known = |block| sides.map_or(0, |s| s.known(&mut block_cursor, unit.pack, block));
+    let known = |b| sides.map_or(0, |s| s.known(&mut block, unit.pack, b));
     unit.reader.for_each_entry_skipping::<StoreError>(
         unit.pack,
         unit.blocks.clone(),
@@ -81,9 +85,9 @@ fn walk_unit(
             };
             e.for_each_representation(&mut add)
                 .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            let others = match (sides, cursors.as_mut()) {
-                (Some(s), Some(c)) => s.others(&mut c.group, place(&loc), &e.hash),
-                _ => Others::Lookup,
+            let others = match sides {
+                Some(s) => s.others(&mut group, place(&loc), &e.hash),
+                None => Others::Lookup,
             };
             match others {
                 Others::None => {}

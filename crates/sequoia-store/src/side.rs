@@ -204,29 +204,16 @@ impl SideEntries {
     /// How many entries of `block` of `pack` were read here: a walk in block order need
     /// not decompress a block whose entries are all here.
     pub fn known(&self, cursor: &mut usize, pack: PackId, block: u32) -> u32 {
-        while self
-            .blocks
-            .get(*cursor)
-            .is_some_and(|(b, _)| *b < (pack, block))
-        {
-            *cursor += 1;
-        }
-        match self.blocks.get(*cursor) {
-            Some(&(b, n)) if b == (pack, block) => n,
-            _ => 0,
-        }
+        seek(&self.blocks, cursor, (pack, block), |(b, _)| *b).map_or(0, |(_, n)| *n)
     }
 
     /// What to do with the residues entry of `hash` at `at`; `cursor` is a walk's
     /// [`Cursors::group`], moved on as the walk goes (entries in location order).
     pub fn others(&self, cursor: &mut usize, at: Place, hash: &SequenceHash) -> Others<'_> {
-        while self.groups.get(*cursor).is_some_and(|g| g.main < at) {
-            *cursor += 1;
-        }
-        match self.groups.get(*cursor) {
-            Some(g) if g.main == at => Others::Read(self, g.spans.clone()),
-            _ if self.odd.contains(hash) => Others::Lookup,
-            _ => Others::None,
+        match seek(&self.groups, cursor, at, |g| g.main) {
+            Some(g) => Others::Read(self, g.spans.clone()),
+            None if self.odd.contains(hash) => Others::Lookup,
+            None => Others::None,
         }
     }
 
@@ -241,7 +228,23 @@ impl SideEntries {
     }
 }
 
-/// Where a walk in location order is in [`SideEntries`]' tables.
+/// The item of `items` (sorted by `key_of`) whose key is `key`, if any, moving `cursor` past
+/// the items before it: a walk in key order passes every item once.
+fn seek<'a, T, K: Ord>(
+    items: &'a [T],
+    cursor: &mut usize,
+    key: K,
+    key_of: impl Fn(&T) -> K,
+) -> Option<&'a T> {
+    while items.get(*cursor).is_some_and(|x| key_of(x) < key) {
+        *cursor += 1;
+    }
+    items.get(*cursor).filter(|x| key_of(x) == key)
+}
+
+/// Where a walk in location order is in [`SideEntries`]' tables (at the start of the
+/// store for a walk without them).
+#[derive(Default)]
 pub(crate) struct Cursors {
     pub group: usize,
     pub block: usize,
