@@ -8,7 +8,7 @@ use pack_io::{PackWriter, PutEntry};
 
 use crate::alias::AliasRows;
 use crate::error::StoreError;
-use crate::store::{PackedSequenceStorage, Publish, BATCH_BYTES};
+use crate::store::{representations_bytes, PackedSequenceStorage, Publish, BATCH_BYTES};
 
 /// What [`repack`](PackedSequenceStorage::repack) did.
 #[derive(Clone, Debug, Default)]
@@ -93,12 +93,7 @@ impl PackedSequenceStorage {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         let walked = self.for_each_sequence(|rec| {
-            batch_bytes += rec.residues.len()
-                + rec
-                    .representations
-                    .iter()
-                    .map(|r| r.header.len() + r.source.len() + 8)
-                    .sum::<usize>();
+            batch_bytes += rec.residues.len() + representations_bytes(&rec.representations);
             batch.push(PutEntry {
                 hash: rec.hash,
                 residues: rec.residues.clone(),

@@ -142,6 +142,14 @@ impl WriteSession {
 
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
+/// What `representations` count for towards [`BATCH_BYTES`].
+pub(crate) fn representations_bytes(representations: &[Representation]) -> usize {
+    representations
+        .iter()
+        .map(|r| r.header.len() + r.source.len() + 8)
+        .sum()
+}
+
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
 }
@@ -454,10 +462,7 @@ impl PackedSequenceStorage {
         // Taking the deferred representations frees the session's memory of what it saw
         // before the packs and indexes are finished.
         for (hash, representations) in s.known.take_deferred() {
-            s.batch_bytes += representations
-                .iter()
-                .map(|r| r.header.len() + r.source.len() + 8)
-                .sum::<usize>();
+            s.batch_bytes += representations_bytes(&representations);
             s.batch.push(PutEntry {
                 hash,
                 residues: Vec::new(),
