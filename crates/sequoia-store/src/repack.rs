@@ -64,13 +64,7 @@ impl PackedSequenceStorage {
             ));
         }
         let snap = self.snapshot();
-        if let Some(p) = snap.problems.first() {
-            return Err(StoreError::NeedsRepair(format!(
-                "{}: {}",
-                p.path.display(),
-                p.reason
-            )));
-        }
+        snap.sound_for_writing()?;
         let mut summary = RepackSummary {
             old_packs: snap.indexed_packs(),
             ..RepackSummary::default()

@@ -258,6 +258,19 @@ impl Snapshot {
         self.multi.iter().map(|m| (None, m)).chain(extras)
     }
 
+    /// `NeedsRepair` naming the first problem found at open, if any: writing would build on
+    /// damaged or out-of-date files.
+    pub fn sound_for_writing(&self) -> Result<(), StoreError> {
+        match self.problems.first() {
+            Some(p) => Err(StoreError::NeedsRepair(format!(
+                "{}: {}",
+                p.path.display(),
+                p.reason
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Files that are not part of the store: temporary files of interrupted writes, and
     /// packs (with their indexes) of commits interrupted before their commit record.
     pub fn leftovers(&self) -> Vec<PathBuf> {

@@ -206,14 +206,7 @@ impl PackedSequenceStorage {
     /// [`rebuild_index`]: PackedSequenceStorage::rebuild_index
     pub fn open_writer(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let store = Self::open_writer_unchecked(root, options)?;
-        let problems = store.snapshot().problems.clone();
-        if let Some(p) = problems.first() {
-            return Err(StoreError::NeedsRepair(format!(
-                "{}: {}",
-                p.path.display(),
-                p.reason
-            )));
-        }
+        store.snapshot().sound_for_writing()?;
         Ok(store)
     }
 
