@@ -141,6 +141,9 @@ impl PackArgs {
     }
 }
 
+/// How `stats` and `verify` name a file in the store's directories that is not the store's.
+const LEFTOVER_NOTE: &str = "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs)";
+
 fn default_store() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -696,7 +699,7 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
             j.uncompressed_bytes
         )?;
         for p in &j.stray_temp_files {
-            writeln!(out, "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs): {p}")?;
+            writeln!(out, "{LEFTOVER_NOTE}: {p}")?;
         }
         for p in &j.problems {
             writeln!(out, "problem: {p}")?;
@@ -717,11 +720,7 @@ fn verify(root: &std::path::Path) -> Result<ExitCode> {
         writeln!(out, "problem: {p}")?;
     }
     for p in &report.stray_temp_files {
-        writeln!(
-            out,
-            "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs): {}",
-            p.display()
-        )?;
+        writeln!(out, "{LEFTOVER_NOTE}: {}", p.display())?;
     }
     writeln!(
         out,
