@@ -334,17 +334,33 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// and the buckets checked to hold the header's row count.
     fn checked_rows<R>(&self, row: impl Fn(u64) -> R) -> Result<Vec<R>, Error> {
         let mut out = Vec::with_capacity(self.count as usize);
+        self.for_each_bucket(|rows| {
+            out.extend(rows.map(&row));
+            Ok::<(), Error>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f(rows)` for the rows of every bucket in order, each checked against its CRC
+    /// first, then checks that the buckets hold the header's row count.
+    fn for_each_bucket<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut total = 0;
         for slot in 0..(1usize << self.bits) {
             let (start, end) = self.bucket(slot)?;
-            out.extend((start..end).map(&row));
+            f(start..end)?;
+            total += end - start;
         }
-        if out.len() as u64 != self.count {
+        if total != self.count {
             return Err(Error::Corrupt {
                 offset: self.fanout_at as u64,
-                message: format!("buckets hold {} rows, the header {}", out.len(), self.count),
-            });
+                message: format!("buckets hold {total} rows, the header {}", self.count),
+            }
+            .into());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Calls `f(rows)` for every run of rows sharing one key, in key order, each bucket
@@ -377,26 +393,16 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         &self,
         mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut total = 0;
-        for slot in 0..(1usize << self.bits) {
-            let (start, end) = self.bucket(slot)?;
-            let mut run = start;
-            for i in start + 1..=end {
-                if i == end || self.key_bytes(i) != self.key_bytes(run) {
+        self.for_each_bucket(|rows| {
+            let mut run = rows.start;
+            for i in rows.start + 1..=rows.end {
+                if i == rows.end || self.key_bytes(i) != self.key_bytes(run) {
                     f(run..i)?;
                     run = i;
                 }
             }
-            total += end - start;
-        }
-        if total != self.count {
-            return Err(Error::Corrupt {
-                offset: self.fanout_at as u64,
-                message: format!("buckets hold {total} rows, the header {}", self.count),
-            }
-            .into());
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Whether `hash` has at least one row.
