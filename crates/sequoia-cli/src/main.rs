@@ -12,6 +12,12 @@ use sequoia_store::{
     SequenceId, StoreOptions, StoredSequence,
 };
 
+/// mimalloc instead of the system allocator: an import hands every record's buffers from
+/// the parser thread to the others, and glibc's per-thread arenas serialise those frees on
+/// a lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// SEQUOIA: a de-duplicated, packed store of biological sequences.
 #[derive(Parser)]
 #[command(name = "sequoia", version, about, long_about = None)]
