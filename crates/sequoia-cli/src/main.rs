@@ -131,6 +131,9 @@ struct PackArgs {
     /// Uncompressed bytes per v2 block.
     #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
     block_size: usize,
+    /// Zstandard level of new packs (1-22).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    level: i32,
 }
 
 impl PackArgs {
@@ -142,6 +145,7 @@ impl PackArgs {
             },
             pack_size_limit: self.pack_size,
             block_size: self.block_size,
+            level: self.level,
             ..StoreOptions::default()
         }
     }

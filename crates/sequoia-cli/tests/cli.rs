@@ -614,6 +614,29 @@ fn a_killed_import_leaves_a_store_that_opens_and_verifies() {
 }
 
 #[test]
+fn the_compression_level_changes_the_packs_not_the_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = data("sample.fasta");
+    let fast = dir.path().join("fast");
+    let small = dir.path().join("small");
+    ok(&fast, &["import", "--level", "1", a.to_str().unwrap()]);
+    ok(&small, &["import", "--level", "19", a.to_str().unwrap()]);
+    assert_ne!(
+        std::fs::read(&pack_files(&fast)[0]).unwrap(),
+        std::fs::read(&pack_files(&small)[0]).unwrap(),
+        "the level reaches the compressor"
+    );
+    assert_eq!(
+        ok(&fast, &["export"]).stdout,
+        ok(&small, &["export"]).stdout
+    );
+    ok(&small, &["verify"]);
+    let out = run(&fast, &["import", "--level", "0", a.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--level"), "{}", stderr(&out));
+}
+
+#[test]
 fn help_and_usage_errors() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
