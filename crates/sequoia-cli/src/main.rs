@@ -146,7 +146,6 @@ impl PackArgs {
             pack_size_limit: self.pack_size,
             block_size: self.block_size,
             level: self.level,
-            ..StoreOptions::default()
         }
     }
 }

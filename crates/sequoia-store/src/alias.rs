@@ -12,8 +12,62 @@ use crate::error::StoreError;
 use crate::ids::SequenceDigests;
 use crate::layout::{write_atomically, StoreLayout};
 
-/// Rows of one kind: a key of `N` bytes and a SHA-256 prefix (16 to 32 bytes a row).
-type Rows<const N: usize> = Vec<([u8; N], HashPrefix)>;
+/// One alias row: a key of `N` bytes and a SHA-256 prefix (16 to 32 bytes).
+type Row<const N: usize> = ([u8; N], HashPrefix);
+
+/// Rows of one kind, kept as a sorted, de-duplicated prefix and an unsorted tail, so that
+/// repeated rows (one accession in several sources) do not grow the buffer and no row is
+/// sorted more than once.
+#[derive(Default)]
+pub(crate) struct Rows<const N: usize> {
+    rows: Vec<Row<N>>,
+    /// `rows[..sorted]` is sorted and free of duplicates.
+    sorted: usize,
+}
+
+impl<const N: usize> Rows<N> {
+    /// Appends `row`; when the buffer is full, compacts it first and grows it only if
+    /// compacting freed less than a quarter.
+    fn push(&mut self, row: Row<N>) {
+        if self.rows.len() == self.rows.capacity() && self.rows.len() >= 4096 {
+            self.compact();
+            if self.rows.len() >= self.rows.capacity() / 4 * 3 {
+                self.rows.reserve(self.rows.len());
+            }
+        }
+        self.rows.push(row);
+    }
+
+    /// Sorts the tail, merges it into the sorted prefix and drops duplicates: the cost is
+    /// the tail's sort and one pass, whatever the prefix's length.
+    fn compact(&mut self) {
+        let mut tail = self.rows.split_off(self.sorted);
+        tail.sort_unstable();
+        tail.dedup();
+        let (s, t) = (self.rows.len(), tail.len());
+        // Merged from the back into the room the tail left (capacity is unchanged).
+        self.rows.resize(s + t, ([0; N], [0; 8]));
+        let (mut i, mut j) = (s, t);
+        while j > 0 {
+            let k = i + j - 1;
+            if i > 0 && self.rows[i - 1] > tail[j - 1] {
+                self.rows[k] = self.rows[i - 1];
+                i -= 1;
+            } else {
+                self.rows[k] = tail[j - 1];
+                j -= 1;
+            }
+        }
+        self.rows.dedup();
+        self.sorted = self.rows.len();
+    }
+
+    /// Every row, sorted and without duplicates.
+    fn into_sorted(mut self) -> Vec<Row<N>> {
+        self.compact();
+        self.rows
+    }
+}
 
 /// New alias rows of a session, per kind.
 #[derive(Default)]
@@ -23,60 +77,41 @@ pub(crate) struct AliasRows {
     accession: Rows<8>,
 }
 
-/// Appends `row`; when the buffer is full, sorts it and drops duplicates first, so that
-/// repeated rows (one accession in several sources) do not grow it.
-fn push<const N: usize>(rows: &mut Rows<N>, row: ([u8; N], HashPrefix)) {
-    if rows.len() == rows.capacity() && rows.len() >= 4096 {
-        rows.sort_unstable();
-        rows.dedup();
-        if rows.len() < rows.capacity() / 4 * 3 {
-            rows.push(row);
-            return;
-        }
-    }
-    rows.push(row);
-}
-
 impl AliasRows {
     /// The digest rows of a new sequence.
     pub fn add_sequence(&mut self, hash: SequenceHash, residues: &[u8]) {
         let d = SequenceDigests::with_sha256(hash, residues);
         let p = hash_prefix(&hash);
-        push(&mut self.md5, (d.md5, p));
-        push(&mut self.sha512t24u, (d.sha512t24u, p));
+        self.md5.push((d.md5, p));
+        self.sha512t24u.push((d.sha512t24u, p));
     }
 
     /// The accession rows of a representation's header.
     pub fn add_header(&mut self, hash: SequenceHash, header: &str) {
         let p = hash_prefix(&hash);
         for acc in crate::ids::accessions(header) {
-            push(&mut self.accession, (crate::ids::accession_key(acc), p));
+            self.accession.push((crate::ids::accession_key(acc), p));
         }
+    }
+
+    /// Sorts every kind's rows and drops duplicates.
+    fn compact(&mut self) {
+        self.md5.compact();
+        self.sha512t24u.compact();
+        self.accession.compact();
     }
 
     /// Merges these rows with those of the current alias indexes (`old`) and writes the
     /// three files over `packs`.
     pub fn write(
-        mut self,
+        self,
         layout: &StoreLayout,
         packs: &[PackId],
         old: &std::collections::BTreeMap<IndexKind, PackIndex<Mmap>>,
     ) -> Result<(), StoreError> {
-        merge_write(layout, IndexKind::Md5, packs, &mut self.md5, old)?;
-        merge_write(
-            layout,
-            IndexKind::Sha512t24u,
-            packs,
-            &mut self.sha512t24u,
-            old,
-        )?;
-        merge_write(
-            layout,
-            IndexKind::Accession,
-            packs,
-            &mut self.accession,
-            old,
-        )
+        merge_write(layout, IndexKind::Md5, packs, self.md5, old)?;
+        merge_write(layout, IndexKind::Sha512t24u, packs, self.sha512t24u, old)?;
+        merge_write(layout, IndexKind::Accession, packs, self.accession, old)
     }
 }
 
@@ -84,13 +119,14 @@ fn merge_write<const N: usize>(
     layout: &StoreLayout,
     kind: IndexKind,
     packs: &[PackId],
-    rows: &mut Rows<N>,
+    mut rows: Rows<N>,
     old: &std::collections::BTreeMap<IndexKind, PackIndex<Mmap>>,
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
     if let Some(ix) = old.get(&kind).filter(|ix| !ix.is_empty()) {
         // Every bucket is checked as it is read: damage is reported, not copied.
-        rows.extend(
+        rows.compact();
+        rows.rows.extend(
             ix.checked_alias_rows::<N>()
                 .map_err(|source| StoreError::Index {
                     path: path.clone(),
@@ -98,9 +134,8 @@ fn merge_write<const N: usize>(
                 })?,
         );
     }
-    rows.sort_unstable();
-    rows.dedup();
-    write_alias_file(&path, kind, packs, rows)
+    let mut rows = rows.into_sorted();
+    write_alias_file(&path, kind, packs, &mut rows)
 }
 
 /// Writes the alias index of `kind` over `packs`, atomically.
@@ -152,6 +187,8 @@ impl AliasWorker {
                         }
                     }
                 }
+                // Sorted here, while the writer finishes its last pack, not at commit.
+                rows.compact();
                 rows
             })
             .map_err(|e| StoreError::Io {
@@ -185,22 +222,60 @@ impl AliasWorker {
 mod tests {
     use super::*;
 
+    /// Rows from a small xorshift generator: `distinct` keys, each prefix derived from it.
+    fn pseudo_random_rows(n: usize, distinct: u64, seed: u64) -> Vec<Row<8>> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = x % distinct;
+                (k.to_le_bytes(), (k * 31).to_be_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_come_out_sorted_once_each_whatever_the_order_of_pushes() {
+        for (n, distinct) in [
+            (0, 1),
+            (10, 3),
+            (5_000, 4_000),
+            (100_000, 70_000),
+            (100_000, 1 << 40),
+        ] {
+            let input = pseudo_random_rows(n, distinct, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
+            let mut rows = Rows::<8>::default();
+            for (i, r) in input.iter().enumerate() {
+                rows.push(*r);
+                if i == n / 2 {
+                    // A compaction in the middle, as merge_write does before adding the old
+                    // index's rows, changes nothing in the result.
+                    rows.compact();
+                }
+            }
+            let expected: Vec<Row<8>> = input
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(rows.into_sorted(), expected, "{n} rows of {distinct} keys");
+        }
+    }
+
     #[test]
     fn a_full_buffer_drops_duplicates_before_growing() {
-        let mut rows: Rows<8> = Vec::with_capacity(4096);
-        for i in 0..100_000u32 {
-            push(&mut rows, ([(i % 1000) as u8; 8], [1; 8]));
+        let mut rows = Rows::<8>::default();
+        for r in pseudo_random_rows(1_000_000, 256, 7) {
+            rows.push(r);
         }
-        rows.sort_unstable();
-        rows.dedup();
-        assert_eq!(rows.len(), 256, "one row per distinct key");
-        let mut plain: Rows<8> = Vec::new();
-        for i in 0..10_000u32 {
-            push(
-                &mut plain,
-                (i.to_le_bytes().repeat(2).try_into().unwrap(), [0; 8]),
-            );
-        }
-        assert_eq!(plain.len(), 10_000, "distinct rows are all kept");
+        assert!(
+            rows.rows.capacity() <= 8192,
+            "256 distinct rows kept in {} slots",
+            rows.rows.capacity()
+        );
+        assert_eq!(rows.into_sorted().len(), 256, "one row per distinct key");
     }
 }

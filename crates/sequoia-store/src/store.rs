@@ -515,9 +515,53 @@ impl PackedSequenceStorage {
                 source,
             })?);
         }
+        // Alias indexes before the commit record: a crash in between leaves rows that name
+        // sequences no committed pack holds, which lookups filter out. They cover the packs
+        // committed now as well, so that they stay complete whether or not the commit
+        // record below is written (replaced packs hold the same sequences). They are
+        // written on their own thread while the packs' indexes are written here.
+        let mut alias_ids: Vec<PackId> = ids
+            .iter()
+            .chain(&committed)
+            .copied()
+            .chain(packs.iter().map(|p| p.id))
+            .collect();
+        alias_ids.sort_unstable();
+        alias_ids.dedup();
+        let (aliases_written, packs_published) = std::thread::scope(|scope| {
+            let aliases =
+                scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &snap.aliases));
+            let published =
+                self.publish_pack_files(packs, &mut summary, &mut ids, &mut counts, &mut rows);
+            let written = aliases.join().unwrap_or_else(|_| {
+                Err(StoreError::Corrupt(
+                    "the alias index writer panicked".into(),
+                ))
+            });
+            (written, published)
+        });
+        packs_published?;
+        aliases_written?;
+        ids.sort_unstable();
+        // The commit point: the new multi-pack index lists the new packs.
+        write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
+        self.refresh()?;
+        Ok(summary)
+    }
+
+    /// Writes each finished pack's index, renames the packs into place and adds their rows,
+    /// ids and counts to the commit record's.
+    fn publish_pack_files(
+        &self,
+        packs: &mut [FinishedPack],
+        summary: &mut CommitSummary,
+        ids: &mut Vec<PackId>,
+        counts: &mut IndexCounts,
+        rows: &mut Vec<IndexEntry>,
+    ) -> Result<(), StoreError> {
         for p in packs.iter_mut() {
             summary.entries += p.entries.len() as u64;
-            // Moved, not copied: the rows go into the multi-pack index below.
+            // Moved, not copied: the rows go into the multi-pack index.
             let mut entries = std::mem::take(&mut p.entries);
             let pack_counts = IndexCounts {
                 sequences: p.counts.sequences as u64,
@@ -536,20 +580,7 @@ impl PackedSequenceStorage {
             summary.packs.push(p.id);
             summary.pack_bytes += p.file_len;
         }
-        fsync_dir(&self.layout.packs_dir())?;
-        ids.sort_unstable();
-        // Alias indexes before the commit record: a crash in between leaves rows that name
-        // sequences no committed pack holds, which lookups filter out. They cover the packs
-        // committed now as well, so that they stay complete whether or not the commit
-        // record below is written (replaced packs hold the same sequences).
-        let mut alias_ids: Vec<PackId> = ids.iter().chain(&committed).copied().collect();
-        alias_ids.sort_unstable();
-        alias_ids.dedup();
-        new_aliases.write(&self.layout, &alias_ids, &snap.aliases)?;
-        // The commit point: the new multi-pack index lists the new packs.
-        write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
-        self.refresh()?;
-        Ok(summary)
+        fsync_dir(&self.layout.packs_dir())
     }
 
     /// The committed sequences `id` names: one for a digest, any number for an accession
