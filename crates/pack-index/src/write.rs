@@ -106,9 +106,7 @@ pub fn write_index<W: Write>(
             "{kind:?} is an alias kind: write it with write_alias_index"
         ))));
     }
-    // A stable sort finds runs: the rows of a multi-pack index arrive as one sorted run per
-    // pack index merged into it, which it merges instead of sorting again.
-    entries.sort();
+    entries.sort_unstable();
     write_rows(out, kind, packs, counts, pack_crc32, entries)
 }
 

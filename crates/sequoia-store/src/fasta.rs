@@ -326,14 +326,15 @@ impl Scan<'_> {
             // Most proteins fit: one allocation per record instead of a doubling series.
             self.residues.reserve(1024);
         }
-        self.residues.reserve(seg.len());
-        let mut ok = self.trailing_ws.is_none();
-        for &b in seg {
+        self.residues.resize(start + seg.len(), 0);
+        // Written through a slice: no capacity check per byte.
+        let mut bad = 0u8;
+        for (out, &b) in self.residues[start..].iter_mut().zip(seg) {
             let r = RESIDUE[b as usize];
-            ok &= r != 0;
-            self.residues.push(r);
+            bad |= (r == 0) as u8;
+            *out = r;
         }
-        if ok {
+        if bad == 0 && self.trailing_ws.is_none() {
             if !*self.have_header {
                 self.residues.truncate(start);
                 let col = self.consumed + at as u64 - *self.line_start + 1;
