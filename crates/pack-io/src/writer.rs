@@ -87,6 +87,8 @@ pub struct FinishedPack {
     pub file_len: u64,
     /// CRC-32 of the whole file.
     pub crc32: u32,
+    /// Its layout: a v2 pack carries its own entry table, a v1 pack does not.
+    pub version: PackVersion,
 }
 
 enum Message {
@@ -363,6 +365,10 @@ impl WriterState {
             return Ok(());
         };
         let path = pack.path;
+        let version = match pack.encoder {
+            Open::V1(_) => PackVersion::V1,
+            _ => PackVersion::V2,
+        };
         let file = match pack.encoder {
             Open::V1(enc) => {
                 let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
@@ -394,6 +400,7 @@ impl WriterState {
             counts: pack.counts,
             file_len,
             crc32,
+            version,
         });
         Ok(())
     }

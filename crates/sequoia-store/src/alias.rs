@@ -124,6 +124,7 @@ fn merge_write<const N: usize>(
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
     if let Some(ix) = old.get(&kind).filter(|ix| !ix.is_empty()) {
+        // The old rows, sorted already, become the whole tail: sorting it is one pass.
         // Every bucket is checked as it is read: damage is reported, not copied.
         rows.compact();
         rows.rows.extend(

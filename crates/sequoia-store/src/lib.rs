@@ -3,7 +3,8 @@
 //! (`pack-format`, `pack-io`) found through memory-mapped indexes (`pack-index`).
 //!
 //! ```text
-//! ROOT/LOCK  ROOT/packs/pack_NNNN.tal  ROOT/indices/pack_NNNN.idx  ROOT/indices/multi-pack-index
+//! ROOT/LOCK  ROOT/packs/pack_NNNN.tal  ROOT/indices/multi-pack-index  ROOT/indices/alias-*.idx
+//! ROOT/indices/pack_NNNN.idx  (v1 packs only: a v2 pack's footer is its own index)
 //! ```
 //!
 //! Guarantees: a commit is durable when it returns (files fsynced, renamed into place,

@@ -14,15 +14,16 @@ use crate::verify::Problem;
 pub struct RebuildSummary {
     /// Packs indexed.
     pub packs: Vec<PackId>,
-    /// Rows written over all pack indexes.
+    /// Rows indexed: one per entry of every pack read.
     pub entries: u64,
     /// Packs that could not be read (left in place, not indexed).
     pub skipped: Vec<Problem>,
 }
 
 impl PackedSequenceStorage {
-    /// Rewrites every pack index from its pack (v2: the footer table; v1: a scan), the
-    /// alias indexes from every entry (decompressing every pack), then the multi-pack index
+    /// Rewrites the index of every v1 pack from a scan of it (and of a v2 pack that has
+    /// one from before v2 packs went without: its footer's entry table stands in for one),
+    /// the alias indexes from every entry (decompressing every pack), then the multi-pack index
     /// over the packs that could be read. Unreadable packs are reported
     /// and left as they are. Needs a store opened with
     /// [`open_for_repair`](Self::open_for_repair) or [`open_writer`](Self::open_writer).
@@ -35,16 +36,23 @@ impl PackedSequenceStorage {
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
             match pack_entries(slot, id) {
-                Ok((mut entries, counts, crc)) => {
+                Ok(PackRows {
+                    mut entries,
+                    counts,
+                    crc,
+                    from_footer,
+                }) => {
                     let path = self.layout().pack_index_path(id);
-                    write_atomically(&path, |w| {
-                        write_index(w, IndexKind::Pack, &[id], counts, Some(crc), &mut entries)
-                            .map(|_| ())
-                            .map_err(|source| StoreError::Index {
-                                path: path.clone(),
-                                source,
-                            })
-                    })?;
+                    if !from_footer || path.exists() {
+                        write_atomically(&path, |w| {
+                            write_index(w, IndexKind::Pack, &[id], counts, Some(crc), &mut entries)
+                                .map(|_| ())
+                                .map_err(|source| StoreError::Index {
+                                    path: path.clone(),
+                                    source,
+                                })
+                        })?;
+                    }
                     summary.entries += entries.len() as u64;
                     summary.packs.push(id);
                     total.add(&counts);
@@ -98,10 +106,22 @@ impl PackedSequenceStorage {
     }
 }
 
-fn pack_entries(
+/// The index rows of one pack, read from the pack alone.
+pub(crate) struct PackRows {
+    /// Every entry with its location, sorted.
+    pub entries: Vec<IndexEntry>,
+    pub counts: IndexCounts,
+    /// CRC-32 of the whole file.
+    pub crc: u32,
+    /// Read from a v2 footer's entry table (else from a scan of every entry).
+    pub from_footer: bool,
+}
+
+/// The rows of pack `id`: from its footer's entry table (v2), else by reading every entry.
+pub(crate) fn pack_entries(
     slot: &crate::snapshot::PackSlot,
     id: PackId,
-) -> Result<(Vec<IndexEntry>, IndexCounts, u32), String> {
+) -> Result<PackRows, String> {
     let reader = slot.reader()?;
     let crc = crc32fast::hash(reader.bytes());
     let inner = reader.pack_id().map_err(|e| e.to_string())?;
@@ -122,7 +142,12 @@ fn pack_entries(
             residue_bytes: c.residue_bytes,
             uncompressed_bytes: c.uncompressed_bytes,
         };
-        return Ok((table, counts, crc));
+        return Ok(PackRows {
+            entries: table,
+            counts,
+            crc,
+            from_footer: true,
+        });
     }
     let mut entries = Vec::new();
     let mut counts = IndexCounts::default();
@@ -143,5 +168,11 @@ fn pack_entries(
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-    Ok((entries, counts, crc))
+    entries.sort_unstable();
+    Ok(PackRows {
+        entries,
+        counts,
+        crc,
+        from_footer: false,
+    })
 }

@@ -52,7 +52,8 @@ pub(crate) struct Snapshot {
     pub multi: Option<PackIndex<Mmap>>,
     /// Alias indexes (MD5, `sha512t24u`, accession → SHA-256), each over the packs it lists.
     pub aliases: BTreeMap<IndexKind, PackIndex<Mmap>>,
-    /// Per-pack indexes, used only when the multi-pack index is missing or unreadable.
+    /// Per-pack indexes, used only when the multi-pack index is missing or unreadable: the
+    /// pack's index file, else one built in memory from the pack (v2 packs have no file).
     pub extras: Vec<(PackId, PackIndex<Mmap>)>,
     pub packs: BTreeMap<PackId, PackSlot>,
     pub problems: Vec<OpenProblem>,
@@ -63,6 +64,26 @@ pub(crate) struct Snapshot {
     /// Finished packs no commit lists (a commit interrupted after publishing its packs but
     /// before writing the multi-pack index): invisible, reported, left in place.
     pub orphans: Vec<(PackId, PathBuf, Option<PathBuf>)>,
+}
+
+/// An index of pack `id` built from the pack alone (its footer's entry table, or a scan of
+/// a v1 pack), held in anonymous memory: what degraded mode serves a pack through when it
+/// has no index file.
+fn index_in_memory(slot: &PackSlot, id: PackId) -> Result<PackIndex<Mmap>, String> {
+    let mut rows = crate::rebuild::pack_entries(slot, id)?;
+    let bytes = pack_index::write_index(
+        Vec::new(),
+        IndexKind::Pack,
+        &[id],
+        rows.counts,
+        Some(rows.crc),
+        &mut rows.entries,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut map = memmap2::MmapMut::map_anon(bytes.len()).map_err(|e| e.to_string())?;
+    map.copy_from_slice(&bytes);
+    let map = map.make_read_only().map_err(|e| e.to_string())?;
+    PackIndex::parse(map).map_err(|e| e.to_string())
 }
 
 impl Snapshot {
@@ -165,9 +186,17 @@ impl Snapshot {
                 let ids: Vec<PackId> = snap.packs.keys().copied().collect();
                 for id in ids {
                     let path = layout.pack_index_path(id);
-                    match pack_index::open(&path) {
+                    if path.exists() {
+                        match pack_index::open(&path) {
+                            Ok(ix) => snap.extras.push((id, ix)),
+                            Err(e) => snap.problem(path, e.to_string()),
+                        }
+                        continue;
+                    }
+                    // A v2 pack has no index file: its footer's entry table is one.
+                    match index_in_memory(&snap.packs[&id], id) {
                         Ok(ix) => snap.extras.push((id, ix)),
-                        Err(e) => snap.problem(path, e.to_string()),
+                        Err(reason) => snap.problem(layout.pack_path(id), reason),
                     }
                 }
             }

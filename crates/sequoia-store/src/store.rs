@@ -549,8 +549,9 @@ impl PackedSequenceStorage {
         Ok(summary)
     }
 
-    /// Writes each finished pack's index, renames the packs into place and adds their rows,
-    /// ids and counts to the commit record's.
+    /// Writes the index of each finished v1 pack (a v2 pack's footer holds its entry table,
+    /// which stands in for one), renames the packs into place and adds their rows, ids and
+    /// counts to the commit record's.
     fn publish_pack_files(
         &self,
         packs: &mut [FinishedPack],
@@ -569,7 +570,9 @@ impl PackedSequenceStorage {
                 residue_bytes: p.counts.residue_bytes,
                 uncompressed_bytes: p.counts.uncompressed_bytes,
             };
-            self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
+            if p.version == PackVersion::V1 {
+                self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
+            }
             counts.add(&pack_counts);
             ids.push(p.id);
             rows.extend(entries);

@@ -204,7 +204,8 @@ impl PackedSequenceStorage {
                 // Damage in the pack is reported first; its index is compared only with a
                 // sound pack.
                 _ if !sound => {}
-                Ok(ix) => {
+                Ok(None) => {}
+                Ok(Some(ix)) => {
                     report.index_files += 1;
                     if ix.rows != walked.entries || ix.digest != walked.digest || !ix.describes_pack
                     {
@@ -335,8 +336,9 @@ struct PackOutcome {
     digest: u64,
     bytes: u64,
     readable: bool,
-    /// The pack's own index, as found by the whole-file job.
-    index: Result<OwnIndex, String>,
+    /// The pack's own index, as found by the whole-file job: `None` for a v2 pack without
+    /// an index file (its footer's entry table, checked with the footer, is its index).
+    index: Result<Option<OwnIndex>, String>,
 }
 
 impl Default for PackOutcome {
@@ -458,11 +460,15 @@ impl PackedSequenceStorage {
             out.problems.push(problem_of(&e.into(), path));
         }
         let idx_path = self.layout().pack_index_path(id);
+        if reader.version() == PackVersion::V2 && !idx_path.exists() {
+            out.index = Ok(None);
+            return out;
+        }
         out.index = pack_index::open(&idx_path)
             .and_then(|ix| ix.verify().map(|_| ix))
             .map(|ix| {
                 let computed = crc32fast::hash(reader.bytes());
-                OwnIndex {
+                Some(OwnIndex {
                     rows: ix.len(),
                     digest: ix.entries().fold(0u64, |d, r| {
                         d.wrapping_add(row_digest(&r.hash, &r.location))
@@ -475,7 +481,7 @@ impl PackedSequenceStorage {
                             ix.pack_crc32().unwrap_or(0)
                         )
                     }),
-                }
+                })
             })
             .map_err(|e| e.to_string());
         out
