@@ -14,7 +14,8 @@ use sequoia_store::{
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
 /// the parser thread to the others, and glibc's per-thread arenas serialise those frees on
-/// a lock.
+/// a lock. Built without transparent huge pages (`no_thp`): zeroing 2 MiB pages at start
+/// made a one-sequence `get` 2 ms slower.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
