@@ -364,47 +364,54 @@ enum Answer {
 }
 
 /// The records `q` names, as FASTA, or why there are none.
+/// The FASTA records of one identifier, appended to `out` (one buffer per chunk of
+/// identifiers); an identifier or region that matches nothing ends the buffer as a piece and
+/// adds its message, so that the order of records and messages is kept.
 fn answer(
     store: &PackedSequenceStorage,
     text: &str,
     q: &IdQuery,
     width: usize,
+    out: &mut Vec<u8>,
     pieces: &mut Vec<Answer>,
 ) -> Result<()> {
+    let mut missing = |out: &mut Vec<u8>, message: String| {
+        if !out.is_empty() {
+            pieces.push(Answer::Fasta(std::mem::take(out)));
+        }
+        pieces.push(Answer::Missing(message));
+    };
     let found = store.find(&q.id).map_err(fail)?;
     if found.is_empty() {
-        pieces.push(Answer::Missing(format!("no sequence matches {text}")));
+        missing(out, format!("no sequence matches {text}"));
         return Ok(());
     }
-    let mut out = Vec::new();
     for rec in &found {
         let len = rec.residues.len() as u64;
         let range = match q.range(len) {
             Ok(r) => r,
             Err(e) => {
-                if !out.is_empty() {
-                    pieces.push(Answer::Fasta(std::mem::take(&mut out)));
-                }
-                pieces.push(Answer::Missing(e.to_string()));
+                missing(out, e.to_string());
                 continue;
             }
         };
         let residues = &rec.residues[range];
         let suffix = q.region_suffix(len);
         if rec.representations.is_empty() {
-            write_record(&mut out, &format!("{}{suffix}", rec.hash), residues, width)?;
+            write_record(out, &format!("{}{suffix}", rec.hash), residues, width)?;
         }
         for r in &rec.representations {
             // samtools appends the region to the name, before the description.
+            if suffix.is_empty() {
+                write_record(out, &r.header, residues, width)?;
+                continue;
+            }
             let header = match r.header.split_once(char::is_whitespace) {
                 Some((name, rest)) => format!("{name}{suffix} {rest}"),
                 None => format!("{}{suffix}", r.header),
             };
-            write_record(&mut out, &header, residues, width)?;
+            write_record(out, &header, residues, width)?;
         }
-    }
-    if !out.is_empty() {
-        pieces.push(Answer::Fasta(out));
     }
     Ok(())
 }
@@ -450,9 +457,13 @@ fn get(
         || (),
         |_, i| {
             let mut pieces = Vec::new();
+            let mut out = Vec::new();
             let from = i * GET_CHUNK;
             for (text, q) in hashes[from..].iter().zip(&queries[from..]).take(GET_CHUNK) {
-                answer(&store, text, q, width, &mut pieces)?;
+                answer(&store, text, q, width, &mut out, &mut pieces)?;
+            }
+            if !out.is_empty() {
+                pieces.push(Answer::Fasta(out));
             }
             Ok(pieces)
         },
