@@ -48,7 +48,7 @@ pub(crate) struct KnownRepresentations {
     /// Sequences with representations to write, in first-seen order.
     deferred: Vec<SequenceHash>,
     /// Headers of deferred representations.
-    text: Vec<u8>,
+    text: TextArena,
     /// Source names, each once; a node's arena record starts with its index (u32 LE).
     sources: Vec<String>,
 }
@@ -101,9 +101,7 @@ impl KnownRepresentations {
                 self.sources.len() - 1
             }
         } as u32;
-        let at = self.text.len() as u64;
-        self.text.extend_from_slice(&source_ix.to_le_bytes());
-        self.text.extend_from_slice(header.as_bytes());
+        let at = self.text.push(source_ix, header.as_bytes());
         k.last = push_node(
             &mut self.nodes,
             Node {
@@ -133,15 +131,16 @@ impl KnownRepresentations {
             text,
             sources,
         } = taken;
-        deferred.into_iter().map(move |hash| {
-            let k = known[&hash];
-            let mut reps: Vec<Representation> = list(&nodes, k.last)
+        // The map is needed for each deferred sequence's last node only: those are kept and
+        // the map (48 bytes per sequence touched) freed before the commit's peak.
+        let lasts: Vec<(SequenceHash, u32)> =
+            deferred.into_iter().map(|h| (h, known[&h].last)).collect();
+        drop(known);
+        lasts.into_iter().map(move |(hash, last)| {
+            let mut reps: Vec<Representation> = list(&nodes, last)
                 .filter(|n| n.len != STORED)
                 .map(|n| {
-                    let at = n.at as usize;
-                    let source_ix =
-                        u32::from_le_bytes(text[at..at + 4].try_into().expect("4 bytes"));
-                    let header = &text[at + 4..at + 4 + n.len as usize];
+                    let (source_ix, header) = text.get(n.at, n.len);
                     Representation {
                         header: String::from_utf8_lossy(header).into_owned(),
                         source: sources[source_ix as usize].clone(),
@@ -161,6 +160,49 @@ impl KnownRepresentations {
     /// Forgets everything (a rollback), freeing the memory.
     pub fn clear(&mut self) {
         *self = KnownRepresentations::default();
+    }
+}
+
+/// Bytes of one chunk of the text arena.
+const TEXT_CHUNK: usize = 4 << 20;
+
+/// Records of (source index u32 LE, header bytes) in chunks that are never reallocated: a
+/// growing `Vec` would hold its old and new buffers at once while it copies, and up to twice
+/// its contents in capacity.
+#[derive(Default)]
+struct TextArena {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl TextArena {
+    /// Appends a record; its place is the chunk (high 32 bits) and the offset in it.
+    fn push(&mut self, source_ix: u32, header: &[u8]) -> u64 {
+        let need = 4 + header.len();
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.capacity() - c.len() < need)
+        {
+            self.chunks.push(Vec::with_capacity(need.max(TEXT_CHUNK)));
+        }
+        let ix = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[ix];
+        let at = ((ix as u64) << 32) | chunk.len() as u64;
+        chunk.extend_from_slice(&source_ix.to_le_bytes());
+        chunk.extend_from_slice(header);
+        at
+    }
+
+    /// The record at `at` whose header has `len` bytes.
+    fn get(&self, at: u64, len: u32) -> (u32, &[u8]) {
+        let chunk = &self.chunks[(at >> 32) as usize];
+        let start = (at & 0xffff_ffff) as usize;
+        let source_ix = u32::from_le_bytes(
+            chunk[start..start + 4]
+                .try_into()
+                .expect("a record starts with 4 bytes of source index"),
+        );
+        (source_ix, &chunk[start + 4..start + 4 + len as usize])
     }
 }
 

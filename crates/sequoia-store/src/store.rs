@@ -528,6 +528,8 @@ impl PackedSequenceStorage {
             .collect();
         alias_ids.sort_unstable();
         alias_ids.dedup();
+        // The new packs' rows join these: room for them at once, not by doubling.
+        rows.reserve_exact(packs.iter().map(|p| p.entries.len()).sum());
         let (aliases_written, packs_published) = std::thread::scope(|scope| {
             let aliases =
                 scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &snap.aliases));
