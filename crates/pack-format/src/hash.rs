@@ -65,12 +65,29 @@ pub fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     if b.len() != 2 * N {
         return None;
     }
+    // Table lookups without a branch per digit; any invalid digit sets a high bit.
     let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (hex_value(b[2 * i])? << 4) | hex_value(b[2 * i + 1])?;
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 15);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
+
+/// The value of each byte as a hexadecimal digit, 0xff for a byte that is not one.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if let Some(v) = hex_value(c as u8) {
+            t[c] = v;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// A SHA-256 is already uniformly distributed: hashing its first 8 bytes is enough for hash
 /// tables (equality still compares all 32), and much cheaper than hashing all of them.
@@ -145,7 +162,7 @@ impl FromStr for SequenceHash {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+const fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
@@ -175,6 +192,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn from_hex_accepts_exactly_hex_digits(text in "[0-9a-fA-FgG:x \u{0}\u{ff}]{8}") {
+            let want = text.bytes().all(|c| c.is_ascii_hexdigit()).then(|| {
+                let mut out = [0u8; 4];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+                }
+                out
+            });
+            prop_assert_eq!(from_hex::<4>(&text), want);
+        }
+
         #[test]
         fn hex_round_trips(bytes in proptest::array::uniform32(any::<u8>())) {
             let h = SequenceHash(bytes);
