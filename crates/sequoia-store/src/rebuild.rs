@@ -35,7 +35,7 @@ impl PackedSequenceStorage {
         let mut all: Vec<IndexEntry> = Vec::new();
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
-            match pack_entries(slot, id) {
+            match pack_entries(slot, id, true) {
                 Ok(PackRows {
                     mut entries,
                     counts,
@@ -111,19 +111,26 @@ pub(crate) struct PackRows {
     /// Every entry with its location, sorted.
     pub entries: Vec<IndexEntry>,
     pub counts: IndexCounts,
-    /// CRC-32 of the whole file.
+    /// CRC-32 of the whole file (0 when not asked for).
     pub crc: u32,
     /// Read from a v2 footer's entry table (else from a scan of every entry).
     pub from_footer: bool,
 }
 
-/// The rows of pack `id`: from its footer's entry table (v2), else by reading every entry.
+/// The rows of pack `id`: from its footer's entry table (v2), else by reading every entry;
+/// with the CRC-32 of the whole file if `with_crc` (an index file records it; reading the
+/// whole file for it is the slow part for a v2 pack).
 pub(crate) fn pack_entries(
     slot: &crate::snapshot::PackSlot,
     id: PackId,
+    with_crc: bool,
 ) -> Result<PackRows, String> {
     let reader = slot.reader()?;
-    let crc = crc32fast::hash(reader.bytes());
+    let crc = if with_crc {
+        crc32fast::hash(reader.bytes())
+    } else {
+        0
+    };
     let inner = reader.pack_id().map_err(|e| e.to_string())?;
     if inner != id {
         return Err(format!(

@@ -70,7 +70,9 @@ pub(crate) struct Snapshot {
 /// a v1 pack), held in anonymous memory: what degraded mode serves a pack through when it
 /// has no index file.
 fn index_in_memory(slot: &PackSlot, id: PackId) -> Result<PackIndex<Mmap>, String> {
-    let mut rows = crate::rebuild::pack_entries(slot, id)?;
+    // No file CRC: it is checked only in index files, and reading the whole pack for it
+    // would make opening in degraded mode read every byte of the store.
+    let mut rows = crate::rebuild::pack_entries(slot, id, false)?;
     let bytes = pack_index::write_index(
         Vec::new(),
         IndexKind::Pack,
