@@ -142,6 +142,18 @@ impl IndexCounts {
     }
 }
 
+/// A pack's own counts (its trailer's, or a writer's) as index totals.
+impl From<&pack_format::v2::PackCounts> for IndexCounts {
+    fn from(c: &pack_format::v2::PackCounts) -> Self {
+        IndexCounts {
+            sequences: c.sequences.into(),
+            representations: c.representations.into(),
+            residue_bytes: c.residue_bytes,
+            uncompressed_bytes: c.uncompressed_bytes,
+        }
+    }
+}
+
 /// One row: a hash and where one of its entries lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IndexEntry {

@@ -1,11 +1,10 @@
 //! Recreating every index file from the packs alone.
 
 use pack_format::PackId;
-use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{IndexCounts, IndexEntry};
 
 use crate::alias::AliasRows;
 use crate::error::StoreError;
-use crate::layout::write_atomically;
 use crate::store::PackedSequenceStorage;
 use crate::verify::Problem;
 
@@ -42,16 +41,8 @@ impl PackedSequenceStorage {
                     crc,
                     from_footer,
                 }) => {
-                    let path = self.layout().pack_index_path(id);
-                    if !from_footer || path.exists() {
-                        write_atomically(&path, |w| {
-                            write_index(w, IndexKind::Pack, &[id], counts, Some(crc), &mut entries)
-                                .map(|_| ())
-                                .map_err(|source| StoreError::Index {
-                                    path: path.clone(),
-                                    source,
-                                })
-                        })?;
+                    if !from_footer || self.layout().pack_index_path(id).exists() {
+                        self.write_pack_index(id, counts, crc, &mut entries)?;
                     }
                     summary.entries += entries.len() as u64;
                     summary.packs.push(id);
@@ -92,15 +83,7 @@ impl PackedSequenceStorage {
             }
         }
         aliases.write(self.layout(), &summary.packs, &Default::default())?;
-        let path = self.layout().multi_index_path();
-        write_atomically(&path, |w| {
-            write_index(w, IndexKind::Multi, &summary.packs, total, None, &mut all)
-                .map(|_| ())
-                .map_err(|source| StoreError::Index {
-                    path: path.clone(),
-                    source,
-                })
-        })?;
+        crate::store::write_multi_index_file(self.layout(), &summary.packs, total, &mut all)?;
         self.refresh()?;
         Ok(summary)
     }
@@ -143,15 +126,9 @@ pub(crate) fn pack_entries(
         reader.trailer_counts().map_err(|e| e.to_string())?,
     ) {
         table.sort_unstable();
-        let counts = IndexCounts {
-            sequences: c.sequences as u64,
-            representations: c.representations as u64,
-            residue_bytes: c.residue_bytes,
-            uncompressed_bytes: c.uncompressed_bytes,
-        };
         return Ok(PackRows {
             entries: table,
-            counts,
+            counts: IndexCounts::from(&c),
             crc,
             from_footer: true,
         });

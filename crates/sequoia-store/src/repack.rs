@@ -112,8 +112,7 @@ impl PackedSequenceStorage {
         };
         let mut after = pack_index::IndexCounts::default();
         for p in &packs {
-            after.sequences += p.counts.sequences as u64;
-            after.representations += p.counts.representations as u64;
+            after.add(&(&p.counts).into());
         }
         if (after.sequences, after.representations) != (before.sequences, before.representations) {
             discard(&packs);

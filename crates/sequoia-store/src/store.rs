@@ -520,9 +520,8 @@ impl PackedSequenceStorage {
         // committed now as well, so that they stay complete whether or not the commit
         // record below is written (replaced packs hold the same sequences). They are
         // written on their own thread while the packs' indexes are written here.
-        let mut alias_ids: Vec<PackId> = ids
+        let mut alias_ids: Vec<PackId> = committed
             .iter()
-            .chain(&committed)
             .copied()
             .chain(packs.iter().map(|p| p.id))
             .collect();
@@ -566,12 +565,7 @@ impl PackedSequenceStorage {
             summary.entries += p.entries.len() as u64;
             // Moved, not copied: the rows go into the multi-pack index.
             let mut entries = std::mem::take(&mut p.entries);
-            let pack_counts = IndexCounts {
-                sequences: p.counts.sequences as u64,
-                representations: p.counts.representations as u64,
-                residue_bytes: p.counts.residue_bytes,
-                uncompressed_bytes: p.counts.uncompressed_bytes,
-            };
+            let pack_counts = IndexCounts::from(&p.counts);
             if p.version == PackVersion::V1 {
                 self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
             }
@@ -653,7 +647,7 @@ impl PackedSequenceStorage {
         Ok(out)
     }
 
-    fn write_pack_index(
+    pub(crate) fn write_pack_index(
         &self,
         id: PackId,
         counts: IndexCounts,
