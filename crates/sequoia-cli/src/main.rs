@@ -363,7 +363,6 @@ enum Answer {
     Missing(String),
 }
 
-/// The records `q` names, as FASTA, or why there are none.
 /// The FASTA records of one identifier, appended to `out` (one buffer per chunk of
 /// identifiers); an identifier or region that matches nothing ends the buffer as a piece and
 /// adds its message, so that the order of records and messages is kept.
