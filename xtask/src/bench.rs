@@ -245,6 +245,22 @@ fn write_doubled(input: &Path, output: &Path) -> Result<(), String> {
     std::fs::rename(&temp, output).map_err(err)
 }
 
+/// Wall time and peak RSS (MB) of `runs` runs of `cmd`, each after `prepare`.
+fn repeat_rss(
+    runs: usize,
+    mut prepare: impl FnMut() -> Result<(), String>,
+    cmd: &str,
+) -> Result<(Stat, Stat), String> {
+    let mut rss = Vec::new();
+    let secs = repeat(runs, || {
+        prepare()?;
+        let (secs, kb) = timed_rss(cmd)?;
+        rss.push(kb as f64 / 1024.0);
+        Ok(secs)
+    })?;
+    Ok((secs, Stat::of(rss)))
+}
+
 /// Peak RSS (KB) and wall time of a command, through /usr/bin/time.
 fn timed_rss(cmd: &str) -> Result<(f64, u64), String> {
     let (secs, out) = sh(&format!(
@@ -634,17 +650,14 @@ fn real_data(
 
     // Import, three times into fresh stores.
     let store = out.join("store_protein_all");
-    let mut rss = Vec::new();
-    let import = repeat(o.runs, || {
-        let _ = std::fs::remove_dir_all(&store);
-        let (secs, kb) = timed_rss(&format!(
-            "{} --store {} import {f}",
-            bin.display(),
-            store.display()
-        ))?;
-        rss.push(kb as f64 / 1024.0);
-        Ok(secs)
-    })?;
+    let (import, rss) = repeat_rss(
+        o.runs,
+        || {
+            let _ = std::fs::remove_dir_all(&store);
+            Ok(())
+        },
+        &format!("{} --store {} import {f}", bin.display(), store.display()),
+    )?;
     r.timed(
         "import_records_s",
         "import protein_all: records/s",
@@ -665,7 +678,6 @@ fn real_data(
             import.median / z2.median
         ),
     );
-    let rss = Stat::of(rss);
     r.add(
         "import_peak_rss_mb",
         "import protein_all: peak RSS",
@@ -892,29 +904,20 @@ fn repacked(
     r: &mut Report,
 ) -> Result<(), String> {
     let copy = out.join("store_protein_all_repacked");
-    let mut rss = Vec::new();
-    let t = repeat(o.runs, || {
-        let _ = std::fs::remove_dir_all(&copy);
-        sh(&format!("cp -r {} {}", store.display(), copy.display()))?;
-        let (secs, kb) = timed_rss(&format!(
-            "{} --store {} repack",
-            bin.display(),
-            copy.display()
-        ))?;
-        rss.push(kb as f64 / 1024.0);
-        Ok(secs)
-    })?;
+    let (t, rss) = repeat_rss(
+        o.runs,
+        || {
+            let _ = std::fs::remove_dir_all(&copy);
+            sh(&format!("cp -r {} {}", store.display(), copy.display())).map(|_| ())
+        },
+        &format!("{} --store {} repack", bin.display(), copy.display()),
+    )?;
     r.add(
         "repack_s",
         "repack protein_all store (s)",
         t.median,
         "s",
-        format!(
-            "{:.2}..{:.2}; peak RSS {:.0} MB",
-            t.min,
-            t.max,
-            Stat::of(rss).median
-        ),
+        format!("{:.2}..{:.2}; peak RSS {:.0} MB", t.min, t.max, rss.median),
     );
     let lib = PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?;
     for path in lib.stats().map_err(|e| e.to_string())?.stray_temp_files {
