@@ -7,6 +7,10 @@
 //! [sequence: MessagePack bin of the residues, sequence_length bytes; absent when 0]
 //! [representations: MessagePack array of [header str, source str], representations_length bytes]
 //! ```
+//!
+//! The "hash" field holds the whole SHA-256 ([`HashField::Full`]: v1 packs, older v2
+//! packs) or its first [`TAG_LEN`] bytes ([`HashField::Tag`]: v2 packs whose entry table
+//! holds the whole hash, so the blocks need not repeat it).
 
 use crate::error::Error;
 use crate::hash::SequenceHash;
@@ -29,6 +33,20 @@ impl Representation {
             source: source.into(),
         }
     }
+}
+
+/// Bytes of the hash kept in an entry header written with [`HashField::Tag`].
+pub const TAG_LEN: usize = 4;
+
+/// What an entry header's "hash" field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashField {
+    /// The whole SHA-256, 32 bytes: v1 packs and v2 packs without the tag flag.
+    Full,
+    /// The first [`TAG_LEN`] bytes of the SHA-256: v2 packs with the tag flag, whose entry
+    /// table holds the whole hash. A reader that knows which hash it looks for checks the
+    /// tag against it.
+    Tag,
 }
 
 /// The fixed names of the entry header's map keys.
@@ -55,6 +73,32 @@ const KEY_REPRESENTATIONS_LENGTH: &str = "representations_length";
 /// ```
 pub fn encode(
     out: &mut Vec<u8>,
+    hash: &SequenceHash,
+    residues: &[u8],
+    representations: &[Representation],
+) -> Result<usize, Error> {
+    encode_as(out, HashField::Full, hash, residues, representations)
+}
+
+/// Like [`encode`], with the hash field written as `field` says.
+///
+/// # Examples
+/// ```
+/// use pack_format::entry::{self, HashField};
+/// use pack_format::{Representation, SequenceHash};
+/// let hash = SequenceHash::of_residues(b"MVLS");
+/// let mut full = Vec::new();
+/// let mut tagged = Vec::new();
+/// entry::encode_as(&mut full, HashField::Full, &hash, b"MVLS", &[]).unwrap();
+/// entry::encode_as(&mut tagged, HashField::Tag, &hash, b"MVLS", &[]).unwrap();
+/// assert_eq!(full.len() - tagged.len(), 32 - entry::TAG_LEN);
+/// let (e, _) = entry::decode_as(&tagged, 0, HashField::Tag, &hash).unwrap();
+/// assert_eq!(e.hash, hash);
+/// assert!(entry::decode_as(&tagged, 0, HashField::Tag, &SequenceHash::of_residues(b"MK")).is_err());
+/// ```
+pub fn encode_as(
+    out: &mut Vec<u8>,
+    field: HashField,
     hash: &SequenceHash,
     residues: &[u8],
     representations: &[Representation],
@@ -89,7 +133,10 @@ pub fn encode(
     let header_start = out.len();
     msgpack::write_map_len(out, 3);
     msgpack::write_str(out, KEY_HASH);
-    msgpack::write_bin(out, hash.as_bytes());
+    match field {
+        HashField::Full => msgpack::write_bin(out, hash.as_bytes()),
+        HashField::Tag => msgpack::write_bin(out, &hash.as_bytes()[..TAG_LEN]),
+    }
     msgpack::write_str(out, KEY_SEQUENCE_LENGTH);
     msgpack::write_uint(out, sequence_length as u64);
     msgpack::write_str(out, KEY_REPRESENTATIONS_LENGTH);
@@ -169,6 +216,26 @@ impl<'a> EntryRef<'a> {
 /// Decodes the entry at the start of `bytes`; `base` is the offset of `bytes[0]` in the
 /// enclosing unit, used in errors. Returns the entry and its length.
 pub fn decode(bytes: &[u8], base: u64) -> Result<(EntryRef<'_>, usize), Error> {
+    decode_inner(bytes, base, None)
+}
+
+/// Decodes the entry at the start of `bytes`, whose hash field is written as `field`
+/// says, and checks that it is an entry of `expected` (the whole hash, or the tag):
+/// a mismatch is [`Error::Corrupt`]. The returned entry's hash is `expected`.
+pub fn decode_as<'a>(
+    bytes: &'a [u8],
+    base: u64,
+    field: HashField,
+    expected: &SequenceHash,
+) -> Result<(EntryRef<'a>, usize), Error> {
+    decode_inner(bytes, base, Some((field, expected)))
+}
+
+fn decode_inner<'a>(
+    bytes: &'a [u8],
+    base: u64,
+    expect: Option<(HashField, &SequenceHash)>,
+) -> Result<(EntryRef<'a>, usize), Error> {
     let prefix = bytes.get(..4).ok_or(Error::Truncated {
         what: "entry header length",
         offset: base,
@@ -203,10 +270,29 @@ pub fn decode(bytes: &[u8], base: u64) -> Result<(EntryRef<'_>, usize), Error> {
     expect_key(&mut r, KEY_HASH)?;
     let hash_at = base + 4 + r.position() as u64;
     let hash_bytes = r.read_bin("entry hash")?;
-    let hash: [u8; 32] = hash_bytes.try_into().map_err(|_| Error::Corrupt {
-        offset: hash_at,
-        message: format!("hash has {} bytes, expected 32", hash_bytes.len()),
-    })?;
+    let want_len = match expect {
+        Some((HashField::Tag, _)) => TAG_LEN,
+        _ => 32,
+    };
+    if hash_bytes.len() != want_len {
+        return Err(Error::Corrupt {
+            offset: hash_at,
+            message: format!("hash has {} bytes, expected {want_len}", hash_bytes.len()),
+        });
+    }
+    let hash = match expect {
+        None => SequenceHash(hash_bytes.try_into().expect("length checked: 32 bytes")),
+        Some((_, expected)) if expected.as_bytes()[..want_len] == *hash_bytes => *expected,
+        Some((_, expected)) => {
+            return Err(Error::Corrupt {
+                offset: hash_at,
+                message: format!(
+                    "the entry is not one of sequence {expected} (its hash field is {})",
+                    crate::hash::to_hex(hash_bytes)
+                ),
+            })
+        }
+    };
     expect_key(&mut r, KEY_SEQUENCE_LENGTH)?;
     let sequence_length = r.read_uint("sequence_length")?;
     expect_key(&mut r, KEY_REPRESENTATIONS_LENGTH)?;
@@ -242,7 +328,7 @@ pub fn decode(bytes: &[u8], base: u64) -> Result<(EntryRef<'_>, usize), Error> {
     };
     Ok((
         EntryRef {
-            hash: SequenceHash(hash),
+            hash,
             sequence,
             representations_bytes: &bytes[seq_end..total],
             representations_offset: base + seq_end as u64,
@@ -276,6 +362,37 @@ mod tests {
             prop_assert_eq!(e.hash, hash);
             prop_assert_eq!(e.sequence, &residues[..]);
             prop_assert_eq!(e.representations().unwrap(), reps);
+        }
+
+        #[test]
+        fn tagged_entries_round_trip_and_name_their_sequence(
+            residues in proptest::collection::vec(any::<u8>(), 0..5_000),
+            reps in proptest::collection::vec(arb_rep(), 0..8),
+            other in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let hash = SequenceHash::of_residues(&residues);
+            let mut full = Vec::new();
+            let mut tagged = Vec::new();
+            encode_as(&mut full, HashField::Full, &hash, &residues, &reps).unwrap();
+            let len = encode_as(&mut tagged, HashField::Tag, &hash, &residues, &reps).unwrap();
+            prop_assert_eq!(full.len() - tagged.len(), 32 - TAG_LEN);
+            let (e, used) = decode_as(&tagged, 0, HashField::Tag, &hash).unwrap();
+            prop_assert_eq!(used, len);
+            prop_assert_eq!(e.hash, hash);
+            prop_assert_eq!(e.sequence, &residues[..]);
+            prop_assert_eq!(e.representations().unwrap(), reps);
+            // The whole form read as whole, with or without an expected hash.
+            prop_assert_eq!(decode_as(&full, 0, HashField::Full, &hash).unwrap().0.hash, hash);
+            // The wrong sequence, or the wrong form, is an error.
+            let wrong = SequenceHash::of_residues(&other);
+            if wrong.as_bytes()[..TAG_LEN] != hash.as_bytes()[..TAG_LEN] {
+                prop_assert!(decode_as(&tagged, 0, HashField::Tag, &wrong).is_err());
+            }
+            if wrong != hash {
+                prop_assert!(decode_as(&full, 0, HashField::Full, &wrong).is_err());
+            }
+            prop_assert!(decode(&tagged, 0).is_err());
+            prop_assert!(decode_as(&full, 0, HashField::Tag, &hash).is_err());
         }
 
         #[test]
@@ -325,5 +442,22 @@ mod tests {
         expected.extend_from_slice(b"representations_length");
         expected.push(6); // fixarray(1) fixarray(2) fixstr(1) "a" fixstr(1) "b"
         assert_eq!(header, &expected[..]);
+
+        let mut tagged = Vec::new();
+        encode_as(
+            &mut tagged,
+            HashField::Tag,
+            &hash,
+            b"MK",
+            &[Representation::new("a", "b")],
+        )
+        .unwrap();
+        let header_len = u32::from_le_bytes(tagged[..4].try_into().unwrap()) as usize;
+        let mut expected_tagged = vec![0x83, 0xa4];
+        expected_tagged.extend_from_slice(b"hash");
+        expected_tagged.extend_from_slice(&[0xc4, TAG_LEN as u8]);
+        expected_tagged.extend_from_slice(&hash.as_bytes()[..TAG_LEN]);
+        expected_tagged.extend_from_slice(&expected[2 + 4 + 2 + 32..]);
+        assert_eq!(&tagged[4..4 + header_len], &expected_tagged[..]);
     }
 }

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! header   16 bytes  "PKSQ" | version u8 = 2 | pack id u32 LE | flags u8 | 6 zero bytes
-//! dict     (flag 1 only) a Zstandard dictionary trained on the pack's entries
+//! dict     (flag bit 0 only) a Zstandard dictionary trained on the pack's entries
 //! blocks   zstd frames (content size and XXH64 content checksum set), back to back;
-//!          each frame holds whole entries (the entry codec of `entry`); with a
-//!          dictionary, one entry per frame, compressed with it
+//!          each frame holds whole entries (the entry codec of `entry`; with flag bit 1
+//!          their hash field is a 4-byte tag), compressed with the dictionary if any
 //! blocks   block_count × 20 bytes: offset u64 | compressed length u32
 //!          | uncompressed length u32 | CRC-32 of the compressed bytes u32
 //! entries  entry_count × 44 bytes, in write order: hash [32] | block u32
@@ -17,7 +17,7 @@
 
 use std::io::Write;
 
-use crate::entry::{self, EntryRef};
+use crate::entry::{self, EntryRef, HashField};
 use crate::error::Error;
 use crate::hash::SequenceHash;
 use crate::{PackId, Representation, MAGIC};
@@ -34,8 +34,11 @@ pub const TRAILER_LEN: usize = 64;
 pub const TRAILER_MAGIC: &[u8; 8] = b"SQPKEND2";
 /// Default uncompressed size at which a block is closed (see `docs/format.md`).
 pub const DEFAULT_BLOCK_SIZE: usize = 8 * 1024;
-/// Header flag: the pack has a dictionary and one entry per block.
+/// Header flag bit 0: the pack has a dictionary that every block is compressed with.
 pub const FLAG_DICTIONARY: u8 = 1;
+/// Header flag bit 1: entries inside blocks carry a [`entry::TAG_LEN`]-byte tag of their
+/// hash ([`HashField::Tag`]); the entry table holds the whole hash.
+pub const FLAG_HASH_TAGS: u8 = 2;
 /// Largest dictionary the writer trains.
 pub const MAX_DICTIONARY: usize = 64 * 1024;
 
@@ -177,7 +180,7 @@ pub struct Trailer {
 /// let mut dec = v2::BlockDecoder::new();
 /// let mut buf = Vec::new();
 /// pack.read_block(block, &mut dec, None, &mut buf).unwrap();
-/// let e = v2::entry_in_block(&buf, offset, len).unwrap();
+/// let e = v2::entry_in_block(&buf, offset, len, pack.hash_field(), &h).unwrap();
 /// assert_eq!(e.sequence, b"MKV");
 /// ```
 pub struct V2PackEncoder<W: Write> {
@@ -193,11 +196,12 @@ pub struct V2PackEncoder<W: Write> {
     counts: PackCounts,
     dictionary_len: u32,
     dictionary_crc32: u32,
+    hash_field: HashField,
 }
 
 impl<W: Write> V2PackEncoder<W> {
     /// Writes the header and `dictionary`; blocks (closed at `block_size` bytes, 1 for one
-    /// entry per block) are compressed with the dictionary.
+    /// entry per block) are compressed with the dictionary. Entries carry hash tags.
     pub fn with_dictionary(
         out: W,
         pack_id: PackId,
@@ -210,27 +214,38 @@ impl<W: Write> V2PackEncoder<W> {
                 "a dictionary must hold 1 byte to 4 GiB".into(),
             ));
         }
-        Self::start(out, pack_id, level, block_size, dictionary)
+        Self::with_options(out, pack_id, level, block_size, dictionary, HashField::Tag)
     }
 
-    /// Writes the header and starts the first block (no dictionary).
+    /// Writes the header and starts the first block (no dictionary). Entries carry hash
+    /// tags.
     pub fn new(out: W, pack_id: PackId, level: i32, block_size: usize) -> Result<Self, Error> {
-        Self::start(out, pack_id, level, block_size, &[])
+        Self::with_options(out, pack_id, level, block_size, &[], HashField::Tag)
     }
 
-    fn start(
+    /// Writes the header and `dictionary` (empty: none), with entries whose hash field
+    /// is `hash_field` ([`HashField::Full`] writes packs as versions before the tag flag
+    /// did; [`new`](Self::new) and [`with_dictionary`](Self::with_dictionary) write tags).
+    pub fn with_options(
         mut out: W,
         pack_id: PackId,
         level: i32,
         block_size: usize,
         dictionary: &[u8],
+        hash_field: HashField,
     ) -> Result<Self, Error> {
+        if u32::try_from(dictionary.len()).is_err() {
+            return Err(Error::TooLarge("a dictionary over 4 GiB".into()));
+        }
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(MAGIC);
         header[4] = 2;
         header[5..9].copy_from_slice(&pack_id.to_le_bytes());
         if !dictionary.is_empty() {
-            header[9] = FLAG_DICTIONARY;
+            header[9] |= FLAG_DICTIONARY;
+        }
+        if hash_field == HashField::Tag {
+            header[9] |= FLAG_HASH_TAGS;
         }
         out.write_all(&header)?;
         out.write_all(dictionary)?;
@@ -255,6 +270,7 @@ impl<W: Write> V2PackEncoder<W> {
             } else {
                 crc32fast::hash(dictionary)
             },
+            hash_field,
         })
     }
 
@@ -266,7 +282,13 @@ impl<W: Write> V2PackEncoder<W> {
         representations: &[Representation],
     ) -> Result<(u32, u32, u32), Error> {
         let offset = self.block.len();
-        let len = entry::encode(&mut self.block, hash, residues, representations)?;
+        let len = entry::encode_as(
+            &mut self.block,
+            self.hash_field,
+            hash,
+            residues,
+            representations,
+        )?;
         if self.block.len() > u32::MAX as usize {
             self.block.truncate(offset);
             return Err(Error::TooLarge("a block over 4 GiB".into()));
@@ -446,7 +468,9 @@ impl<'a> V2Pack<'a> {
         if bytes[4] != 2 {
             return Err(Error::UnsupportedVersion { version: bytes[4] });
         }
-        if bytes[9] & !FLAG_DICTIONARY != 0 || bytes[10..HEADER_LEN].iter().any(|&b| b != 0) {
+        if bytes[9] & !(FLAG_DICTIONARY | FLAG_HASH_TAGS) != 0
+            || bytes[10..HEADER_LEN].iter().any(|&b| b != 0)
+        {
             return Err(Error::Corrupt {
                 offset: 9,
                 message: "unknown header flags, or reserved header bytes are not zero".into(),
@@ -537,6 +561,15 @@ impl<'a> V2Pack<'a> {
     /// The trailer.
     pub fn trailer(&self) -> &Trailer {
         &self.trailer
+    }
+
+    /// What the hash field of the pack's entries holds (header flag bit 1).
+    pub fn hash_field(&self) -> HashField {
+        if self.bytes[9] & FLAG_HASH_TAGS != 0 {
+            HashField::Tag
+        } else {
+            HashField::Full
+        }
     }
 
     /// The dictionary bytes (not yet checked), if the pack has one.
@@ -671,8 +704,15 @@ impl<'a> V2Pack<'a> {
     }
 }
 
-/// The entry at `offset` of a decompressed block, exactly `length` bytes long.
-pub fn entry_in_block(block: &[u8], offset: u32, length: u32) -> Result<EntryRef<'_>, Error> {
+/// The entry at `offset` of a decompressed block, exactly `length` bytes long, checked to
+/// be an entry of `hash` (whole or tag, as the pack's [`V2Pack::hash_field`] says).
+pub fn entry_in_block<'b>(
+    block: &'b [u8],
+    offset: u32,
+    length: u32,
+    field: HashField,
+    hash: &SequenceHash,
+) -> Result<EntryRef<'b>, Error> {
     let bytes = (offset as usize)
         .checked_add(length as usize)
         .and_then(|end| block.get(offset as usize..end))
@@ -683,7 +723,7 @@ pub fn entry_in_block(block: &[u8], offset: u32, length: u32) -> Result<EntryRef
                 block.len()
             ),
         })?;
-    let (e, used) = entry::decode(bytes, offset as u64)?;
+    let (e, used) = entry::decode_as(bytes, offset as u64, field, hash)?;
     if used != length as usize {
         return Err(Error::Corrupt {
             offset: offset as u64,
@@ -699,7 +739,15 @@ mod tests {
     use proptest::prelude::*;
 
     fn build(seqs: &[(String, String)], block: usize) -> (Vec<u8>, Vec<(u32, u32, u32)>) {
-        let mut enc = V2PackEncoder::new(Vec::new(), 42, 3, block).unwrap();
+        build_as(seqs, block, HashField::Tag)
+    }
+
+    fn build_as(
+        seqs: &[(String, String)],
+        block: usize,
+        field: HashField,
+    ) -> (Vec<u8>, Vec<(u32, u32, u32)>) {
+        let mut enc = V2PackEncoder::with_options(Vec::new(), 42, 3, block, &[], field).unwrap();
         let mut locs = Vec::new();
         for (s, h) in seqs {
             let hash = SequenceHash::of_residues(s.as_bytes());
@@ -720,9 +768,12 @@ mod tests {
         fn v2_packs_round_trip(
             seqs in proptest::collection::vec(("[A-Z]{1,300}", ".{0,40}"), 0..40),
             block in 1usize..4000,
+            tags in any::<bool>(),
         ) {
-            let (file, locs) = build(&seqs, block);
+            let field = if tags { HashField::Tag } else { HashField::Full };
+            let (file, locs) = build_as(&seqs, block, field);
             let pack = V2Pack::parse(&file).unwrap();
+            prop_assert_eq!(pack.hash_field(), field);
             pack.verify_footer().unwrap();
             prop_assert_eq!(pack.trailer().entry_count as usize, seqs.len());
             let mut dec = BlockDecoder::new();
@@ -731,9 +782,13 @@ mod tests {
                 let row = pack.entry_info(i as u32).unwrap();
                 prop_assert_eq!((row.block, row.offset, row.length), (*b, *o, *l));
                 pack.read_block(*b, &mut dec, None, &mut buf).unwrap();
-                let e = entry_in_block(&buf, *o, *l).unwrap();
+                let e = entry_in_block(&buf, *o, *l, field, &row.hash).unwrap();
                 prop_assert_eq!(e.sequence, s.as_bytes());
                 prop_assert_eq!(e.hash, row.hash);
+                prop_assert_eq!(SequenceHash::of_residues(e.sequence), row.hash);
+                // An entry is never taken for another sequence's.
+                let other = SequenceHash::of_residues(format!("{s}X").as_bytes());
+                prop_assert!(entry_in_block(&buf, *o, *l, field, &other).is_err());
                 prop_assert_eq!(&e.representations().unwrap()[0].header, h);
             }
         }
@@ -765,7 +820,7 @@ mod tests {
         for i in 0..pack.trailer().entry_count {
             let row = pack.entry_info(i)?;
             pack.read_block(row.block, &mut dec, dict.as_ref(), &mut buf)?;
-            let e = entry_in_block(&buf, row.offset, row.length)?;
+            let e = entry_in_block(&buf, row.offset, row.length, pack.hash_field(), &row.hash)?;
             if e.hash != row.hash || SequenceHash::of_residues(e.sequence) != e.hash {
                 return Err(Error::Corrupt {
                     offset: 0,
@@ -860,7 +915,7 @@ mod tests {
     fn dictionary_packs_round_trip_one_entry_per_block() {
         let (file, seqs) = build_with_dictionary(300);
         let pack = V2Pack::parse(&file).unwrap();
-        assert_eq!(file[9], FLAG_DICTIONARY);
+        assert_eq!(file[9], FLAG_DICTIONARY | FLAG_HASH_TAGS);
         assert!(pack.dictionary().is_some());
         assert_eq!(pack.trailer().block_count as usize, seqs.len());
         check_all(&file).unwrap();
@@ -872,7 +927,7 @@ mod tests {
             pack.read_block(row.block, &mut dec, Some(&dict), &mut buf)
                 .unwrap();
             assert_eq!(
-                entry_in_block(&buf, row.offset, row.length)
+                entry_in_block(&buf, row.offset, row.length, HashField::Tag, &row.hash)
                     .unwrap()
                     .sequence,
                 &s[..]
@@ -905,6 +960,41 @@ mod tests {
                 "truncation at {cut} accepted"
             );
         }
+    }
+
+    #[test]
+    fn tagged_packs_are_smaller_and_full_hash_packs_still_read() {
+        let seqs: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                (
+                    format!("MKV{}", "ACDEFGHIK".repeat(i % 9 + 1)),
+                    format!("s{i}"),
+                )
+            })
+            .collect();
+        let (full, _) = build_as(&seqs, 1, HashField::Full);
+        let (tagged, _) = build_as(&seqs, 1, HashField::Tag);
+        assert_eq!(full[9], 0, "a full-hash pack sets no flag, as before tags");
+        assert_eq!(tagged[9], FLAG_HASH_TAGS);
+        let (pf, pt) = (
+            V2Pack::parse(&full).unwrap(),
+            V2Pack::parse(&tagged).unwrap(),
+        );
+        let sum = |p: &V2Pack<'_>| -> u32 {
+            (0..p.trailer().block_count)
+                .map(|i| p.block_info(i).unwrap().uncompressed_len)
+                .sum()
+        };
+        // One entry per block: every entry is exactly 28 bytes shorter.
+        assert_eq!(sum(&pf) - sum(&pt), 50 * (32 - entry::TAG_LEN as u32));
+        check_all(&full).unwrap();
+        check_all(&tagged).unwrap();
+        // A tagged block read as if its entries had whole hashes is refused.
+        let mut buf = Vec::new();
+        pt.read_block(0, &mut BlockDecoder::new(), None, &mut buf)
+            .unwrap();
+        let row = pt.entry_info(0).unwrap();
+        assert!(entry_in_block(&buf, row.offset, row.length, HashField::Full, &row.hash).is_err());
     }
 
     #[test]

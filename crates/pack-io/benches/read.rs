@@ -27,14 +27,18 @@ fn reads(c: &mut Criterion) {
         writer.put(batch).unwrap();
         let packs = writer.finish().unwrap();
         let reader = PackReader::open(&packs[0].temp_path).unwrap();
-        let locs: Vec<_> = packs[0].entries.iter().map(|e| e.location).collect();
+        let locs: Vec<_> = packs[0]
+            .entries
+            .iter()
+            .map(|e| (e.hash, e.location))
+            .collect();
         let mut cache = BlockCache::default();
         let mut i = 0usize;
         g.bench_with_input(BenchmarkId::new("random_entry", block), &block, |b, _| {
             b.iter(|| {
                 i = (i * 7919 + 13) % locs.len();
                 reader
-                    .read_entry(&locs[i], &mut cache, |e| e.sequence.len())
+                    .read_entry(&locs[i].0, &locs[i].1, &mut cache, |e| e.sequence.len())
                     .unwrap()
             })
         });

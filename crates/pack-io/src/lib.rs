@@ -18,7 +18,8 @@
 //! let packs = writer.finish().unwrap();
 //! let reader = PackReader::open(&packs[0].temp_path).unwrap();
 //! let mut cache = BlockCache::default();
-//! let seq = reader.read_entry(&packs[0].entries[0].location, &mut cache, |e| e.sequence.to_vec()).unwrap();
+//! let row = &packs[0].entries[0];
+//! let seq = reader.read_entry(&row.hash, &row.location, &mut cache, |e| e.sequence.to_vec()).unwrap();
 //! assert_eq!(seq, b"MKVLA");
 //! ```
 #![warn(missing_docs)]

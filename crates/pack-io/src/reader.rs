@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use memmap2::Mmap;
 use pack_format::v1::V1Body;
 use pack_format::v2::{self, BlockDecoder, PackDictionary, V2Pack};
-use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion};
+use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion, SequenceHash};
 
 use crate::Error;
 
@@ -169,9 +169,11 @@ impl PackReader {
         }
     }
 
-    /// Decodes the entry at `location` and hands it to `f`.
+    /// Decodes the entry at `location`, checks that it is an entry of `hash` (the whole
+    /// hash, or the tag of a v2 pack whose entries carry tags) and hands it to `f`.
     pub fn read_entry<R>(
         &self,
+        hash: &SequenceHash,
         location: &PackLocation,
         cache: &mut BlockCache,
         f: impl FnOnce(EntryRef<'_>) -> R,
@@ -182,25 +184,42 @@ impl PackReader {
                 let e = body
                     .entry_at(location.offset, location.length)
                     .map_err(|e| self.format_err(e))?;
+                if e.hash != *hash {
+                    return Err(self.format_err(pack_format::Error::Corrupt {
+                        offset: location.offset as u64,
+                        message: format!(
+                            "the entry at offset {} holds sequence {}, not {hash}",
+                            location.offset, e.hash
+                        ),
+                    }));
+                }
                 Ok(f(e))
             }
             PackVersion::V2 => {
+                let v2 = self.v2()?;
                 let key = (self.serial, location.block);
                 if cache.key != Some(key) {
                     cache.key = None;
                     let decoder = decoder_for(&mut cache.decoders, self.serial);
-                    self.v2()?
-                        .read_block(
-                            location.block,
-                            decoder,
-                            self.dictionary()?,
-                            &mut cache.block,
-                        )
-                        .map_err(|e| self.format_err(e))?;
+                    v2.read_block(
+                        location.block,
+                        decoder,
+                        self.dictionary()?,
+                        &mut cache.block,
+                    )
+                    .map_err(|e| self.format_err(e))?;
                     cache.key = Some(key);
                 }
-                let e = v2::entry_in_block(&cache.block, location.offset, location.length)
-                    .map_err(|e| self.format_err(e))?;
+                let e = v2::entry_in_block(
+                    &cache.block,
+                    location.offset,
+                    location.length,
+                    v2.hash_field(),
+                    hash,
+                )
+                .map_err(|e| {
+                    self.format_err(in_block(e, location.block, block_offset(&v2, location)))
+                })?;
                 Ok(f(e))
             }
         }
@@ -294,17 +313,32 @@ impl PackReader {
                     v2.read_block(block, &mut dec, dictionary, &mut buf)
                         .map_err(|e| self.format_err(e))?;
                     let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
+                    let field = v2.hash_field();
                     let mut pos = 0usize;
                     while pos < buf.len() {
-                        let (e, used) = pack_format::entry::decode(&buf[pos..], pos as u64)
-                            .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
-                        let listed = v2.entry_info(row).map_err(|e| self.format_err(e))?;
-                        if (
-                            listed.hash,
-                            listed.block,
-                            listed.offset as usize,
-                            listed.length as usize,
-                        ) != (e.hash, block, pos, used)
+                        let listed = if row < end_row {
+                            v2.entry_info(row).map_err(|e| self.format_err(e))?
+                        } else {
+                            return Err(self
+                                .format_err(pack_format::Error::Corrupt {
+                                    offset: info.offset,
+                                    message: format!(
+                                        "block {block} holds an entry at offset {pos} that the entry table does not list"
+                                    ),
+                                })
+                                .into());
+                        };
+                        // Decoded as an entry of the listed hash: a whole hash or a tag
+                        // that differs is an error, so the table names what the blocks hold.
+                        let (e, used) = pack_format::entry::decode_as(
+                            &buf[pos..],
+                            pos as u64,
+                            field,
+                            &listed.hash,
+                        )
+                        .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
+                        if (listed.block, listed.offset as usize, listed.length as usize)
+                            != (block, pos, used)
                         {
                             return Err(self
                                 .format_err(pack_format::Error::Corrupt {
@@ -417,6 +451,11 @@ impl PackReader {
             PackVersion::V1 => Ok(None),
         }
     }
+}
+
+/// File offset of `location`'s block, for errors (0 if the table row is unreadable).
+fn block_offset(v2: &V2Pack<'_>, location: &PackLocation) -> u64 {
+    v2.block_info(location.block).map_or(0, |b| b.offset)
 }
 
 fn in_block(e: pack_format::Error, block: u32, block_offset: u64) -> pack_format::Error {

@@ -332,8 +332,15 @@ impl WriterState {
             } = &mut pack.encoder
             {
                 let mut sample = Vec::new();
-                pack_format::entry::encode(&mut sample, &e.hash, &e.residues, &e.representations)
-                    .map_err(Self::format(&pack.path))?;
+                // Samples as the blocks will hold them: with hash tags.
+                pack_format::entry::encode_as(
+                    &mut sample,
+                    pack_format::entry::HashField::Tag,
+                    &e.hash,
+                    &e.residues,
+                    &e.representations,
+                )
+                .map_err(Self::format(&pack.path))?;
                 *bytes += sample.len();
                 samples.push(sample);
                 pending.push(e);
@@ -462,7 +469,9 @@ mod tests {
             assert_eq!(r.pack_id().unwrap(), p.id);
             for e in &p.entries {
                 let got = r
-                    .read_entry(&e.location, &mut cache, |x| (x.hash, x.sequence.to_vec()))
+                    .read_entry(&e.hash, &e.location, &mut cache, |x| {
+                        (x.hash, x.sequence.to_vec())
+                    })
                     .unwrap();
                 assert_eq!(got.0, e.hash);
                 assert_eq!(got.1, input[seen].residues);

@@ -360,21 +360,8 @@ impl Snapshot {
     ) -> Result<R, StoreError> {
         let reader = self.reader(hash, loc.pack)?;
         reader
-            .read_entry(loc, cache, |e| {
-                if e.hash != *hash {
-                    Err(StoreError::Corrupt(format!(
-                        "{}: the entry at block {} offset {} holds {}, the index says {}",
-                        reader.path().display(),
-                        loc.block,
-                        loc.offset,
-                        e.hash,
-                        hash
-                    )))
-                } else {
-                    Ok(f(e))
-                }
-            })
-            .map_err(StoreError::from)?
+            .read_entry(hash, loc, cache, f)
+            .map_err(StoreError::from)
     }
 
     /// Counts over every published pack, from index headers.
