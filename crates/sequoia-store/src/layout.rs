@@ -127,27 +127,57 @@ pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<&mut DurableFile>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = DurableFile::create_truncate(&tmp).map_err(io_err(&tmp))?;
-    let result = (|| {
+    StagedFile::write(path, write)?.publish()
+}
+
+/// A new file written and fsynced under a temporary name beside its final one, waiting to
+/// be renamed into place ([`publish`](Self::publish)). Dropped unpublished, the temporary
+/// file is removed: the published file was never touched.
+#[must_use = "a staged file is removed unless published"]
+pub struct StagedFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    published: bool,
+}
+
+impl StagedFile {
+    /// Writes `path.tmp` through `write` and fsyncs it.
+    pub fn write(
+        path: &Path,
+        write: impl FnOnce(&mut std::io::BufWriter<&mut DurableFile>) -> Result<(), StoreError>,
+    ) -> Result<StagedFile, StoreError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let staged = StagedFile {
+            tmp: PathBuf::from(tmp),
+            path: path.to_path_buf(),
+            published: false,
+        };
+        // From here on, an error drops `staged`, which removes the temporary file (ours
+        // and incomplete).
+        let mut file = DurableFile::create_truncate(&staged.tmp).map_err(io_err(&staged.tmp))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
         write(&mut w)?;
-        w.flush().map_err(io_err(&tmp))?;
+        w.flush().map_err(io_err(&staged.tmp))?;
         drop(w);
-        file.sync_all().map_err(io_err(&tmp))
-    })();
-    if let Err(e) = result {
-        // The temporary file is ours and incomplete; the published file is untouched.
-        let _ = pack_io::fs::remove_file(&tmp);
-        return Err(e);
+        file.sync_all().map_err(io_err(&staged.tmp))?;
+        Ok(staged)
     }
-    if let Err(e) = pack_io::fs::rename(&tmp, path) {
-        let _ = pack_io::fs::remove_file(&tmp);
-        return Err(io_err(path)(e));
+
+    /// Renames the file into place and fsyncs the directory.
+    pub fn publish(mut self) -> Result<(), StoreError> {
+        pack_io::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        self.published = true;
+        fsync_dir(self.path.parent().expect("store files live in a directory"))
     }
-    fsync_dir(path.parent().expect("store files live in a directory"))
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = pack_io::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(test)]

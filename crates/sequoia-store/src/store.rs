@@ -12,7 +12,7 @@ use crate::alias::{AliasJob, AliasRows, AliasWorker};
 use crate::error::StoreError;
 use crate::ids::SequenceId;
 use crate::known::{fingerprint, KnownRepresentations};
-use crate::layout::{fsync_dir, io_err, write_atomically, StoreLayout};
+use crate::layout::{fsync_dir, io_err, write_atomically, StagedFile, StoreLayout};
 use crate::lock::WriterLock;
 use crate::snapshot::{OpenProblem, Snapshot};
 
@@ -529,23 +529,29 @@ impl PackedSequenceStorage {
         alias_ids.dedup();
         // The new packs' rows join these: room for them at once, not by doubling.
         rows.reserve_exact(packs.iter().map(|p| p.entries.len()).sum());
-        let (aliases_written, packs_published) = std::thread::scope(|scope| {
+        let (aliases_written, commit_record) = std::thread::scope(|scope| {
             let aliases =
                 scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &snap.aliases));
-            let published =
-                self.publish_pack_files(packs, &mut summary, &mut ids, &mut counts, &mut rows);
+            // The commit record is written (under its temporary name) while the alias
+            // indexes are, and renamed into place only after them.
+            let staged = self
+                .publish_pack_files(packs, &mut summary, &mut ids, &mut counts, &mut rows)
+                .and_then(|()| {
+                    ids.sort_unstable();
+                    stage_multi_index_file(&self.layout, &ids, counts, &mut rows)
+                });
             let written = aliases.join().unwrap_or_else(|_| {
                 Err(StoreError::Corrupt(
                     "the alias index writer panicked".into(),
                 ))
             });
-            (written, published)
+            (written, staged)
         });
-        packs_published?;
+        let commit_record = commit_record?;
+        // An alias error drops the staged commit record, which removes its file.
         aliases_written?;
-        ids.sort_unstable();
         // The commit point: the new multi-pack index lists the new packs.
-        write_multi_index_file(&self.layout, &ids, counts, &mut rows)?;
+        commit_record.publish()?;
         self.refresh()?;
         Ok(summary)
     }
@@ -808,8 +814,18 @@ pub(crate) fn write_multi_index_file(
     counts: IndexCounts,
     rows: &mut [IndexEntry],
 ) -> Result<(), StoreError> {
+    stage_multi_index_file(layout, packs, counts, rows)?.publish()
+}
+
+/// Writes the multi-pack index over `packs` under its temporary name, to be published.
+pub(crate) fn stage_multi_index_file(
+    layout: &StoreLayout,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [IndexEntry],
+) -> Result<StagedFile, StoreError> {
     let path = layout.multi_index_path();
-    write_atomically(&path, |w| {
+    StagedFile::write(&path, |w| {
         write_index(w, IndexKind::Multi, packs, counts, None, rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
