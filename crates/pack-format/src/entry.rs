@@ -257,6 +257,10 @@ fn decode_inner<'a>(
         });
     }
     let expect_key = |r: &mut Reader<'_>, key: &'static str| -> Result<(), Error> {
+        // The form the writer uses, compared as bytes; any other form is read and checked.
+        if r.skip_fixstr(key) {
+            return Ok(());
+        }
         let at = base + 4 + r.position() as u64;
         let found = r.read_str("entry header key")?;
         if found != key {
@@ -421,6 +425,45 @@ mod tests {
         let (e, _) = decode(&buf, 0).unwrap();
         assert!(!e.has_sequence());
         assert_eq!(e.hash, hash);
+    }
+
+    #[test]
+    fn longer_messagepack_forms_and_wrong_keys_in_the_header() {
+        // The writer's shortest forms are read through a byte comparison; any other form
+        // the format allows must still read, and a wrong key must still be an error.
+        let hash = SequenceHash::of_residues(b"MK");
+        let reps = [Representation::new("a", "b")];
+        let mut buf = Vec::new();
+        encode(&mut buf, &hash, b"MK", &reps).unwrap();
+        let header_len = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+        let body = buf[4 + header_len..].to_vec();
+        let mut long = vec![0xde, 0, 3, 0xd9, 4];
+        long.extend_from_slice(b"hash");
+        long.extend_from_slice(&[0xc5, 0, 32]);
+        long.extend_from_slice(hash.as_bytes());
+        long.extend_from_slice(&[0xd9, 15]);
+        long.extend_from_slice(b"sequence_length");
+        long.extend_from_slice(&[0xcd, 0, 4, 0xda, 0, 22]);
+        long.extend_from_slice(b"representations_length");
+        long.extend_from_slice(&[0xce, 0, 0, 0, 6]);
+        let mut entry = (long.len() as u32).to_le_bytes().to_vec();
+        entry.extend_from_slice(&long);
+        entry.extend_from_slice(&body);
+        let (e, used) = decode(&entry, 0).unwrap();
+        assert_eq!(used, entry.len());
+        assert_eq!((e.hash, e.sequence), (hash, &b"MK"[..]));
+        assert_eq!(e.representations().unwrap(), reps);
+
+        for (from, to) in [
+            (&b"hash"[..], &b"hasx"[..]),
+            (b"sequence_length", b"sequence_lengtX"),
+        ] {
+            let at = buf.windows(from.len()).position(|w| w == from).unwrap();
+            let mut bad = buf.clone();
+            bad[at..at + to.len()].copy_from_slice(to);
+            let err = decode(&bad, 0).unwrap_err().to_string();
+            assert!(err.contains(std::str::from_utf8(to).unwrap()), "{err}");
+        }
     }
 
     #[test]

@@ -174,6 +174,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Skips `s` if it comes next in its shortest form (a fixstr, as the writer puts keys):
+    /// whether it did. Anything else is left for [`read_str`](Self::read_str) to read.
+    pub(crate) fn skip_fixstr(&mut self, s: &str) -> bool {
+        let n = s.len();
+        let found = n < 32
+            && self
+                .bytes
+                .get(self.pos..self.pos + 1 + n)
+                .is_some_and(|b| b[0] == 0xa0 | n as u8 && &b[1..] == s.as_bytes());
+        if found {
+            self.pos += 1 + n;
+        }
+        found
+    }
+
     pub(crate) fn read_str(&mut self, what: &'static str) -> Result<&'a str, Error> {
         let start = self.offset();
         let m = self.byte(what)?;
