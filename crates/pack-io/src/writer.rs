@@ -3,6 +3,7 @@
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender};
@@ -92,7 +93,7 @@ pub struct FinishedPack {
 }
 
 enum Message {
-    Put(Vec<PutEntry>),
+    Put(Arc<Vec<PutEntry>>),
 }
 
 /// Handle to the writer thread.
@@ -113,7 +114,7 @@ impl PackWriter {
                 let mut failed: Option<Error> = None;
                 for Message::Put(batch) in rx {
                     if failed.is_none() {
-                        if let Err(e) = state.put_batch(batch) {
+                        if let Err(e) = state.put_batch(&batch) {
                             failed = Some(e);
                         }
                     }
@@ -135,6 +136,12 @@ impl PackWriter {
 
     /// Queues a batch of entries; blocks while the queue is full.
     pub fn put(&self, batch: Vec<PutEntry>) -> Result<(), Error> {
+        self.put_shared(Arc::new(batch))
+    }
+
+    /// Like [`put`](Self::put), for a batch that another thread reads too: the writer only
+    /// borrows the entries (it copies the few it holds back to train a dictionary on).
+    pub fn put_shared(&self, batch: Arc<Vec<PutEntry>>) -> Result<(), Error> {
         let tx = self.tx.as_ref().expect("the sender lives until finish");
         tx.send(Message::Put(batch)).map_err(|_| {
             Error::Poisoned("the writer thread has stopped; finish() gives its error".into())
@@ -318,7 +325,7 @@ impl WriterState {
         Ok(())
     }
 
-    fn put_batch(&mut self, batch: Vec<PutEntry>) -> Result<(), Error> {
+    fn put_batch(&mut self, batch: &[PutEntry]) -> Result<(), Error> {
         for e in batch {
             if self.open.is_none() {
                 self.start_pack()?;
@@ -343,7 +350,7 @@ impl WriterState {
                 .map_err(Self::format(&pack.path))?;
                 *bytes += sample.len();
                 samples.push(sample);
-                pending.push(e);
+                pending.push(e.clone());
                 let full = *bytes as u64 >= limit;
                 if *bytes >= TRAINING_BYTES || full {
                     self.finish_training()?;
@@ -353,7 +360,7 @@ impl WriterState {
                 }
                 continue;
             }
-            Self::push(pack, &e)?;
+            Self::push(pack, e)?;
             let size = match &pack.encoder {
                 Open::V1(enc) => enc.len() as u64,
                 Open::V2(enc) => enc.size_estimate(),

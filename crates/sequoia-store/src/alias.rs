@@ -3,10 +3,12 @@
 //! files at commit and by `rebuild-index`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use pack_format::{PackId, SequenceHash};
 use pack_index::{hash_prefix, write_alias_index, HashPrefix, IndexKind, PackIndex};
+use pack_io::PutEntry;
 
 use crate::error::StoreError;
 use crate::ids::SequenceDigests;
@@ -156,35 +158,27 @@ fn write_alias_file<const N: usize>(
     })
 }
 
-/// What the alias worker needs of one entry sent to the writer.
-pub(crate) struct AliasJob {
-    pub hash: SequenceHash,
-    /// The residues of a new sequence (its digests are computed), `None` for added
-    /// representations only.
-    pub residues: Option<Vec<u8>>,
-    pub headers: Vec<String>,
-}
-
 /// A thread that turns entries into alias rows while the writer compresses them.
 pub(crate) struct AliasWorker {
-    tx: Option<crossbeam_channel::Sender<Vec<AliasJob>>>,
+    tx: Option<crossbeam_channel::Sender<Arc<Vec<PutEntry>>>>,
     handle: std::thread::JoinHandle<AliasRows>,
 }
 
 impl AliasWorker {
     pub fn spawn() -> Result<AliasWorker, StoreError> {
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<AliasJob>>(8);
+        let (tx, rx) = crossbeam_channel::bounded::<Arc<Vec<PutEntry>>>(8);
         let handle = std::thread::Builder::new()
             .name("sequoia-alias".into())
             .spawn(move || {
                 let mut rows = AliasRows::default();
-                for jobs in rx {
-                    for job in jobs {
-                        if let Some(r) = &job.residues {
-                            rows.add_sequence(job.hash, r);
+                // The batches the writer compresses, shared: read here, never copied.
+                for batch in rx {
+                    for e in batch.iter() {
+                        if !e.residues.is_empty() {
+                            rows.add_sequence(e.hash, &e.residues);
                         }
-                        for h in &job.headers {
-                            rows.add_header(job.hash, h);
+                        for r in &e.representations {
+                            rows.add_header(e.hash, &r.header);
                         }
                     }
                 }
@@ -202,11 +196,13 @@ impl AliasWorker {
         })
     }
 
-    pub fn send(&self, jobs: Vec<AliasJob>) -> Result<(), StoreError> {
+    /// Queues a batch (the one sent to the pack writer): new sequences' digests and every
+    /// header's accessions become rows.
+    pub fn send(&self, batch: Arc<Vec<PutEntry>>) -> Result<(), StoreError> {
         self.tx
             .as_ref()
             .expect("the sender lives until finish")
-            .send(jobs)
+            .send(batch)
             .map_err(|_| StoreError::Corrupt("the alias thread stopped".into()))
     }
 

@@ -8,7 +8,7 @@ use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
-use crate::alias::{AliasJob, AliasRows, AliasWorker};
+use crate::alias::{AliasRows, AliasWorker};
 use crate::error::StoreError;
 use crate::ids::SequenceId;
 use crate::known::{fingerprint, KnownRepresentations};
@@ -405,28 +405,21 @@ impl PackedSequenceStorage {
         if s.writer.is_none() {
             s.writer = Some(PackWriter::spawn(self.writer_config(s.next_pack_id))?);
         }
-        let batch = std::mem::take(&mut s.batch);
+        // One batch, shared by the writer and the alias thread.
+        let batch = std::sync::Arc::new(std::mem::take(&mut s.batch));
         s.batch_bytes = 0;
-        let jobs: Vec<AliasJob> = batch
-            .iter()
-            .map(|e| AliasJob {
-                hash: e.hash,
-                residues: (!e.residues.is_empty()).then(|| e.residues.clone()),
-                headers: e.representations.iter().map(|r| r.header.clone()).collect(),
-            })
-            .collect();
         if s.aliases.is_none() {
             s.aliases = Some(AliasWorker::spawn()?);
         }
         s.aliases
             .as_ref()
             .expect("an alias worker was just started")
-            .send(jobs)?;
+            .send(batch.clone())?;
         let sent = s
             .writer
             .as_ref()
             .expect("a writer was just started")
-            .put(batch);
+            .put_shared(batch);
         if let Err(e) = sent {
             // The thread stopped on an error: collect it and poison the session.
             let err = match s.writer.take().map(|w| w.finish()) {
