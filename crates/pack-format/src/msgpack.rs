@@ -204,6 +204,10 @@ impl<'a> Reader<'a> {
             }
         };
         let b = self.take(n, what)?;
+        if b.is_ascii() {
+            // SAFETY: every ASCII byte sequence is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+        }
         std::str::from_utf8(b).map_err(|_| Error::Corrupt {
             offset: start,
             message: format!("{what}: string is not UTF-8"),
