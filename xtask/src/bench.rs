@@ -1081,9 +1081,10 @@ fn scale_store(
     };
     let dir = out.join(format!("scale_{name}"));
     println!("\n== scale series: {name} short sequences ==");
-    // Stores built before the alias indexes existed lack them, and those built before v2
-    // packs went without index files have one per pack: built again.
-    let marker = dir.join("BENCH_COMPLETE_FOOTER_INDEXED");
+    // Stores built before the alias indexes existed lack them, those built before v2
+    // packs went without index files have one per pack, and those built before hash tags
+    // repeat every hash in the blocks: built again.
+    let marker = dir.join("BENCH_COMPLETE_HASH_TAGS");
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);

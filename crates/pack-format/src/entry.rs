@@ -428,6 +428,25 @@ mod tests {
     }
 
     #[test]
+    fn headers_that_are_not_utf8_are_errors_and_unicode_ones_read_back() {
+        let hash = SequenceHash::of_residues(b"MK");
+        let reps = [
+            Representation::new("sp|X|Y protéine α", "src"),
+            Representation::new("plain", "src"),
+        ];
+        let mut buf = Vec::new();
+        encode(&mut buf, &hash, b"MK", &reps).unwrap();
+        assert_eq!(decode(&buf, 0).unwrap().0.representations().unwrap(), reps);
+        for target in [&b"plain"[..], "é".as_bytes()] {
+            let at = buf.windows(target.len()).position(|w| w == target).unwrap();
+            let mut bad = buf.clone();
+            bad[at] = 0xff;
+            let err = decode(&bad, 0).unwrap().0.representations().unwrap_err();
+            assert!(err.to_string().contains("not UTF-8"), "{err}");
+        }
+    }
+
+    #[test]
     fn longer_messagepack_forms_and_wrong_keys_in_the_header() {
         // The writer's shortest forms are read through a byte comparison; any other form
         // the format allows must still read, and a wrong key must still be an error.
