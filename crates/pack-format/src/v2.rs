@@ -473,7 +473,12 @@ impl<'a> V2Pack<'a> {
         {
             return Err(Error::Corrupt {
                 offset: 9,
-                message: "unknown header flags, or reserved header bytes are not zero".into(),
+                message: format!(
+                    "header flags {:#04x} name features this build does not know (bit 0: \
+                     dictionary, bit 1: hash tags), or reserved header bytes are not zero: \
+                     damage, or a pack written by a newer SEQUOIA",
+                    bytes[9]
+                ),
             });
         }
         let pack_id = le_u32(bytes, 5);
@@ -995,6 +1000,18 @@ mod tests {
             .unwrap();
         let row = pt.entry_info(0).unwrap();
         assert!(entry_in_block(&buf, row.offset, row.length, HashField::Full, &row.hash).is_err());
+    }
+
+    #[test]
+    fn unknown_header_flags_are_named() {
+        let seqs = vec![("MKV".to_string(), "s".to_string())];
+        let (mut file, _) = build(&seqs, 64);
+        file[9] |= 0x04;
+        let err = V2Pack::parse(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("0x06") && err.contains("newer SEQUOIA"),
+            "{err}"
+        );
     }
 
     #[test]
