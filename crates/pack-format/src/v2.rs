@@ -189,6 +189,10 @@ pub struct V2PackEncoder<W: Write> {
     written: u64,
     block: Vec<u8>,
     block_size: usize,
+    /// Block size for blocks of representations-only entries (`block_size` unless set).
+    representations_block_size: usize,
+    /// Whether the open block holds an entry with residues.
+    block_has_residues: bool,
     compressed: Vec<u8>,
     compressor: zstd::bulk::Compressor<'static>,
     blocks: Vec<BlockInfo>,
@@ -259,6 +263,8 @@ impl<W: Write> V2PackEncoder<W> {
             written: (HEADER_LEN + dictionary.len()) as u64,
             block: Vec::with_capacity(block_size + 4096),
             block_size: block_size.max(1),
+            representations_block_size: block_size.max(1),
+            block_has_residues: false,
             compressed: Vec::new(),
             compressor,
             blocks: Vec::new(),
@@ -306,10 +312,23 @@ impl<W: Write> V2PackEncoder<W> {
         });
         self.counts
             .add_entry(residues.len(), representations.len(), len);
-        if self.block.len() >= self.block_size {
+        self.block_has_residues |= !residues.is_empty();
+        let limit = if self.block_has_residues {
+            self.block_size
+        } else {
+            self.representations_block_size
+        };
+        if self.block.len() >= limit {
             self.flush_block()?;
         }
         Ok((block, offset as u32, len as u32))
+    }
+
+    /// Closes blocks that hold only representations-only entries at `size` bytes instead
+    /// of the block size: such an entry is read alone (`get` of all representations),
+    /// and a smaller block decompresses faster.
+    pub fn set_representations_block_size(&mut self, size: usize) {
+        self.representations_block_size = size.max(1);
     }
 
     /// Bytes written to the output so far plus the open block's uncompressed bytes: an
@@ -343,6 +362,7 @@ impl<W: Write> V2PackEncoder<W> {
         });
         self.written += self.compressed.len() as u64;
         self.block.clear();
+        self.block_has_residues = false;
         Ok(())
     }
 
@@ -1000,6 +1020,54 @@ mod tests {
             .unwrap();
         let row = pt.entry_info(0).unwrap();
         assert!(entry_in_block(&buf, row.offset, row.length, HashField::Full, &row.hash).is_err());
+    }
+
+    #[test]
+    fn blocks_of_representations_only_entries_close_at_their_own_size() {
+        let mut enc = V2PackEncoder::new(Vec::new(), 1, 3, 1000).unwrap();
+        enc.set_representations_block_size(200);
+        let reps = |i: usize| {
+            [Representation::new(
+                format!("sp|Q{i:05}|X some protein"),
+                "src",
+            )]
+        };
+        let seq = |i: usize| format!("MKV{}", "ACDEFGHIKLMNPQRSTVWY".repeat(3 + i % 4));
+        // Sequences, then representations-only entries, then a sequence again.
+        let mut places = Vec::new();
+        for i in 0..20 {
+            let h = SequenceHash::of_residues(seq(i).as_bytes());
+            places.push((h, enc.push(&h, seq(i).as_bytes(), &reps(i)).unwrap()));
+        }
+        let first_reps_block = enc.blocks.len() as u32 + 1;
+        for i in 0..20 {
+            let h = SequenceHash::of_residues(seq(i).as_bytes());
+            places.push((h, enc.push(&h, b"", &reps(i + 100)).unwrap()));
+        }
+        let h = SequenceHash::of_residues(b"MKVVV");
+        places.push((h, enc.push(&h, b"MKVVV", &reps(7)).unwrap()));
+        let (file, _) = enc.finish().unwrap();
+        let pack = V2Pack::parse(&file).unwrap();
+        let sizes: Vec<u32> = (0..pack.trailer().block_count)
+            .map(|i| pack.block_info(i).unwrap().uncompressed_len)
+            .collect();
+        // Blocks of sequences reach 1000 bytes; blocks of representations only are closed
+        // once they reach 200 (one entry is ~45 bytes), not 1000.
+        let (seq_blocks, rest) = sizes.split_at(first_reps_block as usize - 1);
+        assert!(seq_blocks.iter().all(|&n| n >= 1000), "{sizes:?}");
+        let reps_only = &rest[1..rest.len() - 1];
+        assert!(reps_only.len() >= 3, "{sizes:?}");
+        assert!(
+            reps_only.iter().all(|&n| (200..300).contains(&n)),
+            "{sizes:?}"
+        );
+        pack.verify_footer().unwrap();
+        let mut dec = BlockDecoder::new();
+        let mut buf = Vec::new();
+        for (h, (b, o, l)) in places {
+            pack.read_block(b, &mut dec, None, &mut buf).unwrap();
+            entry_in_block(&buf, o, l, HashField::Tag, &h).unwrap();
+        }
     }
 
     #[test]

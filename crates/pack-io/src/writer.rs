@@ -48,10 +48,17 @@ pub struct PackWriterConfig {
     pub dictionary: bool,
     /// Uncompressed bytes per block when a dictionary is used.
     pub dictionary_block_size: usize,
+    /// Uncompressed bytes per block of representations-only entries when a dictionary is
+    /// used: such an entry is read on its own, so its block is kept small.
+    pub representations_block_size: usize,
 }
 
 /// Default block size with a dictionary (see docs/format.md).
 pub const DICTIONARY_BLOCK_SIZE: usize = 2048;
+
+/// Default size of blocks holding only representations-only entries, with a dictionary
+/// (see docs/format.md).
+pub const REPRESENTATIONS_BLOCK_SIZE: usize = 1024;
 
 /// Entry bytes a pack buffers to train its dictionary on before writing anything.
 const TRAINING_BYTES: usize = 1 << 20;
@@ -69,6 +76,7 @@ impl PackWriterConfig {
             level: 3,
             dictionary: true,
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
+            representations_block_size: REPRESENTATIONS_BLOCK_SIZE,
         }
     }
 }
@@ -268,7 +276,11 @@ impl WriterState {
                 self.config.level,
                 self.config.dictionary_block_size,
                 d,
-            ),
+            )
+            .map(|mut e| {
+                e.set_representations_block_size(self.config.representations_block_size);
+                e
+            }),
             None => V2PackEncoder::new(out, id, self.config.level, self.config.block_size),
         };
         Ok(Open::V2(Box::new(encoder.map_err(Self::format(path))?)))
