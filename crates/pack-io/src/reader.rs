@@ -136,6 +136,11 @@ impl PackReader {
         }
     }
 
+    /// A damage error at `offset` of this pack.
+    fn corrupt(&self, offset: u64, message: String) -> Error {
+        self.format_err(pack_format::Error::Corrupt { offset, message })
+    }
+
     fn v2(&self) -> Result<V2Pack<'_>, Error> {
         V2Pack::parse(&self.map).map_err(|e| self.format_err(e))
     }
@@ -149,10 +154,7 @@ impl PackReader {
         });
         match d {
             Ok(d) => Ok(d.as_ref()),
-            Err(message) => Err(self.format_err(pack_format::Error::Corrupt {
-                offset: v2::HEADER_LEN as u64,
-                message: message.clone(),
-            })),
+            Err(message) => Err(self.corrupt(v2::HEADER_LEN as u64, message.clone())),
         }
     }
 
@@ -162,10 +164,7 @@ impl PackReader {
         });
         match body {
             Ok(b) => V1Body::parse(b).map_err(|e| self.format_err(e)),
-            Err(message) => Err(self.format_err(pack_format::Error::Corrupt {
-                offset: 0,
-                message: message.clone(),
-            })),
+            Err(message) => Err(self.corrupt(0, message.clone())),
         }
     }
 
@@ -185,13 +184,13 @@ impl PackReader {
                     .entry_at(location.offset, location.length)
                     .map_err(|e| self.format_err(e))?;
                 if e.hash != *hash {
-                    return Err(self.format_err(pack_format::Error::Corrupt {
-                        offset: location.offset as u64,
-                        message: format!(
+                    return Err(self.corrupt(
+                        location.offset as u64,
+                        format!(
                             "the entry at offset {} holds sequence {}, not {hash}",
                             location.offset, e.hash
                         ),
-                    }));
+                    ));
                 }
                 Ok(f(e))
             }
@@ -319,14 +318,10 @@ impl PackReader {
                         let listed = if row < end_row {
                             v2.entry_info(row).map_err(|e| self.format_err(e))?
                         } else {
-                            return Err(self
-                                .format_err(pack_format::Error::Corrupt {
-                                    offset: info.offset,
-                                    message: format!(
-                                        "block {block} holds an entry at offset {pos} that the entry table does not list"
-                                    ),
-                                })
-                                .into());
+                            let message = format!(
+                                "block {block} holds an entry at offset {pos} that the entry table does not list"
+                            );
+                            return Err(self.corrupt(info.offset, message).into());
                         };
                         // Decoded as an entry of the listed hash: a whole hash or a tag
                         // that differs is an error, so the table names what the blocks hold.
@@ -340,14 +335,10 @@ impl PackReader {
                         if (listed.block, listed.offset as usize, listed.length as usize)
                             != (block, pos, used)
                         {
-                            return Err(self
-                                .format_err(pack_format::Error::Corrupt {
-                                    offset: info.offset,
-                                    message: format!(
-                                        "entry table row {row} does not match the entry at offset {pos} of block {block}"
-                                    ),
-                                })
-                                .into());
+                            let message = format!(
+                                "entry table row {row} does not match the entry at offset {pos} of block {block}"
+                            );
+                            return Err(self.corrupt(info.offset, message).into());
                         }
                         f(
                             PackLocation {
@@ -363,14 +354,10 @@ impl PackReader {
                     }
                 }
                 if row != end_row {
-                    return Err(self
-                        .format_err(pack_format::Error::Corrupt {
-                            offset: t.footer_offset,
-                            message: format!(
-                                "entry table lists {end_row} entries up to block {end}, the blocks hold {row}",
-                            ),
-                        })
-                        .into());
+                    let message = format!(
+                        "entry table lists {end_row} entries up to block {end}, the blocks hold {row}"
+                    );
+                    return Err(self.corrupt(t.footer_offset, message).into());
                 }
                 Ok(())
             }
