@@ -744,3 +744,92 @@ fn readers_in_other_processes_read_consistently_during_an_import() {
     assert!(writer.wait().unwrap().success());
     ok(&store, &["verify"]);
 }
+
+/// Copies a directory tree (the committed store fixtures are read-only sources).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_tree(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_store_written_before_hash_tags_reads_verifies_and_takes_new_imports() {
+    // tests/data/store_full_hashes: sample.fasta then sample_dup.fasta imported by the
+    // build of 2026-11-25 before hash tags (v2 packs whose entries hold whole hashes).
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    copy_tree(&data("store_full_hashes"), &old);
+    let flags = |store: &Path| -> Vec<u8> {
+        pack_files(store)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap()[9])
+            .collect()
+    };
+    assert!(flags(&old).iter().all(|f| f & 2 == 0), "{:?}", flags(&old));
+
+    // The same input imported now, into packs with hash tags.
+    let new = dir.path().join("new");
+    ok(&new, &["import", data("sample.fasta").to_str().unwrap()]);
+    ok(
+        &new,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    assert!(flags(&new).iter().all(|f| f & 2 == 2), "{:?}", flags(&new));
+    let total = |store: &Path| -> u64 {
+        pack_files(store)
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    assert!(total(&new) < total(&old), "{} {}", total(&new), total(&old));
+
+    ok(&old, &["verify"]);
+    let exported = sorted(records(&ok(&old, &["export"]).stdout));
+    assert_eq!(exported, sorted(records(&ok(&new, &["export"]).stdout)));
+    let one = hex(exported[0].1.as_bytes());
+    assert_eq!(
+        ok(&old, &["get", &one]).stdout,
+        ok(&new, &["get", &one]).stdout
+    );
+
+    // A new import adds tagged packs beside the old ones; everything reads and verifies,
+    // and rebuild-index indexes both kinds.
+    ok(
+        &old,
+        &["import", data("sample_nucleotide.fasta").to_str().unwrap()],
+    );
+    let mixed = flags(&old);
+    assert!(mixed.iter().any(|f| f & 2 == 0) && mixed.iter().any(|f| f & 2 == 2));
+    ok(&old, &["verify"]);
+    ok(
+        &new,
+        &["import", data("sample_nucleotide.fasta").to_str().unwrap()],
+    );
+    let both = sorted(records(&ok(&old, &["export"]).stdout));
+    assert_eq!(both, sorted(records(&ok(&new, &["export"]).stdout)));
+    assert!(both.len() > exported.len());
+    std::fs::remove_dir_all(old.join("indices")).unwrap();
+    std::fs::create_dir(old.join("indices")).unwrap();
+    ok(&old, &["rebuild-index"]);
+    ok(&old, &["verify"]);
+    assert_eq!(sorted(records(&ok(&old, &["export"]).stdout)), both);
+    // get --keys of every sequence by SHA-256 answers the same from both stores.
+    let keys: String = both
+        .iter()
+        .map(|(_, residues)| format!("{}\n", hex(residues.as_bytes())))
+        .collect();
+    let keys_path = dir.path().join("keys.txt");
+    std::fs::write(&keys_path, keys).unwrap();
+    let k = keys_path.to_str().unwrap();
+    assert_eq!(
+        ok(&old, &["get", "--keys", k]).stdout,
+        ok(&new, &["get", "--keys", k]).stdout
+    );
+}
