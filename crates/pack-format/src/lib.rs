@@ -9,6 +9,8 @@
 //! v2: "PKSQ" 02 id pad | frame* | block table | entry table | trailer "SQPKEND2"
 //! entry: [u32 header length][msgpack {hash, sequence_length, representations_length}]
 //!        [msgpack bin residues][msgpack [[header, source]...]]
+//!        (hash: the whole SHA-256, or its first 4 bytes in a v2 pack with hash tags,
+//!        whose footer holds the whole one)
 //! ```
 //!
 //! # Examples
