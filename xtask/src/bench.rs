@@ -16,6 +16,7 @@ use std::time::Instant;
 use pack_format::{Representation, SequenceHash};
 use sequoia_store::{
     accessions, import_fasta, PackedSequenceStorage, SequenceDigests, SequenceId, StoreOptions,
+    StoreStats,
 };
 
 use crate::fixtures::{Residues, Rng};
@@ -774,56 +775,13 @@ fn real_data(
     // Random gets.
     let lib = Arc::new(PackedSequenceStorage::open(&store).map_err(|e| e.to_string())?);
     let keys = Arc::new(sample_keys(&lib, o.keys, 7)?);
-    let nkeys = keys.len() as f64;
-    let per = lib.stats().map_err(|e| e.to_string())?;
-    r.add(
-        "index_bytes_per_sequence",
-        "index bytes per sequence",
-        per.index_bytes as f64 / per.sequences as f64,
-        "B",
-        "target <= 48".into(),
-    );
-    let g1 = repeat(o.runs, || library_gets(&lib, &keys, 1))?;
-    r.timed(
-        "get_lib_1t",
-        "random get, library, 1 thread",
-        g1,
-        nkeys,
-        "seq/s",
-        "",
-    );
-    let g2 = repeat(o.runs, || library_gets(&lib, &keys, 2))?;
-    r.timed(
-        "get_lib_2t",
-        "random get, library, 2 threads",
-        g2,
-        nkeys,
-        "seq/s",
-        "target >= 1,000,000",
-    );
     let keyfile = out.join("keys.txt");
     std::fs::write(
         &keyfile,
         keys.iter().map(|k| k.to_hex() + "\n").collect::<String>(),
     )
     .map_err(|e| e.to_string())?;
-    let gc = repeat(o.runs, || {
-        sh(&format!(
-            "{} --store {} get --keys {} > /dev/null",
-            bin.display(),
-            store.display(),
-            keyfile.display()
-        ))
-        .map(|x| x.0)
-    })?;
-    r.timed(
-        "get_cli_keys",
-        "random get, sequoia get --keys (all representations)",
-        gc,
-        nkeys,
-        "seq/s",
-        "target >= 300,000",
-    );
+    let per = index_and_gets(o, bin, &store, &lib, &keys, &keyfile, "", r)?;
     identifier_lookups(o, bin, out, &store, &lib, &keys, r)?;
     server_throughput(bin, out, &store, &lib, r)?;
     let one = keys[0].to_hex();
@@ -933,45 +891,77 @@ fn repacked(
         "MB",
         format!("{files} files"),
     );
+    let per = index_and_gets(o, bin, &copy, &lib, keys, keyfile, "repacked_", r)?;
+    export_and_verify(o, bin, &copy, per.pack_bytes, "repacked_", r)?;
+    Ok(())
+}
+
+/// The label prefix for figures whose keys start with `prefix`: "repacked_" ->
+/// "repacked: ", "" -> "".
+fn label_of(prefix: &str) -> String {
+    match prefix.trim_end_matches('_') {
+        "" => String::new(),
+        label => format!("{label}: "),
+    }
+}
+
+/// Index bytes per sequence, random gets through the library (1 and 2 threads) and
+/// through `sequoia get --keys KEYFILE`, under keys starting with `prefix` (labels too,
+/// see [`label_of`]). Returns the store's statistics.
+#[allow(clippy::too_many_arguments)]
+fn index_and_gets(
+    o: &Options,
+    bin: &Path,
+    store: &Path,
+    lib: &Arc<PackedSequenceStorage>,
+    keys: &Arc<Vec<SequenceHash>>,
+    keyfile: &Path,
+    prefix: &str,
+    r: &mut Report,
+) -> Result<StoreStats, String> {
+    let label = label_of(prefix);
     let per = lib.stats().map_err(|e| e.to_string())?;
     r.add(
-        "repacked_index_bytes_per_sequence",
-        "repacked: index bytes per sequence",
+        &format!("{prefix}index_bytes_per_sequence"),
+        &format!("{label}index bytes per sequence"),
         per.index_bytes as f64 / per.sequences as f64,
         "B",
         "target <= 48".into(),
     );
     let nkeys = keys.len() as f64;
-    for (threads, key) in [(1, "repacked_get_lib_1t"), (2, "repacked_get_lib_2t")] {
-        let g = repeat(o.runs, || library_gets(&lib, keys, threads))?;
-        let label = format!("repacked: random get, library, {threads} thread(s)");
-        r.timed(key, &label, g, nkeys, "seq/s", "");
+    for (threads, what, target) in [(1, "1 thread", ""), (2, "2 threads", "target >= 1,000,000")] {
+        let g = repeat(o.runs, || library_gets(lib, keys, threads))?;
+        r.timed(
+            &format!("{prefix}get_lib_{threads}t"),
+            &format!("{label}random get, library, {what}"),
+            g,
+            nkeys,
+            "seq/s",
+            target,
+        );
     }
-    let cli = |args: String| {
-        repeat(o.runs, || {
-            sh(&format!(
-                "{} --store {} {args} > /dev/null",
-                bin.display(),
-                copy.display()
-            ))
-            .map(|x| x.0)
-        })
-    };
-    let gc = cli(format!("get --keys {}", keyfile.display()))?;
+    let gc = repeat(o.runs, || {
+        sh(&format!(
+            "{} --store {} get --keys {} > /dev/null",
+            bin.display(),
+            store.display(),
+            keyfile.display()
+        ))
+        .map(|x| x.0)
+    })?;
     r.timed(
-        "repacked_get_cli_keys",
-        "repacked: sequoia get --keys",
+        &format!("{prefix}get_cli_keys"),
+        &format!("{label}random get, sequoia get --keys (all representations)"),
         gc,
         nkeys,
         "seq/s",
         "target >= 300,000",
     );
-    export_and_verify(o, bin, &copy, per.pack_bytes, "repacked_", r)?;
-    Ok(())
+    Ok(per)
 }
 
 /// `export` MB/s of FASTA out and `verify` MB/s of `pack_bytes`, under keys starting with
-/// `prefix` (labels too, "repacked_" -> "repacked: ").
+/// `prefix` (labels too, see [`label_of`]).
 fn export_and_verify(
     o: &Options,
     bin: &Path,
@@ -987,12 +977,7 @@ fn export_and_verify(
         .parse::<f64>()
         .unwrap_or(0.0)
         / 1e6;
-    let label = prefix.trim_end_matches('_');
-    let label = if label.is_empty() {
-        String::new()
-    } else {
-        format!("{label}: ")
-    };
+    let label = label_of(prefix);
     for (what, mb, unit, target) in [
         ("export", export_mb, "FASTA out", "target >= 1000"),
         (
