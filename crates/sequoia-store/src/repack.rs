@@ -136,10 +136,11 @@ impl PackedSequenceStorage {
 }
 
 /// Removes the temporary files of packs that will not be published (written by this
-/// repack, never part of the store).
+/// repack, never part of the store), through `pack_io::fs` like every other file
+/// operation of the write path.
 fn discard(packs: &[pack_io::FinishedPack]) {
     for p in packs {
-        let _ = std::fs::remove_file(&p.temp_path);
+        let _ = pack_io::fs::remove_file(&p.temp_path);
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) struct WriteSession {
     /// sequence seen in three sources costs two entries, not three.
     known: KnownRepresentations,
     /// Computes alias-index rows (digests of new sequences, accessions of new
-    /// representations) on its own thread, from copies of what is sent to the writer.
+    /// representations) on its own thread, from the batches the writer is sent (shared).
     aliases: Option<AliasWorker>,
     pub poisoned: Option<String>,
 }
