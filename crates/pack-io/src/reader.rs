@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memmap2::Mmap;
+use pack_format::entry::HashField;
 use pack_format::v1::V1Body;
 use pack_format::v2::{self, BlockDecoder, PackDictionary, V2Pack};
 use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion, SequenceHash};
@@ -49,6 +50,8 @@ pub struct PackReader {
     map: Mmap,
     version: PackVersion,
     pack_id: PackId,
+    /// What the entries' hash field holds (read from the header at open).
+    hash_field: HashField,
     v1_body: OnceLock<Result<Vec<u8>, String>>,
     /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
     serial: u64,
@@ -85,15 +88,19 @@ impl PackReader {
             source,
         };
         let version = detect(&map).map_err(format)?;
-        let pack_id = match version {
-            PackVersion::V2 => V2Pack::parse(&map).map_err(format)?.pack_id(),
-            PackVersion::V1 => u32::MAX,
+        let (pack_id, hash_field) = match version {
+            PackVersion::V2 => {
+                let v2 = V2Pack::parse(&map).map_err(format)?;
+                (v2.pack_id(), v2.hash_field())
+            }
+            PackVersion::V1 => (u32::MAX, HashField::Full),
         };
         let reader = PackReader {
             path: path.to_path_buf(),
             map,
             version,
             pack_id,
+            hash_field,
             v1_body: OnceLock::new(),
             serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             dictionary: OnceLock::new(),
@@ -195,29 +202,30 @@ impl PackReader {
                 Ok(f(e))
             }
             PackVersion::V2 => {
-                let v2 = self.v2()?;
                 let key = (self.serial, location.block);
                 if cache.key != Some(key) {
                     cache.key = None;
                     let decoder = decoder_for(&mut cache.decoders, self.serial);
-                    v2.read_block(
-                        location.block,
-                        decoder,
-                        self.dictionary()?,
-                        &mut cache.block,
-                    )
-                    .map_err(|e| self.format_err(e))?;
+                    self.v2()?
+                        .read_block(
+                            location.block,
+                            decoder,
+                            self.dictionary()?,
+                            &mut cache.block,
+                        )
+                        .map_err(|e| self.format_err(e))?;
                     cache.key = Some(key);
                 }
                 let e = v2::entry_in_block(
                     &cache.block,
                     location.offset,
                     location.length,
-                    v2.hash_field(),
+                    self.hash_field,
                     hash,
                 )
                 .map_err(|e| {
-                    self.format_err(in_block(e, location.block, block_offset(&v2, location)))
+                    let at = self.v2().map_or(0, |v2| block_offset(&v2, location));
+                    self.format_err(in_block(e, location.block, at))
                 })?;
                 Ok(f(e))
             }
