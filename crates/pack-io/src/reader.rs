@@ -27,7 +27,7 @@ pub struct BlockCache {
 }
 
 /// Decompression contexts a [`BlockCache`] keeps.
-const DECODERS: usize = 8;
+pub(crate) const DECODERS: usize = 8;
 
 /// The context of `decoders` for the reader with `serial`, moved to the front.
 fn decoder_for(decoders: &mut Vec<(u64, BlockDecoder)>, serial: u64) -> &mut BlockDecoder {
@@ -35,10 +35,15 @@ fn decoder_for(decoders: &mut Vec<(u64, BlockDecoder)>, serial: u64) -> &mut Blo
         Some(0) => {}
         Some(i) => decoders[..=i].rotate_right(1),
         None => {
-            if decoders.len() == DECODERS {
-                decoders.pop();
-            }
-            decoders.insert(0, (serial, BlockDecoder::new()));
+            // A full cache hands its least recently used context to the new pack: creating
+            // a context costs more than decompressing a block (stores of hundreds of packs
+            // read at random would create one per get).
+            let decoder = if decoders.len() == DECODERS {
+                decoders.pop().map(|(_, d)| d)
+            } else {
+                None
+            };
+            decoders.insert(0, (serial, decoder.unwrap_or_default()));
         }
     }
     &mut decoders[0].1

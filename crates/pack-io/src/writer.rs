@@ -562,6 +562,70 @@ mod tests {
     }
 
     #[test]
+    fn one_cache_reads_more_packs_than_it_keeps_contexts_for() {
+        // More dictionary packs than a cache keeps decompression contexts: read round
+        // robin, every read hands a context used with another pack's dictionary to this
+        // one, and must still decode this pack's blocks.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = PackWriterConfig::new(dir.path(), 1);
+        // A pack closes once its training samples reach the limit: 180 or so entries of
+        // 330 bytes, enough to train on (128 samples, 32 KiB).
+        config.pack_size_limit = 60_000;
+        config.dictionary = true;
+        let writer = PackWriter::spawn(config).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let input: Vec<PutEntry> = (0..4000)
+            .map(|i| {
+                let residues: Vec<u8> = (0..200 + i % 100)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        b"ACDEFGHIKLMNPQRSTVWY"[(x % 20) as usize]
+                    })
+                    .collect();
+                PutEntry {
+                    hash: SequenceHash::of_residues(&residues),
+                    residues,
+                    representations: vec![Representation::new(format!("seq{i} test"), "unit")],
+                }
+            })
+            .collect();
+        for chunk in input.chunks(50) {
+            writer.put(chunk.to_vec()).unwrap();
+        }
+        let packs = writer.finish().unwrap();
+        let readers: Vec<PackReader> = packs
+            .iter()
+            .map(|p| PackReader::open(&p.temp_path).unwrap())
+            .collect();
+        assert!(
+            readers.len() > 2 * crate::reader::DECODERS,
+            "{} packs",
+            readers.len()
+        );
+        assert!(readers.iter().all(|r| r.has_dictionary()));
+        let want: std::collections::HashMap<SequenceHash, &[u8]> = input
+            .iter()
+            .map(|e| (e.hash, e.residues.as_slice()))
+            .collect();
+        let mut cache = BlockCache::default();
+        let longest = packs.iter().map(|p| p.entries.len()).max().unwrap();
+        let mut read = 0;
+        for i in 0..longest {
+            for (p, r) in packs.iter().zip(&readers) {
+                let Some(e) = p.entries.get(i) else { continue };
+                let got = r
+                    .read_entry(&e.hash, &e.location, &mut cache, |x| x.sequence.to_vec())
+                    .unwrap();
+                assert_eq!(got, want[&e.hash], "pack {} entry {i}", p.id);
+                read += 1;
+            }
+        }
+        assert_eq!(read, input.len());
+    }
+
+    #[test]
     fn v1_packs_rotate_and_read_back() {
         write_and_read_back(PackVersion::V1);
     }
