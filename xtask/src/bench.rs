@@ -1118,6 +1118,11 @@ fn scale_store(
             md5_ids.push(SequenceId::Md5(SequenceDigests::of(&s).md5));
         }
     }
+    // Gathered in the order the sequences were put, the sample would read the packs front
+    // to back (neighbours in one block, in the smaller stores): shuffled, every get is
+    // random.
+    shuffle(&mut sample, &mut pick);
+    shuffle(&mut md5_ids, &mut pick);
     let keys = Arc::new(sample);
     let g = repeat(o.runs, || library_gets(&lib, &keys, 1))?;
     let lookup_us = g.median / keys.len() as f64 * 1e6;
@@ -1171,6 +1176,13 @@ fn scale_store(
         lookup_us,
         index_bytes_per_seq: ib,
     })
+}
+
+/// Fisher-Yates.
+fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.below(i as u64 + 1) as usize);
+    }
 }
 
 fn svg_plot(
