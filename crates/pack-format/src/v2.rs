@@ -4,7 +4,7 @@
 //! ```text
 //! header   16 bytes  "PKSQ" | version u8 = 2 | pack id u32 LE | flags u8 | 6 zero bytes
 //! dict     (flag bit 0 only) a Zstandard dictionary trained on the pack's entries
-//! blocks   zstd frames (content size and XXH64 content checksum set), back to back;
+//! blocks   zstd frames (content size set; no content checksum, no dictionary id), back to back;
 //!          each frame holds whole entries (the entry codec of `entry`; with flag bit 1
 //!          their hash field is a 4-byte tag), compressed with the dictionary if any
 //! blocks   block_count × 20 bytes: offset u64 | compressed length u32
@@ -255,7 +255,10 @@ impl<W: Write> V2PackEncoder<W> {
         out.write_all(dictionary)?;
         // An empty dictionary is no dictionary.
         let mut compressor = zstd::bulk::Compressor::with_dictionary(level, dictionary)?;
-        compressor.include_checksum(true)?;
+        // The block's CRC-32 covers its bytes and a pack has one dictionary: a frame
+        // checksum and dictionary id would cost 8 bytes per block and an XXH64 per read.
+        compressor.include_checksum(false)?;
+        compressor.include_dictid(false)?;
         compressor.include_contentsize(true)?;
         Ok(V2PackEncoder {
             out,
@@ -960,6 +963,16 @@ mod tests {
         }
         // Without the dictionary a block is refused, not misread.
         assert!(pack.read_block(0, &mut dec, None, &mut buf).is_err());
+        // Frames carry neither a content checksum nor a dictionary id (frame header
+        // descriptor after the 4-byte magic: bit 2 checksum, bits 0-1 dictionary id size).
+        for i in 0..pack.trailer().block_count {
+            let descriptor = file[pack.block_info(i).unwrap().offset as usize + 4];
+            assert_eq!(
+                descriptor & 0b111,
+                0,
+                "block {i}: descriptor {descriptor:#04x}"
+            );
+        }
     }
 
     #[test]
