@@ -322,6 +322,21 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         })
     }
 
+    /// Row `i` (`i < len()`) of an alias index whose keys have `N` bytes.
+    pub(crate) fn alias_row<const N: usize>(&self, i: u64) -> ([u8; N], HashPrefix) {
+        let key: [u8; N] = self
+            .key_bytes(i)
+            .try_into()
+            .expect("callers check that the keys have N bytes");
+        (key, self.alias_prefix(i))
+    }
+
+    /// Checks every bucket against its CRC and that the buckets hold the header's row
+    /// count: what a reader of every row needs before trusting them.
+    pub fn check_buckets(&self) -> Result<(), Error> {
+        self.for_each_bucket(|_| Ok::<(), Error>(()))
+    }
+
     /// Every row of a location index in key order, each bucket checked against its CRC first.
     pub fn checked_entries(&self) -> Result<Vec<IndexEntry>, Error> {
         if self.kind.is_alias() {
@@ -492,7 +507,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         Ok(())
     }
 
-    fn location_entry(&self, i: u64) -> IndexEntry {
+    pub(crate) fn location_entry(&self, i: u64) -> IndexEntry {
         IndexEntry {
             hash: self.key(i),
             location: self.location(i),

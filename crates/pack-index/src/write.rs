@@ -5,8 +5,8 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, MAGIC,
-    TRAILER_MAGIC, VERSION,
+    bucket, fanout_bits, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex,
+    HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -39,6 +39,15 @@ impl Row for IndexEntry {
     }
 }
 
+impl<R: Row> Row for &R {
+    fn key(&self) -> &[u8] {
+        (**self).key()
+    }
+    fn value(&self) -> ValueBytes {
+        (**self).value()
+    }
+}
+
 impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
     fn key(&self) -> &[u8] {
         self.0.as_ref()
@@ -63,20 +72,6 @@ impl<W: Write> Write for Crc<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// CRC-32 of a bucket: its bounds, then its keys, then its values.
-fn bucket_crc<R: Row>(start: u64, end: u64, rows: &[R]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&start.to_le_bytes());
-    h.update(&end.to_le_bytes());
-    for e in rows {
-        h.update(e.key());
-    }
-    for e in rows {
-        h.update(e.value().as_bytes());
-    }
-    h.finalize()
 }
 
 pub(crate) fn location_row(l: &pack_format::PackLocation) -> [u8; 16] {
@@ -107,7 +102,15 @@ pub fn write_index<W: Write>(
         ))));
     }
     entries.sort_unstable();
-    write_rows(out, kind, packs, counts, pack_crc32, entries)
+    write_rows(
+        out,
+        kind,
+        packs,
+        counts,
+        pack_crc32,
+        entries.len() as u64,
+        || entries.iter(),
+    )
 }
 
 /// Sorts `rows` (key, SHA-256 prefix) and writes them as an alias index of `kind` over
@@ -136,18 +139,253 @@ pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
         ))));
     }
     rows.sort_unstable();
-    write_rows(out, kind, packs, IndexCounts::default(), None, rows)
+    write_rows(
+        out,
+        kind,
+        packs,
+        IndexCounts::default(),
+        None,
+        rows.len() as u64,
+        || rows.iter(),
+    )
 }
 
-fn write_rows<W: Write, R: Row>(
+/// Writes the location index of `kind` over `packs` holding every row of the `old`
+/// indexes and the `new` rows: the file [`write_index`] gives for all of them together,
+/// without holding the old rows in memory (a commit's cost in memory is its new rows,
+/// whatever the size of the store). Every bucket of `old` is checked against its CRC
+/// first, so damage is reported instead of copied.
+///
+/// # Examples
+/// ```
+/// use pack_format::{PackLocation, SequenceHash};
+/// use pack_index::{write_index, write_merged_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
+/// let row = |h: u8, pack: u32| IndexEntry {
+///     hash: SequenceHash([h; 32]),
+///     location: PackLocation { pack, block: 0, offset: 0, length: 9 },
+/// };
+/// let c = IndexCounts::default();
+/// let old = write_index(Vec::new(), IndexKind::Multi, &[1], c, None, &mut [row(5, 1), row(1, 1)]).unwrap();
+/// let old = PackIndex::parse(old).unwrap();
+/// let merged = write_merged_index(Vec::new(), IndexKind::Multi, &[1, 2], c, &[&old], &mut [row(3, 2)]).unwrap();
+/// let all = write_index(Vec::new(), IndexKind::Multi, &[1, 2], c, None, &mut [row(5, 1), row(1, 1), row(3, 2)]).unwrap();
+/// assert_eq!(merged, all);
+/// ```
+pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    kind: IndexKind,
+    packs: &[PackId],
+    counts: IndexCounts,
+    old: &[&PackIndex<T>],
+    new: &mut [IndexEntry],
+) -> Result<W, Error> {
+    if kind.is_alias() || old.iter().any(|ix| ix.kind().is_alias()) {
+        return Err(Error::Write(std::io::Error::other(
+            "write_merged_index merges location indexes only",
+        )));
+    }
+    new.sort_unstable();
+    for ix in old {
+        ix.check_buckets()?;
+    }
+    let count = new.len() as u64 + old.iter().map(|ix| ix.len()).sum::<u64>();
+    let old: Vec<LocationRows<'_, T>> = old.iter().map(|ix| LocationRows(ix)).collect();
+    let new = SliceRows(new);
+    write_rows(out, kind, packs, counts, None, count, || {
+        let mut sources: Vec<&dyn SortedRows<IndexEntry>> = old
+            .iter()
+            .map(|s| s as &dyn SortedRows<IndexEntry>)
+            .collect();
+        sources.push(&new);
+        Merge::new(sources, false)
+    })
+}
+
+/// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
+/// the `new` rows, each row once: the file [`write_alias_index`] gives for all of them,
+/// without holding the old rows in memory. Every bucket of `old` is checked against its
+/// CRC first.
+pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>, const N: usize>(
+    out: W,
+    kind: IndexKind,
+    packs: &[PackId],
+    old: Option<&PackIndex<T>>,
+    new: &mut Vec<([u8; N], HashPrefix)>,
+) -> Result<W, Error> {
+    if !kind.is_alias() || kind.key_len() != N || old.is_some_and(|ix| ix.kind() != kind) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_merged_alias_index of {kind:?} needs keys of {} bytes and an old index \
+             of the same kind",
+            kind.key_len()
+        ))));
+    }
+    new.sort_unstable();
+    new.dedup();
+    if let Some(ix) = old {
+        ix.check_buckets()?;
+    }
+    let old = old.map(AliasRows::<'_, T, N>);
+    let new = SliceRows(new);
+    let rows = || {
+        let mut sources: Vec<&dyn SortedRows<([u8; N], HashPrefix)>> = vec![&new];
+        if let Some(o) = &old {
+            sources.push(o);
+        }
+        Merge::new(sources, true)
+    };
+    let count = rows().count() as u64;
+    write_rows(out, kind, packs, IndexCounts::default(), None, count, rows)
+}
+
+/// Rows in order, read by position: a slice, or an index file's rows.
+trait SortedRows<R> {
+    fn count(&self) -> u64;
+    fn row(&self, i: u64) -> R;
+}
+
+/// Rows in memory.
+struct SliceRows<'a, R>(&'a [R]);
+
+impl<R: Copy> SortedRows<R> for SliceRows<'_, R> {
+    fn count(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn row(&self, i: u64) -> R {
+        self.0[i as usize]
+    }
+}
+
+/// The location rows of an index file.
+struct LocationRows<'a, T>(&'a PackIndex<T>);
+
+impl<T: AsRef<[u8]>> SortedRows<IndexEntry> for LocationRows<'_, T> {
+    fn count(&self) -> u64 {
+        self.0.len()
+    }
+    fn row(&self, i: u64) -> IndexEntry {
+        self.0.location_entry(i)
+    }
+}
+
+/// The rows of an alias index file whose keys have `N` bytes.
+struct AliasRows<'a, T, const N: usize>(&'a PackIndex<T>);
+
+impl<T: AsRef<[u8]>, const N: usize> SortedRows<([u8; N], HashPrefix)> for AliasRows<'_, T, N> {
+    fn count(&self) -> u64 {
+        self.0.len()
+    }
+    fn row(&self, i: u64) -> ([u8; N], HashPrefix) {
+        self.0.alias_row(i)
+    }
+}
+
+/// Sorted sources merged into one sorted stream (rows equal across sources once each with
+/// `dedup`; each source holds a row once). The source with the lowest row hands out a run
+/// of rows below every other source's next one, its end found by galloping: a commit's
+/// few new rows among millions of old ones cost a few comparisons each, not one per row.
+struct Merge<'a, R> {
+    sources: Vec<&'a dyn SortedRows<R>>,
+    pos: Vec<u64>,
+    /// The source handing out a run, and where the run ends.
+    current: usize,
+    run_end: u64,
+    dedup: bool,
+}
+
+impl<'a, R: Ord + Copy> Merge<'a, R> {
+    fn new(sources: Vec<&'a dyn SortedRows<R>>, dedup: bool) -> Self {
+        let pos = vec![0; sources.len()];
+        Merge {
+            sources,
+            pos,
+            current: 0,
+            run_end: 0,
+            dedup,
+        }
+    }
+
+    fn head(&self, s: usize) -> Option<R> {
+        (self.pos[s] < self.sources[s].count()).then(|| self.sources[s].row(self.pos[s]))
+    }
+
+    /// The first position from `from` in source `s` whose row is not below `bound`.
+    fn run_end(&self, s: usize, from: u64, bound: R) -> u64 {
+        let src = self.sources[s];
+        let n = src.count();
+        // Gallop: rows before `lo` are known to be below `bound`.
+        let (mut lo, mut step) = (from, 1u64);
+        while lo < n && src.row(lo) < bound {
+            let next = lo + step;
+            if next >= n || src.row(next) >= bound {
+                lo += 1;
+                let mut hi = next.min(n);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if src.row(mid) < bound {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                return lo;
+            }
+            lo = next;
+            step *= 2;
+        }
+        lo
+    }
+}
+
+impl<R: Ord + Copy> Iterator for Merge<'_, R> {
+    type Item = R;
+    fn next(&mut self) -> Option<R> {
+        let c = self.current;
+        if self.pos[c] < self.run_end {
+            let r = self.sources[c].row(self.pos[c]);
+            self.pos[c] += 1;
+            return Some(r);
+        }
+        let mut best: Option<(usize, R)> = None;
+        for s in 0..self.sources.len() {
+            if let Some(r) = self.head(s) {
+                if best.is_none_or(|(_, b)| r < b) {
+                    best = Some((s, r));
+                }
+            }
+        }
+        let (s, r) = best?;
+        self.pos[s] += 1;
+        if self.dedup {
+            for o in 0..self.sources.len() {
+                if o != s && self.head(o) == Some(r) {
+                    self.pos[o] += 1;
+                }
+            }
+        }
+        let bound = (0..self.sources.len())
+            .filter(|&o| o != s)
+            .filter_map(|o| self.head(o))
+            .min();
+        self.current = s;
+        self.run_end = match bound {
+            None => self.sources[s].count(),
+            Some(b) => self.run_end(s, self.pos[s], b),
+        };
+        Some(r)
+    }
+}
+
+/// Writes `count` sorted rows, which `rows()` yields afresh for each of three passes
+/// (bucket bounds and CRCs, keys, values): only one bucket is held at a time.
+fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     out: W,
     kind: IndexKind,
     packs: &[PackId],
     counts: IndexCounts,
     pack_crc32: Option<u32>,
-    entries: &[R],
+    count: u64,
+    rows: impl Fn() -> I,
 ) -> Result<W, Error> {
-    let count = entries.len() as u64;
     let bits = fanout_bits(count);
     let mut w = Crc {
         inner: std::io::BufWriter::with_capacity(1 << 20, out),
@@ -173,28 +411,57 @@ fn write_rows<W: Write, R: Row>(
     if packs.len() % 2 == 1 {
         w.write_all(&[0; 4])?;
     }
-    let mut fanout = vec![0u64; 1 << bits];
-    for e in entries.iter() {
-        fanout[bucket(e.key(), bits)] += 1;
+    // Fan-out and one CRC per bucket over its bounds, keys and values (a lookup checks
+    // what it reads), from one bucket's bytes at a time.
+    let slots = 1usize << bits;
+    let mut fanout = vec![0u64; slots];
+    let mut crcs = vec![0u32; slots];
+    let (mut keys, mut values) = (Vec::new(), Vec::new());
+    let (mut slot, mut start, mut seen) = (0usize, 0u64, 0u64);
+    let mut close =
+        |slot: usize, start: u64, end: u64, keys: &mut Vec<u8>, values: &mut Vec<u8>| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&start.to_le_bytes());
+            h.update(&end.to_le_bytes());
+            h.update(keys);
+            h.update(values);
+            fanout[slot] = end;
+            crcs[slot] = h.finalize();
+            keys.clear();
+            values.clear();
+        };
+    for r in rows() {
+        let b = bucket(r.key(), bits);
+        while slot < b {
+            close(slot, start, seen, &mut keys, &mut values);
+            start = seen;
+            slot += 1;
+        }
+        keys.extend_from_slice(r.key());
+        values.extend_from_slice(r.value().as_bytes());
+        seen += 1;
     }
-    let mut total = 0u64;
-    for slot in fanout.iter_mut() {
-        total += *slot;
-        *slot = total;
+    if seen != count {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "{seen} rows to write, {count} announced"
+        ))));
+    }
+    while slot < slots {
+        close(slot, start, seen, &mut keys, &mut values);
+        start = seen;
+        slot += 1;
+    }
+    for total in &fanout {
         w.write_all(&total.to_le_bytes())?;
     }
-    // One CRC per bucket over its bounds, keys and locations: a lookup checks what it reads.
-    let mut start = 0u64;
-    for &end in &fanout {
-        let rows = &entries[start as usize..end as usize];
-        w.write_all(&bucket_crc(start, end, rows).to_le_bytes())?;
-        start = end;
+    for crc in &crcs {
+        w.write_all(&crc.to_le_bytes())?;
     }
-    for e in entries.iter() {
-        w.write_all(e.key())?;
+    for r in rows() {
+        w.write_all(r.key())?;
     }
-    for e in entries.iter() {
-        w.write_all(e.value().as_bytes())?;
+    for r in rows() {
+        w.write_all(r.value().as_bytes())?;
     }
     let crc = w.hasher.clone().finalize();
     let mut trailer = [0u8; 16];
@@ -204,4 +471,109 @@ fn write_rows<W: Write, R: Row>(
     w.inner
         .into_inner()
         .map_err(|e| Error::Write(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pack_format::{PackLocation, SequenceHash};
+    use proptest::prelude::*;
+
+    fn entry(h: [u8; 32], pack: u32, offset: u32) -> IndexEntry {
+        IndexEntry {
+            hash: SequenceHash(h),
+            location: PackLocation {
+                pack,
+                block: offset / 7,
+                offset,
+                length: 9,
+            },
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_merged_index_is_the_index_of_all_rows(
+            olds in proptest::collection::vec(
+                proptest::collection::vec((any::<[u8; 32]>(), any::<u32>()), 0..1500), 0..3),
+            new in proptest::collection::vec((any::<[u8; 32]>(), any::<u32>()), 0..60),
+            shared in 0usize..20,
+        ) {
+            let c = IndexCounts { sequences: 3, ..IndexCounts::default() };
+            let mut all = Vec::new();
+            let mut old_files = Vec::new();
+            for (p, rows) in olds.iter().enumerate() {
+                let mut rows: Vec<IndexEntry> =
+                    rows.iter().map(|(h, o)| entry(*h, p as u32, *o)).collect();
+                all.extend(rows.iter().copied());
+                old_files.push(write_index(Vec::new(), IndexKind::Multi, &[], c, None, &mut rows).unwrap());
+            }
+            let old: Vec<PackIndex<&[u8]>> =
+                old_files.iter().map(|b| PackIndex::parse(&b[..]).unwrap()).collect();
+            let old_refs: Vec<&PackIndex<&[u8]>> = old.iter().collect();
+            // Some new rows repeat an old hash elsewhere (a sequence's second entry).
+            let mut new: Vec<IndexEntry> = new.iter().map(|(h, o)| entry(*h, 9, *o)).collect();
+            for (i, e) in all.iter().take(shared).enumerate() {
+                new.push(entry(e.hash.0, 9, i as u32));
+            }
+            all.extend(new.iter().copied());
+            let merged = write_merged_index(Vec::new(), IndexKind::Multi, &[0, 9], c, &old_refs, &mut new).unwrap();
+            let whole = write_index(Vec::new(), IndexKind::Multi, &[0, 9], c, None, &mut all).unwrap();
+            prop_assert_eq!(merged, whole);
+        }
+
+        #[test]
+        fn a_merged_alias_index_is_the_index_of_all_rows_once_each(
+            old in proptest::collection::vec((0u64..512, any::<u64>()), 0..1500),
+            new in proptest::collection::vec((0u64..64, any::<u64>()), 0..300),
+            repeated in 0usize..30,
+        ) {
+            let row = |(k, p): (u64, u64)| (k.to_be_bytes(), (p % 5).to_be_bytes());
+            let mut old: Vec<([u8; 8], HashPrefix)> = old.into_iter().map(row).collect();
+            let mut new: Vec<([u8; 8], HashPrefix)> = new.into_iter().map(row).collect();
+            new.extend(old.iter().take(repeated).copied());
+            let mut all: Vec<_> = old.iter().chain(new.iter()).copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            old.sort_unstable();
+            old.dedup();
+            let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &mut old).unwrap();
+            let old_ix = PackIndex::parse(&old_file[..]).unwrap();
+            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(&old_ix), &mut new).unwrap();
+            let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
+            prop_assert_eq!(merged, whole);
+        }
+    }
+
+    #[test]
+    fn damage_in_the_old_index_is_reported_not_copied() {
+        let c = IndexCounts::default();
+        let mut rows: Vec<IndexEntry> = (0..500u32)
+            .map(|i| entry(SequenceHash::of_residues(&i.to_le_bytes()).0, 1, i))
+            .collect();
+        let mut bytes =
+            write_index(Vec::new(), IndexKind::Multi, &[1], c, None, &mut rows).unwrap();
+        // A byte of the locations section: only that bucket's CRC sees it.
+        let at = bytes.len() - 16 - 8 * 16 + 5;
+        bytes[at] ^= 4;
+        let old = PackIndex::parse(&bytes[..]).unwrap();
+        let err = write_merged_index(Vec::new(), IndexKind::Multi, &[1, 2], c, &[&old], &mut [])
+            .unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        let mut alias = vec![([1u8; 8], [2u8; 8]), ([3u8; 8], [4u8; 8])];
+        let mut bytes =
+            write_alias_index(Vec::new(), IndexKind::Accession, &[1], &mut alias).unwrap();
+        let at = bytes.len() - 16 - 3;
+        bytes[at] ^= 1;
+        let old = PackIndex::parse(&bytes[..]).unwrap();
+        let err = write_merged_alias_index::<_, _, 8>(
+            Vec::new(),
+            IndexKind::Accession,
+            &[1],
+            Some(&old),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
 }

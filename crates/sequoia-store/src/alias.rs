@@ -2,12 +2,12 @@
 //! per kind, computed on their own thread during an import, merged into the alias index
 //! files at commit and by `rebuild-index`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use memmap2::Mmap;
 use pack_format::{PackId, SequenceHash};
-use pack_index::{hash_prefix, write_alias_index, HashPrefix, IndexKind, PackIndex};
+use pack_index::{hash_prefix, write_merged_alias_index, HashPrefix, IndexKind, PackIndex};
 use pack_io::PutEntry;
 
 use crate::error::StoreError;
@@ -117,42 +117,24 @@ impl AliasRows {
     }
 }
 
+/// Writes the alias index of `kind` over `packs`, atomically: `rows` and those of the
+/// current one (`old`), merged as they are written (the old rows are not loaded) after
+/// every bucket of the old index is checked, so that damage is reported, not copied.
 fn merge_write<const N: usize>(
     layout: &StoreLayout,
     kind: IndexKind,
     packs: &[PackId],
-    mut rows: Rows<N>,
+    rows: Rows<N>,
     old: &std::collections::BTreeMap<IndexKind, PackIndex<Mmap>>,
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
-    if let Some(ix) = old.get(&kind).filter(|ix| !ix.is_empty()) {
-        // The old rows, sorted already, become the whole tail: sorting it is one pass.
-        // Every bucket is checked as it is read: damage is reported, not copied.
-        rows.compact();
-        rows.rows.extend(
-            ix.checked_alias_rows::<N>()
-                .map_err(|source| StoreError::Index {
-                    path: path.clone(),
-                    source,
-                })?,
-        );
-    }
     let mut rows = rows.into_sorted();
-    write_alias_file(&path, kind, packs, &mut rows)
-}
-
-/// Writes the alias index of `kind` over `packs`, atomically.
-fn write_alias_file<const N: usize>(
-    path: &Path,
-    kind: IndexKind,
-    packs: &[PackId],
-    rows: &mut [([u8; N], HashPrefix)],
-) -> Result<(), StoreError> {
-    write_atomically(path, |w| {
-        write_alias_index(w, kind, packs, rows)
+    let old = old.get(&kind).filter(|ix| !ix.is_empty());
+    write_atomically(&path, |w| {
+        write_merged_alias_index(w, kind, packs, old, &mut rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 source,
             })
     })
@@ -247,8 +229,8 @@ mod tests {
             for (i, r) in input.iter().enumerate() {
                 rows.push(*r);
                 if i == n / 2 {
-                    // A compaction in the middle, as merge_write does before adding the old
-                    // index's rows, changes nothing in the result.
+                    // A compaction in the middle (as the alias thread does when its input
+                    // ends) changes nothing in the result.
                     rows.compact();
                 }
             }

@@ -4,8 +4,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use memmap2::Mmap;
 use pack_format::{PackId, PackVersion, Representation, SequenceHash};
-use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind};
+use pack_index::{write_index, write_merged_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::alias::{AliasRows, AliasWorker};
@@ -493,21 +494,27 @@ impl PackedSequenceStorage {
             Publish::Add => (committed.clone(), snap.counts()),
             Publish::Replace => (Vec::new(), IndexCounts::default()),
         };
-        // Rows are checked bucket by bucket as they are merged, so that damage in the old
-        // commit record is reported instead of being copied into the new one.
+        // The old rows are merged from the committed indexes as the new commit record is
+        // written, not loaded: a commit holds its own rows, whatever the store's size.
+        // Their buckets are checked first, so that damage in the old commit record is
+        // reported instead of being copied into the new one.
+        let mut old: Vec<(PathBuf, &PackIndex<Mmap>)> = Vec::new();
+        if how == Publish::Add {
+            if let Some(m) = &snap.multi {
+                old.push((self.layout.multi_index_path(), m));
+            }
+            for (id, ix) in &snap.extras {
+                old.push((self.layout.pack_index_path(*id), ix));
+            }
+        }
+        for (path, ix) in &old {
+            ix.check_buckets().map_err(|source| StoreError::Index {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let old: Vec<&PackIndex<Mmap>> = old.into_iter().map(|(_, ix)| ix).collect();
         let mut rows: Vec<IndexEntry> = Vec::new();
-        if let (Some(m), Publish::Add) = (&snap.multi, how) {
-            rows.extend(m.checked_entries().map_err(|source| StoreError::Index {
-                path: self.layout.multi_index_path(),
-                source,
-            })?);
-        }
-        for (id, ix) in snap.extras.iter().filter(|_| how == Publish::Add) {
-            rows.extend(ix.checked_entries().map_err(|source| StoreError::Index {
-                path: self.layout.pack_index_path(*id),
-                source,
-            })?);
-        }
         // Alias indexes before the commit record: a crash in between leaves rows that name
         // sequences no committed pack holds, which lookups filter out. They cover the packs
         // committed now as well, so that they stay complete whether or not the commit
@@ -520,7 +527,7 @@ impl PackedSequenceStorage {
             .collect();
         alias_ids.sort_unstable();
         alias_ids.dedup();
-        // The new packs' rows join these: room for them at once, not by doubling.
+        // Room for the new packs' rows at once, not by doubling.
         rows.reserve_exact(packs.iter().map(|p| p.entries.len()).sum());
         let (aliases_written, commit_record) = std::thread::scope(|scope| {
             let aliases =
@@ -531,7 +538,7 @@ impl PackedSequenceStorage {
                 .publish_pack_files(packs, &mut summary, &mut ids, &mut counts, &mut rows)
                 .and_then(|()| {
                     ids.sort_unstable();
-                    stage_multi_index_file(&self.layout, &ids, counts, &mut rows)
+                    stage_multi_index_file(&self.layout, &ids, counts, &old, &mut rows)
                 });
             let written = aliases.join().unwrap_or_else(|_| {
                 Err(StoreError::Corrupt(
@@ -807,19 +814,21 @@ pub(crate) fn write_multi_index_file(
     counts: IndexCounts,
     rows: &mut [IndexEntry],
 ) -> Result<(), StoreError> {
-    stage_multi_index_file(layout, packs, counts, rows)?.publish()
+    stage_multi_index_file(layout, packs, counts, &[], rows)?.publish()
 }
 
-/// Writes the multi-pack index over `packs` under its temporary name, to be published.
+/// Writes the multi-pack index over `packs`, holding the rows of the `old` indexes (their
+/// buckets checked by the caller) and `rows`, under its temporary name, to be published.
 pub(crate) fn stage_multi_index_file(
     layout: &StoreLayout,
     packs: &[PackId],
     counts: IndexCounts,
+    old: &[&PackIndex<Mmap>],
     rows: &mut [IndexEntry],
 ) -> Result<StagedFile, StoreError> {
     let path = layout.multi_index_path();
     StagedFile::write(&path, |w| {
-        write_index(w, IndexKind::Multi, packs, counts, None, rows)
+        write_merged_index(w, IndexKind::Multi, packs, counts, old, rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
                 path: path.clone(),
