@@ -1,6 +1,6 @@
 //! The `sequoia` command line: a thin layer over `sequoia-store`.
 
-use std::io::{BufRead, BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -417,34 +417,31 @@ fn answer(
 
 fn get(
     root: &std::path::Path,
-    mut hashes: Vec<String>,
+    ids: Vec<String>,
     keys: Option<String>,
     width: usize,
 ) -> Result<ExitCode> {
-    if let Some(path) = keys {
-        let reader: Box<dyn BufRead> = if path == "-" {
-            Box::new(std::io::stdin().lock())
+    // The key file is read whole and its lines borrowed, not copied one `String` each.
+    let mut text = String::new();
+    if let Some(path) = &keys {
+        let read = if path == "-" {
+            std::io::stdin().lock().read_to_string(&mut text)
         } else {
-            Box::new(std::io::BufReader::new(
-                std::fs::File::open(&path).map_err(|e| fail(format!("{path}: {e}")))?,
-            ))
+            std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
         };
-        for line in reader.lines() {
-            let line = line.map_err(|e| fail(format!("{path}: {e}")))?;
-            let t = line.trim();
-            if !t.is_empty() {
-                hashes.push(t.to_string());
-            }
-        }
+        read.map_err(|e| fail(format!("{path}: {e}")))?;
     }
+    let mut hashes: Vec<&str> = Vec::with_capacity(ids.len() + text.lines().count());
+    hashes.extend(ids.iter().map(String::as_str));
+    hashes.extend(text.lines().map(str::trim).filter(|t| !t.is_empty()));
     if hashes.is_empty() {
         return Err(fail("give at least one ID or --keys FILE"));
     }
     // Every identifier is read before anything is printed: a malformed one is an error.
-    let queries = hashes
-        .iter()
-        .map(|h| IdQuery::parse(h).map_err(fail))
-        .collect::<Result<Vec<IdQuery>>>()?;
+    let mut queries = Vec::with_capacity(hashes.len());
+    for h in &hashes {
+        queries.push(IdQuery::parse(h).map_err(fail)?);
+    }
     let store = PackedSequenceStorage::open(root).map_err(fail)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

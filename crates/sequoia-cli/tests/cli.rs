@@ -163,6 +163,30 @@ fn import_get_export_stats_verify_round_trip() {
     let mut seqs: Vec<&String> = got.iter().map(|r| &r.1).collect();
     seqs.dedup();
     assert_eq!(seqs, wanted);
+    // CRLF line ends, blank lines and spaces around a key are allowed; IDs given as
+    // arguments come first.
+    std::fs::write(
+        &keys,
+        format!(
+            "\r\n  {}  \r\n\n{}\r\n",
+            hex(wanted[1].as_bytes()),
+            hex(wanted[2].as_bytes())
+        ),
+    )
+    .unwrap();
+    let first = hex(wanted[0].as_bytes());
+    let got = records(&ok(store, &["get", &first, "--keys", keys.to_str().unwrap()]).stdout);
+    let mut seqs: Vec<&String> = got.iter().map(|r| &r.1).collect();
+    seqs.dedup();
+    assert_eq!(seqs, wanted[..3]);
+    let missing = dir.path().join("no-such-keys.txt");
+    let out = run(store, &["get", "--keys", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-keys.txt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Many more keys than one unit of lookups (512), with unknown ones among them: the
     // answers stay in input order, each unknown one is named, the exit status is 1.
