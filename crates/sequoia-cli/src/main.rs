@@ -380,37 +380,45 @@ fn answer(
         }
         pieces.push(Answer::Missing(message));
     };
-    let found = store.find(&q.id).map_err(fail)?;
-    if found.is_empty() {
-        missing(out, format!("no sequence matches {text}"));
-        return Ok(());
-    }
-    for rec in &found {
-        let len = rec.residues.len() as u64;
-        let range = match q.range(len) {
-            Ok(r) => r,
-            Err(e) => {
-                missing(out, e.to_string());
-                continue;
-            }
-        };
-        let residues = &rec.residues[range];
-        let suffix = q.region_suffix(len);
-        if rec.representations.is_empty() {
-            write_record(out, &format!("{}{suffix}", rec.hash), residues, width)?;
-        }
-        for r in &rec.representations {
-            // samtools appends the region to the name, before the description.
-            if suffix.is_empty() {
-                write_record(out, &r.header, residues, width)?;
-                continue;
-            }
-            let header = match r.header.split_once(char::is_whitespace) {
-                Some((name, rest)) => format!("{name}{suffix} {rest}"),
-                None => format!("{}{suffix}", r.header),
+    // The records are formatted from the store's reused buffers, without a copy per
+    // sequence; writing to a Vec cannot fail, but the first error would be kept.
+    let mut failed = None;
+    let found = store
+        .find_each(&q.id, |rec| {
+            let len = rec.residues.len() as u64;
+            let range = match q.range(len) {
+                Ok(r) => r,
+                Err(e) => {
+                    missing(out, e.to_string());
+                    return;
+                }
             };
-            write_record(out, &header, residues, width)?;
-        }
+            let residues = &rec.residues[range];
+            let suffix = q.region_suffix(len);
+            if rec.representations().len() == 0 {
+                let written = write_record(out, &format!("{}{suffix}", rec.hash), residues, width);
+                failed = failed.take().or(written.err());
+            }
+            for (header, _) in rec.representations() {
+                // samtools appends the region to the name, before the description.
+                let written = if suffix.is_empty() {
+                    write_record(out, header, residues, width)
+                } else {
+                    let header = match header.split_once(char::is_whitespace) {
+                        Some((name, rest)) => format!("{name}{suffix} {rest}"),
+                        None => format!("{header}{suffix}"),
+                    };
+                    write_record(out, &header, residues, width)
+                };
+                failed = failed.take().or(written.err());
+            }
+        })
+        .map_err(fail)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if found == 0 {
+        missing(out, format!("no sequence matches {text}"));
     }
     Ok(())
 }

@@ -52,7 +52,8 @@ pub use rebuild::RebuildSummary;
 pub use repack::RepackSummary;
 pub use snapshot::OpenProblem;
 pub use store::{
-    CommitSummary, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats, StoredSequence,
+    CommitSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats,
+    StoredSequence,
 };
 pub use verify::{Problem, VerifyReport};
 

@@ -52,6 +52,66 @@ pub struct StoredSequence {
     pub representations: Vec<Representation>,
 }
 
+/// A sequence found by [`PackedSequenceStorage::find_each`], borrowed from buffers that
+/// the next sequence reuses.
+#[derive(Clone, Copy, Debug)]
+pub struct FoundSequence<'a> {
+    /// SHA-256 of the residues.
+    pub hash: SequenceHash,
+    /// Upper-case residues.
+    pub residues: &'a [u8],
+    /// Headers and sources back to back.
+    text: &'a str,
+    /// Per representation: where its header ends and its source starts, and where its
+    /// source ends, in `text` (the header starts where the previous source ended).
+    ends: &'a [(usize, usize)],
+}
+
+impl<'a> FoundSequence<'a> {
+    /// Each representation as (header, source), oldest first.
+    pub fn representations(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + '_ {
+        let text = self.text;
+        self.ends
+            .iter()
+            .enumerate()
+            .map(move |(i, &(header_end, end))| {
+                let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+                (&text[start..header_end], &text[header_end..end])
+            })
+    }
+
+    /// An owned copy.
+    pub fn to_stored(&self) -> StoredSequence {
+        StoredSequence {
+            hash: self.hash,
+            residues: self.residues.to_vec(),
+            representations: self
+                .representations()
+                .map(|(h, s)| Representation::new(h, s))
+                .collect(),
+        }
+    }
+}
+
+/// The buffers a [`FoundSequence`] borrows.
+#[derive(Default)]
+pub(crate) struct FoundBuffers {
+    residues: Vec<u8>,
+    text: String,
+    ends: Vec<(usize, usize)>,
+}
+
+impl FoundBuffers {
+    fn view(&self, hash: SequenceHash) -> FoundSequence<'_> {
+        FoundSequence {
+            hash,
+            residues: &self.residues,
+            text: &self.text,
+            ends: &self.ends,
+        }
+    }
+}
+
 /// What a put changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PutOutcome {
@@ -153,6 +213,8 @@ pub(crate) fn representations_bytes(representations: &[Representation]) -> usize
 
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
+    /// Buffers of `find_each`, taken while in use (a nested call gets fresh ones).
+    static FOUND: RefCell<FoundBuffers> = RefCell::new(FoundBuffers::default());
 }
 
 /// SEQUOIA's store: every distinct sequence once, keyed by SHA-256, with every source
@@ -636,21 +698,66 @@ impl PackedSequenceStorage {
     /// Every committed sequence `id` names, with the representations that match it: all of
     /// them for a digest, those answering to the accession for an accession.
     pub fn find(&self, id: &SequenceId) -> Result<Vec<StoredSequence>, StoreError> {
-        let snap = self.snapshot();
         let mut out = Vec::new();
-        for (hash, locs) in candidates(&snap, id)? {
-            let mut rec = CACHE.with(|c| record_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
-            if let SequenceId::Accession(acc) = id {
-                rec.representations
-                    .retain(|r| crate::ids::header_answers_to(&r.header, acc));
-                if rec.representations.is_empty() {
+        self.find_each(id, |found| out.push(found.to_stored()))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every sequence [`find`](Self::find) would return, borrowed from
+    /// buffers reused from one sequence and one call to the next (no allocation per
+    /// sequence); returns how many there were.
+    ///
+    /// # Examples
+    /// ```
+    /// use sequoia_store::{PackedSequenceStorage, Representation, SequenceId, StoreOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// store.put(b"MVLSPADKTN", Representation::new("sp|P69905|HBA_HUMAN Hemoglobin", "sp")).unwrap();
+    /// store.commit().unwrap();
+    /// let mut headers = Vec::new();
+    /// let n = store
+    ///     .find_each(&SequenceId::parse("P69905").unwrap(), |found| {
+    ///         assert_eq!(found.residues, b"MVLSPADKTN");
+    ///         headers.extend(found.representations().map(|(h, _)| h.to_string()));
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((n, headers), (1, vec!["sp|P69905|HBA_HUMAN Hemoglobin".to_string()]));
+    /// ```
+    pub fn find_each(
+        &self,
+        id: &SequenceId,
+        mut f: impl FnMut(&FoundSequence<'_>),
+    ) -> Result<usize, StoreError> {
+        let snap = self.snapshot();
+        let accession = match id {
+            SequenceId::Accession(acc) => Some(acc.as_str()),
+            _ => None,
+        };
+        let mut buffers = FOUND.with(|b| b.take());
+        let mut found = 0;
+        let result = candidates(&snap, id).and_then(|candidates| {
+            for (hash, locs) in candidates {
+                CACHE.with(|c| {
+                    fill_record(
+                        &snap,
+                        &hash,
+                        &locs,
+                        &mut c.borrow_mut(),
+                        &mut buffers,
+                        |h| accession.is_none_or(|acc| crate::ids::header_answers_to(h, acc)),
+                    )
+                })?;
+                if accession.is_some() && buffers.ends.is_empty() {
                     // A row whose representation was never committed (or a key collision).
                     continue;
                 }
+                f(&buffers.view(hash));
+                found += 1;
             }
-            out.push(rec);
-        }
-        Ok(out)
+            Ok(found)
+        });
+        FOUND.with(|b| b.replace(buffers));
+        result
     }
 
     pub(crate) fn write_pack_index(
@@ -902,26 +1009,53 @@ pub(crate) fn record_at(
     locs: &[pack_format::PackLocation],
     cache: &mut BlockCache,
 ) -> Result<StoredSequence, StoreError> {
-    let mut rec = StoredSequence {
-        hash: *hash,
-        residues: Vec::new(),
-        representations: Vec::new(),
-    };
+    let mut buffers = FoundBuffers::default();
+    fill_record(snap, hash, locs, cache, &mut buffers, |_| true)?;
+    Ok(buffers.view(*hash).to_stored())
+}
+
+/// Reads the entries of `hash` at `locs` into `buffers`: the residues, and the
+/// representations whose header `keep` accepts.
+fn fill_record(
+    snap: &Snapshot,
+    hash: &SequenceHash,
+    locs: &[pack_format::PackLocation],
+    cache: &mut BlockCache,
+    buffers: &mut FoundBuffers,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(), StoreError> {
+    let FoundBuffers {
+        residues,
+        text,
+        ends,
+    } = buffers;
+    residues.clear();
+    text.clear();
+    ends.clear();
+    let mut have_residues = false;
     for loc in locs {
         snap.with_entry(hash, loc, cache, |e| {
-            if e.has_sequence() && rec.residues.is_empty() {
-                rec.residues = e.sequence.to_vec();
+            if e.has_sequence() && !have_residues {
+                residues.extend_from_slice(e.sequence);
+                have_residues = true;
             }
-            e.for_each_representation(|h, s| rec.representations.push(Representation::new(h, s)))
+            e.for_each_representation(|h, s| {
+                if keep(h) {
+                    text.push_str(h);
+                    let header_end = text.len();
+                    text.push_str(s);
+                    ends.push((header_end, text.len()));
+                }
+            })
         })?
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     }
-    if rec.residues.is_empty() {
+    if !have_residues {
         return Err(StoreError::Corrupt(format!(
             "sequence {hash} has representations but no entry with its residues"
         )));
     }
-    Ok(rec)
+    Ok(())
 }
 
 impl Drop for PackedSequenceStorage {

@@ -88,6 +88,28 @@ proptest! {
                         let records: Vec<SequenceHash> = store.find(&id).unwrap().into_iter().map(|r| r.hash).collect();
                         prop_assert_eq!(records, want, "{}", form);
                     }
+                    // By accession: every committed sequence with a header of it, with just
+                    // those representations; find_each also when called from inside itself.
+                    for h in 0..4 {
+                        let acc = format!("id{h}");
+                        let want: BTreeMap<SequenceHash, BTreeSet<(String, String)>> = committed
+                            .iter()
+                            .filter_map(|(res, reps)| {
+                                let m: BTreeSet<_> = reps.iter().filter(|r| r.0.starts_with(&format!("{acc} "))).cloned().collect();
+                                (!m.is_empty()).then(|| (SequenceHash::of_residues(res), m))
+                            })
+                            .collect();
+                        let mut got = BTreeMap::new();
+                        let mut nested_ok = true;
+                        let n = store.find_each(&SequenceId::Accession(acc.clone()), |f| {
+                            let nested = store.find(&SequenceId::Sha256(f.hash)).unwrap();
+                            nested_ok &= nested.len() == 1 && nested[0].residues == f.residues;
+                            got.insert(f.hash, f.representations().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeSet<_>>());
+                        }).unwrap();
+                        prop_assert!(nested_ok);
+                        prop_assert_eq!(n, want.len());
+                        prop_assert_eq!(got, want, "{}", acc);
+                    }
                     match committed.get(&residues) {
                         Some(reps) => {
                             prop_assert_eq!(got.as_deref(), Some(&residues[..]));
