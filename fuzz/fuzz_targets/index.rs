@@ -1,9 +1,12 @@
 //! The index reader on any bytes (every kind: location and alias indexes): open, verify,
-//! lookups of stored and random keys, prefix lookups, alias lookups.
+//! lookups of stored and random keys, prefix lookups, alias lookups, and a commit's merge
+//! of its rows into new files.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pack_format::SequenceHash;
-use pack_index::PackIndex;
+use pack_format::{PackLocation, SequenceHash};
+use pack_index::{
+    write_merged_alias_index, write_merged_index, IndexCounts, IndexEntry, IndexKind, PackIndex,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(index) = PackIndex::parse(data) else { return };
@@ -32,5 +35,26 @@ fuzz_target!(|data: &[u8]| {
         let _ = index.checked_alias_rows::<24>();
         let _ = index.checked_alias_rows::<8>();
         let _ = index.checked_entries();
+        // A commit merging new rows with this index: an error or a file, never a panic.
+        let mut rows = vec![IndexEntry {
+            hash: probe,
+            location: PackLocation::default(),
+        }];
+        let _ = write_merged_index(
+            Vec::new(),
+            IndexKind::Multi,
+            &[0],
+            IndexCounts::default(),
+            &[&index],
+            &mut rows,
+        );
+        let mut alias = vec![([3u8; 8], [4u8; 8])];
+        let _ = write_merged_alias_index(
+            Vec::new(),
+            IndexKind::Accession,
+            &[0],
+            Some(&index),
+            &mut alias,
+        );
     }
 });
