@@ -207,6 +207,20 @@ pub fn fanout_bits(count: u64) -> u8 {
     bits
 }
 
+/// The first position in `lo..hi` where `below` turns false (`hi` if it never does), for
+/// a `below` that is true up to some position and false after it.
+pub(crate) fn partition_point(mut lo: u64, mut hi: u64, below: impl Fn(u64) -> bool) -> u64 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if below(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Bucket of a key under `bits` of fan-out: its leading `bits` bits.
 pub(crate) fn bucket(key: &[u8], bits: u8) -> usize {
     if bits == 0 {

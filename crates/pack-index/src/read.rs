@@ -7,8 +7,8 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN, KEY_LEN,
-    LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, partition_point, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN,
+    KEY_LEN, LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -295,16 +295,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// The first row of `key`'s bucket whose key is >= `key`, and the bucket's end.
     fn first_row(&self, key: &[u8]) -> Result<(u64, u64), Error> {
         let (start, end) = self.bucket(bucket(key, self.bits))?;
-        let (mut lo, mut hi) = (start, end);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.key_bytes(mid) < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok((lo, end))
+        Ok((
+            partition_point(start, end, |i| self.key_bytes(i) < key),
+            end,
+        ))
     }
 
     /// Every row of an alias index whose keys have `N` bytes, in key order, each bucket

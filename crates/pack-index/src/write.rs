@@ -5,8 +5,8 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex,
-    HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
+    bucket, fanout_bits, partition_point, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
+    PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -317,17 +317,7 @@ impl<'a, R: Ord + Copy> Merge<'a, R> {
         while lo < n && src.row(lo) < bound {
             let next = lo + step;
             if next >= n || src.row(next) >= bound {
-                lo += 1;
-                let mut hi = next.min(n);
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if src.row(mid) < bound {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                return lo;
+                return partition_point(lo + 1, next.min(n), |i| src.row(i) < bound);
             }
             lo = next;
             step *= 2;
@@ -430,7 +420,23 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
             keys.clear();
             values.clear();
         };
+    let mut previous: Option<Vec<u8>> = None;
     for r in rows() {
+        // The rows come from sorted sources (an old index is only checked bucket by
+        // bucket): a key out of order is refused, not written into a wrong bucket.
+        match &mut previous {
+            Some(p) if r.key() < p.as_slice() => {
+                return Err(Error::Corrupt {
+                    offset: 0,
+                    message: format!("row {seen} to write is out of key order"),
+                });
+            }
+            Some(p) => {
+                p.clear();
+                p.extend_from_slice(r.key());
+            }
+            None => previous = Some(r.key().to_vec()),
+        }
         let b = bucket(r.key(), bits);
         while slot < b {
             close(slot, start, seen, &mut keys, &mut values);
@@ -543,6 +549,22 @@ mod tests {
             let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
             prop_assert_eq!(merged, whole);
         }
+    }
+
+    #[test]
+    fn rows_out_of_key_order_are_refused() {
+        let rows = [entry([2; 32], 1, 0), entry([1; 32], 1, 9)];
+        let err = write_rows(
+            Vec::new(),
+            IndexKind::Multi,
+            &[1],
+            IndexCounts::default(),
+            None,
+            2,
+            || rows.iter(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("out of key order"), "{err}");
     }
 
     #[test]
