@@ -558,24 +558,31 @@ impl PackedSequenceStorage {
         };
         // The old rows are merged from the committed indexes as the new commit record is
         // written, not loaded: a commit holds its own rows, whatever the store's size.
-        // Their buckets are checked first, so that damage in the old commit record is
-        // reported instead of being copied into the new one.
-        let mut old: Vec<(PathBuf, &PackIndex<Mmap>)> = Vec::new();
+        // Their buckets are checked here, before anything is written or renamed, so that
+        // damage in the old commit record is reported instead of being copied into the new
+        // one, and leaves every file as it was (the merge checks them again: one more
+        // sequential pass, for an error that names the damaged file).
+        let mut old: Vec<&PackIndex<Mmap>> = Vec::new();
         if how == Publish::Add {
-            if let Some(m) = &snap.multi {
-                old.push((self.layout.multi_index_path(), m));
-            }
-            for (id, ix) in &snap.extras {
-                old.push((self.layout.pack_index_path(*id), ix));
+            let multi = snap
+                .multi
+                .iter()
+                .map(|m| (self.layout.multi_index_path(), m));
+            let extras =
+                (snap.extras.iter()).map(|(id, ix)| (self.layout.pack_index_path(*id), ix));
+            for (path, ix) in multi.chain(extras) {
+                ix.check_buckets()
+                    .map_err(|source| StoreError::Index { path, source })?;
+                old.push(ix);
             }
         }
-        for (path, ix) in &old {
+        // The alias indexes' too: one damaged kind must not leave the others rewritten.
+        for (kind, ix) in &snap.aliases {
             ix.check_buckets().map_err(|source| StoreError::Index {
-                path: path.clone(),
+                path: self.layout.alias_index_path(*kind),
                 source,
             })?;
         }
-        let old: Vec<&PackIndex<Mmap>> = old.into_iter().map(|(_, ix)| ix).collect();
         let mut rows: Vec<IndexEntry> = Vec::new();
         // Alias indexes before the commit record: a crash in between leaves rows that name
         // sequences no committed pack holds, which lookups filter out. They cover the packs

@@ -323,3 +323,54 @@ fn a_v2_pack_index_left_by_an_older_version_is_checked_and_rebuilt() {
     std::fs::write(&old_index, bytes).unwrap();
     assert!(detected(dir.path()), "a flipped byte in it is reported");
 }
+
+#[test]
+fn a_commit_over_a_damaged_index_reports_it_and_leaves_every_file_as_it_was() {
+    // (A v1 pack's own index is not read by a commit: its rows are in the multi-pack
+    // index; verify reports its damage.)
+    for name in [
+        "multi-pack-index",
+        "alias-accession.idx",
+        "alias-md5.idx",
+        "alias-sha512t24u.idx",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path());
+        let path = dir.path().join("indices").join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // A byte of the last row's value: only its bucket's CRC covers it (and the file's,
+        // which a commit does not read).
+        let at = bytes.len() - 16 - 3;
+        bytes[at] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        let before: Vec<(PathBuf, Vec<u8>)> = files(dir.path())
+            .into_iter()
+            .map(|p| {
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .put(b"MNEWSEQVENCE", Representation::new("NEW1 new", "n"))
+            .unwrap();
+        let err = store.commit().unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("checksum"),
+            "{name}: {err}"
+        );
+        drop(store);
+        for (p, b) in &before {
+            assert!(
+                std::fs::read(p).unwrap() == *b,
+                "{name}: {} changed",
+                p.display()
+            );
+        }
+        let reader = PackedSequenceStorage::open(dir.path()).unwrap();
+        assert!(!reader
+            .contains(&SequenceHash::of_residues(b"MNEWSEQVENCE"))
+            .unwrap_or(false));
+    }
+}
