@@ -35,26 +35,29 @@ fuzz_target!(|data: &[u8]| {
         let _ = index.checked_alias_rows::<24>();
         let _ = index.checked_alias_rows::<8>();
         let _ = index.checked_entries();
-        // A commit merging new rows with this index: an error or a file, never a panic.
-        let mut rows = vec![IndexEntry {
-            hash: probe,
-            location: PackLocation::default(),
-        }];
-        let _ = write_merged_index(
-            Vec::new(),
-            IndexKind::Multi,
-            &[0],
-            IndexCounts::default(),
-            &[&index],
-            &mut rows,
-        );
-        let mut alias = vec![([3u8; 8], [4u8; 8])];
-        let _ = write_merged_alias_index(
-            Vec::new(),
-            IndexKind::Accession,
-            &[0],
-            Some(&index),
-            &mut alias,
-        );
+        // A commit merging new rows with this index, once its buckets check: an error or
+        // a file, never a panic.
+        if let Ok(checked) = index.check_buckets() {
+            let mut rows = vec![IndexEntry {
+                hash: probe,
+                location: PackLocation::default(),
+            }];
+            let _ = write_merged_index(
+                Vec::new(),
+                IndexKind::Multi,
+                &[0],
+                IndexCounts::default(),
+                &[checked],
+                &mut rows,
+            );
+            let mut alias = vec![([3u8; 8], [4u8; 8])];
+            let _ = write_merged_alias_index(
+                Vec::new(),
+                IndexKind::Accession,
+                &[0],
+                Some(checked),
+                &mut alias,
+            );
+        }
     }
 });

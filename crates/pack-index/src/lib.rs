@@ -28,7 +28,7 @@
 mod read;
 mod write;
 
-pub use read::{open, AliasLookup, Lookup, PackIndex, PrefixLookup};
+pub use read::{open, AliasLookup, CheckedIndex, Lookup, PackIndex, PrefixLookup};
 pub use write::{write_alias_index, write_index, write_merged_alias_index, write_merged_index};
 
 use pack_format::{PackLocation, SequenceHash};

@@ -28,6 +28,25 @@ pub struct PackIndex<T> {
     locations_at: usize,
 }
 
+/// An index whose buckets passed [`PackIndex::check_buckets`].
+#[derive(Debug)]
+pub struct CheckedIndex<'a, T>(&'a PackIndex<T>);
+
+impl<T> Clone for CheckedIndex<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for CheckedIndex<'_, T> {}
+
+impl<'a, T> CheckedIndex<'a, T> {
+    /// The index.
+    pub fn index(&self) -> &'a PackIndex<T> {
+        self.0
+    }
+}
+
 /// Maps the index at `path` and checks its header (a read of one page).
 pub fn open(path: &Path) -> Result<PackIndex<Mmap>, Error> {
     let io = |source| Error::Io {
@@ -326,9 +345,13 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     }
 
     /// Checks every bucket against its CRC and that the buckets hold the header's row
-    /// count: what a reader of every row needs before trusting them.
-    pub fn check_buckets(&self) -> Result<(), Error> {
-        self.for_each_bucket(|_| Ok::<(), Error>(()))
+    /// count: what a reader of every row needs before trusting them. The result is the
+    /// proof the merging writers ([`write_merged_index`](crate::write_merged_index),
+    /// [`write_merged_alias_index`](crate::write_merged_alias_index)) take, so that an
+    /// index is checked once, where its caller chooses, and never merged unchecked.
+    pub fn check_buckets(&self) -> Result<CheckedIndex<'_, T>, Error> {
+        self.for_each_bucket(|_| Ok::<(), Error>(()))?;
+        Ok(CheckedIndex(self))
     }
 
     /// Every row of a location index in key order, each bucket checked against its CRC first.

@@ -5,8 +5,8 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, partition_point, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
-    PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
+    bucket, fanout_bits, partition_point, CheckedIndex, Error, HashPrefix, IndexCounts, IndexEntry,
+    IndexKind, PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -153,8 +153,8 @@ pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
 /// Writes the location index of `kind` over `packs` holding every row of the `old`
 /// indexes and the `new` rows: the file [`write_index`] gives for all of them together,
 /// without holding the old rows in memory (a commit's cost in memory is its new rows,
-/// whatever the size of the store). Every bucket of `old` is checked against its CRC
-/// first, so damage is reported instead of copied.
+/// whatever the size of the store). The old indexes come checked
+/// ([`PackIndex::check_buckets`]), so damage is reported instead of copied.
 ///
 /// # Examples
 /// ```
@@ -167,7 +167,8 @@ pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
 /// let c = IndexCounts::default();
 /// let old = write_index(Vec::new(), IndexKind::Multi, &[1], c, None, &mut [row(5, 1), row(1, 1)]).unwrap();
 /// let old = PackIndex::parse(old).unwrap();
-/// let merged = write_merged_index(Vec::new(), IndexKind::Multi, &[1, 2], c, &[&old], &mut [row(3, 2)]).unwrap();
+/// let checked = old.check_buckets().unwrap();
+/// let merged = write_merged_index(Vec::new(), IndexKind::Multi, &[1, 2], c, &[checked], &mut [row(3, 2)]).unwrap();
 /// let all = write_index(Vec::new(), IndexKind::Multi, &[1, 2], c, None, &mut [row(5, 1), row(1, 1), row(3, 2)]).unwrap();
 /// assert_eq!(merged, all);
 /// ```
@@ -176,20 +177,18 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
     kind: IndexKind,
     packs: &[PackId],
     counts: IndexCounts,
-    old: &[&PackIndex<T>],
+    old: &[CheckedIndex<'_, T>],
     new: &mut [IndexEntry],
 ) -> Result<W, Error> {
+    let old: Vec<&PackIndex<T>> = old.iter().map(CheckedIndex::index).collect();
     if kind.is_alias() || old.iter().any(|ix| ix.kind().is_alias()) {
         return Err(Error::Write(std::io::Error::other(
             "write_merged_index merges location indexes only",
         )));
     }
     new.sort_unstable();
-    for ix in old {
-        ix.check_buckets()?;
-    }
     let count = new.len() as u64 + old.iter().map(|ix| ix.len()).sum::<u64>();
-    let old: Vec<LocationRows<'_, T>> = old.iter().map(|ix| LocationRows(ix)).collect();
+    let old: Vec<LocationRows<'_, T>> = old.into_iter().map(LocationRows).collect();
     let new = SliceRows(new);
     write_rows(out, kind, packs, counts, None, count, || {
         let mut sources: Vec<&dyn SortedRows<IndexEntry>> = old
@@ -203,15 +202,16 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
 
 /// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
 /// the `new` rows, each row once: the file [`write_alias_index`] gives for all of them,
-/// without holding the old rows in memory. Every bucket of `old` is checked against its
-/// CRC first.
+/// without holding the old rows in memory. The old index comes checked
+/// ([`PackIndex::check_buckets`]).
 pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>, const N: usize>(
     out: W,
     kind: IndexKind,
     packs: &[PackId],
-    old: Option<&PackIndex<T>>,
+    old: Option<CheckedIndex<'_, T>>,
     new: &mut Vec<([u8; N], HashPrefix)>,
 ) -> Result<W, Error> {
+    let old = old.map(|c| c.index());
     if !kind.is_alias() || kind.key_len() != N || old.is_some_and(|ix| ix.kind() != kind) {
         return Err(Error::Write(std::io::Error::other(format!(
             "write_merged_alias_index of {kind:?} needs keys of {} bytes and an old index \
@@ -221,9 +221,6 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>, const N: usize>(
     }
     new.sort_unstable();
     new.dedup();
-    if let Some(ix) = old {
-        ix.check_buckets()?;
-    }
     let old = old.map(AliasRows::<'_, T, N>);
     let new = SliceRows(new);
     let rows = || {
@@ -516,7 +513,7 @@ mod tests {
             }
             let old: Vec<PackIndex<&[u8]>> =
                 old_files.iter().map(|b| PackIndex::parse(&b[..]).unwrap()).collect();
-            let old_refs: Vec<&PackIndex<&[u8]>> = old.iter().collect();
+            let old_refs: Vec<CheckedIndex<&[u8]>> = old.iter().map(|ix| ix.check_buckets().unwrap()).collect();
             // Some new rows repeat an old hash elsewhere (a sequence's second entry).
             let mut new: Vec<IndexEntry> = new.iter().map(|(h, o)| entry(*h, 9, *o)).collect();
             for (i, e) in all.iter().take(shared).enumerate() {
@@ -545,7 +542,7 @@ mod tests {
             old.dedup();
             let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &mut old).unwrap();
             let old_ix = PackIndex::parse(&old_file[..]).unwrap();
-            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(&old_ix), &mut new).unwrap();
+            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new).unwrap();
             let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
             prop_assert_eq!(merged, whole);
         }
@@ -578,9 +575,9 @@ mod tests {
         // A byte of the locations section: only that bucket's CRC sees it.
         let at = bytes.len() - 16 - 8 * 16 + 5;
         bytes[at] ^= 4;
+        // The merge takes only checked indexes: a damaged one never gets that far.
         let old = PackIndex::parse(&bytes[..]).unwrap();
-        let err = write_merged_index(Vec::new(), IndexKind::Multi, &[1, 2], c, &[&old], &mut [])
-            .unwrap_err();
+        let err = old.check_buckets().unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
         let mut alias = vec![([1u8; 8], [2u8; 8]), ([3u8; 8], [4u8; 8])];
         let mut bytes =
@@ -588,14 +585,7 @@ mod tests {
         let at = bytes.len() - 16 - 3;
         bytes[at] ^= 1;
         let old = PackIndex::parse(&bytes[..]).unwrap();
-        let err = write_merged_alias_index::<_, _, 8>(
-            Vec::new(),
-            IndexKind::Accession,
-            &[1],
-            Some(&old),
-            &mut Vec::new(),
-        )
-        .unwrap_err();
+        let err = old.check_buckets().unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
     }
 }

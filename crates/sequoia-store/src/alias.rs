@@ -2,12 +2,13 @@
 //! per kind, computed on their own thread during an import, merged into the alias index
 //! files at commit and by `rebuild-index`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use memmap2::Mmap;
 use pack_format::{PackId, SequenceHash};
-use pack_index::{hash_prefix, write_merged_alias_index, HashPrefix, IndexKind, PackIndex};
+use pack_index::{hash_prefix, write_merged_alias_index, CheckedIndex, HashPrefix, IndexKind};
 use pack_io::PutEntry;
 
 use crate::error::StoreError;
@@ -103,13 +104,13 @@ impl AliasRows {
         self.accession.compact();
     }
 
-    /// Merges these rows with those of the current alias indexes (`old`) and writes the
-    /// three files over `packs`.
+    /// Merges these rows with those of the current alias indexes (`old`, checked by the
+    /// caller before anything is written) and writes the three files over `packs`.
     pub fn write(
         self,
         layout: &StoreLayout,
         packs: &[PackId],
-        old: &std::collections::BTreeMap<IndexKind, PackIndex<Mmap>>,
+        old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
     ) -> Result<(), StoreError> {
         merge_write(layout, IndexKind::Md5, packs, self.md5, old)?;
         merge_write(layout, IndexKind::Sha512t24u, packs, self.sha512t24u, old)?;
@@ -118,18 +119,17 @@ impl AliasRows {
 }
 
 /// Writes the alias index of `kind` over `packs`, atomically: `rows` and those of the
-/// current one (`old`), merged as they are written (the old rows are not loaded) after
-/// every bucket of the old index is checked, so that damage is reported, not copied.
+/// current one (`old`), merged as they are written (the old rows are not loaded).
 fn merge_write<const N: usize>(
     layout: &StoreLayout,
     kind: IndexKind,
     packs: &[PackId],
     rows: Rows<N>,
-    old: &std::collections::BTreeMap<IndexKind, PackIndex<Mmap>>,
+    old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
-    let old = old.get(&kind).filter(|ix| !ix.is_empty());
+    let old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
     write_atomically(&path, |w| {
         write_merged_alias_index(w, kind, packs, old, &mut rows)
             .map(|_| ())

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use memmap2::Mmap;
 use pack_format::{PackId, PackVersion, Representation, SequenceHash};
-use pack_index::{write_index, write_merged_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
+use pack_index::{
+    write_index, write_merged_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind,
+};
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::alias::{AliasRows, AliasWorker};
@@ -558,11 +560,11 @@ impl PackedSequenceStorage {
         };
         // The old rows are merged from the committed indexes as the new commit record is
         // written, not loaded: a commit holds its own rows, whatever the store's size.
-        // Their buckets are checked here, before anything is written or renamed, so that
-        // damage in the old commit record is reported instead of being copied into the new
-        // one, and leaves every file as it was (the merge checks them again: one more
-        // sequential pass, for an error that names the damaged file).
-        let mut old: Vec<&PackIndex<Mmap>> = Vec::new();
+        // Their buckets are checked here, once, before anything is written or renamed (the
+        // merges take only checked indexes), so that damage in the old commit record is
+        // reported, naming the file, instead of being copied into the new one, and leaves
+        // every file as it was.
+        let mut old: Vec<CheckedIndex<'_, Mmap>> = Vec::new();
         if how == Publish::Add {
             let multi = snap
                 .multi
@@ -571,17 +573,20 @@ impl PackedSequenceStorage {
             let extras =
                 (snap.extras.iter()).map(|(id, ix)| (self.layout.pack_index_path(*id), ix));
             for (path, ix) in multi.chain(extras) {
-                ix.check_buckets()
-                    .map_err(|source| StoreError::Index { path, source })?;
-                old.push(ix);
+                old.push(
+                    ix.check_buckets()
+                        .map_err(|source| StoreError::Index { path, source })?,
+                );
             }
         }
         // The alias indexes' too: one damaged kind must not leave the others rewritten.
+        let mut old_aliases = std::collections::BTreeMap::new();
         for (kind, ix) in &snap.aliases {
-            ix.check_buckets().map_err(|source| StoreError::Index {
+            let checked = ix.check_buckets().map_err(|source| StoreError::Index {
                 path: self.layout.alias_index_path(*kind),
                 source,
             })?;
+            old_aliases.insert(*kind, checked);
         }
         let mut rows: Vec<IndexEntry> = Vec::new();
         // Alias indexes before the commit record: a crash in between leaves rows that name
@@ -599,8 +604,7 @@ impl PackedSequenceStorage {
         // Room for the new packs' rows at once, not by doubling.
         rows.reserve_exact(packs.iter().map(|p| p.entries.len()).sum());
         let (aliases_written, commit_record) = std::thread::scope(|scope| {
-            let aliases =
-                scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &snap.aliases));
+            let aliases = scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &old_aliases));
             // The commit record is written (under its temporary name) while the alias
             // indexes are, and renamed into place only after them.
             let staged = self
@@ -931,13 +935,13 @@ pub(crate) fn write_multi_index_file(
     stage_multi_index_file(layout, packs, counts, &[], rows)?.publish()
 }
 
-/// Writes the multi-pack index over `packs`, holding the rows of the `old` indexes (their
-/// buckets checked by the caller) and `rows`, under its temporary name, to be published.
+/// Writes the multi-pack index over `packs`, holding the rows of the `old` indexes and
+/// `rows`, under its temporary name, to be published.
 pub(crate) fn stage_multi_index_file(
     layout: &StoreLayout,
     packs: &[PackId],
     counts: IndexCounts,
-    old: &[&PackIndex<Mmap>],
+    old: &[CheckedIndex<'_, Mmap>],
     rows: &mut [IndexEntry],
 ) -> Result<StagedFile, StoreError> {
     let path = layout.multi_index_path();
