@@ -1,11 +1,12 @@
-//! The index reader on any bytes (every kind: location and alias indexes): open, verify,
-//! lookups of stored and random keys, prefix lookups, alias lookups, and a commit's merge
-//! of its rows into new files.
+//! The index reader on any bytes (every kind: location, entry and alias indexes): open,
+//! verify, lookups of stored and random keys, prefix lookups, alias and entry lookups,
+//! and a commit's merge of its rows into new files.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pack_format::{PackLocation, SequenceHash};
 use pack_index::{
-    write_merged_alias_index, write_merged_index, IndexCounts, IndexEntry, IndexKind, PackIndex,
+    write_merged_alias_index, write_merged_entry_index, write_merged_index, EntryRow,
+    IndexCounts, IndexEntry, IndexKind, PackIndex,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(l) = index.lookup_prefix(&probe.0[..8]) {
         let _ = l.count();
     }
+    if let Ok(l) = index.lookup_entries(&pack_index::hash_prefix(&probe)) {
+        let _ = l.count();
+    }
     let key_len = index.kind().key_len();
     if let Ok(l) = index.lookup_alias(&probe.0[..key_len.min(32)]) {
         let _ = l.count();
@@ -29,6 +33,9 @@ fuzz_target!(|data: &[u8]| {
             let _ = l.count();
         }
         if let Ok(l) = index.lookup_alias(&first) {
+            let _ = l.count();
+        }
+        if let Ok(l) = index.lookup_entries(&index.entry_row(0).prefix) {
             let _ = l.count();
         }
         let _ = index.checked_alias_rows::<16>();
@@ -57,6 +64,18 @@ fuzz_target!(|data: &[u8]| {
                 &[0],
                 Some(checked),
                 &mut alias,
+            );
+            let mut entries = vec![EntryRow {
+                prefix: [5; 8],
+                pack: 1,
+                entry: 2,
+            }];
+            let _ = write_merged_entry_index(
+                Vec::new(),
+                &[0, 1],
+                IndexCounts::default(),
+                Some(checked),
+                &mut entries,
             );
         }
     }

@@ -581,6 +581,26 @@ impl<'a> V2Pack<'a> {
         })
     }
 
+    /// The pack [`parse`](Self::parse) gave for `bytes` before, from its pack id and
+    /// trailer, without checking the header and trailer again (a reader that keeps an
+    /// unchanged memory map checks them once, not on every read). `None` when the trailer
+    /// does not place its tables at the end of `bytes`, so that every access stays in
+    /// bounds whatever it is given.
+    pub fn from_parsed(bytes: &'a [u8], pack_id: PackId, trailer: Trailer) -> Option<Self> {
+        let tables = trailer.block_count as u64 * BLOCK_ROW_LEN as u64
+            + trailer.entry_count as u64 * ENTRY_ROW_LEN as u64;
+        let fits = bytes.len() >= HEADER_LEN + TRAILER_LEN
+            && trailer.footer_offset >= HEADER_LEN as u64
+            && trailer.footer_offset.checked_add(tables)
+                == Some((bytes.len() - TRAILER_LEN) as u64)
+            && HEADER_LEN as u64 + trailer.dictionary_len as u64 <= trailer.footer_offset;
+        fits.then_some(V2Pack {
+            bytes,
+            pack_id,
+            trailer,
+        })
+    }
+
     /// The pack id of the header.
     pub fn pack_id(&self) -> PackId {
         self.pack_id

@@ -6,7 +6,8 @@
 //! ```text
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
 //! | bucket CRC-32 u32 × 2^bits | keys [key_len] × count (sorted)
-//! | values × count: locations (pack, block, offset, length) u32 × 4, or SHA-256 [32]
+//! | values × count: locations (pack, block, offset, length) u32 × 4, a SHA-256
+//!   prefix [8] (alias kinds), or (pack, entry number) u32 × 2 (entry rows)
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
@@ -15,7 +16,7 @@
 //! # Examples
 //! ```
 //! use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
-//! use pack_format::{PackLocation, SequenceHash};
+//! use pack_format::{PackId, PackLocation, SequenceHash};
 //! let h = SequenceHash::of_residues(b"MKV");
 //! let loc = PackLocation { pack: 3, block: 0, offset: 16, length: 80 };
 //! let mut entries = vec![IndexEntry { hash: h, location: loc }];
@@ -28,10 +29,13 @@
 mod read;
 mod write;
 
-pub use read::{open, AliasLookup, CheckedIndex, Lookup, PackIndex, PrefixLookup};
-pub use write::{write_alias_index, write_index, write_merged_alias_index, write_merged_index};
+pub use read::{open, AliasLookup, CheckedIndex, EntryLookup, Lookup, PackIndex, PrefixLookup};
+pub use write::{
+    write_alias_index, write_entry_index, write_index, write_merged_alias_index,
+    write_merged_entry_index, write_merged_index,
+};
 
-use pack_format::{PackLocation, SequenceHash};
+use pack_format::{PackId, PackLocation, SequenceHash};
 
 /// First bytes of every index file.
 pub const MAGIC: &[u8; 4] = b"SQIX";
@@ -79,6 +83,10 @@ pub enum IndexKind {
     Sha512t24u = 4,
     /// First 8 bytes of the SHA-256 of an upper-cased accession → SHA-256 prefix.
     Accession = 5,
+    /// Several v2 packs, compactly: SHA-256 prefix → (pack, entry number), the entry
+    /// table row of the pack holding the whole hash and the entry's place (16 bytes a row
+    /// instead of 48).
+    Entries = 6,
 }
 
 impl IndexKind {
@@ -90,13 +98,22 @@ impl IndexKind {
             3 => IndexKind::Md5,
             4 => IndexKind::Sha512t24u,
             5 => IndexKind::Accession,
+            6 => IndexKind::Entries,
             _ => return None,
         })
     }
 
     /// Whether rows map a key to a SHA-256 rather than to a location.
     pub fn is_alias(self) -> bool {
-        !matches!(self, IndexKind::Pack | IndexKind::Multi)
+        !matches!(
+            self,
+            IndexKind::Pack | IndexKind::Multi | IndexKind::Entries
+        )
+    }
+
+    /// Whether rows map a whole SHA-256 to a location row (kinds 1 and 2).
+    pub fn has_locations(self) -> bool {
+        matches!(self, IndexKind::Pack | IndexKind::Multi)
     }
 
     /// Bytes of a key.
@@ -105,16 +122,17 @@ impl IndexKind {
             IndexKind::Pack | IndexKind::Multi => KEY_LEN,
             IndexKind::Md5 => 16,
             IndexKind::Sha512t24u => 24,
-            IndexKind::Accession => 8,
+            IndexKind::Accession | IndexKind::Entries => PREFIX_LEN,
         }
     }
 
-    /// Bytes of a value: a location row, or a SHA-256 prefix for alias kinds.
+    /// Bytes of a value: a location row, a SHA-256 prefix for alias kinds, or a pack id
+    /// and entry number.
     pub fn value_len(self) -> usize {
-        if self.is_alias() {
-            PREFIX_LEN
-        } else {
+        if self.has_locations() {
             LOCATION_LEN
+        } else {
+            8
         }
     }
 }
@@ -161,6 +179,19 @@ pub struct IndexEntry {
     pub hash: SequenceHash,
     /// The entry's place.
     pub location: PackLocation,
+}
+
+/// One row of an [`IndexKind::Entries`] index: the first bytes of a SHA-256 and the entry
+/// table row of a v2 pack that holds the whole hash and where the entry is. Rows sort by
+/// prefix, then pack, then entry number (the order the entries were written in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryRow {
+    /// The first [`PREFIX_LEN`] bytes of the entry's SHA-256.
+    pub prefix: HashPrefix,
+    /// The pack.
+    pub pack: PackId,
+    /// The row of the pack's entry table (its entries in write order, from 0).
+    pub entry: u32,
 }
 
 /// An index file that cannot be used.

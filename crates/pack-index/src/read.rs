@@ -7,8 +7,8 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, partition_point, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, HEADER_LEN,
-    KEY_LEN, LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, partition_point, EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
+    HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -268,7 +268,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// Every location stored for `hash`, in (pack, block, offset) order. The bucket read is
     /// checked against its CRC, so a damaged index gives an error, never a wrong answer.
     pub fn lookup(&self, hash: &SequenceHash) -> Result<Lookup<'_, T>, Error> {
-        if self.kind.is_alias() {
+        if !self.kind.has_locations() {
             return Err(self.wrong_kind("a SHA-256 lookup"));
         }
         self.matching(hash.as_bytes()).map(Lookup)
@@ -277,7 +277,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// Every row of a location index whose hash starts with `prefix` (1 to 32 bytes), as
     /// (hash, location) in order. The bucket read is checked against its CRC.
     pub fn lookup_prefix(&self, prefix: &[u8]) -> Result<PrefixLookup<'_, T>, Error> {
-        if self.kind.is_alias() || prefix.len() < 4 || prefix.len() > KEY_LEN {
+        if !self.kind.has_locations() || prefix.len() < 4 || prefix.len() > KEY_LEN {
             return Err(self.wrong_kind(&format!("a prefix lookup of {} bytes", prefix.len())));
         }
         self.matching(prefix).map(PrefixLookup)
@@ -290,6 +290,39 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             return Err(self.wrong_kind(&format!("an alias lookup of {} bytes", key.len())));
         }
         self.matching(key).map(AliasLookup)
+    }
+
+    /// Every row of an [`IndexKind::Entries`] index whose SHA-256 prefix is `prefix`, in
+    /// (pack, entry) order. The bucket read is checked against its CRC; the caller reads
+    /// each entry table row and keeps those whose whole hash is the one it looks for.
+    pub fn lookup_entries(&self, prefix: &HashPrefix) -> Result<EntryLookup<'_, T>, Error> {
+        if self.kind != IndexKind::Entries {
+            return Err(self.wrong_kind("an entry lookup"));
+        }
+        self.matching(prefix).map(EntryLookup)
+    }
+
+    /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index.
+    pub fn entry_row(&self, i: u64) -> EntryRow {
+        let v = self.value_bytes(i);
+        let word = |at: usize| {
+            v.get(at..at + 4)
+                .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        };
+        EntryRow {
+            prefix: self.alias_prefix_of_key(i),
+            pack: word(0),
+            entry: word(4),
+        }
+    }
+
+    /// The first [`PREFIX_LEN`] bytes of row `i`'s key.
+    fn alias_prefix_of_key(&self, i: u64) -> HashPrefix {
+        let mut p = [0u8; PREFIX_LEN];
+        let k = self.key_bytes(i);
+        let n = k.len().min(PREFIX_LEN);
+        p[..n].copy_from_slice(&k[..n]);
+        p
     }
 
     fn wrong_kind(&self, what: &str) -> Error {
@@ -356,7 +389,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// Every row of a location index in key order, each bucket checked against its CRC first.
     pub fn checked_entries(&self) -> Result<Vec<IndexEntry>, Error> {
-        if self.kind.is_alias() {
+        if !self.kind.has_locations() {
             return Err(self.wrong_kind("reading location rows"));
         }
         self.checked_rows(|i| self.location_entry(i))
@@ -495,11 +528,16 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 });
             }
             let out_of_order = i > 0
-                && if self.kind.is_alias() {
-                    (self.key_bytes(i - 1), self.value_bytes(i - 1)) > (key, self.value_bytes(i))
-                } else {
-                    // Location rows sort by key, then by location fields as numbers.
-                    self.location_entry(i - 1) > self.location_entry(i)
+                && match self.kind {
+                    IndexKind::Pack | IndexKind::Multi => {
+                        // Location rows sort by key, then by location fields as numbers.
+                        self.location_entry(i - 1) > self.location_entry(i)
+                    }
+                    IndexKind::Entries => self.entry_row(i - 1) > self.entry_row(i),
+                    _ => {
+                        (self.key_bytes(i - 1), self.value_bytes(i - 1))
+                            > (key, self.value_bytes(i))
+                    }
                 };
             if out_of_order {
                 return Err(Error::Corrupt {
@@ -507,16 +545,17 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                     message: format!("key {} is out of order", pack_format::to_hex(key)),
                 });
             }
-            if self.kind.is_alias() {
-                continue;
-            }
-            let e = self.location_entry(i);
-            if packs.binary_search(&e.location.pack).is_err() {
+            let pack = match self.kind {
+                IndexKind::Pack | IndexKind::Multi => self.location(i).pack,
+                IndexKind::Entries => self.entry_row(i).pack,
+                _ => continue,
+            };
+            if packs.binary_search(&pack).is_err() {
                 return Err(Error::Corrupt {
                     offset: at,
                     message: format!(
-                        "key {} points to pack {}, not covered",
-                        e.hash, e.location.pack
+                        "key {} points to pack {pack}, not covered",
+                        pack_format::to_hex(key)
                     ),
                 });
             }
@@ -560,6 +599,17 @@ impl<T: AsRef<[u8]>> Iterator for AliasLookup<'_, T> {
 
     fn next(&mut self) -> Option<HashPrefix> {
         self.0.next_row().map(|i| self.0.index.alias_prefix(i))
+    }
+}
+
+/// The rows of one SHA-256 prefix, from [`PackIndex::lookup_entries`].
+pub struct EntryLookup<'a, T>(Matching<'a, T>);
+
+impl<T: AsRef<[u8]>> Iterator for EntryLookup<'_, T> {
+    type Item = EntryRow;
+
+    fn next(&mut self) -> Option<EntryRow> {
+        self.0.next_row().map(|i| self.0.index.entry_row(i))
     }
 }
 

@@ -5,8 +5,8 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, partition_point, CheckedIndex, Error, HashPrefix, IndexCounts, IndexEntry,
-    IndexKind, PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
+    bucket, fanout_bits, partition_point, CheckedIndex, EntryRow, Error, HashPrefix, IndexCounts,
+    IndexEntry, IndexKind, PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -15,18 +15,31 @@ pub(crate) trait Row {
     fn value(&self) -> ValueBytes;
 }
 
-/// A value as written: a location row (16 bytes) or a SHA-256 prefix (8 bytes).
+/// A value as written: a location row (16 bytes), or 8 bytes (a SHA-256 prefix, or a pack
+/// id and entry number).
 pub(crate) enum ValueBytes {
     Location([u8; 16]),
-    Prefix(crate::HashPrefix),
+    Short([u8; 8]),
 }
 
 impl ValueBytes {
     fn as_bytes(&self) -> &[u8] {
         match self {
             ValueBytes::Location(b) => b,
-            ValueBytes::Prefix(b) => b,
+            ValueBytes::Short(b) => b,
         }
+    }
+}
+
+impl Row for EntryRow {
+    fn key(&self) -> &[u8] {
+        &self.prefix
+    }
+    fn value(&self) -> ValueBytes {
+        let mut v = [0u8; 8];
+        v[..4].copy_from_slice(&self.pack.to_le_bytes());
+        v[4..].copy_from_slice(&self.entry.to_le_bytes());
+        ValueBytes::Short(v)
     }
 }
 
@@ -53,7 +66,7 @@ impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
         self.0.as_ref()
     }
     fn value(&self) -> ValueBytes {
-        ValueBytes::Prefix(self.1)
+        ValueBytes::Short(self.1)
     }
 }
 
@@ -96,9 +109,10 @@ pub fn write_index<W: Write>(
     pack_crc32: Option<u32>,
     entries: &mut [IndexEntry],
 ) -> Result<W, Error> {
-    if kind.is_alias() {
+    if !kind.has_locations() {
         return Err(Error::Write(std::io::Error::other(format!(
-            "{kind:?} is an alias kind: write it with write_alias_index"
+            "{kind:?} has no location rows: write it with write_alias_index or \
+             write_entry_index"
         ))));
     }
     entries.sort_unstable();
@@ -181,7 +195,7 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
     new: &mut [IndexEntry],
 ) -> Result<W, Error> {
     let old: Vec<&PackIndex<T>> = old.iter().map(CheckedIndex::index).collect();
-    if kind.is_alias() || old.iter().any(|ix| ix.kind().is_alias()) {
+    if !kind.has_locations() || old.iter().any(|ix| !ix.kind().has_locations()) {
         return Err(Error::Write(std::io::Error::other(
             "write_merged_index merges location indexes only",
         )));
@@ -196,6 +210,58 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
             .map(|s| s as &dyn SortedRows<IndexEntry>)
             .collect();
         sources.push(&new);
+        Merge::new(sources, false)
+    })
+}
+
+/// Sorts `rows` and writes them as an [`IndexKind::Entries`] index over `packs` (v2 packs
+/// whose entry tables the rows name), with the packs' totals `counts`.
+///
+/// # Examples
+/// ```
+/// use pack_format::SequenceHash;
+/// use pack_index::{hash_prefix, write_entry_index, EntryRow, IndexCounts, PackIndex};
+/// let h = SequenceHash::of_residues(b"MKV");
+/// let row = EntryRow { prefix: hash_prefix(&h), pack: 3, entry: 0 };
+/// let bytes = write_entry_index(Vec::new(), &[3], IndexCounts::default(), &mut [row]).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
+/// assert_eq!(index.lookup_entries(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![row]);
+/// ```
+pub fn write_entry_index<W: Write>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [EntryRow],
+) -> Result<W, Error> {
+    write_merged_entry_index::<W, &[u8]>(out, packs, counts, None, rows)
+}
+
+/// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of `old` (if any)
+/// and the `new` rows: the file [`write_entry_index`] gives for all of them, without
+/// holding the old rows in memory. The old index comes checked
+/// ([`PackIndex::check_buckets`]).
+pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    old: Option<CheckedIndex<'_, T>>,
+    new: &mut [EntryRow],
+) -> Result<W, Error> {
+    let old = old.map(|c| c.index());
+    if old.is_some_and(|ix| ix.kind() != IndexKind::Entries) {
+        return Err(Error::Write(std::io::Error::other(
+            "write_merged_entry_index merges an entry index only",
+        )));
+    }
+    new.sort_unstable();
+    let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
+    let old = old.map(EntryRows);
+    let new = SliceRows(new);
+    write_rows(out, IndexKind::Entries, packs, counts, None, count, || {
+        let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
+        if let Some(o) = &old {
+            sources.push(o);
+        }
         Merge::new(sources, false)
     })
 }
@@ -261,6 +327,18 @@ impl<T: AsRef<[u8]>> SortedRows<IndexEntry> for LocationRows<'_, T> {
     }
     fn row(&self, i: u64) -> IndexEntry {
         self.0.location_entry(i)
+    }
+}
+
+/// The rows of an entry index file.
+struct EntryRows<'a, T>(&'a PackIndex<T>);
+
+impl<T: AsRef<[u8]>> SortedRows<EntryRow> for EntryRows<'_, T> {
+    fn count(&self) -> u64 {
+        self.0.len()
+    }
+    fn row(&self, i: u64) -> EntryRow {
+        self.0.entry_row(i)
     }
 }
 
@@ -545,6 +623,125 @@ mod tests {
             let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new).unwrap();
             let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
             prop_assert_eq!(merged, whole);
+        }
+
+        #[test]
+        fn a_merged_entry_index_is_the_index_of_all_rows(
+            old in proptest::collection::vec((0u64..2048, 0u32..3, any::<u32>()), 0..1500),
+            new in proptest::collection::vec((0u64..2048, 3u32..5, any::<u32>()), 0..300),
+            with_old in any::<bool>(),
+        ) {
+            // Few distinct prefixes: runs of one prefix over several packs and entries.
+            let row = |(p, pack, entry): (u64, u32, u32)| EntryRow { prefix: p.to_be_bytes(), pack, entry };
+            let mut old: Vec<EntryRow> = if with_old { old.into_iter().map(row).collect() } else { Vec::new() };
+            old.sort_unstable();
+            old.dedup();
+            let mut new: Vec<EntryRow> = new.into_iter().map(row).collect();
+            new.sort_unstable();
+            new.dedup();
+            let mut all: Vec<EntryRow> = old.iter().chain(new.iter()).copied().collect();
+            let c = IndexCounts { sequences: 7, representations: 9, residue_bytes: 11, uncompressed_bytes: 13 };
+            let old_file = write_entry_index(Vec::new(), &[0, 1, 2], c, &mut old).unwrap();
+            let old_ix = PackIndex::parse(&old_file[..]).unwrap();
+            let old_arg = with_old.then(|| old_ix.check_buckets().unwrap());
+            let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, old_arg, &mut new).unwrap();
+            let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all).unwrap();
+            prop_assert_eq!(&merged, &whole);
+            let ix = PackIndex::parse(&merged[..]).unwrap();
+            ix.verify().unwrap();
+            prop_assert_eq!(ix.kind(), IndexKind::Entries);
+            prop_assert_eq!(ix.counts(), c);
+            all.sort_unstable();
+            prop_assert_eq!((0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(), all.clone());
+            // A lookup gives exactly the rows of its prefix, in order.
+            for probe in all.iter().map(|r| r.prefix).take(30).chain([[0xee; 8]]) {
+                let want: Vec<EntryRow> = all.iter().filter(|r| r.prefix == probe).copied().collect();
+                prop_assert_eq!(ix.lookup_entries(&probe).unwrap().collect::<Vec<_>>(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn an_entry_index_is_not_merged_with_other_kinds() {
+        let h = SequenceHash::of_residues(b"A");
+        let multi = write_index(
+            Vec::new(),
+            IndexKind::Multi,
+            &[1],
+            IndexCounts::default(),
+            None,
+            &mut [IndexEntry {
+                hash: h,
+                location: pack_format::PackLocation::default(),
+            }],
+        )
+        .unwrap();
+        let multi = PackIndex::parse(multi).unwrap();
+        let checked = multi.check_buckets().unwrap();
+        let mut rows = [EntryRow {
+            prefix: crate::hash_prefix(&h),
+            pack: 1,
+            entry: 0,
+        }];
+        assert!(write_merged_entry_index(
+            Vec::new(),
+            &[1],
+            IndexCounts::default(),
+            Some(checked),
+            &mut rows
+        )
+        .is_err());
+        assert!(
+            multi.lookup_entries(&crate::hash_prefix(&h)).is_err(),
+            "an entry lookup in a multi-pack index"
+        );
+        let entries = PackIndex::parse(
+            write_entry_index(Vec::new(), &[1], IndexCounts::default(), &mut rows).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            entries.lookup(&h).is_err(),
+            "a SHA-256 lookup in an entry index"
+        );
+        assert!(entries.lookup_prefix(&h.0[..8]).is_err());
+        assert!(entries.checked_entries().is_err());
+        assert!(write_merged_index(
+            Vec::new(),
+            IndexKind::Multi,
+            &[1],
+            IndexCounts::default(),
+            &[entries.check_buckets().unwrap()],
+            &mut []
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn every_flip_of_an_entry_index_fails_verify_or_lookups_stay_right() {
+        let mut rows: Vec<EntryRow> = (0..100u32)
+            .map(|i| EntryRow {
+                prefix: crate::hash_prefix(&SequenceHash::of_residues(&i.to_le_bytes())),
+                pack: 1 + i % 2,
+                entry: i,
+            })
+            .collect();
+        let bytes =
+            write_entry_index(Vec::new(), &[1, 2], IndexCounts::default(), &mut rows).unwrap();
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            let parsed = PackIndex::parse(&bad[..]);
+            assert!(
+                parsed.as_ref().map_or(true, |i| i.verify().is_err()),
+                "flip at byte {at} passed verify"
+            );
+            if let Ok(index) = parsed {
+                for r in &rows {
+                    if let Ok(found) = index.lookup_entries(&r.prefix) {
+                        assert_eq!(found.collect::<Vec<_>>(), vec![*r], "flip at {at}");
+                    }
+                }
+            }
         }
     }
 

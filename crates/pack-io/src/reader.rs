@@ -57,11 +57,16 @@ pub struct PackReader {
     pack_id: PackId,
     /// What the entries' hash field holds (read from the header at open).
     hash_field: HashField,
+    /// A v2 pack's id and trailer as parsed at open.
+    parsed: Option<(PackId, v2::Trailer)>,
     v1_body: OnceLock<Result<Vec<u8>, String>>,
     /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
     serial: u64,
     /// The v2 dictionary, prepared on first use.
     dictionary: OnceLock<Result<Option<PackDictionary>, String>>,
+    /// The outcome of checking the footer CRC, the first time an entry table row
+    /// disagrees with what led a reader to it.
+    footer_checked: OnceLock<Result<(), String>>,
 }
 
 static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -93,12 +98,16 @@ impl PackReader {
             source,
         };
         let version = detect(&map).map_err(format)?;
-        let (pack_id, hash_field) = match version {
+        let (pack_id, hash_field, parsed) = match version {
             PackVersion::V2 => {
                 let v2 = V2Pack::parse(&map).map_err(format)?;
-                (v2.pack_id(), v2.hash_field())
+                (
+                    v2.pack_id(),
+                    v2.hash_field(),
+                    Some((v2.pack_id(), *v2.trailer())),
+                )
             }
-            PackVersion::V1 => (u32::MAX, HashField::Full),
+            PackVersion::V1 => (u32::MAX, HashField::Full, None),
         };
         let reader = PackReader {
             path: path.to_path_buf(),
@@ -106,9 +115,11 @@ impl PackReader {
             version,
             pack_id,
             hash_field,
+            parsed,
             v1_body: OnceLock::new(),
             serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             dictionary: OnceLock::new(),
+            footer_checked: OnceLock::new(),
         };
         Ok(reader)
     }
@@ -154,7 +165,12 @@ impl PackReader {
     }
 
     fn v2(&self) -> Result<V2Pack<'_>, Error> {
-        V2Pack::parse(&self.map).map_err(|e| self.format_err(e))
+        // Header and trailer were checked at open, and the map does not change.
+        match self.parsed {
+            Some((id, trailer)) => V2Pack::from_parsed(&self.map, id, trailer)
+                .ok_or_else(|| self.corrupt(0, "the pack changed size since it was opened".into())),
+            None => V2Pack::parse(&self.map).map_err(|e| self.format_err(e)),
+        }
     }
 
     /// The pack's dictionary (v2 packs that have one), checked against its CRC once.
@@ -404,6 +420,53 @@ impl PackReader {
                 self.dictionary().map(|_| ())
             }
             PackVersion::V1 => self.v1().map(|_| ()),
+        }
+    }
+
+    /// Row `entry` of a v2 pack's entry table: the entry's SHA-256 and its place (with
+    /// `pack` as the id the caller knows the pack by). An error for a v1 pack or a row out
+    /// of range. The table is under the footer CRC, which this does not check: a caller
+    /// that finds the row at odds with its index checks it with
+    /// [`check_footer_once`](Self::check_footer_once).
+    pub fn entry_row(
+        &self,
+        pack: PackId,
+        entry: u32,
+    ) -> Result<(SequenceHash, PackLocation), Error> {
+        if self.version != PackVersion::V2 {
+            return Err(self.corrupt(
+                0,
+                format!("entry {entry} asked of a v1 pack, which has no entry table"),
+            ));
+        }
+        let row = self
+            .v2()?
+            .entry_info(entry)
+            .map_err(|e| self.format_err(e))?;
+        Ok((
+            row.hash,
+            PackLocation {
+                pack,
+                block: row.block,
+                offset: row.offset,
+                length: row.length,
+            },
+        ))
+    }
+
+    /// Checks the v2 footer CRC (block and entry tables, trailer) once for this reader and
+    /// returns the outcome of that check on later calls.
+    pub fn check_footer_once(&self) -> Result<(), Error> {
+        let checked = self.footer_checked.get_or_init(|| match self.version {
+            PackVersion::V2 => self
+                .v2()
+                .and_then(|v2| v2.verify_footer().map_err(|e| self.format_err(e)))
+                .map_err(|e| e.to_string()),
+            PackVersion::V1 => Ok(()),
+        });
+        match checked {
+            Ok(()) => Ok(()),
+            Err(message) => Err(self.corrupt(0, message.clone())),
         }
     }
 

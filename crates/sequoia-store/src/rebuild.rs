@@ -5,7 +5,7 @@ use pack_index::{IndexCounts, IndexEntry};
 
 use crate::alias::AliasRows;
 use crate::error::StoreError;
-use crate::store::PackedSequenceStorage;
+use crate::store::{MultiRows, PackedSequenceStorage};
 use crate::verify::Problem;
 
 /// What `rebuild_index` did.
@@ -32,6 +32,9 @@ impl PackedSequenceStorage {
         let snap = self.snapshot();
         let mut summary = RebuildSummary::default();
         let mut all: Vec<IndexEntry> = Vec::new();
+        // Entry rows while every pack read is a v2 pack (the commit record's compact
+        // kind), from each entry table in its order.
+        let mut entry_rows = Some(MultiRows::Entries(Vec::new()));
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
             match pack_entries(slot, id, true) {
@@ -47,6 +50,17 @@ impl PackedSequenceStorage {
                     summary.entries += entries.len() as u64;
                     summary.packs.push(id);
                     total.add(&counts);
+                    let table = if from_footer {
+                        slot.reader()
+                            .ok()
+                            .and_then(|r| r.entry_table(id).ok().flatten())
+                    } else {
+                        None
+                    };
+                    match (&mut entry_rows, table) {
+                        (Some(rows), Some(table)) => rows.add_pack(id, table),
+                        _ => entry_rows = None,
+                    }
                     all.extend(entries);
                 }
                 Err(message) => summary.skipped.push(Problem {
@@ -83,7 +97,8 @@ impl PackedSequenceStorage {
             }
         }
         aliases.write(self.layout(), &summary.packs, &Default::default())?;
-        crate::store::write_multi_index_file(self.layout(), &summary.packs, total, &mut all)?;
+        let mut rows = entry_rows.unwrap_or(MultiRows::Locations(all));
+        crate::store::write_multi_index_file(self.layout(), &summary.packs, total, &mut rows)?;
         self.refresh()?;
         Ok(summary)
     }

@@ -12,6 +12,7 @@ use pack_io::BlockCache;
 use crate::error::StoreError;
 use crate::ordered::ordered_parallel;
 use crate::snapshot::{index_error, Snapshot};
+use pack_index::{IndexKind, PackIndex};
 
 /// Memory the read-ahead may use (its tables and the headers it holds); a store whose
 /// other entries need more is walked with a lookup per sequence instead.
@@ -60,6 +61,78 @@ pub(crate) struct SideEntries {
     blocks: Vec<((PackId, u32), u32)>,
 }
 
+/// The sequences with more than one row in an entry index: for each, in the order of
+/// their residues entries, the place of that entry, and its other entries (their hash,
+/// location and group) in location order. The rows of those sequences are read through
+/// the packs' entry tables in file order (sorted by pack and entry number first), not at
+/// random. `None` when one prefix's rows hold two sequences (they share their first 8
+/// bytes) or the rows would need more than the budget: the walk then looks its
+/// sequences up.
+#[allow(clippy::type_complexity)]
+fn located_groups(
+    snap: &Snapshot,
+    multi: &PackIndex<memmap2::Mmap>,
+) -> Result<Option<(Vec<Place>, Vec<Side>)>, StoreError> {
+    // (pack << 32 | entry, run) of every row of a prefix with several rows.
+    let mut pending: Vec<(u64, u32)> = Vec::new();
+    let mut prefixes: Vec<pack_index::HashPrefix> = Vec::new();
+    let mut runs = 0u32;
+    let mut over = false;
+    multi
+        .for_each_run(|rows| {
+            if rows.end - rows.start < 2 || over {
+                return Ok(());
+            }
+            prefixes.push(multi.entry_row(rows.start).prefix);
+            pending.extend(rows.map(|i| {
+                let row = multi.entry_row(i);
+                ((u64::from(row.pack) << 32) | u64::from(row.entry), runs)
+            }));
+            runs += 1;
+            over = pending.len() as u64 * 24 > BUDGET;
+            Ok(())
+        })
+        .map_err(index_error(None))?;
+    if over {
+        return Ok(None);
+    }
+    pending.sort_unstable();
+    // A run's first row in file order is its residues entry: the group is numbered then.
+    let mut group_of = vec![u32::MAX; runs as usize];
+    let mut hashes: Vec<SequenceHash> = Vec::new();
+    let mut mains: Vec<Place> = Vec::new();
+    let mut sides: Vec<Side> = Vec::new();
+    let mut bytes = 0u64;
+    for (key, run) in pending {
+        let row = pack_index::EntryRow {
+            prefix: prefixes[run as usize],
+            pack: (key >> 32) as PackId,
+            entry: key as u32,
+        };
+        let (hash, location) = snap.resolve_entry(snap.pack_reader(&row)?, &row)?;
+        let group = &mut group_of[run as usize];
+        if *group == u32::MAX {
+            *group = mains.len() as u32;
+            mains.push(place(&location));
+            hashes.push(hash);
+            bytes += 32;
+        } else if hashes[*group as usize] != hash {
+            return Ok(None);
+        } else {
+            bytes += u64::from(location.length) + 96;
+            sides.push(Side {
+                location,
+                hash,
+                group: *group,
+            });
+        }
+        if bytes > BUDGET {
+            return Ok(None);
+        }
+    }
+    Ok(Some((mains, sides)))
+}
+
 /// What a walk does with the entry holding a sequence's residues.
 pub(crate) enum Others<'a> {
     /// The sequence has no other entry.
@@ -84,28 +157,35 @@ impl SideEntries {
         let mut sides: Vec<Side> = Vec::new();
         let mut bytes = 0u64;
         let mut over = false;
-        multi
-            .for_each_run(|rows| {
-                if rows.end - rows.start < 2 || over {
-                    return Ok(());
-                }
-                let group = mains.len() as u32;
-                mains.push(place(&multi.location(rows.start)));
-                let hash = multi.key(rows.start);
-                for row in rows.start + 1..rows.end {
-                    let location = multi.location(row);
-                    bytes += u64::from(location.length) + 96;
-                    sides.push(Side {
-                        location,
-                        hash,
-                        group,
-                    });
-                }
-                bytes += 32;
-                over = bytes > BUDGET;
-                Ok(())
-            })
-            .map_err(index_error(None))?;
+        if multi.kind() == IndexKind::Entries {
+            let Some(found) = located_groups(snap, multi)? else {
+                return Ok(None);
+            };
+            (mains, sides) = found;
+        } else {
+            multi
+                .for_each_run(|rows| {
+                    if rows.end - rows.start < 2 || over {
+                        return Ok(());
+                    }
+                    let group = mains.len() as u32;
+                    mains.push(place(&multi.location(rows.start)));
+                    let hash = multi.key(rows.start);
+                    for row in rows.start + 1..rows.end {
+                        let location = multi.location(row);
+                        bytes += u64::from(location.length) + 96;
+                        sides.push(Side {
+                            location,
+                            hash,
+                            group,
+                        });
+                    }
+                    bytes += 32;
+                    over = bytes > BUDGET;
+                    Ok(())
+                })
+                .map_err(index_error(None))?;
+        }
         if over || mains.len() > u32::MAX as usize / 2 {
             return Ok(None);
         }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
-use pack_index::{IndexCounts, IndexKind, PackIndex};
+use pack_index::{hash_prefix, EntryRow, IndexCounts, IndexKind, PackIndex};
 use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
@@ -266,6 +266,13 @@ impl Snapshot {
         let mut rows: Vec<(SequenceHash, PackLocation)> = Vec::new();
         for p in prefixes {
             for (id, ix) in self.location_indexes() {
+                if ix.kind() == IndexKind::Entries {
+                    for row in ix.lookup_entries(&p).map_err(index_error(id))? {
+                        let reader = self.pack_reader(&row)?;
+                        rows.push(self.resolve_entry(reader, &row)?);
+                    }
+                    continue;
+                }
                 let found = ix.lookup_prefix(&p).map_err(index_error(id))?;
                 rows.extend(found.map(|r| (r.hash, r.location)));
             }
@@ -321,17 +328,128 @@ impl Snapshot {
         self.problems.push(OpenProblem { path, reason });
     }
 
+    /// Calls `f` with the locations of `hash`, in index order, until it returns `Some`:
+    /// what it returned (or `None`) and how many locations it saw. Unlike
+    /// [`locations`](Self::locations) this reads no entry table row beyond the one that
+    /// answers (a sequence as imported has a second, representations-only, entry).
+    pub fn first_location<R>(
+        &self,
+        hash: &SequenceHash,
+        mut f: impl FnMut(&PackLocation) -> Result<Option<R>, StoreError>,
+    ) -> Result<(Option<R>, usize), StoreError> {
+        let mut seen = 0;
+        for (id, ix) in self.location_indexes() {
+            if ix.kind() != IndexKind::Entries {
+                for location in ix.lookup(hash).map_err(index_error(id))? {
+                    seen += 1;
+                    if let Some(r) = f(&location)? {
+                        return Ok((Some(r), seen));
+                    }
+                }
+                continue;
+            }
+            for row in ix
+                .lookup_entries(&hash_prefix(hash))
+                .map_err(index_error(id))?
+            {
+                let reader = self.reader(hash, row.pack)?;
+                let (found, location) = self.resolve_entry(reader, &row)?;
+                if found != *hash {
+                    reader.check_footer_once()?;
+                    continue;
+                }
+                seen += 1;
+                if let Some(r) = f(&location)? {
+                    return Ok((Some(r), seen));
+                }
+            }
+        }
+        Ok((None, seen))
+    }
+
     /// Every index row of `hash`, sorted by location (the sequence entry first).
     pub fn locations(&self, hash: &SequenceHash) -> Result<Vec<PackLocation>, StoreError> {
         let mut out = Vec::new();
         for (id, ix) in self.location_indexes() {
-            out.extend(ix.lookup(hash).map_err(index_error(id))?);
+            if ix.kind() != IndexKind::Entries {
+                out.extend(ix.lookup(hash).map_err(index_error(id))?);
+                continue;
+            }
+            for row in ix
+                .lookup_entries(&hash_prefix(hash))
+                .map_err(index_error(id))?
+            {
+                let reader = self.reader(hash, row.pack)?;
+                let (found, location) = self.resolve_entry(reader, &row)?;
+                if found == *hash {
+                    out.push(location);
+                } else {
+                    // Another sequence with the same first 8 bytes (2^-64 a pair), or
+                    // damage in bytes 8..32 of the table row: the footer CRC tells.
+                    reader.check_footer_once()?;
+                }
+            }
         }
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();
         }
         Ok(out)
+    }
+
+    /// The reader of the pack an entry index row names (no sequence known yet but its
+    /// prefix, which the error names).
+    pub(crate) fn pack_reader(&self, row: &EntryRow) -> Result<&PackReader, StoreError> {
+        let reason = match self.packs.get(&row.pack).map(PackSlot::reader) {
+            Some(Ok(reader)) => return Ok(reader),
+            Some(Err(reason)) => reason,
+            None => "the pack file is missing".into(),
+        };
+        Err(StoreError::Corrupt(format!(
+            "pack {}, which holds the sequences whose SHA-256 starts with {}, cannot be read: {reason}",
+            row.pack,
+            pack_format::to_hex(&row.prefix)
+        )))
+    }
+
+    /// The whole SHA-256 and the location of the entry an entry index row names, from the
+    /// pack's entry table, checked to start with the row's prefix (a table row that does
+    /// not is damage: of the table if the pack's footer CRC fails, else of the index).
+    pub(crate) fn resolve_entry(
+        &self,
+        reader: &PackReader,
+        row: &EntryRow,
+    ) -> Result<(SequenceHash, PackLocation), StoreError> {
+        let (hash, location) = reader.entry_row(row.pack, row.entry)?;
+        if hash_prefix(&hash) != row.prefix {
+            reader.check_footer_once()?;
+            return Err(index_error(None)(pack_index::Error::Corrupt {
+                offset: 0,
+                message: format!(
+                    "a row of prefix {} names entry {} of pack {}, which holds sequence {hash}",
+                    pack_format::to_hex(&row.prefix),
+                    row.entry,
+                    row.pack
+                ),
+            }));
+        }
+        Ok((hash, location))
+    }
+
+    /// Every row of an entry index as a location row, read through the packs' entry
+    /// tables (for a commit that has to write location rows).
+    pub(crate) fn location_rows(
+        &self,
+        index: &pack_index::CheckedIndex<'_, Mmap>,
+    ) -> Result<Vec<pack_index::IndexEntry>, StoreError> {
+        let ix = index.index();
+        (0..ix.len())
+            .map(|i| {
+                let row = ix.entry_row(i);
+                let (hash, location) = self.resolve_entry(self.pack_reader(&row)?, &row)?;
+                Ok(pack_index::IndexEntry { hash, location })
+            })
+            .collect()
     }
 
     pub fn reader(&self, hash: &SequenceHash, pack: PackId) -> Result<&PackReader, StoreError> {

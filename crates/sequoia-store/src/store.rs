@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use memmap2::Mmap;
 use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{
-    write_index, write_merged_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind,
+    hash_prefix, write_index, write_merged_entry_index, write_merged_index, CheckedIndex, EntryRow,
+    IndexCounts, IndexEntry, IndexKind,
 };
 use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
 
@@ -303,7 +304,12 @@ impl PackedSequenceStorage {
         if snapshot.multi.is_none() && snapshot.packs.is_empty() && snapshot.problems.is_empty() {
             // A new store starts with an empty commit record, so that its first commit is
             // atomic like every other.
-            write_multi_index_file(&layout, &[], IndexCounts::default(), &mut Vec::new())?;
+            write_multi_index_file(
+                &layout,
+                &[],
+                IndexCounts::default(),
+                &mut MultiRows::Entries(Vec::new()),
+            )?;
             snapshot = Snapshot::open(&layout)?;
         }
         let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
@@ -564,6 +570,24 @@ impl PackedSequenceStorage {
         // merges take only checked indexes), so that damage in the old commit record is
         // reported, naming the file, instead of being copied into the new one, and leaves
         // every file as it was.
+        //
+        // The commit record holds entry rows (16 bytes: hash prefix, pack, entry number)
+        // when every pack it covers is a v2 pack and the old one holds entry rows too (or
+        // there is none); else location rows (48 bytes), which v1 packs need. A store
+        // written before entry rows keeps location rows until `rebuild-index` or `repack`.
+        let entry_rows = packs.iter().all(|p| p.version == PackVersion::V2)
+            && match how {
+                Publish::Replace => true,
+                Publish::Add => {
+                    snap.extras.is_empty()
+                        && (snap.multi.as_ref()).is_none_or(|m| m.kind() == IndexKind::Entries)
+                }
+            };
+        let mut rows = if entry_rows {
+            MultiRows::Entries(Vec::new())
+        } else {
+            MultiRows::Locations(Vec::new())
+        };
         let mut old: Vec<CheckedIndex<'_, Mmap>> = Vec::new();
         if how == Publish::Add {
             let multi = snap
@@ -573,10 +597,18 @@ impl PackedSequenceStorage {
             let extras =
                 (snap.extras.iter()).map(|(id, ix)| (self.layout.pack_index_path(*id), ix));
             for (path, ix) in multi.chain(extras) {
-                old.push(
-                    ix.check_buckets()
-                        .map_err(|source| StoreError::Index { path, source })?,
-                );
+                let checked = ix
+                    .check_buckets()
+                    .map_err(|source| StoreError::Index { path, source })?;
+                match &mut rows {
+                    // v1 packs join a store whose commit record holds entry rows: its rows
+                    // become location rows, read through the packs' entry tables (a commit
+                    // that holds the store's rows in memory once).
+                    MultiRows::Locations(r) if ix.kind() == IndexKind::Entries => {
+                        r.extend(snap.location_rows(&checked)?);
+                    }
+                    _ => old.push(checked),
+                }
             }
         }
         // The alias indexes' too: one damaged kind must not leave the others rewritten.
@@ -588,7 +620,6 @@ impl PackedSequenceStorage {
             })?;
             old_aliases.insert(*kind, checked);
         }
-        let mut rows: Vec<IndexEntry> = Vec::new();
         // Alias indexes before the commit record: a crash in between leaves rows that name
         // sequences no committed pack holds, which lookups filter out. They cover the packs
         // committed now as well, so that they stay complete whether or not the commit
@@ -638,7 +669,7 @@ impl PackedSequenceStorage {
         summary: &mut CommitSummary,
         ids: &mut Vec<PackId>,
         counts: &mut IndexCounts,
-        rows: &mut Vec<IndexEntry>,
+        rows: &mut MultiRows,
     ) -> Result<(), StoreError> {
         for p in packs.iter_mut() {
             summary.entries += p.entries.len() as u64;
@@ -650,7 +681,7 @@ impl PackedSequenceStorage {
             }
             counts.add(&pack_counts);
             ids.push(p.id);
-            rows.extend(entries);
+            rows.add_pack(p.id, entries);
         }
         for p in packs.iter() {
             pack_io::fs::rename(&p.temp_path, &self.layout.pack_path(p.id))
@@ -858,13 +889,26 @@ impl PackedSequenceStorage {
     /// The residues of `hash`, if stored.
     pub fn get(&self, hash: &SequenceHash) -> Result<Option<Vec<u8>>, StoreError> {
         let snap = self.snapshot();
-        let locs = snap.locations(hash)?;
-        CACHE.with(|c| residues_at(&snap, hash, &locs, &mut c.borrow_mut()))
+        // The entries are read in order until one holds the residues (the first one, unless
+        // damaged): the representations-only entries are not even located.
+        let (residues, seen) = CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            snap.first_location(hash, |loc| {
+                snap.with_entry(hash, loc, &mut cache, |e| {
+                    e.has_sequence().then(|| e.sequence.to_vec())
+                })
+            })
+        })?;
+        if residues.is_none() && seen > 0 {
+            return Err(no_residues(hash));
+        }
+        Ok(residues)
     }
 
     /// Whether `hash` is stored.
     pub fn contains(&self, hash: &SequenceHash) -> Result<bool, StoreError> {
-        Ok(!self.snapshot().locations(hash)?.is_empty())
+        let (found, _) = self.snapshot().first_location(hash, |_| Ok(Some(())))?;
+        Ok(found.is_some())
     }
 
     /// Every representation of `hash`, oldest first (empty when not stored).
@@ -925,33 +969,76 @@ impl PackedSequenceStorage {
     }
 }
 
+/// The rows of a commit record to write: location rows (any pack), or entry rows (every
+/// pack v2: the pack's entry table holds the whole hash and the place).
+pub(crate) enum MultiRows {
+    /// Rows of kind [`IndexKind::Multi`].
+    Locations(Vec<IndexEntry>),
+    /// Rows of kind [`IndexKind::Entries`].
+    Entries(Vec<EntryRow>),
+}
+
+impl MultiRows {
+    fn reserve_exact(&mut self, n: usize) {
+        match self {
+            MultiRows::Locations(r) => r.reserve_exact(n),
+            MultiRows::Entries(r) => r.reserve_exact(n),
+        }
+    }
+
+    /// Adds the rows of pack `id`, whose entries are `entries` in write order (the order
+    /// of a v2 pack's entry table).
+    pub(crate) fn add_pack(&mut self, id: PackId, entries: Vec<IndexEntry>) {
+        match self {
+            MultiRows::Locations(r) => r.extend(entries),
+            MultiRows::Entries(r) => {
+                r.extend(entries.iter().zip(0u32..).map(|(e, entry)| EntryRow {
+                    prefix: hash_prefix(&e.hash),
+                    pack: id,
+                    entry,
+                }))
+            }
+        }
+    }
+}
+
 /// Writes the multi-pack index over `packs` (the commit record), atomically.
 pub(crate) fn write_multi_index_file(
     layout: &StoreLayout,
     packs: &[PackId],
     counts: IndexCounts,
-    rows: &mut [IndexEntry],
+    rows: &mut MultiRows,
 ) -> Result<(), StoreError> {
     stage_multi_index_file(layout, packs, counts, &[], rows)?.publish()
 }
 
-/// Writes the multi-pack index over `packs`, holding the rows of the `old` indexes and
-/// `rows`, under its temporary name, to be published.
+/// Writes the multi-pack index over `packs`, holding the rows of the `old` indexes (of the
+/// kind of `rows`: at most one for entry rows) and `rows`, under its temporary name, to be
+/// published.
 pub(crate) fn stage_multi_index_file(
     layout: &StoreLayout,
     packs: &[PackId],
     counts: IndexCounts,
     old: &[CheckedIndex<'_, Mmap>],
-    rows: &mut [IndexEntry],
+    rows: &mut MultiRows,
 ) -> Result<StagedFile, StoreError> {
     let path = layout.multi_index_path();
     StagedFile::write(&path, |w| {
-        write_merged_index(w, IndexKind::Multi, packs, counts, old, rows)
-            .map(|_| ())
-            .map_err(|source| StoreError::Index {
-                path: path.clone(),
-                source,
-            })
+        match rows {
+            MultiRows::Locations(rows) => {
+                write_merged_index(w, IndexKind::Multi, packs, counts, old, rows).map(|_| ())
+            }
+            MultiRows::Entries(_) if old.len() > 1 => Err(pack_index::Error::Write(
+                std::io::Error::other("entry rows are merged with one old index at most"),
+            )),
+            MultiRows::Entries(rows) => {
+                write_merged_entry_index(w, packs, counts, old.first().copied(), rows).map(|_| ())
+            }
+        }
+        .map_err(|source| StoreError::Index {
+            path: path.clone(),
+            source,
+        })
     })
 }
 
@@ -1008,10 +1095,15 @@ fn residues_at(
     if locs.is_empty() {
         Ok(None)
     } else {
-        Err(StoreError::Corrupt(format!(
-            "sequence {hash} has representations but no entry with its residues"
-        )))
+        Err(no_residues(hash))
     }
+}
+
+/// A sequence found in the index without an entry holding its residues.
+fn no_residues(hash: &SequenceHash) -> StoreError {
+    StoreError::Corrupt(format!(
+        "sequence {hash} has representations but no entry with its residues"
+    ))
 }
 
 pub(crate) fn record_at(
@@ -1062,9 +1154,7 @@ fn fill_record(
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     }
     if !have_residues {
-        return Err(StoreError::Corrupt(format!(
-            "sequence {hash} has representations but no entry with its residues"
-        )));
+        return Err(no_residues(hash));
     }
     Ok(())
 }

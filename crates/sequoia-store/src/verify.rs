@@ -61,17 +61,30 @@ pub struct VerifyReport {
 /// A 64-bit digest of one index row; summed over rows it is a multiset digest, so the rows
 /// of a pack, of its index and of the multi-pack index can be compared in any order.
 fn row_digest(hash: &SequenceHash, loc: &pack_format::PackLocation) -> u64 {
+    let mut words = [0u64; 6];
+    for (w, chunk) in words.iter_mut().zip(hash.0.chunks_exact(8)) {
+        *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+    }
+    words[4] = (loc.pack as u64) << 32 | loc.block as u64;
+    words[5] = (loc.offset as u64) << 32 | loc.length as u64;
+    digest(&words)
+}
+
+/// The digest [`row_digest`] is for location rows, for a row of an entry index: its hash
+/// prefix and entry number (the digests are summed per pack).
+fn entry_row_digest(prefix: &pack_index::HashPrefix, entry: u32) -> u64 {
+    digest(&[u64::from_le_bytes(*prefix), entry as u64])
+}
+
+fn digest(words: &[u64]) -> u64 {
     fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    let mut d = 0x9e37_79b9_7f4a_7c15u64;
-    for w in hash.0.chunks_exact(8) {
-        d = mix(d ^ u64::from_le_bytes(w.try_into().expect("8-byte chunk")));
-    }
-    d = mix(d ^ ((loc.pack as u64) << 32 | loc.block as u64));
-    mix(d ^ ((loc.offset as u64) << 32 | loc.length as u64))
+    words
+        .iter()
+        .fold(0x9e37_79b9_7f4a_7c15u64, |d, w| mix(d ^ w))
 }
 
 fn format_offset(e: &pack_format::Error) -> Option<u64> {
@@ -117,9 +130,11 @@ impl PackedSequenceStorage {
                 message: p.reason.clone(),
             });
         }
-        // (pack, entries, multiset digest of its (hash, location) rows): every index must
-        // list exactly these rows, checked without a lookup per entry.
-        let mut pack_entries: Vec<(PackId, u64, u64)> = Vec::new();
+        // (pack, entries, multiset digest of its (hash, location) rows, and of its entry
+        // table as entry index rows): every index must list exactly these rows, checked
+        // without a lookup per entry.
+        #[allow(clippy::type_complexity)]
+        let mut pack_entries: Vec<(PackId, u64, u64, Option<(u64, u64)>)> = Vec::new();
         // Each pack is checked as a whole (its id, footer, file CRC and own index) and
         // entry by entry in ranges of blocks: both cores are busy even with few packs.
         let packs: Vec<(PackId, &crate::snapshot::PackSlot)> =
@@ -198,7 +213,7 @@ impl PackedSequenceStorage {
             if !head.readable {
                 continue;
             }
-            pack_entries.push((id, walked.entries, walked.digest));
+            pack_entries.push((id, walked.entries, walked.digest, head.table));
             let idx_path = self.layout().pack_index_path(id);
             match head.index {
                 // Damage in the pack is reported first; its index is compared only with a
@@ -247,11 +262,16 @@ impl PackedSequenceStorage {
             report.index_files += 1;
             let problem = match rows {
                 Err(e) => Some(e),
-                Ok((listed, per_pack)) => listed.iter().find_map(|id| {
+                Ok((listed, per_pack, entry_rows)) => listed.iter().find_map(|id| {
                     let want = pack_entries
                         .iter()
-                        .find(|(p, _, _)| p == id)
-                        .map(|(_, n, d)| (*n, *d));
+                        .find(|(p, ..)| p == id)
+                        .map(|(_, n, d, table)| match table {
+                            // Entry rows name entry table rows (which the walk compared
+                            // with the blocks); a v1 pack cannot have any.
+                            _ if entry_rows => table.unwrap_or((*n, !0)),
+                            _ => (*n, *d),
+                        });
                     let have = per_pack.get(id).copied().unwrap_or_default();
                     (want.is_some_and(|w| w != have)).then(|| {
                         format!(
@@ -289,8 +309,9 @@ impl PackedSequenceStorage {
 
 /// Rows of the multi-pack index per pack: (count, multiset digest).
 type RowsPerPack = std::collections::HashMap<PackId, (u64, u64)>;
-/// The packs the multi-pack index lists and its rows per pack, or what is wrong with it.
-type MultiRows = Result<(Vec<PackId>, RowsPerPack), String>;
+/// The packs the multi-pack index lists, its rows per pack and whether they are entry rows
+/// (to be compared with the packs' entry tables), or what is wrong with it.
+type MultiRows = Result<(Vec<PackId>, RowsPerPack, bool), String>;
 /// Per alias index, what is wrong with it.
 type AliasProblems = Vec<(IndexKind, Option<String>)>;
 
@@ -301,12 +322,22 @@ fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, Al
     let multi = snap.multi.as_ref().map(|m| {
         m.verify().map_err(|e| e.to_string())?;
         let mut per_pack = RowsPerPack::new();
-        for r in m.entries() {
-            let slot = per_pack.entry(r.location.pack).or_default();
-            slot.0 += 1;
-            slot.1 = slot.1.wrapping_add(row_digest(&r.hash, &r.location));
+        if m.kind() == IndexKind::Entries {
+            for i in 0..m.len() {
+                let r = m.entry_row(i);
+                let slot = per_pack.entry(r.pack).or_default();
+                slot.0 += 1;
+                slot.1 = slot.1.wrapping_add(entry_row_digest(&r.prefix, r.entry));
+            }
+        } else {
+            for r in m.entries() {
+                let slot = per_pack.entry(r.location.pack).or_default();
+                slot.0 += 1;
+                slot.1 = slot.1.wrapping_add(row_digest(&r.hash, &r.location));
+            }
         }
-        Ok((m.packs().to_vec(), per_pack))
+        let entry_rows = m.kind() == IndexKind::Entries;
+        Ok((m.packs().to_vec(), per_pack, entry_rows))
     });
     let sequences = snap.counts().sequences;
     let aliases = snap
@@ -336,6 +367,8 @@ struct PackOutcome {
     digest: u64,
     bytes: u64,
     readable: bool,
+    /// A v2 pack's entry table as entry index rows: (rows, multiset digest).
+    table: Option<(u64, u64)>,
     /// The pack's own index, as found by the whole-file job: `None` for a v2 pack without
     /// an index file (its footer's entry table, checked with the footer, is its index).
     index: Result<Option<OwnIndex>, String>,
@@ -350,6 +383,7 @@ impl Default for PackOutcome {
             digest: 0,
             bytes: 0,
             readable: false,
+            table: None,
             index: Err("not checked".into()),
         }
     }
@@ -456,8 +490,16 @@ impl PackedSequenceStorage {
             Ok(_) => {}
             Err(e) => out.problems.push(problem_of(&e.into(), path)),
         }
-        if let Err(e) = reader.verify_footer() {
-            out.problems.push(problem_of(&e.into(), path));
+        match reader.verify_footer().and_then(|()| reader.entry_table(id)) {
+            Err(e) => out.problems.push(problem_of(&e.into(), path)),
+            Ok(table) => {
+                out.table = table.map(|rows| {
+                    let digest = (rows.iter().zip(0u32..)).fold(0u64, |d, (r, entry)| {
+                        d.wrapping_add(entry_row_digest(&pack_index::hash_prefix(&r.hash), entry))
+                    });
+                    (rows.len() as u64, digest)
+                })
+            }
         }
         let idx_path = self.layout().pack_index_path(id);
         if reader.version() == PackVersion::V2 && !idx_path.exists() {

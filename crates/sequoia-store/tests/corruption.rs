@@ -15,11 +15,14 @@ use sequoia_store::{PackedSequenceStorage, StoreOptions};
 type Model = BTreeMap<Vec<u8>, BTreeSet<(String, String)>>;
 
 fn build(dir: &Path) -> Model {
+    build_with(dir, [PackVersion::V1, PackVersion::V2, PackVersion::V2])
+}
+
+/// Three small commits in `formats`, then a pack with a dictionary. With a v1 pack the
+/// commit record holds location rows; with v2 packs alone, entry rows.
+fn build_with(dir: &Path, formats: [PackVersion; 3]) -> Model {
     let mut model = Model::new();
-    for (round, format) in [PackVersion::V1, PackVersion::V2, PackVersion::V2]
-        .into_iter()
-        .enumerate()
-    {
+    for (round, format) in formats.into_iter().enumerate() {
         let options = StoreOptions {
             format,
             pack_size_limit: 2500,
@@ -140,12 +143,71 @@ fn detected(dir: &Path) -> bool {
     }
 }
 
+/// The kind byte of the store's commit record: 2 location rows, 6 entry rows.
+fn commit_record_kind(dir: &Path) -> u8 {
+    std::fs::read(dir.join("indices/multi-pack-index")).unwrap()[5]
+}
+
 #[test]
 fn every_flipped_byte_is_detected_and_never_returns_wrong_data() {
     let dir = tempfile::tempdir().unwrap();
     let model = build(dir.path());
-    assert!(!detected(dir.path()), "the fresh store verifies");
-    let with_dictionary = files(dir.path())
+    assert_eq!(
+        commit_record_kind(dir.path()),
+        2,
+        "a v1 pack needs location rows"
+    );
+    flip_every_file(dir.path(), &model);
+}
+
+#[test]
+fn every_flipped_byte_of_a_store_of_v2_packs_is_detected_and_never_returns_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_with(dir.path(), [PackVersion::V2; 3]);
+    assert_eq!(
+        commit_record_kind(dir.path()),
+        6,
+        "v2 packs alone: entry rows"
+    );
+    flip_every_file(dir.path(), &model);
+}
+
+/// A byte of a pack's entry table row changed: the sequence the row is of reads as an
+/// error (the footer CRC), never as missing or wrong, whichever byte it is.
+#[test]
+fn a_damaged_entry_table_row_is_an_error_not_a_missing_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_with(dir.path(), [PackVersion::V2; 3]);
+    let pack = dir.path().join("packs/pack_0000.tal");
+    let original = std::fs::read(&pack).unwrap();
+    let (row, hash) = {
+        let v2 = v2::V2Pack::parse(&original[..]).unwrap();
+        let t = v2.trailer();
+        let row = t.footer_offset as usize + t.block_count as usize * v2::BLOCK_ROW_LEN;
+        (row, v2.entry_info(0).unwrap().hash)
+    };
+    assert!(model.keys().any(|r| SequenceHash::of_residues(r) == hash));
+    for at in row..row + v2::ENTRY_ROW_LEN {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x04;
+        std::fs::write(&pack, &bytes).unwrap();
+        let store = PackedSequenceStorage::open(dir.path()).unwrap();
+        match store.get_record(&hash) {
+            Err(_) => {}
+            other => panic!(
+                "byte {} of the entry table row changed: {other:?}",
+                at - row
+            ),
+        }
+        assert!(detected(dir.path()), "byte {} of the row: verify", at - row);
+    }
+    std::fs::write(&pack, &original).unwrap();
+    assert!(!detected(dir.path()));
+}
+
+fn flip_every_file(dir: &Path, model: &Model) {
+    assert!(!detected(dir), "the fresh store verifies");
+    let with_dictionary = files(dir)
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "tal"))
         .filter(|p| {
@@ -155,7 +217,7 @@ fn every_flipped_byte_is_detected_and_never_returns_wrong_data() {
     assert_eq!(with_dictionary, 1, "one pack has a dictionary");
     let mut flips = 0usize;
     let (mut errors, mut missing) = (0usize, 0usize);
-    for file in files(dir.path()) {
+    for file in files(dir) {
         if file.file_name().unwrap() == "LOCK" {
             continue;
         }
@@ -168,15 +230,15 @@ fn every_flipped_byte_is_detected_and_never_returns_wrong_data() {
             bytes[pos] ^= [0x01, 0x80, 0xff, 0x20][k % 4];
             std::fs::write(&file, &bytes).unwrap();
             let at = format!("{} byte {pos}", file.display());
-            assert!(detected(dir.path()), "{at}: flip not detected by verify");
-            let (e, m) = read_all(dir.path(), &model, &at);
+            assert!(detected(dir), "{at}: flip not detected by verify");
+            let (e, m) = read_all(dir, model, &at);
             errors += e;
             missing += m;
             flips += 1;
         }
         std::fs::write(&file, &original).unwrap();
     }
-    assert!(!detected(dir.path()), "restored store verifies again");
+    assert!(!detected(dir), "restored store verifies again");
     eprintln!("flips: {flips} made, {flips} detected; reads after flips: {errors} errors, {missing} not found, 0 wrong");
 }
 

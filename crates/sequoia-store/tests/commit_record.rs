@@ -1,0 +1,169 @@
+//! The commit record's two kinds: entry rows (16 bytes: hash prefix, pack, entry number)
+//! for a store of v2 packs, location rows (48 bytes) for a store with v1 packs or one
+//! written before entry rows existed. Commits keep or convert the kind; every sequence
+//! reads, with all its representations, and the store verifies, whichever it is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use pack_format::{PackVersion, Representation, SequenceHash};
+use pack_index::{IndexEntry, IndexKind};
+use pack_io::PackReader;
+use sequoia_store::{PackedSequenceStorage, StoreOptions};
+
+type Model = BTreeMap<Vec<u8>, BTreeSet<String>>;
+
+/// Puts 60 sequences in `format`, half of them seen in the round before (so that the store
+/// has representations-only entries), and commits.
+fn commit_round(dir: &Path, format: PackVersion, round: usize, model: &mut Model) {
+    let options = StoreOptions {
+        format,
+        ..StoreOptions::default()
+    };
+    let store = PackedSequenceStorage::open_writer(dir, options).unwrap();
+    for i in 0..60 {
+        let n = round * 30 + i;
+        // n in base 20 over the residue letters: a different sequence for every n.
+        let aa = b"ACDEFGHIKLMNPQRSTVWY";
+        let residues: Vec<u8> = [b'M', aa[n / 400 % 20], aa[n / 20 % 20], aa[n % 20]]
+            .into_iter()
+            .chain(aa.iter().copied().cycle().take(20 + n % 50))
+            .collect();
+        let header = format!("r{round}_{i} protein {n}");
+        store
+            .put(&residues, Representation::new(header.clone(), "src"))
+            .unwrap();
+        model.entry(residues).or_default().insert(header);
+    }
+    store.commit().unwrap();
+}
+
+fn kind(dir: &Path) -> IndexKind {
+    let bytes = std::fs::read(dir.join("indices/multi-pack-index")).unwrap();
+    IndexKind::from_byte(bytes[5]).unwrap()
+}
+
+/// Every sequence reads with exactly its representations, and `verify` finds nothing.
+fn check(dir: &Path, model: &Model) {
+    let store = PackedSequenceStorage::open(dir).unwrap();
+    for (residues, headers) in model {
+        let rec = store
+            .get_record(&SequenceHash::of_residues(residues))
+            .unwrap()
+            .expect("every sequence put is found");
+        assert_eq!(&rec.residues, residues);
+        let back: BTreeSet<String> = rec.representations.into_iter().map(|r| r.header).collect();
+        assert_eq!(&back, headers);
+    }
+    let report = store.verify(&mut |_, _| {});
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_store_of_v2_packs_commits_entry_rows_of_16_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    for round in 0..3 {
+        commit_round(dir.path(), PackVersion::V2, round, &mut model);
+        assert_eq!(kind(dir.path()), IndexKind::Entries);
+    }
+    check(dir.path(), &model);
+    let path = dir.path().join("indices/multi-pack-index");
+    let index = pack_index::open(&path).unwrap();
+    // 180 representations of 120 sequences: an entry per commit a sequence was seen in.
+    let entries: u64 = model.values().map(|h| h.len() as u64).sum::<u64>();
+    assert_eq!((model.len(), entries), (120, 180));
+    assert_eq!(index.len(), entries);
+    let packs = index.packs().len() as u64;
+    let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << pack_index::fanout_bits(entries)) + 16;
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(len, fixed + 16 * entries, "16 bytes a row");
+}
+
+/// Replaces the commit record with the one an older version wrote: the same rows, as
+/// locations.
+fn rewrite_as_location_rows(dir: &Path) {
+    let path = dir.join("indices/multi-pack-index");
+    let index = pack_index::open(&path).unwrap();
+    let (packs, counts) = (index.packs(), index.counts());
+    drop(index);
+    let mut rows: Vec<IndexEntry> = Vec::new();
+    for id in &packs {
+        let reader = PackReader::open(&dir.join(format!("packs/pack_{id:04}.tal"))).unwrap();
+        rows.extend(reader.entry_table(*id).unwrap().unwrap());
+    }
+    let bytes = pack_index::write_index(
+        Vec::new(),
+        IndexKind::Multi,
+        &packs,
+        counts,
+        None,
+        &mut rows,
+    )
+    .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(kind(dir), IndexKind::Multi);
+}
+
+#[test]
+fn v1_packs_added_to_a_store_of_entry_rows_turn_its_rows_into_location_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    commit_round(dir.path(), PackVersion::V2, 0, &mut model);
+    assert_eq!(kind(dir.path()), IndexKind::Entries);
+    commit_round(dir.path(), PackVersion::V1, 1, &mut model);
+    assert_eq!(kind(dir.path()), IndexKind::Multi);
+    commit_round(dir.path(), PackVersion::V2, 2, &mut model);
+    assert_eq!(
+        kind(dir.path()),
+        IndexKind::Multi,
+        "a v1 pack stays covered"
+    );
+    check(dir.path(), &model);
+    let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    store.rebuild_index().unwrap();
+    drop(store);
+    assert_eq!(kind(dir.path()), IndexKind::Multi);
+    check(dir.path(), &model);
+}
+
+#[test]
+fn location_rows_from_an_older_version_are_kept_until_rebuilt_or_repacked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    commit_round(dir.path(), PackVersion::V2, 0, &mut model);
+    commit_round(dir.path(), PackVersion::V2, 1, &mut model);
+    rewrite_as_location_rows(dir.path());
+    check(dir.path(), &model);
+
+    commit_round(dir.path(), PackVersion::V2, 2, &mut model);
+    assert_eq!(
+        kind(dir.path()),
+        IndexKind::Multi,
+        "a commit keeps the kind"
+    );
+    check(dir.path(), &model);
+
+    let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    store.rebuild_index().unwrap();
+    drop(store);
+    assert_eq!(
+        kind(dir.path()),
+        IndexKind::Entries,
+        "rebuild-index writes entry rows"
+    );
+    check(dir.path(), &model);
+
+    // And a repack of a store with location rows writes entry rows too.
+    rewrite_as_location_rows(dir.path());
+    check(dir.path(), &model);
+    let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    store.repack().unwrap();
+    drop(store);
+    assert_eq!(
+        kind(dir.path()),
+        IndexKind::Entries,
+        "repack writes entry rows"
+    );
+    check(dir.path(), &model);
+}
