@@ -507,6 +507,14 @@ impl PackReader {
         self.v2().is_ok_and(|v| v.dictionary().is_some())
     }
 
+    /// Rows of a v2 pack's entry table (every entry), or `None` for v1.
+    pub fn entry_count(&self) -> Result<Option<u32>, Error> {
+        match self.version {
+            PackVersion::V2 => Ok(Some(self.v2()?.trailer().entry_count)),
+            PackVersion::V1 => Ok(None),
+        }
+    }
+
     /// The counts of a v2 trailer, or `None` for v1.
     pub fn trailer_counts(&self) -> Result<Option<v2::PackCounts>, Error> {
         match self.version {

@@ -355,6 +355,8 @@ impl Snapshot {
                 let reader = self.reader(hash, row.pack)?;
                 let (found, location) = self.resolve_entry(reader, &row)?;
                 if found != *hash {
+                    // Another sequence with the same first 8 bytes (2^-64 a pair), or
+                    // damage in bytes 8..32 of the table row: the footer CRC tells.
                     reader.check_footer_once()?;
                     continue;
                 }
@@ -370,26 +372,10 @@ impl Snapshot {
     /// Every index row of `hash`, sorted by location (the sequence entry first).
     pub fn locations(&self, hash: &SequenceHash) -> Result<Vec<PackLocation>, StoreError> {
         let mut out = Vec::new();
-        for (id, ix) in self.location_indexes() {
-            if ix.kind() != IndexKind::Entries {
-                out.extend(ix.lookup(hash).map_err(index_error(id))?);
-                continue;
-            }
-            for row in ix
-                .lookup_entries(&hash_prefix(hash))
-                .map_err(index_error(id))?
-            {
-                let reader = self.reader(hash, row.pack)?;
-                let (found, location) = self.resolve_entry(reader, &row)?;
-                if found == *hash {
-                    out.push(location);
-                } else {
-                    // Another sequence with the same first 8 bytes (2^-64 a pair), or
-                    // damage in bytes 8..32 of the table row: the footer CRC tells.
-                    reader.check_footer_once()?;
-                }
-            }
-        }
+        self.first_location(hash, |location| {
+            out.push(*location);
+            Ok(None::<()>)
+        })?;
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();

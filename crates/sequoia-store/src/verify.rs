@@ -490,16 +490,22 @@ impl PackedSequenceStorage {
             Ok(_) => {}
             Err(e) => out.problems.push(problem_of(&e.into(), path)),
         }
-        match reader.verify_footer().and_then(|()| reader.entry_table(id)) {
-            Err(e) => out.problems.push(problem_of(&e.into(), path)),
-            Ok(table) => {
-                out.table = table.map(|rows| {
-                    let digest = (rows.iter().zip(0u32..)).fold(0u64, |d, (r, entry)| {
-                        d.wrapping_add(entry_row_digest(&pack_index::hash_prefix(&r.hash), entry))
-                    });
-                    (rows.len() as u64, digest)
-                })
+        // The entry table as entry index rows, for the multi-pack index to be compared with.
+        let table = reader.verify_footer().and_then(|()| {
+            let Some(count) = reader.entry_count()? else {
+                return Ok(None);
+            };
+            let mut digest = 0u64;
+            for entry in 0..count {
+                let (hash, _) = reader.entry_row(id, entry)?;
+                digest =
+                    digest.wrapping_add(entry_row_digest(&pack_index::hash_prefix(&hash), entry));
             }
+            Ok(Some((u64::from(count), digest)))
+        });
+        match table {
+            Err(e) => out.problems.push(problem_of(&e.into(), path)),
+            Ok(table) => out.table = table,
         }
         let idx_path = self.layout().pack_index_path(id);
         if reader.version() == PackVersion::V2 && !idx_path.exists() {
