@@ -58,7 +58,7 @@ pub const DICTIONARY_BLOCK_SIZE: usize = 2048;
 
 /// Default size of blocks holding only representations-only entries, with a dictionary
 /// (see docs/format.md).
-pub const REPRESENTATIONS_BLOCK_SIZE: usize = 1024;
+pub const REPRESENTATIONS_BLOCK_SIZE: usize = 512;
 
 /// Entry bytes a pack buffers to train its dictionary on before writing anything.
 const TRAINING_BYTES: usize = 1 << 20;
