@@ -57,8 +57,8 @@ pub struct PackReader {
     pack_id: PackId,
     /// What the entries' hash field holds (read from the header at open).
     hash_field: HashField,
-    /// A v2 pack's id and trailer as parsed at open.
-    parsed: Option<(PackId, v2::Trailer)>,
+    /// A v2 pack's trailer as parsed at open.
+    parsed: Option<v2::Trailer>,
     v1_body: OnceLock<Result<Vec<u8>, String>>,
     /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
     serial: u64,
@@ -101,11 +101,7 @@ impl PackReader {
         let (pack_id, hash_field, parsed) = match version {
             PackVersion::V2 => {
                 let v2 = V2Pack::parse(&map).map_err(format)?;
-                (
-                    v2.pack_id(),
-                    v2.hash_field(),
-                    Some((v2.pack_id(), *v2.trailer())),
-                )
+                (v2.pack_id(), v2.hash_field(), Some(*v2.trailer()))
             }
             PackVersion::V1 => (u32::MAX, HashField::Full, None),
         };
@@ -167,7 +163,7 @@ impl PackReader {
     fn v2(&self) -> Result<V2Pack<'_>, Error> {
         // Header and trailer were checked at open, and the map does not change.
         match self.parsed {
-            Some((id, trailer)) => V2Pack::from_parsed(&self.map, id, trailer)
+            Some(trailer) => V2Pack::from_parsed(&self.map, self.pack_id, trailer)
                 .ok_or_else(|| self.corrupt(0, "the pack changed size since it was opened".into())),
             None => V2Pack::parse(&self.map).map_err(|e| self.format_err(e)),
         }

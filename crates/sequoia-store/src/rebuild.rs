@@ -1,6 +1,6 @@
 //! Recreating every index file from the packs alone.
 
-use pack_format::PackId;
+use pack_format::{PackId, PackVersion};
 use pack_index::{IndexCounts, IndexEntry};
 
 use crate::alias::AliasRows;
@@ -31,37 +31,34 @@ impl PackedSequenceStorage {
         let _session = self.session_guard()?;
         let snap = self.snapshot();
         let mut summary = RebuildSummary::default();
-        let mut all: Vec<IndexEntry> = Vec::new();
-        // Entry rows while every pack read is a v2 pack (the commit record's compact
-        // kind), from each entry table in its order.
-        let mut entry_rows = Some(MultiRows::Entries(Vec::new()));
+        // Entry rows (the commit record's compact kind) when every pack is a v2 pack (an
+        // unreadable one is skipped either way), from each entry table in its order.
+        let all_v2 = (snap.packs.values()).all(|slot| {
+            slot.reader()
+                .map_or(true, |r| r.version() == PackVersion::V2)
+        });
+        let mut rows = if all_v2 {
+            MultiRows::Entries(Vec::new())
+        } else {
+            MultiRows::Locations(Vec::new())
+        };
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
             match pack_entries(slot, id, true) {
                 Ok(PackRows {
-                    mut entries,
+                    entries,
                     counts,
                     crc,
                     from_footer,
                 }) => {
                     if !from_footer || self.layout().pack_index_path(id).exists() {
-                        self.write_pack_index(id, counts, crc, &mut entries)?;
+                        // Sorted for the file; `entries` stay in table order.
+                        self.write_pack_index(id, counts, crc, &mut entries.clone())?;
                     }
                     summary.entries += entries.len() as u64;
                     summary.packs.push(id);
                     total.add(&counts);
-                    let table = if from_footer {
-                        slot.reader()
-                            .ok()
-                            .and_then(|r| r.entry_table(id).ok().flatten())
-                    } else {
-                        None
-                    };
-                    match (&mut entry_rows, table) {
-                        (Some(rows), Some(table)) => rows.add_pack(id, table),
-                        _ => entry_rows = None,
-                    }
-                    all.extend(entries);
+                    rows.add_pack(id, entries);
                 }
                 Err(message) => summary.skipped.push(Problem {
                     path: slot.path.clone(),
@@ -97,7 +94,6 @@ impl PackedSequenceStorage {
             }
         }
         aliases.write(self.layout(), &summary.packs, &Default::default())?;
-        let mut rows = entry_rows.unwrap_or(MultiRows::Locations(all));
         crate::store::write_multi_index_file(self.layout(), &summary.packs, total, &mut rows)?;
         self.refresh()?;
         Ok(summary)
@@ -106,7 +102,8 @@ impl PackedSequenceStorage {
 
 /// The index rows of one pack, read from the pack alone.
 pub(crate) struct PackRows {
-    /// Every entry with its location, sorted.
+    /// Every entry with its location, in the pack's order (a v2 pack's entry table's, which
+    /// entry rows number); index writers sort them.
     pub entries: Vec<IndexEntry>,
     pub counts: IndexCounts,
     /// CRC-32 of the whole file (0 when not asked for).
@@ -136,11 +133,10 @@ pub(crate) fn pack_entries(
         ));
     }
     reader.verify_footer().map_err(|e| e.to_string())?;
-    if let (Some(mut table), Some(c)) = (
+    if let (Some(table), Some(c)) = (
         reader.entry_table(id).map_err(|e| e.to_string())?,
         reader.trailer_counts().map_err(|e| e.to_string())?,
     ) {
-        table.sort_unstable();
         return Ok(PackRows {
             entries: table,
             counts: IndexCounts::from(&c),
@@ -167,7 +163,6 @@ pub(crate) fn pack_entries(
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-    entries.sort_unstable();
     Ok(PackRows {
         entries,
         counts,
