@@ -266,11 +266,16 @@ impl PackedSequenceStorage {
                     let want = pack_entries
                         .iter()
                         .find(|(p, ..)| p == id)
-                        .map(|(_, n, d, table)| match table {
-                            // Entry rows name entry table rows (which the walk compared
-                            // with the blocks); a v1 pack cannot have any.
-                            _ if entry_rows => table.unwrap_or((*n, !0)),
-                            _ => (*n, *d),
+                        .map(|(_, n, d, table)| {
+                            if entry_rows {
+                                // Entry rows name entry table rows (which the walk
+                                // compared with the blocks). A pack without a readable
+                                // table (v1, or a damaged footer, reported already) can
+                                // have none: no digest matches.
+                                table.unwrap_or((*n, !0))
+                            } else {
+                                (*n, *d)
+                            }
                         });
                     let have = per_pack.get(id).copied().unwrap_or_default();
                     (want.is_some_and(|w| w != have)).then(|| {
