@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sequoia_store::fasta::open_input;
 use sequoia_store::{
-    import_fasta, IdQuery, ImportSummary, PackVersion, PackedSequenceStorage, SequenceDigests,
-    SequenceId, StoreOptions, StoredSequence,
+    import_fasta, IdQuery, ImportSummary, IndexKind, PackVersion, PackedSequenceStorage,
+    SequenceDigests, SequenceId, StoreOptions, StoredSequence,
 };
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
@@ -667,6 +667,9 @@ struct StatsJson {
     pack_bytes: u64,
     index_bytes: u64,
     index_files: usize,
+    /// "entry rows", "location rows" or "none".
+    commit_record: String,
+    commit_record_rows: u64,
     bytes_on_disk: u64,
     compression_ratio: f64,
     stray_temp_files: Vec<String>,
@@ -687,6 +690,13 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
         pack_bytes: s.pack_bytes,
         index_bytes: s.index_bytes,
         index_files: s.index_files,
+        commit_record: match s.commit_record {
+            Some(IndexKind::Entries) => "entry rows",
+            Some(_) => "location rows",
+            None => "none",
+        }
+        .into(),
+        commit_record_rows: s.commit_record_rows,
         bytes_on_disk: s.pack_bytes + s.index_bytes,
         compression_ratio: (s.compression_ratio() * 1000.0).round() / 1000.0,
         stray_temp_files: s
@@ -726,6 +736,16 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
             out,
             "index bytes      {} in {} files",
             j.index_bytes, j.index_files
+        )?;
+        let upgrade = if j.commit_record == "location rows" && j.v1_packs == 0 {
+            ": `sequoia rebuild-index` rewrites them as entry rows of 16 bytes"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "commit record    {} {}{upgrade}",
+            j.commit_record_rows, j.commit_record
         )?;
         writeln!(
             out,

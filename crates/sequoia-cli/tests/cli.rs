@@ -119,6 +119,14 @@ fn import_get_export_stats_verify_round_trip() {
     let s = stats(store);
     assert_eq!(s.get("sequences"), distinct.len() as u64);
     assert_eq!(s.get("representations"), input.len() as u64);
+    // A store of v2 packs: the commit record names entry table rows, one per entry.
+    assert!(s.get("commit_record_rows") >= s.get("sequences"));
+    let text = String::from_utf8(ok(store, &["stats"]).stdout).unwrap();
+    let want = format!(
+        "commit record    {} entry rows",
+        s.get("commit_record_rows")
+    );
+    assert!(text.lines().any(|l| l == want), "{text}");
     assert!(s.get("packs") > 2, "small packs rotate");
     assert!(s.get("bytes_on_disk") > 0);
 
@@ -541,6 +549,13 @@ fn v1_packs_import_read_verify_and_rebuild() {
     let s = stats(store);
     assert!(s.get("v1_packs") >= 2);
     assert!(s.get("packs") > s.get("v1_packs"));
+    // v1 packs need location rows in the commit record; no rebuild-index can change that.
+    let text = String::from_utf8(ok(store, &["stats"]).stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("commit record"))
+        .unwrap();
+    assert!(line.ends_with(" location rows"), "{line}");
     let first = std::fs::read(pack_files(store)[0].clone()).unwrap();
     assert_eq!(
         &first[..4],

@@ -58,3 +58,4 @@ pub use store::{
 pub use verify::{Problem, VerifyReport};
 
 pub use pack_format::{PackVersion, Representation, SequenceHash};
+pub use pack_index::IndexKind;

@@ -156,6 +156,13 @@ pub struct StoreStats {
     pub index_bytes: u64,
     /// Index files.
     pub index_files: usize,
+    /// The commit record's kind: [`IndexKind::Entries`] (16-byte rows naming entry table
+    /// rows), [`IndexKind::Multi`] (48-byte location rows: v1 packs, or a store written
+    /// before entry rows; `rebuild_index` rewrites them as entry rows when every pack is
+    /// a v2 pack), `None` without a usable one.
+    pub commit_record: Option<IndexKind>,
+    /// Its rows (one per entry of every committed pack).
+    pub commit_record_rows: u64,
     /// Leftover temporary files of interrupted writes.
     pub stray_temp_files: Vec<PathBuf>,
     /// Files that could not be used.
@@ -942,6 +949,8 @@ impl PackedSequenceStorage {
             representations: counts.representations,
             residue_bytes: counts.residue_bytes,
             uncompressed_bytes: counts.uncompressed_bytes,
+            commit_record: snap.multi.as_ref().map(|m| m.kind()),
+            commit_record_rows: snap.multi.as_ref().map_or(0, |m| m.len()),
             stray_temp_files: snap.leftovers(),
             problems: snap.problems.clone(),
             ..StoreStats::default()
