@@ -61,21 +61,25 @@ pub(crate) struct SideEntries {
     blocks: Vec<((PackId, u32), u32)>,
 }
 
+/// The places of the residues entries of sequences with several entries, and their other
+/// entries.
+type MainsAndSides = (Vec<Place>, Vec<Side>);
+
 /// The sequences with more than one row in an entry index: for each, in the order of
 /// their residues entries, the place of that entry, and its other entries (their hash,
-/// location and group) in location order. The rows of those sequences are read through
-/// the packs' entry tables in file order (sorted by pack and entry number first), not at
-/// random. `None` when one prefix's rows hold two sequences (they share their first 8
-/// bytes) or the rows would need more than the budget: the walk then looks its
-/// sequences up.
-#[allow(clippy::type_complexity)]
+/// location and group) in location order. A prefix's rows sort by pack and entry number,
+/// so its first row is the residues entry; the residues entries, then the other entries,
+/// are read through the packs' entry tables in file order (sorted by pack and entry
+/// number), not at random. `None` when one prefix's rows hold two sequences (they share
+/// their first 8 bytes) or the rows would need more than the budget: the walk then looks
+/// its sequences up.
 fn located_groups(
     snap: &Snapshot,
     multi: &PackIndex<memmap2::Mmap>,
-) -> Result<Option<(Vec<Place>, Vec<Side>)>, StoreError> {
-    // (pack << 32 | entry, run) of every row of a prefix with several rows.
-    let mut pending: Vec<(u64, u32)> = Vec::new();
-    let mut prefixes: Vec<pack_index::HashPrefix> = Vec::new();
+) -> Result<Option<MainsAndSides>, StoreError> {
+    /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
+    type Pending = (u64, pack_index::HashPrefix, u32);
+    let (mut firsts, mut others): (Vec<Pending>, Vec<Pending>) = (Vec::new(), Vec::new());
     let mut runs = 0u32;
     let mut over = false;
     multi
@@ -83,54 +87,70 @@ fn located_groups(
             if rows.end - rows.start < 2 || over {
                 return Ok(());
             }
-            prefixes.push(multi.entry_row(rows.start).prefix);
-            pending.extend(rows.map(|i| {
+            for i in rows.clone() {
                 let row = multi.entry_row(i);
-                ((u64::from(row.pack) << 32) | u64::from(row.entry), runs)
-            }));
+                let key = (u64::from(row.pack) << 32) | u64::from(row.entry);
+                let to = if i == rows.start {
+                    &mut firsts
+                } else {
+                    &mut others
+                };
+                to.push((key, row.prefix, runs));
+            }
             runs += 1;
-            over = pending.len() as u64 * 24 > BUDGET;
+            over = (firsts.len() + others.len()) as u64 * 24 > BUDGET;
             Ok(())
         })
         .map_err(index_error(None))?;
     if over {
         return Ok(None);
     }
-    pending.sort_unstable();
-    // A run's first row in file order is its residues entry: the group is numbered then.
-    let mut group_of = vec![u32::MAX; runs as usize];
-    let mut hashes: Vec<SequenceHash> = Vec::new();
-    let mut mains: Vec<Place> = Vec::new();
-    let mut sides: Vec<Side> = Vec::new();
-    let mut bytes = 0u64;
-    for (key, run) in pending {
+    let resolve = |&(key, prefix, _): &Pending| {
         let row = pack_index::EntryRow {
-            prefix: prefixes[run as usize],
+            prefix,
             pack: (key >> 32) as PackId,
             entry: key as u32,
         };
-        let (hash, location) = snap.resolve_entry(snap.pack_reader(&row)?, &row)?;
-        let group = &mut group_of[run as usize];
-        if *group == u32::MAX {
-            *group = mains.len() as u32;
-            mains.push(place(&location));
-            hashes.push(hash);
-            bytes += 32;
-        } else if hashes[*group as usize] != hash {
+        snap.resolve_entry(snap.pack_reader(&row)?, &row)
+    };
+    // Groups numbered in the order of their residues entries; bytes 8..16 of each
+    // group's hash tell whether an other entry of its prefix is of the same sequence.
+    firsts.sort_unstable_by_key(|p| p.0);
+    let mut group_of = vec![0u32; runs as usize];
+    let mut words = Vec::with_capacity(firsts.len());
+    let mut mains = Vec::with_capacity(firsts.len());
+    for (group, first) in firsts.iter().enumerate() {
+        let (hash, location) = resolve(first)?;
+        group_of[first.2 as usize] = group as u32;
+        words.push(hash_word(&hash));
+        mains.push(place(&location));
+    }
+    drop(firsts);
+    others.sort_unstable_by_key(|p| p.0);
+    let mut sides = Vec::with_capacity(others.len());
+    let mut bytes = 32 * mains.len() as u64;
+    for other in &others {
+        let (hash, location) = resolve(other)?;
+        let group = group_of[other.2 as usize];
+        if words[group as usize] != hash_word(&hash) {
             return Ok(None);
-        } else {
-            bytes += u64::from(location.length) + 96;
-            sides.push(Side {
-                location,
-                hash,
-                group: *group,
-            });
         }
+        bytes += u64::from(location.length) + 96;
         if bytes > BUDGET {
             return Ok(None);
         }
+        sides.push(Side {
+            location,
+            hash,
+            group,
+        });
     }
     Ok(Some((mains, sides)))
+}
+
+/// Bytes 8..16 of a SHA-256 (the first 8 are the prefix rows share).
+fn hash_word(hash: &SequenceHash) -> u64 {
+    u64::from_le_bytes(hash.0[8..16].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
 /// What a walk does with the entry holding a sequence's residues.
