@@ -872,3 +872,36 @@ fn a_store_written_before_hash_tags_reads_verifies_and_takes_new_imports() {
         ok(&new, &["get", "--keys", k]).stdout
     );
 }
+
+/// A pack the commit record lists but the directory lacks: export fails naming it instead
+/// of leaving its sequences out, whichever kind of rows the commit record has.
+#[test]
+fn export_of_a_store_missing_a_pack_fails_naming_it() {
+    for format in ["v2", "v1"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path();
+        let a = data("sample.fasta");
+        ok(
+            store,
+            &[
+                "import",
+                "--format",
+                format,
+                "--pack-size",
+                "50000",
+                a.to_str().unwrap(),
+            ],
+        );
+        let packs = pack_files(store);
+        assert!(packs.len() > 2, "{format}: small packs rotate");
+        ok(store, &["export"]);
+        std::fs::remove_file(&packs[1]).unwrap();
+        let out = run(store, &["export"]);
+        assert!(!out.status.success(), "{format}: export succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains("pack 1") && err.contains("missing"),
+            "{format}: {err}"
+        );
+    }
+}

@@ -24,8 +24,13 @@ struct Unit<'a> {
 fn units(snap: &Snapshot) -> Result<Vec<Unit<'_>>, StoreError> {
     let mut out = Vec::new();
     for pack in snap.indexed_packs() {
+        // A pack the index lists but the directory lacks is an error, not a gap in the
+        // output (opening the store reported it too).
         let Some(slot) = snap.packs.get(&pack) else {
-            continue;
+            return Err(StoreError::Corrupt(format!(
+                "pack {pack} is listed in the multi-pack index but its file is missing: \
+                 nothing of it can be exported"
+            )));
         };
         let reader = slot
             .reader()
