@@ -8,7 +8,7 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
     bucket, partition_point, EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
-    HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -62,6 +62,15 @@ pub fn open(path: &Path) -> Result<PackIndex<Mmap>, Error> {
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked 4 bytes"))
+}
+
+/// The first `N` bytes of `bytes`, zero-padded when it is shorter (a key or value of
+/// another kind than the caller reads).
+fn leading<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = bytes.len().min(N);
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
 }
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
@@ -198,20 +207,12 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// Key of row `i` (`i < len()`) of a location index.
     pub fn key(&self, i: u64) -> SequenceHash {
-        let mut h = [0u8; KEY_LEN];
-        let k = self.key_bytes(i);
-        let n = k.len().min(KEY_LEN);
-        h[..n].copy_from_slice(&k[..n]);
-        SequenceHash(h)
+        SequenceHash(leading(self.key_bytes(i)))
     }
 
     /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index.
     pub fn alias_prefix(&self, i: u64) -> HashPrefix {
-        let mut p = [0u8; PREFIX_LEN];
-        let v = self.value_bytes(i);
-        let n = v.len().min(PREFIX_LEN);
-        p[..n].copy_from_slice(&v[..n]);
-        p
+        leading(self.value_bytes(i))
     }
 
     /// Location of row `i` (`i < len()`) of a location index.
@@ -310,19 +311,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
         };
         EntryRow {
-            prefix: self.alias_prefix_of_key(i),
+            prefix: leading(self.key_bytes(i)),
             pack: word(0),
             entry: word(4),
         }
-    }
-
-    /// The first [`PREFIX_LEN`] bytes of row `i`'s key.
-    fn alias_prefix_of_key(&self, i: u64) -> HashPrefix {
-        let mut p = [0u8; PREFIX_LEN];
-        let k = self.key_bytes(i);
-        let n = k.len().min(PREFIX_LEN);
-        p[..n].copy_from_slice(&k[..n]);
-        p
     }
 
     fn wrong_kind(&self, what: &str) -> Error {

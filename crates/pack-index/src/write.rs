@@ -202,7 +202,12 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.iter().map(|ix| ix.len()).sum::<u64>();
-    let old: Vec<LocationRows<'_, T>> = old.into_iter().map(LocationRows).collect();
+    let old: Vec<_> = (old.into_iter())
+        .map(|index| FileRows {
+            index,
+            row: PackIndex::location_entry,
+        })
+        .collect();
     let new = SliceRows(new);
     write_rows(out, kind, packs, counts, None, count, || {
         let mut sources: Vec<&dyn SortedRows<IndexEntry>> = old
@@ -255,7 +260,10 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
-    let old = old.map(EntryRows);
+    let old = old.map(|index| FileRows {
+        index,
+        row: PackIndex::entry_row,
+    });
     let new = SliceRows(new);
     write_rows(out, IndexKind::Entries, packs, counts, None, count, || {
         let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
@@ -287,7 +295,10 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>, const N: usize>(
     }
     new.sort_unstable();
     new.dedup();
-    let old = old.map(AliasRows::<'_, T, N>);
+    let old = old.map(|index| FileRows {
+        index,
+        row: PackIndex::alias_row::<N>,
+    });
     let new = SliceRows(new);
     let rows = || {
         let mut sources: Vec<&dyn SortedRows<([u8; N], HashPrefix)>> = vec![&new];
@@ -318,39 +329,18 @@ impl<R: Copy> SortedRows<R> for SliceRows<'_, R> {
     }
 }
 
-/// The location rows of an index file.
-struct LocationRows<'a, T>(&'a PackIndex<T>);
-
-impl<T: AsRef<[u8]>> SortedRows<IndexEntry> for LocationRows<'_, T> {
-    fn count(&self) -> u64 {
-        self.0.len()
-    }
-    fn row(&self, i: u64) -> IndexEntry {
-        self.0.location_entry(i)
-    }
+/// The rows of an index file, read with `row` (a location, entry or alias row).
+struct FileRows<'a, T, F> {
+    index: &'a PackIndex<T>,
+    row: F,
 }
 
-/// The rows of an entry index file.
-struct EntryRows<'a, T>(&'a PackIndex<T>);
-
-impl<T: AsRef<[u8]>> SortedRows<EntryRow> for EntryRows<'_, T> {
+impl<T: AsRef<[u8]>, R, F: Fn(&PackIndex<T>, u64) -> R> SortedRows<R> for FileRows<'_, T, F> {
     fn count(&self) -> u64 {
-        self.0.len()
+        self.index.len()
     }
-    fn row(&self, i: u64) -> EntryRow {
-        self.0.entry_row(i)
-    }
-}
-
-/// The rows of an alias index file whose keys have `N` bytes.
-struct AliasRows<'a, T, const N: usize>(&'a PackIndex<T>);
-
-impl<T: AsRef<[u8]>, const N: usize> SortedRows<([u8; N], HashPrefix)> for AliasRows<'_, T, N> {
-    fn count(&self) -> u64 {
-        self.0.len()
-    }
-    fn row(&self, i: u64) -> ([u8; N], HashPrefix) {
-        self.0.alias_row(i)
+    fn row(&self, i: u64) -> R {
+        (self.row)(self.index, i)
     }
 }
 
