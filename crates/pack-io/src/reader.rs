@@ -469,22 +469,13 @@ impl PackReader {
     /// The entry table of a v2 pack (hash and place of every entry, without decompressing),
     /// or `None` for v1.
     pub fn entry_table(&self, pack: PackId) -> Result<Option<Vec<pack_index::IndexEntry>>, Error> {
-        if self.version != PackVersion::V2 {
+        let Some(count) = self.entry_count()? else {
             return Ok(None);
-        }
-        let v2 = self.v2()?;
-        (0..v2.trailer().entry_count)
+        };
+        (0..count)
             .map(|i| {
-                let row = v2.entry_info(i).map_err(|e| self.format_err(e))?;
-                Ok(pack_index::IndexEntry {
-                    hash: row.hash,
-                    location: PackLocation {
-                        pack,
-                        block: row.block,
-                        offset: row.offset,
-                        length: row.length,
-                    },
-                })
+                let (hash, location) = self.entry_row(pack, i)?;
+                Ok(pack_index::IndexEntry { hash, location })
             })
             .collect::<Result<Vec<_>, Error>>()
             .map(Some)
