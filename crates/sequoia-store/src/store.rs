@@ -900,11 +900,7 @@ impl PackedSequenceStorage {
         // damaged): the representations-only entries are not even located.
         let (residues, seen) = CACHE.with(|c| {
             let mut cache = c.borrow_mut();
-            snap.first_location(hash, |loc| {
-                snap.with_entry(hash, loc, &mut cache, |e| {
-                    e.has_sequence().then(|| e.sequence.to_vec())
-                })
-            })
+            snap.first_location(hash, |loc| residues_in(&snap, hash, loc, &mut cache))
         })?;
         if residues.is_none() && seen > 0 {
             return Err(no_residues(hash));
@@ -1094,10 +1090,7 @@ fn residues_at(
     cache: &mut BlockCache,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     for loc in locs {
-        let residues = snap.with_entry(hash, loc, cache, |e| {
-            e.has_sequence().then(|| e.sequence.to_vec())
-        })?;
-        if let Some(r) = residues {
+        if let Some(r) = residues_in(snap, hash, loc, cache)? {
             return Ok(Some(r));
         }
     }
@@ -1106,6 +1099,18 @@ fn residues_at(
     } else {
         Err(no_residues(hash))
     }
+}
+
+/// The residues the entry of `hash` at `loc` holds (`None`: a representations-only entry).
+fn residues_in(
+    snap: &Snapshot,
+    hash: &SequenceHash,
+    loc: &pack_format::PackLocation,
+    cache: &mut BlockCache,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    snap.with_entry(hash, loc, cache, |e| {
+        e.has_sequence().then(|| e.sequence.to_vec())
+    })
 }
 
 /// A sequence found in the index without an entry holding its residues.

@@ -326,22 +326,22 @@ type AliasProblems = Vec<(IndexKind, Option<String>)>;
 fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, AliasProblems) {
     let multi = snap.multi.as_ref().map(|m| {
         m.verify().map_err(|e| e.to_string())?;
+        let entry_rows = m.kind() == IndexKind::Entries;
         let mut per_pack = RowsPerPack::new();
-        if m.kind() == IndexKind::Entries {
-            for i in 0..m.len() {
-                let r = m.entry_row(i);
-                let slot = per_pack.entry(r.pack).or_default();
-                slot.0 += 1;
-                slot.1 = slot.1.wrapping_add(entry_row_digest(&r.prefix, r.entry));
+        let mut add = |pack: PackId, digest: u64| {
+            let slot = per_pack.entry(pack).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.wrapping_add(digest);
+        };
+        if entry_rows {
+            for r in (0..m.len()).map(|i| m.entry_row(i)) {
+                add(r.pack, entry_row_digest(&r.prefix, r.entry));
             }
         } else {
             for r in m.entries() {
-                let slot = per_pack.entry(r.location.pack).or_default();
-                slot.0 += 1;
-                slot.1 = slot.1.wrapping_add(row_digest(&r.hash, &r.location));
+                add(r.location.pack, row_digest(&r.hash, &r.location));
             }
         }
-        let entry_rows = m.kind() == IndexKind::Entries;
         Ok((m.packs().to_vec(), per_pack, entry_rows))
     });
     let sequences = snap.counts().sequences;
