@@ -60,6 +60,13 @@ mod serde_json_lite {
     }
 }
 
+/// Imports the sample in packs of `format` ("v1", "v2") small enough to rotate.
+fn import_sample_in_small_packs(store: &Path, format: &str) {
+    let a = data("sample.fasta");
+    let args = ["import", "--format", format, "--pack-size", "50000"];
+    ok(store, &[&args[..], &[a.to_str().unwrap()]].concat());
+}
+
 fn pack_files(store: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(store.join("packs"))
         .unwrap()
@@ -530,18 +537,7 @@ fn a_second_writer_gets_a_lock_error() {
 fn v1_packs_import_read_verify_and_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path();
-    let a = data("sample.fasta");
-    ok(
-        store,
-        &[
-            "import",
-            "--format",
-            "v1",
-            "--pack-size",
-            "50000",
-            a.to_str().unwrap(),
-        ],
-    );
+    import_sample_in_small_packs(store, "v1");
     ok(
         store,
         &["import", data("sample_nucleotide.fasta").to_str().unwrap()],
@@ -880,18 +876,7 @@ fn export_of_a_store_missing_a_pack_fails_naming_it() {
     for format in ["v2", "v1"] {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path();
-        let a = data("sample.fasta");
-        ok(
-            store,
-            &[
-                "import",
-                "--format",
-                format,
-                "--pack-size",
-                "50000",
-                a.to_str().unwrap(),
-            ],
-        );
+        import_sample_in_small_packs(store, format);
         let packs = pack_files(store);
         assert!(packs.len() > 2, "{format}: small packs rotate");
         ok(store, &["export"]);
