@@ -14,6 +14,8 @@ use crate::{PackId, Representation, MAGIC};
 
 /// Bytes before the first entry of a decompressed v1 pack.
 pub const HEADER_LEN: usize = 9;
+/// Zstandard level of the whole-file frame unless asked otherwise: the seed format's.
+pub const DEFAULT_LEVEL: i32 = 3;
 
 /// Builds a v1 pack in memory; [`V1PackEncoder::finish`] compresses it.
 ///

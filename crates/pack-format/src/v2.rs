@@ -34,6 +34,10 @@ pub const TRAILER_LEN: usize = 64;
 pub const TRAILER_MAGIC: &[u8; 8] = b"SQPKEND2";
 /// Default uncompressed size at which a block is closed (see `docs/format.md`).
 pub const DEFAULT_BLOCK_SIZE: usize = 8 * 1024;
+/// Zstandard level new v2 packs are written at unless asked otherwise. With a pack
+/// dictionary and 2 KiB blocks, level 1 compresses 1.7 times as fast as level 3 for 1% more
+/// pack bytes, and its blocks decode a little faster (docs/format.md, "Blocks").
+pub const DEFAULT_LEVEL: i32 = 1;
 /// Header flag bit 0: the pack has a dictionary that every block is compressed with.
 pub const FLAG_DICTIONARY: u8 = 1;
 /// Header flag bit 1: entries inside blocks carry a [`entry::TAG_LEN`]-byte tag of their

@@ -65,7 +65,7 @@ const TRAINING_BYTES: usize = 1 << 20;
 
 impl PackWriterConfig {
     /// Defaults: v2 with a trained dictionary per pack (8 KiB blocks when a pack is too
-    /// small to train on), 64 MiB packs, zstd level 3.
+    /// small to train on), 64 MiB packs, zstd level [`pack_format::v2::DEFAULT_LEVEL`].
     pub fn new(dir: &Path, first_pack_id: PackId) -> Self {
         PackWriterConfig {
             dir: dir.to_path_buf(),
@@ -73,7 +73,7 @@ impl PackWriterConfig {
             version: PackVersion::V2,
             pack_size_limit: 64 << 20,
             block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
-            level: 3,
+            level: pack_format::v2::DEFAULT_LEVEL,
             dictionary: true,
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
             representations_block_size: REPRESENTATIONS_BLOCK_SIZE,

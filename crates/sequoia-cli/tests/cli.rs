@@ -676,6 +676,29 @@ fn the_compression_level_changes_the_packs_not_the_answers() {
 }
 
 #[test]
+fn the_default_level_is_1_for_v2_and_3_for_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = data("sample.fasta");
+    let packs = |name: &str, args: &[&str]| {
+        let store = dir.path().join(name);
+        let mut full = vec!["import"];
+        full.extend_from_slice(args);
+        full.push(a.to_str().unwrap());
+        ok(&store, &full);
+        pack_files(&store)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let v2 = packs("v2", &[]);
+    assert_eq!(v2, packs("v2-1", &["--level", "1"]));
+    assert_ne!(v2, packs("v2-3", &["--level", "3"]));
+    let v1 = packs("v1", &["--format", "v1"]);
+    assert_eq!(v1, packs("v1-3", &["--format", "v1", "--level", "3"]));
+    assert_ne!(v1, packs("v1-1", &["--format", "v1", "--level", "1"]));
+}
+
+#[test]
 fn help_and_usage_errors() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());

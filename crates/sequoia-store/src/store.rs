@@ -29,7 +29,8 @@ pub struct StoreOptions {
     pub pack_size_limit: u64,
     /// Uncompressed bytes per v2 block.
     pub block_size: usize,
-    /// Zstandard level.
+    /// Zstandard level (the default is v2's, [`pack_format::v2::DEFAULT_LEVEL`]; v1 packs
+    /// are customarily written at [`pack_format::v1::DEFAULT_LEVEL`]).
     pub level: i32,
 }
 
@@ -39,7 +40,7 @@ impl Default for StoreOptions {
             format: PackVersion::V2,
             pack_size_limit: 64 << 20,
             block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
-            level: 3,
+            level: pack_format::v2::DEFAULT_LEVEL,
         }
     }
 }
