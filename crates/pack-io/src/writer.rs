@@ -41,8 +41,10 @@ pub struct PackWriterConfig {
     pub pack_size_limit: u64,
     /// Uncompressed bytes per v2 block.
     pub block_size: usize,
-    /// Zstandard level.
-    pub level: i32,
+    /// Zstandard level; `None`: v1 packs [`pack_format::v1::DEFAULT_LEVEL`], v2 packs the
+    /// level [`pack_format::v2::default_level`] gives for their first entries (those a
+    /// dictionary is trained on).
+    pub level: Option<i32>,
     /// v2 only: train a dictionary on each pack's first entries and compress every entry on
     /// its own with it (falls back to blocks when a pack is too small to train on).
     pub dictionary: bool,
@@ -65,7 +67,7 @@ const TRAINING_BYTES: usize = 1 << 20;
 
 impl PackWriterConfig {
     /// Defaults: v2 with a trained dictionary per pack (8 KiB blocks when a pack is too
-    /// small to train on), 64 MiB packs, zstd level [`pack_format::v2::DEFAULT_LEVEL`].
+    /// small to train on), 64 MiB packs, zstd level chosen per pack (`level: None`).
     pub fn new(dir: &Path, first_pack_id: PackId) -> Self {
         PackWriterConfig {
             dir: dir.to_path_buf(),
@@ -73,7 +75,7 @@ impl PackWriterConfig {
             version: PackVersion::V2,
             pack_size_limit: 64 << 20,
             block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
-            level: pack_format::v2::DEFAULT_LEVEL,
+            level: None,
             dictionary: true,
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
             representations_block_size: REPRESENTATIONS_BLOCK_SIZE,
@@ -248,7 +250,10 @@ impl WriterState {
                 samples: Vec::new(),
                 bytes: 0,
             },
-            PackVersion::V2 => self.v2_encoder(id, &path, None)?,
+            PackVersion::V2 => {
+                let level = self.config.level.unwrap_or(pack_format::v2::DEFAULT_LEVEL);
+                self.v2_encoder(id, &path, None, level)?
+            }
         };
         self.open = Some(OpenPack {
             id,
@@ -266,22 +271,19 @@ impl WriterState {
         id: PackId,
         path: &Path,
         dictionary: Option<&[u8]>,
+        level: i32,
     ) -> Result<Open, Error> {
         let file = DurableFile::create_new(path).map_err(Self::io(path))?;
         let out = BufWriter::with_capacity(1 << 20, file);
         let encoder = match dictionary {
-            Some(d) => V2PackEncoder::with_dictionary(
-                out,
-                id,
-                self.config.level,
-                self.config.dictionary_block_size,
-                d,
-            )
-            .map(|mut e| {
-                e.set_representations_block_size(self.config.representations_block_size);
-                e
-            }),
-            None => V2PackEncoder::new(out, id, self.config.level, self.config.block_size),
+            Some(d) => {
+                V2PackEncoder::with_dictionary(out, id, level, self.config.dictionary_block_size, d)
+                    .map(|mut e| {
+                        e.set_representations_block_size(self.config.representations_block_size);
+                        e
+                    })
+            }
+            None => V2PackEncoder::new(out, id, level, self.config.block_size),
         };
         Ok(Open::V2(Box::new(encoder.map_err(Self::format(path))?)))
     }
@@ -299,8 +301,11 @@ impl WriterState {
         };
         let pending = std::mem::take(pending);
         let dictionary = pack_format::v2::train_dictionary(samples);
+        let level = self.config.level.unwrap_or_else(|| {
+            pack_format::v2::default_level(pending.iter().map(|e| e.residues.as_slice()))
+        });
         let (id, path) = (pack.id, pack.path.clone());
-        let encoder = self.v2_encoder(id, &path, dictionary.as_deref())?;
+        let encoder = self.v2_encoder(id, &path, dictionary.as_deref(), level)?;
         let pack = self.open.as_mut().expect("the pack is still open");
         pack.encoder = encoder;
         for e in &pending {
@@ -399,7 +404,10 @@ impl WriterState {
             Open::V1(enc) => {
                 let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
                 let w = enc
-                    .finish(BufWriter::with_capacity(1 << 20, file), self.config.level)
+                    .finish(
+                        BufWriter::with_capacity(1 << 20, file),
+                        self.config.level.unwrap_or(pack_format::v1::DEFAULT_LEVEL),
+                    )
                     .map_err(Self::format(&path))?;
                 w.into_inner()
                     .map_err(|e| Self::io(&path)(e.into_error()))?

@@ -132,22 +132,22 @@ struct PackArgs {
     /// Uncompressed bytes per v2 block.
     #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
     block_size: usize,
-    /// Zstandard level of new packs (1-22) [default: 1 for v2, 3 for v1].
+    /// Zstandard level of new packs (1-22) [default: per pack, v2: 1 for protein, 3 for
+    /// nucleotide sequences; v1: 3].
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=22))]
     level: Option<i32>,
 }
 
 impl PackArgs {
     fn options(&self) -> StoreOptions {
-        let (format, default_level) = match self.format {
-            Format::V1 => (PackVersion::V1, pack_format::v1::DEFAULT_LEVEL),
-            Format::V2 => (PackVersion::V2, pack_format::v2::DEFAULT_LEVEL),
-        };
         StoreOptions {
-            format,
+            format: match self.format {
+                Format::V1 => PackVersion::V1,
+                Format::V2 => PackVersion::V2,
+            },
             pack_size_limit: self.pack_size,
             block_size: self.block_size,
-            level: self.level.unwrap_or(default_level),
+            level: self.level,
         }
     }
 }

@@ -676,26 +676,43 @@ fn the_compression_level_changes_the_packs_not_the_answers() {
 }
 
 #[test]
-fn the_default_level_is_1_for_v2_and_3_for_v1() {
+fn the_default_level_is_chosen_per_pack() {
     let dir = tempfile::tempdir().unwrap();
-    let a = data("sample.fasta");
-    let packs = |name: &str, args: &[&str]| {
+    let packs = |name: &str, input: &str, args: &[&str]| {
         let store = dir.path().join(name);
+        let input = data(input);
         let mut full = vec!["import"];
         full.extend_from_slice(args);
-        full.push(a.to_str().unwrap());
+        full.push(input.to_str().unwrap());
         ok(&store, &full);
         pack_files(&store)
             .iter()
             .map(|p| std::fs::read(p).unwrap())
             .collect::<Vec<_>>()
     };
-    let v2 = packs("v2", &[]);
-    assert_eq!(v2, packs("v2-1", &["--level", "1"]));
-    assert_ne!(v2, packs("v2-3", &["--level", "3"]));
-    let v1 = packs("v1", &["--format", "v1"]);
-    assert_eq!(v1, packs("v1-3", &["--format", "v1", "--level", "3"]));
-    assert_ne!(v1, packs("v1-1", &["--format", "v1", "--level", "1"]));
+    // v2: level 1 for protein, 3 for nucleotide sequences.
+    let protein = packs("p", "sample.fasta", &[]);
+    assert_eq!(protein, packs("p1", "sample.fasta", &["--level", "1"]));
+    assert_ne!(protein, packs("p3", "sample.fasta", &["--level", "3"]));
+    let nucleotide = packs("n", "sample_nucleotide.fasta", &[]);
+    assert_eq!(
+        nucleotide,
+        packs("n3", "sample_nucleotide.fasta", &["--level", "3"])
+    );
+    assert_ne!(
+        nucleotide,
+        packs("n1", "sample_nucleotide.fasta", &["--level", "1"])
+    );
+    // v1: level 3, the seed format's.
+    let v1 = packs("v1", "sample.fasta", &["--format", "v1"]);
+    assert_eq!(
+        v1,
+        packs("v1-3", "sample.fasta", &["--format", "v1", "--level", "3"])
+    );
+    assert_ne!(
+        v1,
+        packs("v1-1", "sample.fasta", &["--format", "v1", "--level", "1"])
+    );
 }
 
 #[test]

@@ -29,9 +29,10 @@ pub struct StoreOptions {
     pub pack_size_limit: u64,
     /// Uncompressed bytes per v2 block.
     pub block_size: usize,
-    /// Zstandard level (the default is v2's, [`pack_format::v2::DEFAULT_LEVEL`]; v1 packs
-    /// are customarily written at [`pack_format::v1::DEFAULT_LEVEL`]).
-    pub level: i32,
+    /// Zstandard level; `None` (the default) chooses per pack: v1 packs
+    /// [`pack_format::v1::DEFAULT_LEVEL`], v2 packs [`pack_format::v2::default_level`] of
+    /// their first entries (1 for protein, 3 for nucleotide sequences).
+    pub level: Option<i32>,
 }
 
 impl Default for StoreOptions {
@@ -40,7 +41,7 @@ impl Default for StoreOptions {
             format: PackVersion::V2,
             pack_size_limit: 64 << 20,
             block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
-            level: pack_format::v2::DEFAULT_LEVEL,
+            level: None,
         }
     }
 }

@@ -27,7 +27,7 @@ fn build_with(dir: &Path, formats: [PackVersion; 3]) -> Model {
             format,
             pack_size_limit: 2500,
             block_size: 400,
-            level: 3,
+            level: Some(3),
         };
         let store = PackedSequenceStorage::open_writer(dir, options).unwrap();
         for i in 0..40 {

@@ -182,7 +182,7 @@ fn every_crash_point_leaves_a_consistent_store() {
     let options = StoreOptions {
         pack_size_limit: 1200,
         block_size: 300,
-        level: 1,
+        level: Some(1),
         ..StoreOptions::default()
     };
     let recorder = Arc::new(Recorder::default());

@@ -96,7 +96,7 @@ fn options() -> StoreOptions {
     StoreOptions {
         pack_size_limit: 4000,
         block_size: 500,
-        level: 1,
+        level: Some(1),
         ..StoreOptions::default()
     }
 }

@@ -39,7 +39,7 @@ fn options(v1: bool) -> StoreOptions {
         format: if v1 { PackVersion::V1 } else { PackVersion::V2 },
         pack_size_limit: 3_000,
         block_size: 300,
-        level: 1,
+        level: Some(1),
     }
 }
 
