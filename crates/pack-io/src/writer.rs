@@ -43,7 +43,8 @@ pub struct PackWriterConfig {
     pub block_size: usize,
     /// Zstandard level; `None`: v1 packs [`pack_format::v1::DEFAULT_LEVEL`], v2 packs the
     /// level [`pack_format::v2::default_level`] gives for their first entries (those a
-    /// dictionary is trained on).
+    /// dictionary is trained on; with `dictionary: false` nothing is held back to look at,
+    /// and such packs get [`pack_format::v2::DEFAULT_LEVEL`]).
     pub level: Option<i32>,
     /// v2 only: train a dictionary on each pack's first entries and compress every entry on
     /// its own with it (falls back to blocks when a pack is too small to train on).
