@@ -92,7 +92,7 @@ impl AliasRows {
     /// The accession rows of a representation's header.
     pub fn add_header(&mut self, hash: SequenceHash, header: &str) {
         let p = hash_prefix(&hash);
-        for acc in crate::ids::accessions(header) {
+        for acc in crate::ids::indexed_accessions(header) {
             self.accession.push((crate::ids::accession_key(acc), p));
         }
     }

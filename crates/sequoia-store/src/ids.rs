@@ -119,13 +119,30 @@ impl SequenceId {
         }
     }
 
-    /// The alias index and key this identifier is looked up with (`None` for a SHA-256).
-    pub(crate) fn alias_key(&self) -> Option<(IndexKind, Vec<u8>)> {
+    /// The alias index and keys this identifier is looked up with (none for a SHA-256).
+    ///
+    /// An accession with `|` can only be a header's whole identifier, which the accession
+    /// index lists only when no field of it is an accession ([`indexed_accessions`]); so it
+    /// is looked up as itself and as each of its non-empty fields: every header whose
+    /// identifier it is (ignoring case) has one of those keys. Candidates are checked
+    /// against the headers by the caller.
+    pub(crate) fn alias_keys(&self) -> Option<(IndexKind, Vec<Vec<u8>>)> {
         match self {
             SequenceId::Sha256(_) => None,
-            SequenceId::Md5(k) => Some((IndexKind::Md5, k.to_vec())),
-            SequenceId::Sha512t24u(k) => Some((IndexKind::Sha512t24u, k.to_vec())),
-            SequenceId::Accession(a) => Some((IndexKind::Accession, accession_key(a).to_vec())),
+            SequenceId::Md5(k) => Some((IndexKind::Md5, vec![k.to_vec()])),
+            SequenceId::Sha512t24u(k) => Some((IndexKind::Sha512t24u, vec![k.to_vec()])),
+            SequenceId::Accession(a) => {
+                let mut keys = vec![accession_key(a).to_vec()];
+                if a.contains('|') {
+                    for field in a.split('|').filter(|f| !f.is_empty()) {
+                        let k = accession_key(field).to_vec();
+                        if !keys.contains(&k) {
+                            keys.push(k);
+                        }
+                    }
+                }
+                Some((IndexKind::Accession, keys))
+            }
         }
     }
 }
@@ -306,6 +323,19 @@ fn push_unique<'a>(out: &mut Vec<&'a str>, acc: &'a str) {
     }
 }
 
+/// The accessions of `header` that the accession index lists: all of [`accessions`] but a
+/// whole identifier with `|` when one of its fields is an accession (a lookup of such an
+/// identifier goes through its fields, [`SequenceId`]'s alias keys). Headers such as
+/// `B0RED7|GO:0006200,…` differ in their annotations from one source to the next, so their
+/// identifiers were most of the index's rows and never the key users hold.
+pub(crate) fn indexed_accessions(header: &str) -> Vec<&str> {
+    let mut all = accessions(header);
+    if all.len() > 1 && all[0].contains('|') {
+        all.remove(0);
+    }
+    all
+}
+
 /// Whether `header` answers to `accession` (ASCII case-insensitive).
 pub fn header_answers_to(header: &str, accession: &str) -> bool {
     accessions(header)
@@ -431,12 +461,69 @@ mod tests {
         assert_eq!(accession_key("hba_human"), accession_key("HBA_HUMAN"));
     }
 
+    #[test]
+    fn a_pipe_identifier_is_indexed_through_its_fields() {
+        assert_eq!(
+            indexed_accessions("sp|P69905|HBA_HUMAN H"),
+            ["P69905", "HBA_HUMAN"]
+        );
+        assert_eq!(indexed_accessions("B0RED7|GO:1,GO:2"), ["B0RED7"]);
+        // No field is an accession: the identifier itself is listed.
+        assert_eq!(indexed_accessions("|x"), ["|x"]);
+        assert_eq!(indexed_accessions("sp|"), ["sp|"]);
+        assert_eq!(indexed_accessions("NC_001422.1 phiX"), ["NC_001422.1"]);
+        // Whatever case a header's identifier and a query have, one of the query's keys
+        // is a key the header is listed under.
+        for (header, query) in [
+            ("sp|P69905|HBA_HUMAN x", "sp|P69905|HBA_HUMAN"),
+            ("sp|P69905|HBA_HUMAN x", "SP|p69905|hba_human"),
+            ("SP|P69905|HBA_HUMAN x", "sp|P69905|HBA_HUMAN"),
+            ("B0RED7|GO:1,GO:2", "b0red7|go:1,go:2"),
+            ("|x", "|X"),
+            ("sp|", "SP|"),
+            ("SP|", "sp|"),
+            (
+                "gi|1|emb|CAA1.1|x|gb|AAB2.2|",
+                "GI|1|EMB|CAA1.1|X|GB|AAB2.2|",
+            ),
+        ] {
+            assert!(header_answers_to(header, query), "{header} / {query}");
+            let (_, keys) = SequenceId::parse(query).unwrap().alias_keys().unwrap();
+            assert!(
+                indexed_accessions(header)
+                    .iter()
+                    .any(|a| keys.contains(&accession_key(a).to_vec())),
+                "{header} / {query}"
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn base64url_round_trips(bytes in any::<[u8; 24]>()) {
             let s = base64url(&bytes);
             prop_assert_eq!(s.len(), 32);
             prop_assert_eq!(decode_base64url_24(&s), Some(bytes));
+        }
+
+        #[test]
+        fn a_header_is_found_by_its_identifier_in_any_case(
+            fields in proptest::collection::vec("(sp|tr|gi|ref|SP|Gi|[A-Za-z0-9_.:]{0,6})", 1..6),
+            flips in any::<u64>(),
+        ) {
+            let identifier = fields.join("|");
+            prop_assume!(!identifier.is_empty());
+            let header = format!("{identifier} description");
+            let query: String = identifier
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if flips >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            prop_assert!(header_answers_to(&header, &query));
+            let (_, keys) = SequenceId::parse(&query).unwrap().alias_keys().unwrap();
+            prop_assert!(indexed_accessions(&header)
+                .iter()
+                .any(|a| keys.contains(&accession_key(a).to_vec())));
         }
 
         #[test]

@@ -1063,10 +1063,19 @@ fn candidates(snap: &Snapshot, id: &SequenceId) -> Result<Vec<Located>, StoreErr
             vec![(*h, locs)]
         });
     }
-    let Some((kind, key)) = id.alias_key() else {
+    let Some((kind, keys)) = id.alias_keys() else {
         return Ok(Vec::new());
     };
-    let mut found = snap.alias_locations(kind, &key)?;
+    let mut found = snap.alias_locations(kind, &keys[0])?;
+    if keys.len() > 1 {
+        // An identifier with `|`, looked up through its fields too: a sequence found
+        // under several keys is one candidate.
+        for key in &keys[1..] {
+            found.extend(snap.alias_locations(kind, key)?);
+        }
+        found.sort_by_key(|(hash, _)| *hash);
+        found.dedup_by(|a, b| a.0 == b.0);
+    }
     if found.len() > 1 && id.is_digest() {
         // Two sequences share the hash prefix a digest row holds: the residues decide.
         let mut kept = Vec::new();
