@@ -446,12 +446,30 @@ fn get(
     if hashes.is_empty() {
         return Err(fail("give at least one ID or --keys FILE"));
     }
-    // Every identifier is read before anything is printed: a malformed one is an error.
+    // Every identifier is read before anything is printed: a malformed one is an error
+    // (the first in input order). A long list is read on every core while the store
+    // opens.
+    let parse = |part: &[&str]| -> std::result::Result<Vec<IdQuery>, String> {
+        part.iter().map(|h| IdQuery::parse(h)).collect()
+    };
+    let part_len = hashes.len().div_ceil(cores()).max(GET_CHUNK);
+    let (parsed, store) = std::thread::scope(|scope| {
+        let parts: Vec<_> = hashes
+            .chunks(part_len)
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        let store = PackedSequenceStorage::open(root);
+        let parsed: Vec<_> = parts
+            .into_iter()
+            .map(|p| p.join().expect("identifier parsing does not panic"))
+            .collect();
+        (parsed, store)
+    });
     let mut queries = Vec::with_capacity(hashes.len());
-    for h in &hashes {
-        queries.push(IdQuery::parse(h).map_err(fail)?);
+    for part in parsed {
+        queries.extend(part.map_err(fail)?);
     }
-    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let store = store.map_err(fail)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;
