@@ -381,6 +381,30 @@ fn answer(
         }
         pieces.push(Answer::Missing(message));
     };
+    // samtools' rule: a whole text that names records is that name, not NAME:REGION
+    // (`B0RED7|GO:0006200,GO:0006754` is an identifier, not GO's residues 6754..).
+    if q.region.is_some() {
+        if let Some(id) = SequenceId::parse(text.trim()) {
+            let whole = IdQuery { id, region: None };
+            if write_matches(store, &whole, width, out, &mut missing)? > 0 {
+                return Ok(());
+            }
+        }
+    }
+    if write_matches(store, q, width, out, &mut missing)? == 0 {
+        missing(out, format!("no sequence matches {text}"));
+    }
+    Ok(())
+}
+
+/// Writes the records `q` names (its region of each) to `out`; how many sequences matched.
+fn write_matches(
+    store: &PackedSequenceStorage,
+    q: &IdQuery,
+    width: usize,
+    out: &mut Vec<u8>,
+    missing: &mut impl FnMut(&mut Vec<u8>, String),
+) -> Result<usize> {
     // The records are formatted from the store's reused buffers, without a copy per
     // sequence; writing to a Vec cannot fail, but the first error would be kept.
     let mut failed = None;
@@ -418,10 +442,7 @@ fn answer(
     if let Some(e) = failed {
         return Err(e);
     }
-    if found == 0 {
-        missing(out, format!("no sequence matches {text}"));
-    }
-    Ok(())
+    Ok(found)
 }
 
 fn get(

@@ -127,6 +127,34 @@ fn get_and_info_answer_every_identifier_form() {
 }
 
 #[test]
+fn an_identifier_with_a_colon_is_a_name_before_a_region() {
+    let (dir, _) = sample_store();
+    let store = dir.path();
+    // The header's whole identifier ends in `:digits`, which also reads as a region.
+    let name = "SYN0000002|GO:6152158,GO:7433298";
+    let whole = ok_text(store, &["get", "--width", "0", name]);
+    assert!(whole.starts_with(&format!(">{name}\n")), "{whole}");
+    let residues = residues_of(&whole)[0].clone();
+    assert!(residues.len() > 5);
+    // Any case, as every accession; through --keys too.
+    let keys = store.join("keys.txt");
+    std::fs::write(&keys, format!("{}\n", name.to_ascii_lowercase())).unwrap();
+    assert_eq!(
+        ok_text(
+            store,
+            &["get", "--width", "0", "--keys", keys.to_str().unwrap()]
+        ),
+        whole
+    );
+    // A region of it, and regions of other names, still read as regions.
+    let region = ok_text(store, &["get", "--width", "0", &format!("{name}:1-5")]);
+    assert_eq!(region, format!(">{name}:1-5\n{}\n", &residues[..5]));
+    let out = ok_text(store, &["get", "--width", "0", "PROT0_HUMAN:2-4"]);
+    assert!(out.starts_with(">sp|Q00000|PROT0_HUMAN:2-4 "), "{out}");
+    assert_eq!(residues_of(&out)[0].len(), 3);
+}
+
+#[test]
 fn rebuild_index_restores_alias_lookups() {
     let (dir, info) = sample_store();
     let store = dir.path();
