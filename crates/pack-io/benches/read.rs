@@ -28,7 +28,8 @@ fn reads(c: &mut Criterion) {
         let packs = writer.finish().unwrap();
         let reader = PackReader::open(&packs[0].temp_path).unwrap();
         let locs: Vec<_> = packs[0]
-            .entries
+            .entries()
+            .unwrap()
             .iter()
             .map(|e| (e.hash, e.location))
             .collect();

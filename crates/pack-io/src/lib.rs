@@ -18,7 +18,7 @@
 //! let packs = writer.finish().unwrap();
 //! let reader = PackReader::open(&packs[0].temp_path).unwrap();
 //! let mut cache = BlockCache::default();
-//! let row = &packs[0].entries[0];
+//! let row = &packs[0].entries().unwrap()[0];
 //! let seq = reader.read_entry(&row.hash, &row.location, &mut cache, |e| e.sequence.to_vec()).unwrap();
 //! assert_eq!(seq, b"MKVLA");
 //! ```
@@ -29,7 +29,7 @@ mod reader;
 mod writer;
 
 pub use reader::{BlockCache, PackReader};
-pub use writer::{FinishedPack, PackWriter, PackWriterConfig, PutEntry};
+pub use writer::{FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry};
 
 use std::path::PathBuf;
 

@@ -84,6 +84,33 @@ impl PackWriterConfig {
     }
 }
 
+/// What the writer keeps of a pack's entries until the pack is published.
+#[derive(Debug)]
+pub enum PackRows {
+    /// A v1 pack's entries, each with its location, in write order (its index file is
+    /// written from them: a v1 pack has no table of its own).
+    Locations(Vec<IndexEntry>),
+    /// The first 8 bytes of the hash of each of a v2 pack's entries, in write order (the
+    /// order of its entry table, which holds the whole hash and place: row `i` is entry
+    /// `i`). 8 bytes per entry instead of 48 while an import runs.
+    Prefixes(Vec<[u8; 8]>),
+}
+
+impl PackRows {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match self {
+            PackRows::Locations(r) => r.len(),
+            PackRows::Prefixes(r) => r.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A pack the writer closed: fsynced under its temporary name, not yet published.
 #[derive(Debug)]
 pub struct FinishedPack {
@@ -91,8 +118,8 @@ pub struct FinishedPack {
     pub id: PackId,
     /// Where it was written (`pack_NNNN.tal.tmp`).
     pub temp_path: PathBuf,
-    /// Every entry with its location, in write order.
-    pub entries: Vec<IndexEntry>,
+    /// Its entries, in write order.
+    pub rows: PackRows,
     /// Sequence and representation counts.
     pub counts: PackCounts,
     /// Bytes of the file.
@@ -101,6 +128,22 @@ pub struct FinishedPack {
     pub crc32: u32,
     /// Its layout: a v2 pack carries its own entry table, a v1 pack does not.
     pub version: PackVersion,
+}
+
+impl FinishedPack {
+    /// Every entry with its location, in write order: a v1 pack's from memory, a v2
+    /// pack's read from its entry table.
+    pub fn entries(&self) -> Result<Vec<IndexEntry>, Error> {
+        match &self.rows {
+            PackRows::Locations(r) => Ok(r.clone()),
+            PackRows::Prefixes(_) => {
+                let reader = crate::PackReader::open(&self.temp_path)?;
+                reader.entry_table(self.id)?.ok_or_else(|| {
+                    Error::Poisoned(format!("{} has no entry table", self.temp_path.display()))
+                })
+            }
+        }
+    }
 }
 
 enum Message {
@@ -197,7 +240,7 @@ struct OpenPack {
     id: PackId,
     path: PathBuf,
     encoder: Open,
-    entries: Vec<IndexEntry>,
+    rows: PackRows,
     counts: PackCounts,
 }
 
@@ -256,11 +299,15 @@ impl WriterState {
                 self.v2_encoder(id, &path, None, level)?
             }
         };
+        let rows = match self.config.version {
+            PackVersion::V1 => PackRows::Locations(Vec::new()),
+            PackVersion::V2 => PackRows::Prefixes(Vec::new()),
+        };
         self.open = Some(OpenPack {
             id,
             path,
             encoder,
-            entries: Vec::new(),
+            rows,
             counts: PackCounts::default(),
         });
         Ok(())
@@ -331,15 +378,22 @@ impl WriterState {
         };
         pack.counts
             .add_entry(e.residues.len(), e.representations.len(), length as usize);
-        pack.entries.push(IndexEntry {
-            hash: e.hash,
-            location: PackLocation {
-                pack: pack.id,
-                block,
-                offset,
-                length,
-            },
-        });
+        match &mut pack.rows {
+            PackRows::Locations(r) => r.push(IndexEntry {
+                hash: e.hash,
+                location: PackLocation {
+                    pack: pack.id,
+                    block,
+                    offset,
+                    length,
+                },
+            }),
+            PackRows::Prefixes(r) => r.push(
+                e.hash.0[..8]
+                    .try_into()
+                    .expect("a SHA-256 is longer than 8 bytes"),
+            ),
+        }
         Ok(())
     }
 
@@ -431,7 +485,7 @@ impl WriterState {
         self.done.push(FinishedPack {
             id: pack.id,
             temp_path: path,
-            entries: pack.entries,
+            rows: pack.rows,
             counts: pack.counts,
             file_len,
             crc32,
@@ -495,7 +549,9 @@ mod tests {
             assert_eq!(r.has_dictionary(), dictionary, "pack {}", p.id);
             r.verify_footer().unwrap();
             assert_eq!(r.pack_id().unwrap(), p.id);
-            for e in &p.entries {
+            let entries = p.entries().unwrap();
+            assert_eq!(entries.len(), p.rows.len());
+            for e in &entries {
                 let got = r
                     .read_entry(&e.hash, &e.location, &mut cache, |x| {
                         (x.hash, x.sequence.to_vec())
@@ -513,7 +569,7 @@ mod tests {
             .unwrap();
             assert_eq!(
                 walked,
-                p.entries.iter().map(|e| e.location).collect::<Vec<_>>()
+                entries.iter().map(|e| e.location).collect::<Vec<_>>()
             );
             // Walked in two parts split at any block, the pack gives the same entries.
             let blocks = r.block_count().unwrap();
@@ -619,11 +675,12 @@ mod tests {
             .map(|e| (e.hash, e.residues.as_slice()))
             .collect();
         let mut cache = BlockCache::default();
-        let longest = packs.iter().map(|p| p.entries.len()).max().unwrap();
+        let entries: Vec<_> = packs.iter().map(|p| p.entries().unwrap()).collect();
+        let longest = entries.iter().map(Vec::len).max().unwrap();
         let mut read = 0;
         for i in 0..longest {
-            for (p, r) in packs.iter().zip(&readers) {
-                let Some(e) = p.entries.get(i) else { continue };
+            for ((p, r), entries) in packs.iter().zip(&readers).zip(&entries) {
+                let Some(e) = entries.get(i) else { continue };
                 let got = r
                     .read_entry(&e.hash, &e.location, &mut cache, |x| x.sequence.to_vec())
                     .unwrap();

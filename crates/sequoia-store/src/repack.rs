@@ -121,7 +121,7 @@ impl PackedSequenceStorage {
                 before.sequences, before.representations, after.sequences, after.representations
             )));
         }
-        summary.new_entries = packs.iter().map(|p| p.entries.len() as u64).sum();
+        summary.new_entries = packs.iter().map(|p| p.rows.len() as u64).sum();
         // Alias rows depend on sequences and headers, not on where they are: the current
         // alias indexes are rewritten over the new packs as they are.
         let published = self.publish_packs(&mut packs, AliasRows::default(), Publish::Replace);

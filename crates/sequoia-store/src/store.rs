@@ -10,7 +10,7 @@ use pack_index::{
     hash_prefix, write_index, write_merged_entry_index, write_merged_index, CheckedIndex, EntryRow,
     IndexCounts, IndexEntry, IndexKind,
 };
-use pack_io::{BlockCache, FinishedPack, PackWriter, PackWriterConfig, PutEntry};
+use pack_io::{BlockCache, FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry};
 
 use crate::alias::{AliasRows, AliasWorker};
 use crate::error::StoreError;
@@ -642,7 +642,7 @@ impl PackedSequenceStorage {
         alias_ids.sort_unstable();
         alias_ids.dedup();
         // Room for the new packs' rows at once, not by doubling.
-        rows.reserve_exact(packs.iter().map(|p| p.entries.len()).sum());
+        rows.reserve_exact(packs.iter().map(|p| p.rows.len()).sum());
         let (aliases_written, commit_record) = std::thread::scope(|scope| {
             let aliases = scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &old_aliases));
             // The commit record is written (under its temporary name) while the alias
@@ -681,16 +681,30 @@ impl PackedSequenceStorage {
         rows: &mut MultiRows,
     ) -> Result<(), StoreError> {
         for p in packs.iter_mut() {
-            summary.entries += p.entries.len() as u64;
-            // Moved, not copied: the rows go into the multi-pack index.
-            let mut entries = std::mem::take(&mut p.entries);
+            summary.entries += p.rows.len() as u64;
             let pack_counts = IndexCounts::from(&p.counts);
-            if p.version == PackVersion::V1 {
-                self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
+            // Moved, not copied: the rows go into the multi-pack index.
+            match std::mem::replace(&mut p.rows, PackRows::Prefixes(Vec::new())) {
+                PackRows::Locations(mut entries) => {
+                    // A v1 pack: its index file from the writer's rows.
+                    self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
+                    rows.add_pack(p.id, entries);
+                }
+                PackRows::Prefixes(prefixes) => match rows {
+                    MultiRows::Entries(r) => r.extend(prefixes.into_iter().zip(0u32..).map(
+                        |(prefix, entry)| EntryRow {
+                            prefix,
+                            pack: p.id,
+                            entry,
+                        },
+                    )),
+                    // Location rows (v1 packs in the commit, or a commit record from an
+                    // older build): the v2 pack's own entry table has them.
+                    MultiRows::Locations(r) => r.extend(p.entries()?),
+                },
             }
             counts.add(&pack_counts);
             ids.push(p.id);
-            rows.add_pack(p.id, entries);
         }
         for p in packs.iter() {
             pack_io::fs::rename(&p.temp_path, &self.layout.pack_path(p.id))
