@@ -138,8 +138,14 @@ impl FinishedPack {
             PackRows::Locations(r) => Ok(r.clone()),
             PackRows::Prefixes(_) => {
                 let reader = crate::PackReader::open(&self.temp_path)?;
-                reader.entry_table(self.id)?.ok_or_else(|| {
-                    Error::Poisoned(format!("{} has no entry table", self.temp_path.display()))
+                // The writer keeps prefixes for v2 packs only: a file without an entry
+                // table is not the pack it wrote.
+                reader.entry_table(self.id)?.ok_or_else(|| Error::Format {
+                    path: self.temp_path.clone(),
+                    source: pack_format::Error::Corrupt {
+                        offset: 0,
+                        message: "a v1 pack where a v2 pack was written (no entry table)".into(),
+                    },
                 })
             }
         }
