@@ -282,39 +282,56 @@ const NCBI_TAGS: &[&str] = &[
 /// ```
 pub fn accessions(header: &str) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::with_capacity(3);
+    any_accession(header, |acc| {
+        push_unique(&mut out, acc);
+        false
+    });
+    out
+}
+
+/// Calls `f` with each accession of `header` as [`accessions`] finds them (in order, but
+/// with repeats and empty fields), until `f` returns true; whether it did. Nothing is
+/// allocated: a lookup checks every header it finds.
+fn any_accession<'a>(header: &'a str, mut f: impl FnMut(&'a str) -> bool) -> bool {
     let first = header.split_ascii_whitespace().next().unwrap_or("");
     if first.is_empty() {
-        return out;
+        return false;
     }
-    out.push(first);
-    if first.contains('|') {
-        let fields: Vec<&str> = first.split('|').collect();
-        let tagged = NCBI_TAGS.contains(&fields[0]);
-        if tagged {
-            let mut i = 0;
-            while i < fields.len() {
-                let tag = fields[i];
-                if NCBI_TAGS.contains(&tag) {
-                    if let Some(acc) = fields.get(i + 1) {
-                        push_unique(&mut out, acc);
-                    }
-                    // UniProt: sp|ACCESSION|ENTRY_NAME.
-                    if matches!(tag, "sp" | "tr") {
-                        if let Some(name) = fields.get(i + 2) {
-                            push_unique(&mut out, name);
-                        }
-                        i += 1;
-                    }
-                    i += 2;
-                } else {
-                    i += 1;
+    if f(first) {
+        return true;
+    }
+    if !first.contains('|') {
+        return false;
+    }
+    let mut fields = first.split('|');
+    let mut field = fields.next().unwrap_or("");
+    if !NCBI_TAGS.contains(&field) {
+        return f(field);
+    }
+    loop {
+        if NCBI_TAGS.contains(&field) {
+            let uniprot = matches!(field, "sp" | "tr");
+            let Some(acc) = fields.next() else {
+                return false;
+            };
+            if f(acc) {
+                return true;
+            }
+            // UniProt: sp|ACCESSION|ENTRY_NAME.
+            if uniprot {
+                let Some(name) = fields.next() else {
+                    return false;
+                };
+                if f(name) {
+                    return true;
                 }
             }
-        } else {
-            push_unique(&mut out, fields[0]);
         }
+        let Some(next) = fields.next() else {
+            return false;
+        };
+        field = next;
     }
-    out
 }
 
 fn push_unique<'a>(out: &mut Vec<&'a str>, acc: &'a str) {
@@ -338,9 +355,7 @@ pub(crate) fn indexed_accessions(header: &str) -> Vec<&str> {
 
 /// Whether `header` answers to `accession` (ASCII case-insensitive).
 pub fn header_answers_to(header: &str, accession: &str) -> bool {
-    accessions(header)
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(accession))
+    any_accession(header, |a| a.eq_ignore_ascii_case(accession))
 }
 
 /// Key of an accession in the accession index: the first 8 bytes of the SHA-256 of its
@@ -499,6 +514,23 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_header_answers_to_exactly_its_accessions(
+            fields in proptest::collection::vec("(sp|tr|gi|ref|gb||[A-Za-z0-9.]{1,3})", 0..8),
+            tail in "( [a-z |]{0,5})?",
+            q in "[a-zA-Z|0-9.]{1,8}",
+        ) {
+            let h = format!("{}{}", fields.join("|"), tail);
+            let listed = accessions(&h);
+            for a in &listed {
+                prop_assert!(header_answers_to(&h, &a.to_ascii_lowercase()));
+            }
+            prop_assert_eq!(
+                header_answers_to(&h, &q),
+                listed.iter().any(|a| a.eq_ignore_ascii_case(&q))
+            );
+        }
+
         #[test]
         fn base64url_round_trips(bytes in any::<[u8; 24]>()) {
             let s = base64url(&bytes);
