@@ -10,7 +10,7 @@ use crossbeam_channel::{bounded, Sender};
 use pack_format::v1::V1PackEncoder;
 use pack_format::v2::{PackCounts, V2PackEncoder};
 use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
-use pack_index::IndexEntry;
+use pack_index::{hash_prefix, HashPrefix, IndexEntry};
 
 use crate::fs::DurableFile;
 use crate::{pack_temp_name, Error};
@@ -93,7 +93,7 @@ pub enum PackRows {
     /// The first 8 bytes of the hash of each of a v2 pack's entries, in write order (the
     /// order of its entry table, which holds the whole hash and place: row `i` is entry
     /// `i`). 8 bytes per entry instead of 48 while an import runs.
-    Prefixes(Vec<[u8; 8]>),
+    Prefixes(Vec<HashPrefix>),
 }
 
 impl PackRows {
@@ -394,11 +394,7 @@ impl WriterState {
                     length,
                 },
             }),
-            PackRows::Prefixes(r) => r.push(
-                e.hash.0[..8]
-                    .try_into()
-                    .expect("a SHA-256 is longer than 8 bytes"),
-            ),
+            PackRows::Prefixes(r) => r.push(hash_prefix(&e.hash)),
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{
     hash_prefix, write_index, write_merged_entry_index, write_merged_index, CheckedIndex, EntryRow,
-    IndexCounts, IndexEntry, IndexKind,
+    HashPrefix, IndexCounts, IndexEntry, IndexKind,
 };
 use pack_io::{BlockCache, FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry};
 
@@ -690,18 +690,7 @@ impl PackedSequenceStorage {
                     self.write_pack_index(p.id, pack_counts, p.crc32, &mut entries)?;
                     rows.add_pack(p.id, entries);
                 }
-                PackRows::Prefixes(prefixes) => match rows {
-                    MultiRows::Entries(r) => r.extend(prefixes.into_iter().zip(0u32..).map(
-                        |(prefix, entry)| EntryRow {
-                            prefix,
-                            pack: p.id,
-                            entry,
-                        },
-                    )),
-                    // Location rows (v1 packs in the commit, or a commit record from an
-                    // older build): the v2 pack's own entry table has them.
-                    MultiRows::Locations(r) => r.extend(p.entries()?),
-                },
+                PackRows::Prefixes(prefixes) => rows.add_v2_pack(p, prefixes)?,
             }
             counts.add(&pack_counts);
             ids.push(p.id);
@@ -1013,14 +1002,41 @@ impl MultiRows {
         match self {
             MultiRows::Locations(r) => r.extend(entries),
             MultiRows::Entries(r) => {
-                r.extend(entries.iter().zip(0u32..).map(|(e, entry)| EntryRow {
-                    prefix: hash_prefix(&e.hash),
-                    pack: id,
-                    entry,
-                }))
+                add_entry_rows(r, id, entries.iter().map(|e| hash_prefix(&e.hash)))
             }
         }
     }
+
+    /// Adds the rows of a v2 pack the writer finished, from the hash prefixes of its
+    /// entries in write order. Location rows (v1 packs in the commit, or a commit record
+    /// from an older build) are read from the pack's own entry table.
+    fn add_v2_pack(
+        &mut self,
+        pack: &FinishedPack,
+        prefixes: Vec<HashPrefix>,
+    ) -> Result<(), StoreError> {
+        match self {
+            MultiRows::Locations(r) => r.extend(pack.entries()?),
+            MultiRows::Entries(r) => add_entry_rows(r, pack.id, prefixes),
+        }
+        Ok(())
+    }
+}
+
+/// Appends the entry rows of pack `pack` whose entries, in entry table order, have these
+/// hash prefixes.
+fn add_entry_rows(
+    rows: &mut Vec<EntryRow>,
+    pack: PackId,
+    prefixes: impl IntoIterator<Item = HashPrefix>,
+) {
+    rows.extend(
+        (prefixes.into_iter().zip(0u32..)).map(|(prefix, entry)| EntryRow {
+            prefix,
+            pack,
+            entry,
+        }),
+    );
 }
 
 /// Writes the multi-pack index over `packs` (the commit record), atomically.
