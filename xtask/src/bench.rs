@@ -829,6 +829,7 @@ fn real_data(
     export_and_verify(o, bin, &store, per.pack_bytes, "", r)?;
 
     repacked(o, bin, out, &store, &keyfile, &keys, r)?;
+    one_sequence_per_block(o, bin, out, fasta, &keyfile, &keys, r)?;
 
     // Import throughput over the run, in-process, for the plot.
     let tstore = out.join("store_curve");
@@ -904,11 +905,54 @@ fn repacked(
     Ok(())
 }
 
+/// The same input imported with `--block-size 1` (every sequence in a block of its own),
+/// once: the figures that trade changes (bytes, gets, export, verify).
+fn one_sequence_per_block(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    fasta: &Path,
+    keyfile: &Path,
+    keys: &Arc<Vec<SequenceHash>>,
+    r: &mut Report,
+) -> Result<(), String> {
+    let store = out.join("store_protein_all_block1");
+    let _ = std::fs::remove_dir_all(&store);
+    let (t, _) = sh(&format!(
+        "{} --store {} import --block-size 1 {} > /dev/null",
+        bin.display(),
+        store.display(),
+        fasta.display()
+    ))?;
+    r.add(
+        "block1_import_s",
+        "--block-size 1: import wall time (one run)",
+        t,
+        "s",
+        String::new(),
+    );
+    let (bytes, files) = dir_bytes(&store);
+    r.add(
+        "block1_store_mb",
+        "--block-size 1: store bytes (packs + indexes)",
+        bytes as f64 / 1e6,
+        "MB",
+        format!("{files} files"),
+    );
+    let lib = Arc::new(PackedSequenceStorage::open(&store).map_err(|e| e.to_string())?);
+    let per = index_and_gets(o, bin, &store, &lib, keys, keyfile, "block1_", r)?;
+    export_and_verify(o, bin, &store, per.pack_bytes, "block1_", r)?;
+    drop(lib);
+    let _ = std::fs::remove_dir_all(&store);
+    Ok(())
+}
+
 /// The label prefix for figures whose keys start with `prefix`: "repacked_" ->
-/// "repacked: ", "" -> "".
+/// "repacked: ", "block1_" -> "--block-size 1: ", "" -> "".
 fn label_of(prefix: &str) -> String {
     match prefix.trim_end_matches('_') {
         "" => String::new(),
+        "block1" => "--block-size 1: ".into(),
         label => format!("{label}: "),
     }
 }

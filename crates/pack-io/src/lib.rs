@@ -29,7 +29,10 @@ mod reader;
 mod writer;
 
 pub use reader::{BlockCache, PackReader};
-pub use writer::{FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry};
+pub use writer::{
+    FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry, DICTIONARY_BLOCK_SIZE,
+    REPRESENTATIONS_BLOCK_SIZE,
+};
 
 use std::path::PathBuf;
 

@@ -129,9 +129,12 @@ struct PackArgs {
     /// Pack size limit in bytes.
     #[arg(long, default_value_t = 64 << 20, hide = true)]
     pack_size: u64,
-    /// Uncompressed bytes per v2 block.
-    #[arg(long, default_value_t = pack_format::v2::DEFAULT_BLOCK_SIZE, hide = true)]
-    block_size: usize,
+    /// Uncompressed bytes at which a block of new sequences closes (v2) [default: 2048 in
+    /// packs with a dictionary, 8192 without]. 1 puts every sequence in a block of its own:
+    /// random reads of single sequences about 1.5 times as fast, packs about 11% larger,
+    /// export and verify slower (docs/performance.md)
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(1 << 26)))]
+    block_size: Option<u32>,
     /// Zstandard level of new packs (1-22) [default: per pack, v2: 1 for protein, 3 for
     /// nucleotide sequences; v1: 3].
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=22))]
@@ -146,7 +149,7 @@ impl PackArgs {
                 Format::V2 => PackVersion::V2,
             },
             pack_size_limit: self.pack_size,
-            block_size: self.block_size,
+            block_size: self.block_size.map(|b| b as usize),
             level: self.level,
         }
     }

@@ -676,6 +676,69 @@ fn the_compression_level_changes_the_packs_not_the_answers() {
 }
 
 #[test]
+fn block_size_one_puts_every_sequence_in_a_block_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = data("sample.fasta");
+    let store = |name: &str, args: &[&str]| {
+        let store = dir.path().join(name);
+        let mut full = vec!["import"];
+        full.extend_from_slice(args);
+        full.push(a.to_str().unwrap());
+        ok(&store, &full);
+        store
+    };
+    // (blocks, entries) of each pack, from its trailer (docs/format.md): the block count
+    // is the u32 at byte 8 of the last 64, the entry count the u32 at byte 12.
+    let counts = |store: &Path| -> Vec<(u32, u32)> {
+        pack_files(store)
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).unwrap();
+                let t = &bytes[bytes.len() - 64..];
+                let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().unwrap());
+                (u32_at(8), u32_at(12))
+            })
+            .collect()
+    };
+    let default = store("default", &[]);
+    let one = store("one", &["--block-size", "1"]);
+    // Every sequence's residues entry in a block of its own: at least as many blocks as
+    // sequences (the representations-only entries of repeated records share theirs).
+    let sequences = |store: &Path| -> u32 {
+        let out = ok(store, &["stats"]).stdout;
+        let text = String::from_utf8(out).unwrap();
+        let line = text.lines().find(|l| l.starts_with("sequences")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let blocks = |store: &Path| -> u32 { counts(store).iter().map(|c| c.0).sum() };
+    assert!(blocks(&one) >= sequences(&one), "{:?}", counts(&one));
+    assert!(
+        blocks(&default) < sequences(&default) / 2,
+        "{:?}",
+        counts(&default)
+    );
+    // The default is 2 KiB blocks with the pack's dictionary.
+    let bytes = |s: &Path| -> Vec<Vec<u8>> {
+        pack_files(s)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        bytes(&default),
+        bytes(&store("2048", &["--block-size", "2048"]))
+    );
+    assert_eq!(
+        ok(&default, &["export"]).stdout,
+        ok(&one, &["export"]).stdout
+    );
+    ok(&one, &["verify"]);
+    let out = run(&one, &["import", "--block-size", "0", a.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--block-size"), "{}", stderr(&out));
+}
+
+#[test]
 fn the_default_level_is_chosen_per_pack() {
     let dir = tempfile::tempdir().unwrap();
     let packs = |name: &str, input: &str, args: &[&str]| {

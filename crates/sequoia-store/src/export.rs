@@ -229,7 +229,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions {
             pack_size_limit: 40_000,
-            block_size: 512,
+            block_size: Some(512),
             ..StoreOptions::default()
         };
         let store = PackedSequenceStorage::open_writer(dir.path(), options).unwrap();

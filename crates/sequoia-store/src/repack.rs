@@ -152,7 +152,7 @@ mod tests {
     fn options() -> StoreOptions {
         StoreOptions {
             pack_size_limit: 30_000,
-            block_size: 512,
+            block_size: Some(512),
             ..StoreOptions::default()
         }
     }

@@ -27,8 +27,13 @@ pub struct StoreOptions {
     pub format: PackVersion,
     /// Size at which packs rotate.
     pub pack_size_limit: u64,
-    /// Uncompressed bytes per v2 block.
-    pub block_size: usize,
+    /// Uncompressed bytes at which a v2 block of entries with residues closes; `None` (the
+    /// default): [`pack_io::DICTIONARY_BLOCK_SIZE`] in packs with a dictionary (every pack
+    /// large enough to train one), [`pack_format::v2::DEFAULT_BLOCK_SIZE`] without. `Some(1)`
+    /// puts every sequence in a block of its own: a random read decompresses that sequence
+    /// alone (faster), and the packs are larger (one block table row and frame header per
+    /// sequence, no context shared between neighbours).
+    pub block_size: Option<usize>,
     /// Zstandard level; `None` (the default) chooses per pack: v1 packs
     /// [`pack_format::v1::DEFAULT_LEVEL`], v2 packs [`pack_format::v2::default_level`] of
     /// their first entries (1 for protein, 3 for nucleotide sequences).
@@ -40,7 +45,7 @@ impl Default for StoreOptions {
         StoreOptions {
             format: PackVersion::V2,
             pack_size_limit: 64 << 20,
-            block_size: pack_format::v2::DEFAULT_BLOCK_SIZE,
+            block_size: None,
             level: None,
         }
     }
@@ -473,7 +478,10 @@ impl PackedSequenceStorage {
         let mut config = PackWriterConfig::new(&self.layout.packs_dir(), first_id);
         config.version = self.options.format;
         config.pack_size_limit = self.options.pack_size_limit;
-        config.block_size = self.options.block_size;
+        if let Some(size) = self.options.block_size {
+            config.block_size = size;
+            config.dictionary_block_size = size;
+        }
         config.level = self.options.level;
         config
     }

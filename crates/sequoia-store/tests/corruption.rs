@@ -26,7 +26,7 @@ fn build_with(dir: &Path, formats: [PackVersion; 3]) -> Model {
         let options = StoreOptions {
             format,
             pack_size_limit: 2500,
-            block_size: 400,
+            block_size: Some(400),
             level: Some(3),
         };
         let store = PackedSequenceStorage::open_writer(dir, options).unwrap();

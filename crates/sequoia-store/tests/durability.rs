@@ -181,7 +181,7 @@ fn every_crash_point_leaves_a_consistent_store() {
     let store_dir = dir.path().join("store");
     let options = StoreOptions {
         pack_size_limit: 1200,
-        block_size: 300,
+        block_size: Some(300),
         level: Some(1),
         ..StoreOptions::default()
     };

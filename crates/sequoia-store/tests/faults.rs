@@ -95,7 +95,7 @@ fn visible(store: &PackedSequenceStorage) -> Model {
 fn options() -> StoreOptions {
     StoreOptions {
         pack_size_limit: 4000,
-        block_size: 500,
+        block_size: Some(500),
         level: Some(1),
         ..StoreOptions::default()
     }

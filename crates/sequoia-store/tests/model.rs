@@ -38,7 +38,7 @@ fn options(v1: bool) -> StoreOptions {
     StoreOptions {
         format: if v1 { PackVersion::V1 } else { PackVersion::V2 },
         pack_size_limit: 3_000,
-        block_size: 300,
+        block_size: Some(300),
         level: Some(1),
     }
 }
