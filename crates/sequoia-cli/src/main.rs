@@ -473,7 +473,7 @@ fn get(
     // Every identifier is read before anything is printed: a malformed one is an error
     // (the first in input order). A long list is read on every core while the store
     // opens.
-    let parse = |part: &[&str]| -> std::result::Result<Vec<IdQuery>, String> {
+    let parse = |part: &[&str]| -> Vec<std::result::Result<IdQuery, String>> {
         part.iter().map(|h| IdQuery::parse(h)).collect()
     };
     let part_len = hashes.len().div_ceil(cores()).max(GET_CHUNK);
@@ -490,8 +490,23 @@ fn get(
         (parsed, store)
     });
     let mut queries = Vec::with_capacity(hashes.len());
-    for part in parsed {
-        queries.extend(part.map_err(fail)?);
+    for (text, q) in hashes.iter().zip(parsed.into_iter().flatten()) {
+        queries.push(match q {
+            Ok(q) => q,
+            // samtools' rule (see `answer`) for a text whose region is not valid
+            // (`NAME:0`, `NAME:5-2`): when the whole text names records it is that name,
+            // otherwise the region is the error.
+            Err(e) => {
+                let Some(id) = SequenceId::parse(text) else {
+                    return Err(fail(e));
+                };
+                let open = store.as_ref().map_err(|e| fail(e.to_string()))?;
+                if open.find(&id).map_err(fail)?.is_empty() {
+                    return Err(fail(e));
+                }
+                IdQuery { id, region: None }
+            }
+        });
     }
     let store = store.map_err(fail)?;
     let stdout = std::io::stdout();

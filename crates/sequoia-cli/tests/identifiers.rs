@@ -155,6 +155,34 @@ fn an_identifier_with_a_colon_is_a_name_before_a_region() {
 }
 
 #[test]
+fn a_name_that_reads_as_an_invalid_region_is_still_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let fasta = store.join("odd.fasta");
+    std::fs::write(&fasta, ">odd:0 first\nMKVLA\n>rev:5-2 second\nMKVLAW\n").unwrap();
+    ok_text(store, &["import", fasta.to_str().unwrap()]);
+    assert_eq!(ok_text(store, &["get", "odd:0"]), ">odd:0 first\nMKVLA\n");
+    assert_eq!(
+        ok_text(store, &["get", "rev:5-2"]),
+        ">rev:5-2 second\nMKVLAW\n"
+    );
+    let keys = store.join("keys.txt");
+    std::fs::write(&keys, "rev:5-2\nodd:0\n").unwrap();
+    assert_eq!(
+        ok_text(store, &["get", "--keys", keys.to_str().unwrap()]),
+        ">rev:5-2 second\nMKVLAW\n>odd:0 first\nMKVLA\n"
+    );
+    // Names that match nothing whole: the region is the error, and nothing is printed.
+    for (text, why) in [("odd:5-2", "ends before it starts"), ("rev:0", "1-based")] {
+        let out = run(store, &["get", "odd:0", text]);
+        assert!(!out.status.success(), "{text}");
+        assert!(out.stdout.is_empty(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(text) && err.contains(why), "{text}: {err}");
+    }
+}
+
+#[test]
 fn rebuild_index_restores_alias_lookups() {
     let (dir, info) = sample_store();
     let store = dir.path();
