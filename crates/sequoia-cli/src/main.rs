@@ -795,7 +795,8 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
             "index bytes      {} in {} files",
             j.index_bytes, j.index_files
         )?;
-        let upgrade = if j.commit_record == "location rows" && j.v1_packs == 0 {
+        let location_rows = matches!(s.commit_record, Some(k) if k != IndexKind::Entries);
+        let upgrade = if location_rows && j.v1_packs == 0 {
             ": `sequoia rebuild-index` rewrites them as entry rows of 16 bytes"
         } else {
             ""
