@@ -718,14 +718,7 @@ fn real_data(
             double_secs.median
         ),
     );
-    let (bytes, files) = dir_bytes(&store);
-    r.add(
-        "store_mb",
-        "store bytes (packs + indexes)",
-        bytes as f64 / 1e6,
-        "MB",
-        format!("{files} files"),
-    );
+    let bytes = store_bytes(&store, "", r);
 
     // De-duplicated FASTA and its compressibility.
     let dedup = out.join("protein_all.dedup.fa");
@@ -892,14 +885,7 @@ fn repacked(
     }
     drop(lib);
     let lib = Arc::new(PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?);
-    let (bytes, files) = dir_bytes(&copy);
-    r.add(
-        "repacked_store_mb",
-        "repacked: store bytes (packs + indexes)",
-        bytes as f64 / 1e6,
-        "MB",
-        format!("{files} files"),
-    );
+    store_bytes(&copy, "repacked_", r);
     let per = index_and_gets(o, bin, &copy, &lib, keys, keyfile, "repacked_", r)?;
     export_and_verify(o, bin, &copy, per.pack_bytes, "repacked_", r)?;
     Ok(())
@@ -931,20 +917,26 @@ fn one_sequence_per_block(
         "s",
         String::new(),
     );
-    let (bytes, files) = dir_bytes(&store);
-    r.add(
-        "block1_store_mb",
-        "--block-size 1: store bytes (packs + indexes)",
-        bytes as f64 / 1e6,
-        "MB",
-        format!("{files} files"),
-    );
+    store_bytes(&store, "block1_", r);
     let lib = Arc::new(PackedSequenceStorage::open(&store).map_err(|e| e.to_string())?);
     let per = index_and_gets(o, bin, &store, &lib, keys, keyfile, "block1_", r)?;
     export_and_verify(o, bin, &store, per.pack_bytes, "block1_", r)?;
     drop(lib);
     let _ = std::fs::remove_dir_all(&store);
     Ok(())
+}
+
+/// Reports the bytes and files of `store` under `{prefix}store_mb`; returns the bytes.
+fn store_bytes(store: &Path, prefix: &str, r: &mut Report) -> u64 {
+    let (bytes, files) = dir_bytes(store);
+    r.add(
+        &format!("{prefix}store_mb"),
+        &format!("{}store bytes (packs + indexes)", label_of(prefix)),
+        bytes as f64 / 1e6,
+        "MB",
+        format!("{files} files"),
+    );
+    bytes
 }
 
 /// The label prefix for figures whose keys start with `prefix`: "repacked_" ->
