@@ -353,6 +353,41 @@ fn library_gets(
     })
 }
 
+/// Seconds of `store.get_many` over `keys` on `threads` threads (warm), each thread
+/// reading its own contiguous share in one call; an error unless every key is found.
+fn library_get_many(
+    store: &Arc<PackedSequenceStorage>,
+    keys: &Arc<Vec<SequenceHash>>,
+    threads: usize,
+) -> Result<f64, String> {
+    let read = |store: &PackedSequenceStorage, part: &[SequenceHash]| -> Result<usize, String> {
+        let mut n = 0;
+        store
+            .get_many(part, |_, r| n += usize::from(r.is_some()))
+            .map_err(|e| e.to_string())?;
+        Ok(n)
+    };
+    read(store, &keys[..keys.len() / 10])?;
+    let share = keys.len().div_ceil(threads);
+    let t = Instant::now();
+    let found: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .chunks(share)
+            .map(|part| scope.spawn(move || read(store, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a reader panicked".into())))
+            .collect()
+    });
+    let elapsed = t.elapsed().as_secs_f64();
+    let n = found.into_iter().sum::<Result<usize, String>>()?;
+    if n != keys.len() {
+        return Err(format!("get_many found {n} of {}", keys.len()));
+    }
+    Ok(elapsed)
+}
+
 /// Seconds to read the residues `ids` name (`get_by`: resolve, then read) on `threads`
 /// threads (warm).
 fn library_resolves(
@@ -978,6 +1013,17 @@ fn index_and_gets(
         r.timed(
             &format!("{prefix}get_lib_{threads}t"),
             &format!("{label}random get, library, {what}"),
+            g,
+            nkeys,
+            "seq/s",
+            target,
+        );
+    }
+    for (threads, what, target) in [(1, "1 thread", ""), (2, "2 threads", "target >= 1,000,000")] {
+        let g = repeat(o.runs, || library_get_many(lib, keys, threads))?;
+        r.timed(
+            &format!("{prefix}get_many_lib_{threads}t"),
+            &format!("{label}random get_many (a batch read in pack order), library, {what}"),
             g,
             nkeys,
             "seq/s",

@@ -731,6 +731,21 @@ impl<'a> V2Pack<'a> {
         })
     }
 
+    /// Asks the CPU to start loading block `i`'s compressed bytes into its caches, so that
+    /// a read of it soon after does not wait on memory (a hint: nothing is checked, an
+    /// invalid `i` does nothing).
+    pub fn prefetch_block(&self, i: u32) {
+        if let Ok(info) = self.block_info(i) {
+            if let Some(frame) = self
+                .bytes
+                .get(info.offset as usize..)
+                .and_then(|b| b.get(..info.compressed_len as usize))
+            {
+                crate::prefetch(frame);
+            }
+        }
+    }
+
     /// Checks block `i`'s CRC and decompresses it into `out` (cleared first). `dictionary`
     /// must be the pack's own ([`PackDictionary::of`]) when it has one.
     pub fn read_block(

@@ -419,6 +419,17 @@ impl PackReader {
         }
     }
 
+    /// Starts loading the compressed bytes of the block `location` names into the CPU's
+    /// caches, for a [`read_entry`](Self::read_entry) of it soon after (a hint: v1 packs
+    /// and invalid locations are ignored).
+    pub fn prefetch(&self, location: &PackLocation) {
+        if self.version == PackVersion::V2 {
+            if let Ok(pack) = self.v2() {
+                pack.prefetch_block(location.block);
+            }
+        }
+    }
+
     /// Row `entry` of a v2 pack's entry table: the entry's SHA-256 and its place (with
     /// `pack` as the id the caller knows the pack by). An error for a v1 pack or a row out
     /// of range. The table is under the footer CRC, which this does not check: a caller

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use memmap2::Mmap;
-use pack_format::{PackId, PackVersion, Representation, SequenceHash};
+use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
 use pack_index::{
     hash_prefix, write_index, write_merged_entry_index, write_merged_index, CheckedIndex, EntryRow,
     HashPrefix, IndexCounts, IndexEntry, IndexKind,
@@ -227,6 +227,10 @@ pub(crate) fn representations_bytes(representations: &[Representation]) -> usize
         .map(|r| r.header.len() + r.source.len() + 8)
         .sum()
 }
+
+/// How many places ahead [`PackedSequenceStorage::get_many`] asks for the blocks and keys it
+/// will read (enough to cover a block's decompression, few enough to stay in cache).
+const PREFETCH_AHEAD: usize = 4;
 
 thread_local! {
     static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
@@ -919,6 +923,76 @@ impl PackedSequenceStorage {
             return Err(no_residues(hash));
         }
         Ok(residues)
+    }
+
+    /// The residues of each of `hashes`: `f(i, residues)` for every `i` in
+    /// `0..hashes.len()`, `None` when `hashes[i]` is not stored.
+    ///
+    /// Unlike [`get`](Self::get) in a loop, every key is located first and the entries
+    /// are then read in the order of their places in the packs, so that keys in one
+    /// block share its decompression and the packs are read forwards. The calls to `f`
+    /// come in that order, not in the order of `hashes`; the residues borrowed by `f`
+    /// are not copied. On an error, `f` has been called for some keys and not others.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use sequoia_store::{PackedSequenceStorage, Representation, SequenceHash, StoreOptions};
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// let rep = Representation::new("sp|P69905|HBA_HUMAN", "sp");
+    /// store.put(b"MVLSPADKTN", rep).unwrap();
+    /// store.commit().unwrap();
+    /// let stored = SequenceHash::of_residues(b"MVLSPADKTN");
+    /// let absent = SequenceHash::of_residues(b"ACGT");
+    /// let mut lengths = vec![usize::MAX; 2];
+    /// store
+    ///     .get_many(&[absent, stored], |i, residues| lengths[i] = residues.map_or(0, <[u8]>::len))
+    ///     .unwrap();
+    /// assert_eq!(lengths, [0, 10]);
+    /// ```
+    pub fn get_many(
+        &self,
+        hashes: &[SequenceHash],
+        mut f: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<(), StoreError> {
+        let snap = self.snapshot();
+        let mut places: Vec<(PackLocation, usize)> = Vec::with_capacity(hashes.len());
+        snap.first_locations(hashes, |i, first| match first {
+            // The first location holds the residues unless the entry there is damaged,
+            // which the read below finds (and leaves to `get`, which tries the others).
+            Some(loc) => places.push((loc, i)),
+            None => f(i, None),
+        })?;
+        places.sort_unstable();
+        CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            for (j, &(loc, i)) in places.iter().enumerate() {
+                if let Some(&(ahead, k)) = places.get(j + PREFETCH_AHEAD) {
+                    // The keys are visited out of their order, the blocks with gaps between
+                    // them: ask for both a few places ahead instead of waiting on memory.
+                    pack_format::prefetch(hashes[k].as_bytes());
+                    if let Ok(reader) = snap.reader(&hashes[k], ahead.pack) {
+                        reader.prefetch(&ahead);
+                    }
+                }
+                let hash = &hashes[i];
+                let read = snap.with_entry(hash, &loc, &mut cache, |e| {
+                    let has = e.has_sequence();
+                    if has {
+                        f(i, Some(e.sequence));
+                    }
+                    has
+                })?;
+                if !read {
+                    // Only damage leaves the first entry without residues: `get` tells
+                    // whether another entry holds them.
+                    drop(cache);
+                    let residues = self.get(hash)?;
+                    f(i, residues.as_deref());
+                    cache = c.borrow_mut();
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Whether `hash` is stored.

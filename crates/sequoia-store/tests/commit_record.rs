@@ -55,6 +55,17 @@ fn check(dir: &Path, model: &Model) {
         let back: BTreeSet<String> = rec.representations.into_iter().map(|r| r.header).collect();
         assert_eq!(&back, headers);
     }
+    // get_many reads the same residues, whichever the commit record's kind.
+    let keys: Vec<SequenceHash> = model.keys().map(|r| SequenceHash::of_residues(r)).collect();
+    let mut read: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    store
+        .get_many(&keys, |i, r| {
+            assert!(read[i].is_none(), "key {i} answered twice");
+            read[i] = r.map(<[u8]>::to_vec);
+        })
+        .unwrap();
+    let want: Vec<Option<Vec<u8>>> = model.keys().cloned().map(Some).collect();
+    assert_eq!(read, want);
     let report = store.verify(&mut |_, _| {});
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -131,6 +131,17 @@ fn read_all(dir: &Path, model: &Model, at: &str) -> (usize, usize) {
             Err(_) => errors += 1,
         }
     }
+    // Read together, the same keys give the right residues or an error, never others.
+    let keys: Vec<(SequenceHash, &Vec<u8>)> = model
+        .keys()
+        .map(|r| (SequenceHash::of_residues(r), r))
+        .collect();
+    let hashes: Vec<SequenceHash> = keys.iter().map(|(h, _)| *h).collect();
+    let _ = store.get_many(&hashes, |i, r| {
+        if let Some(r) = r {
+            assert_eq!(r, &keys[i].1[..], "{at}: get_many returned wrong residues");
+        }
+    });
     (errors, missing)
 }
 

@@ -158,6 +158,16 @@ proptest! {
             Ok(())
         }).unwrap();
         prop_assert_eq!(&seen, &committed);
+        // get_many answers each key once, as get does: stored, never stored, asked twice.
+        let mut keys: Vec<SequenceHash> = pool.iter().map(|s| SequenceHash::of_residues(&norm(s))).collect();
+        keys.push(keys[0]);
+        keys.push(SequenceHash::of_residues(b"NEVERSTORED"));
+        let mut answers: Vec<Vec<Option<Vec<u8>>>> = vec![Vec::new(); keys.len()];
+        reader.get_many(&keys, |i, r| answers[i].push(r.map(<[u8]>::to_vec))).unwrap();
+        let by_hash: BTreeMap<SequenceHash, &Vec<u8>> = committed.keys().map(|r| (SequenceHash::of_residues(r), r)).collect();
+        for (key, answer) in keys.iter().zip(&answers) {
+            prop_assert_eq!(answer, &vec![by_hash.get(key).map(|r| r.to_vec())], "{}", key);
+        }
         let stats = reader.stats().unwrap();
         prop_assert_eq!(stats.sequences, committed.len() as u64);
         prop_assert_eq!(stats.representations, committed.values().map(|r| r.len() as u64).sum::<u64>());
