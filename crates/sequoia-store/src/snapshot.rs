@@ -409,7 +409,11 @@ impl Snapshot {
             }
         }
         rows.sort_unstable();
-        for (pack, entry, i) in rows {
+        for (j, &(pack, entry, i)) in rows.iter().enumerate() {
+            if let Some(&(_, _, k)) = rows.get(j + 8) {
+                // The keys are visited out of their order.
+                pack_format::prefetch(hashes[k].as_bytes());
+            }
             let hash = &hashes[i];
             let row = EntryRow {
                 prefix: hash_prefix(hash),
