@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sequoia_store::fasta::open_input;
 use sequoia_store::{
-    import_fasta, IdQuery, ImportSummary, IndexKind, PackVersion, PackedSequenceStorage,
-    SequenceDigests, SequenceId, StoreOptions, StoredSequence,
+    import_fasta, FoundSequence, IdQuery, ImportSummary, IndexKind, PackVersion,
+    PackedSequenceStorage, SequenceDigests, SequenceId, StoreOptions, StoredSequence,
 };
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
@@ -400,6 +400,46 @@ fn answer(
     Ok(())
 }
 
+/// The FASTA records of a chunk of identifiers none of which has a region, read together
+/// ([`PackedSequenceStorage::find_many`]: in pack order), in the order of the
+/// identifiers; as [`answer`] gives them one by one.
+fn answer_all(
+    store: &PackedSequenceStorage,
+    texts: &[&str],
+    queries: &[IdQuery],
+    width: usize,
+    out: &mut Vec<u8>,
+    pieces: &mut Vec<Answer>,
+) -> Result<()> {
+    let mut missing = |out: &mut Vec<u8>, message: String| {
+        if !out.is_empty() {
+            pieces.push(Answer::Fasta(std::mem::take(out)));
+        }
+        pieces.push(Answer::Missing(message));
+    };
+    let ids: Vec<SequenceId> = queries.iter().map(|q| q.id.clone()).collect();
+    let mut failed = None;
+    // The records come in the order of the identifiers: those passed over matched nothing.
+    let mut answered = 0;
+    store
+        .find_many(&ids, |i, rec| {
+            for text in &texts[answered..i] {
+                missing(out, format!("no sequence matches {text}"));
+            }
+            answered = i + 1;
+            let written = write_found(out, rec, &queries[i], width, &mut missing);
+            failed = failed.take().or(written.err());
+        })
+        .map_err(fail)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    for text in &texts[answered..] {
+        missing(out, format!("no sequence matches {text}"));
+    }
+    Ok(())
+}
+
 /// Writes the records `q` names (its region of each) to `out`; how many sequences matched.
 fn write_matches(
     store: &PackedSequenceStorage,
@@ -413,39 +453,51 @@ fn write_matches(
     let mut failed = None;
     let found = store
         .find_each(&q.id, |rec| {
-            let len = rec.residues.len() as u64;
-            let range = match q.range(len) {
-                Ok(r) => r,
-                Err(e) => {
-                    missing(out, e.to_string());
-                    return;
-                }
-            };
-            let residues = &rec.residues[range];
-            let suffix = q.region_suffix(len);
-            if rec.representations().len() == 0 {
-                let written = write_record(out, &format!("{}{suffix}", rec.hash), residues, width);
-                failed = failed.take().or(written.err());
-            }
-            for (header, _) in rec.representations() {
-                // samtools appends the region to the name, before the description.
-                let written = if suffix.is_empty() {
-                    write_record(out, header, residues, width)
-                } else {
-                    let header = match header.split_once(char::is_whitespace) {
-                        Some((name, rest)) => format!("{name}{suffix} {rest}"),
-                        None => format!("{header}{suffix}"),
-                    };
-                    write_record(out, &header, residues, width)
-                };
-                failed = failed.take().or(written.err());
-            }
+            let written = write_found(out, rec, q, width, missing);
+            failed = failed.take().or(written.err());
         })
         .map_err(fail)?;
     if let Some(e) = failed {
         return Err(e);
     }
     Ok(found)
+}
+
+/// Writes `q`'s region of `rec` to `out`, once per representation (or under its hash when it
+/// has none); a region outside the sequence is a `missing` message instead.
+fn write_found(
+    out: &mut Vec<u8>,
+    rec: &FoundSequence<'_>,
+    q: &IdQuery,
+    width: usize,
+    missing: &mut impl FnMut(&mut Vec<u8>, String),
+) -> Result<()> {
+    let len = rec.residues.len() as u64;
+    let range = match q.range(len) {
+        Ok(r) => r,
+        Err(e) => {
+            missing(out, e.to_string());
+            return Ok(());
+        }
+    };
+    let residues = &rec.residues[range];
+    let suffix = q.region_suffix(len);
+    if rec.representations().len() == 0 {
+        write_record(out, &format!("{}{suffix}", rec.hash), residues, width)?;
+    }
+    for (header, _) in rec.representations() {
+        // samtools appends the region to the name, before the description.
+        if suffix.is_empty() {
+            write_record(out, header, residues, width)?;
+        } else {
+            let header = match header.split_once(char::is_whitespace) {
+                Some((name, rest)) => format!("{name}{suffix} {rest}"),
+                None => format!("{header}{suffix}"),
+            };
+            write_record(out, &header, residues, width)?;
+        }
+    }
+    Ok(())
 }
 
 fn get(
@@ -529,8 +581,14 @@ fn get(
                 .and_then(|mut s| s.pop())
                 .unwrap_or_default();
             let from = i * GET_CHUNK;
-            for (text, q) in hashes[from..].iter().zip(&queries[from..]).take(GET_CHUNK) {
-                answer(&store, text, q, width, &mut out, &mut pieces)?;
+            let to = (from + GET_CHUNK).min(queries.len());
+            let (texts, chunk) = (&hashes[from..to], &queries[from..to]);
+            if chunk.iter().all(|q| q.region.is_none()) {
+                answer_all(&store, texts, chunk, width, &mut out, &mut pieces)?;
+            } else {
+                for (text, q) in texts.iter().zip(chunk) {
+                    answer(&store, text, q, width, &mut out, &mut pieces)?;
+                }
             }
             if !out.is_empty() {
                 pieces.push(Answer::Fasta(out));

@@ -109,9 +109,41 @@ pub(crate) struct FoundBuffers {
     residues: Vec<u8>,
     text: String,
     ends: Vec<(usize, usize)>,
+    /// `residues` holds an entry's residues (an empty sequence included).
+    has_residues: bool,
 }
 
 impl FoundBuffers {
+    fn clear(&mut self) {
+        self.residues.clear();
+        self.text.clear();
+        self.ends.clear();
+        self.has_residues = false;
+    }
+
+    /// Adds what entry `e` holds: its residues, unless an entry before gave them, and its
+    /// representations whose header `keep` accepts.
+    fn add(
+        &mut self,
+        e: &pack_format::EntryRef<'_>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<(), StoreError> {
+        if e.has_sequence() && !self.has_residues {
+            self.residues.extend_from_slice(e.sequence);
+            self.has_residues = true;
+        }
+        let FoundBuffers { text, ends, .. } = self;
+        e.for_each_representation(|h, s| {
+            if keep(h) {
+                text.push_str(h);
+                let header_end = text.len();
+                text.push_str(s);
+                ends.push((header_end, text.len()));
+            }
+        })
+        .map_err(|err| StoreError::Corrupt(err.to_string()))
+    }
+
     fn view(&self, hash: SequenceHash) -> FoundSequence<'_> {
         FoundSequence {
             hash,
@@ -826,6 +858,79 @@ impl PackedSequenceStorage {
         result
     }
 
+    /// [`find_each`](Self::find_each) of every id of `ids`, read together: `f(i, found)`
+    /// for each sequence `ids[i]` names, in the order of `ids` (and for one id in
+    /// `find_each`'s order). Returns how many sequences each id named.
+    ///
+    /// As in [`get_many`](Self::get_many), the entries of the whole batch are read in the
+    /// order of their places in the packs; each sequence is held until its id's turn, so a
+    /// batch should be of thousands of ids, not millions.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use sequoia_store::{PackedSequenceStorage, Representation, SequenceId, StoreOptions};
+    /// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// store.put(b"MVLSPADKTN", Representation::new("sp|P69905|HBA_HUMAN", "sp")).unwrap();
+    /// store.commit().unwrap();
+    /// let ids = [SequenceId::parse("Q99999").unwrap(), SequenceId::parse("P69905").unwrap()];
+    /// let mut found = Vec::new();
+    /// let counts = store.find_many(&ids, |i, rec| found.push((i, rec.residues.to_vec()))).unwrap();
+    /// assert_eq!((counts, found), (vec![0, 1], vec![(1, b"MVLSPADKTN".to_vec())]));
+    /// ```
+    pub fn find_many(
+        &self,
+        ids: &[SequenceId],
+        mut f: impl FnMut(usize, &FoundSequence<'_>),
+    ) -> Result<Vec<usize>, StoreError> {
+        let snap = self.snapshot();
+        // Every sequence the ids name (in the order of the ids), and every entry of each.
+        let mut named: Vec<(usize, SequenceHash)> = Vec::new();
+        let mut places: Vec<(PackLocation, usize)> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            for (hash, locs) in candidates(&snap, id)? {
+                places.extend(locs.into_iter().map(|loc| (loc, named.len())));
+                named.push((i, hash));
+            }
+        }
+        // Sorted by place, each sequence's entries keep their order (`locations` sorts them).
+        places.sort_unstable();
+        let mut records: Vec<FoundBuffers> = Vec::new();
+        records.resize_with(named.len(), FoundBuffers::default);
+        CACHE.with(|c| -> Result<(), StoreError> {
+            let mut cache = c.borrow_mut();
+            for (j, &(loc, n)) in places.iter().enumerate() {
+                if let Some(&(ahead, m)) = places.get(j + PREFETCH_AHEAD) {
+                    if let Ok(reader) = snap.reader(&named[m].1, ahead.pack) {
+                        reader.prefetch(&ahead);
+                    }
+                }
+                let (i, hash) = &named[n];
+                let accession = match &ids[*i] {
+                    SequenceId::Accession(acc) => Some(acc.as_str()),
+                    _ => None,
+                };
+                let keep =
+                    |h: &str| accession.is_none_or(|acc| crate::ids::header_answers_to(h, acc));
+                let record = &mut records[n];
+                snap.with_entry(hash, &loc, &mut cache, |e| record.add(&e, keep))??;
+            }
+            Ok(())
+        })?;
+        let mut counts = vec![0; ids.len()];
+        for ((i, hash), record) in named.iter().zip(&records) {
+            if !record.has_residues {
+                return Err(no_residues(hash));
+            }
+            if matches!(ids[*i], SequenceId::Accession(_)) && record.ends.is_empty() {
+                // A row whose representation was never committed (or a key collision).
+                continue;
+            }
+            f(*i, &record.view(*hash));
+            counts[*i] += 1;
+        }
+        Ok(counts)
+    }
+
     pub(crate) fn write_pack_index(
         &self,
         id: PackId,
@@ -1264,33 +1369,11 @@ fn fill_record(
     buffers: &mut FoundBuffers,
     keep: impl Fn(&str) -> bool,
 ) -> Result<(), StoreError> {
-    let FoundBuffers {
-        residues,
-        text,
-        ends,
-    } = buffers;
-    residues.clear();
-    text.clear();
-    ends.clear();
-    let mut have_residues = false;
+    buffers.clear();
     for loc in locs {
-        snap.with_entry(hash, loc, cache, |e| {
-            if e.has_sequence() && !have_residues {
-                residues.extend_from_slice(e.sequence);
-                have_residues = true;
-            }
-            e.for_each_representation(|h, s| {
-                if keep(h) {
-                    text.push_str(h);
-                    let header_end = text.len();
-                    text.push_str(s);
-                    ends.push((header_end, text.len()));
-                }
-            })
-        })?
-        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        snap.with_entry(hash, loc, cache, |e| buffers.add(&e, &keep))??;
     }
-    if !have_residues {
+    if !buffers.has_residues {
         return Err(no_residues(hash));
     }
     Ok(())

@@ -168,6 +168,27 @@ proptest! {
         for (key, answer) in keys.iter().zip(&answers) {
             prop_assert_eq!(answer, &vec![by_hash.get(key).map(|r| r.to_vec())], "{}", key);
         }
+        // find_many gives what find_each gives, id by id, in the order of the ids.
+        type Found = (usize, SequenceHash, Vec<u8>, Vec<(String, String)>);
+        let mut ids: Vec<SequenceId> = Vec::new();
+        for s in &pool {
+            let d = SequenceDigests::of(&norm(s));
+            ids.extend([SequenceId::Sha256(SequenceHash::of_residues(&norm(s))), SequenceId::parse(&d.md5_hex()).unwrap(), SequenceId::parse(&d.ga4gh()).unwrap()]);
+        }
+        ids.extend((0..5).map(|h| SequenceId::Accession(format!("id{h}"))));
+        let mut one_by_one: Vec<Found> = Vec::new();
+        let mut want_counts = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            want_counts.push(reader.find_each(id, |f| {
+                one_by_one.push((i, f.hash, f.residues.to_vec(), f.representations().map(|(a, b)| (a.to_string(), b.to_string())).collect()));
+            }).unwrap());
+        }
+        let mut together: Vec<Found> = Vec::new();
+        let counts = reader.find_many(&ids, |i, f| {
+            together.push((i, f.hash, f.residues.to_vec(), f.representations().map(|(a, b)| (a.to_string(), b.to_string())).collect()));
+        }).unwrap();
+        prop_assert_eq!(counts, want_counts);
+        prop_assert_eq!(together, one_by_one);
         let stats = reader.stats().unwrap();
         prop_assert_eq!(stats.sequences, committed.len() as u64);
         prop_assert_eq!(stats.representations, committed.values().map(|r| r.len() as u64).sum::<u64>());
