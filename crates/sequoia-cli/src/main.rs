@@ -367,6 +367,17 @@ enum Answer {
     Missing(String),
 }
 
+/// What `answer` and `answer_all` call for an identifier or region that matches nothing:
+/// the records written so far end as a piece, then the message.
+fn missing_into(pieces: &mut Vec<Answer>) -> impl FnMut(&mut Vec<u8>, String) + '_ {
+    |out: &mut Vec<u8>, message: String| {
+        if !out.is_empty() {
+            pieces.push(Answer::Fasta(std::mem::take(out)));
+        }
+        pieces.push(Answer::Missing(message));
+    }
+}
+
 /// The FASTA records of one identifier, appended to `out` (one buffer per chunk of
 /// identifiers); an identifier or region that matches nothing ends the buffer as a piece and
 /// adds its message, so that the order of records and messages is kept.
@@ -378,12 +389,7 @@ fn answer(
     out: &mut Vec<u8>,
     pieces: &mut Vec<Answer>,
 ) -> Result<()> {
-    let mut missing = |out: &mut Vec<u8>, message: String| {
-        if !out.is_empty() {
-            pieces.push(Answer::Fasta(std::mem::take(out)));
-        }
-        pieces.push(Answer::Missing(message));
-    };
+    let mut missing = missing_into(pieces);
     // samtools' rule: a whole text that names records is that name, not NAME:REGION
     // (`B0RED7|GO:0006200,GO:0006754` is an identifier, not GO's residues 6754..).
     if q.region.is_some() {
@@ -411,12 +417,7 @@ fn answer_all(
     out: &mut Vec<u8>,
     pieces: &mut Vec<Answer>,
 ) -> Result<()> {
-    let mut missing = |out: &mut Vec<u8>, message: String| {
-        if !out.is_empty() {
-            pieces.push(Answer::Fasta(std::mem::take(out)));
-        }
-        pieces.push(Answer::Missing(message));
-    };
+    let mut missing = missing_into(pieces);
     let ids: Vec<SequenceId> = queries.iter().map(|q| q.id.clone()).collect();
     let mut failed = None;
     // The records come in the order of the identifiers: those passed over matched nothing.
