@@ -1008,27 +1008,30 @@ fn index_and_gets(
         "target <= 48".into(),
     );
     let nkeys = keys.len() as f64;
-    for (threads, what, target) in [(1, "1 thread", ""), (2, "2 threads", "target >= 1,000,000")] {
-        let g = repeat(o.runs, || library_gets(lib, keys, threads))?;
-        r.timed(
-            &format!("{prefix}get_lib_{threads}t"),
-            &format!("{label}random get, library, {what}"),
-            g,
-            nkeys,
-            "seq/s",
-            target,
-        );
-    }
-    for (threads, what, target) in [(1, "1 thread", ""), (2, "2 threads", "target >= 1,000,000")] {
-        let g = repeat(o.runs, || library_get_many(lib, keys, threads))?;
-        r.timed(
-            &format!("{prefix}get_many_lib_{threads}t"),
-            &format!("{label}random get_many (a batch read in pack order), library, {what}"),
-            g,
-            nkeys,
-            "seq/s",
-            target,
-        );
+    type Gets =
+        fn(&Arc<PackedSequenceStorage>, &Arc<Vec<SequenceHash>>, usize) -> Result<f64, String>;
+    let ways: [(&str, &str, Gets); 2] = [
+        ("get", "random get", library_gets),
+        (
+            "get_many",
+            "random get_many (a batch read in pack order)",
+            library_get_many,
+        ),
+    ];
+    for (key, name, gets) in ways {
+        for (threads, what, target) in
+            [(1, "1 thread", ""), (2, "2 threads", "target >= 1,000,000")]
+        {
+            let g = repeat(o.runs, || gets(lib, keys, threads))?;
+            r.timed(
+                &format!("{prefix}{key}_lib_{threads}t"),
+                &format!("{label}{name}, library, {what}"),
+                g,
+                nkeys,
+                "seq/s",
+                target,
+            );
+        }
     }
     let gc = repeat(o.runs, || {
         sh(&format!(
