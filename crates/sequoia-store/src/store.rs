@@ -1068,8 +1068,10 @@ impl PackedSequenceStorage {
             None => f(i, None),
         })?;
         places.sort_unstable();
-        CACHE.with(|c| {
-            let mut cache = c.borrow_mut();
+        // The cache is taken for the loop, not borrowed: `f` may read the store too (and
+        // gets a cache of its own).
+        let mut cache = CACHE.with(|c| c.take());
+        let result = (|| {
             for (j, &(loc, i)) in places.iter().enumerate() {
                 if let Some(&(ahead, k)) = places.get(j + PREFETCH_AHEAD) {
                     // The keys are visited out of their order, the blocks with gaps between
@@ -1090,14 +1092,14 @@ impl PackedSequenceStorage {
                 if !read {
                     // Only damage leaves the first entry without residues: `get` tells
                     // whether another entry holds them.
-                    drop(cache);
                     let residues = self.get(hash)?;
                     f(i, residues.as_deref());
-                    cache = c.borrow_mut();
                 }
             }
             Ok(())
-        })
+        })();
+        CACHE.with(|c| c.replace(cache));
+        result
     }
 
     /// Whether `hash` is stored.

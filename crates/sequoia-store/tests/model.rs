@@ -163,7 +163,11 @@ proptest! {
         keys.push(keys[0]);
         keys.push(SequenceHash::of_residues(b"NEVERSTORED"));
         let mut answers: Vec<Vec<Option<Vec<u8>>>> = vec![Vec::new(); keys.len()];
-        reader.get_many(&keys, |i, r| answers[i].push(r.map(<[u8]>::to_vec))).unwrap();
+        reader.get_many(&keys, |i, r| {
+            // The store can be read from inside the call.
+            assert_eq!(reader.get(&keys[i]).unwrap().as_deref(), r);
+            answers[i].push(r.map(<[u8]>::to_vec));
+        }).unwrap();
         let by_hash: BTreeMap<SequenceHash, &Vec<u8>> = committed.keys().map(|r| (SequenceHash::of_residues(r), r)).collect();
         for (key, answer) in keys.iter().zip(&answers) {
             prop_assert_eq!(answer, &vec![by_hash.get(key).map(|r| r.to_vec())], "{}", key);
