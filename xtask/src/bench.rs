@@ -1227,6 +1227,16 @@ fn scale_store(
         "us",
         format!("{} keys", keys.len()),
     );
+    // The same keys in one batch: in a store much larger than the batch, keys almost never
+    // share a block, so this shows what reading in pack order gains without that.
+    let g = repeat(o.runs, || library_get_many(&lib, &keys, 1))?;
+    r.add(
+        &format!("scale_{name}_get_many_us"),
+        &format!("{name}: random get_many, time per key, library, 1 thread"),
+        g.median / keys.len() as f64 * 1e6,
+        "us",
+        format!("{} keys", keys.len()),
+    );
     let md5_ids = Arc::new(md5_ids);
     let g = repeat(o.runs, || library_resolves(&lib, &md5_ids, 1))?;
     r.add(
