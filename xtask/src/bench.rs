@@ -1218,33 +1218,36 @@ fn scale_store(
     shuffle(&mut sample, &mut pick);
     shuffle(&mut md5_ids, &mut pick);
     let keys = Arc::new(sample);
+    // Time per key of each way of reading, 1 thread.
+    let mut per_key = |key: &str, what: &str, g: Stat, n: usize| -> f64 {
+        let us = g.median / n as f64 * 1e6;
+        r.add(
+            &format!("scale_{name}_{key}"),
+            &format!("{name}: {what}, library, 1 thread"),
+            us,
+            "us",
+            format!("{n} keys"),
+        );
+        us
+    };
     let g = repeat(o.runs, || library_gets(&lib, &keys, 1))?;
-    let lookup_us = g.median / keys.len() as f64 * 1e6;
-    r.add(
-        &format!("scale_{name}_lookup_us"),
-        &format!("{name}: random get latency, library, 1 thread"),
-        lookup_us,
-        "us",
-        format!("{} keys", keys.len()),
-    );
+    let lookup_us = per_key("lookup_us", "random get latency", g, keys.len());
     // The same keys in one batch: in a store much larger than the batch, keys almost never
     // share a block, so this shows what reading in pack order gains without that.
     let g = repeat(o.runs, || library_get_many(&lib, &keys, 1))?;
-    r.add(
-        &format!("scale_{name}_get_many_us"),
-        &format!("{name}: random get_many, time per key, library, 1 thread"),
-        g.median / keys.len() as f64 * 1e6,
-        "us",
-        format!("{} keys", keys.len()),
+    per_key(
+        "get_many_us",
+        "random get_many, time per key",
+        g,
+        keys.len(),
     );
     let md5_ids = Arc::new(md5_ids);
     let g = repeat(o.runs, || library_resolves(&lib, &md5_ids, 1))?;
-    r.add(
-        &format!("scale_{name}_md5_lookup_us"),
-        &format!("{name}: random get by MD5 latency, library, 1 thread"),
-        g.median / md5_ids.len() as f64 * 1e6,
-        "us",
-        format!("{} keys", md5_ids.len()),
+    per_key(
+        "md5_lookup_us",
+        "random get by MD5 latency",
+        g,
+        md5_ids.len(),
     );
     let one = keys[0].to_hex();
     let cold = repeat(o.runs.max(10), || {
