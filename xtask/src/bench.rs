@@ -919,11 +919,7 @@ fn repacked(
         std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     drop(lib);
-    let lib = Arc::new(PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?);
-    store_bytes(&copy, "repacked_", r);
-    let per = index_and_gets(o, bin, &copy, &lib, keys, keyfile, "repacked_", r)?;
-    export_and_verify(o, bin, &copy, per.pack_bytes, "repacked_", r)?;
-    Ok(())
+    variant_figures(o, bin, &copy, keyfile, keys, "repacked_", r)
 }
 
 /// The same input imported with `--block-size 1` (every sequence in a block of its own),
@@ -952,13 +948,26 @@ fn one_sequence_per_block(
         "s",
         String::new(),
     );
-    store_bytes(&store, "block1_", r);
-    let lib = Arc::new(PackedSequenceStorage::open(&store).map_err(|e| e.to_string())?);
-    let per = index_and_gets(o, bin, &store, &lib, keys, keyfile, "block1_", r)?;
-    export_and_verify(o, bin, &store, per.pack_bytes, "block1_", r)?;
-    drop(lib);
+    variant_figures(o, bin, &store, keyfile, keys, "block1_", r)?;
     let _ = std::fs::remove_dir_all(&store);
     Ok(())
+}
+
+/// The figures a variant of the imported store (repacked, `--block-size 1`) is compared
+/// on, under keys starting with `prefix`: bytes, index bytes, gets, export, verify.
+fn variant_figures(
+    o: &Options,
+    bin: &Path,
+    store: &Path,
+    keyfile: &Path,
+    keys: &Arc<Vec<SequenceHash>>,
+    prefix: &str,
+    r: &mut Report,
+) -> Result<(), String> {
+    store_bytes(store, prefix, r);
+    let lib = Arc::new(PackedSequenceStorage::open(store).map_err(|e| e.to_string())?);
+    let per = index_and_gets(o, bin, store, &lib, keys, keyfile, prefix, r)?;
+    export_and_verify(o, bin, store, per.pack_bytes, prefix, r)
 }
 
 /// Reports the bytes and files of `store` under `{prefix}store_mb`; returns the bytes.
