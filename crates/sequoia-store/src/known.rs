@@ -8,12 +8,16 @@
 //! and a `Vec` per sequence: the import's memory is the data itself, and freeing it at the
 //! commit leaves no scattered small allocations behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pack_format::{Representation, SequenceHash, SequenceHashBuilder};
 
 /// "No node": the end of a sequence's list.
 const NONE: u32 = u32::MAX;
+/// Fingerprint nodes a sequence's list may have before its fingerprints are also kept in
+/// the session's set (`KnownRepresentations::many`): checking a record against a list is a
+/// walk of cache misses, and a sequence with hundreds of records would make it quadratic.
+const WALK_LIMIT: u16 = 16;
 /// A node's `len` for a fingerprint of a representation stored in an earlier commit (no
 /// text to write).
 const STORED: u32 = u32::MAX;
@@ -27,6 +31,8 @@ struct Known {
     last: u32,
     /// Whether it is in `deferred` (it has representations to write at commit).
     deferred: bool,
+    /// Nodes in its list (saturating); past `WALK_LIMIT` its fingerprints are in `many`.
+    nodes: u16,
 }
 
 /// A fingerprint beyond a sequence's first; for a representation to write at commit, where
@@ -51,6 +57,9 @@ pub(crate) struct KnownRepresentations {
     text: TextArena,
     /// Source names, each once; a node's arena record starts with its index (u32 LE).
     sources: Vec<String>,
+    /// (hash, fingerprint) of every node of the sequences with more than `WALK_LIMIT`
+    /// nodes: the few with many records are checked here, not walked.
+    many: HashSet<(SequenceHash, u64), SequenceHashBuilder>,
 }
 
 impl KnownRepresentations {
@@ -64,17 +73,16 @@ impl KnownRepresentations {
             first,
             last: NONE,
             deferred: false,
+            nodes: 0,
         };
         for fp in fps {
-            k.last = push_node(
-                &mut self.nodes,
-                Node {
-                    fp,
-                    at: 0,
-                    prev: k.last,
-                    len: STORED,
-                },
-            );
+            let node = Node {
+                fp,
+                at: 0,
+                prev: k.last,
+                len: STORED,
+            };
+            add_node(&mut self.nodes, &mut self.many, &hash, &mut k, node);
         }
         self.known.insert(hash, k);
     }
@@ -91,7 +99,13 @@ impl KnownRepresentations {
     ) -> Option<bool> {
         let k = self.known.get_mut(hash)?;
         let fp = fingerprint(header, source);
-        if k.first == fp || list(&self.nodes, k.last).any(|n| n.fp == fp) {
+        let seen = k.first == fp
+            || if k.nodes > WALK_LIMIT {
+                self.many.contains(&(*hash, fp))
+            } else {
+                list(&self.nodes, k.last).any(|n| n.fp == fp)
+            };
+        if seen {
             return Some(false);
         }
         let source_ix = match self.sources.iter().rposition(|s| s == source) {
@@ -102,15 +116,13 @@ impl KnownRepresentations {
             }
         } as u32;
         let at = self.text.push(source_ix, header.as_bytes());
-        k.last = push_node(
-            &mut self.nodes,
-            Node {
-                fp,
-                at,
-                prev: k.last,
-                len: header.len() as u32,
-            },
-        );
+        let node = Node {
+            fp,
+            at,
+            prev: k.last,
+            len: header.len() as u32,
+        };
+        add_node(&mut self.nodes, &mut self.many, hash, k, node);
         if !k.deferred {
             k.deferred = true;
             self.deferred.push(*hash);
@@ -130,7 +142,9 @@ impl KnownRepresentations {
             deferred,
             text,
             sources,
+            many,
         } = taken;
+        drop(many);
         // The map is needed for each deferred sequence's last node only: those are kept and
         // the map (48 bytes per sequence touched) freed before the commit's peak.
         let lasts: Vec<(SequenceHash, u32)> =
@@ -206,15 +220,28 @@ impl TextArena {
     }
 }
 
-/// Appends `n` and returns its index.
-fn push_node(nodes: &mut Vec<Node>, n: Node) -> u32 {
+/// Appends `n` (whose `prev` is `k.last`) to the list of `k`, the sequence `hash`; once the
+/// list is longer than `WALK_LIMIT`, its fingerprints are in `many` too.
+fn add_node(
+    nodes: &mut Vec<Node>,
+    many: &mut HashSet<(SequenceHash, u64), SequenceHashBuilder>,
+    hash: &SequenceHash,
+    k: &mut Known,
+    n: Node,
+) {
     let ix = nodes.len();
     assert!(
         ix < NONE as usize,
         "fewer than 2^32 - 1 extra representations per session"
     );
     nodes.push(n);
-    ix as u32
+    k.last = ix as u32;
+    k.nodes = k.nodes.saturating_add(1);
+    if k.nodes == WALK_LIMIT + 1 {
+        many.extend(list(nodes, k.last).map(|n| (*hash, n.fp)));
+    } else if k.nodes > WALK_LIMIT {
+        many.insert((*hash, n.fp));
+    }
 }
 
 fn list(nodes: &[Node], last: u32) -> impl Iterator<Item = &Node> {
@@ -294,6 +321,36 @@ mod tests {
     }
 
     #[test]
+    fn a_sequence_stored_with_many_representations_refuses_each_of_them() {
+        let mut k = KnownRepresentations::default();
+        let stored: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
+        k.insert_sequence(h(0), stored.iter().map(|s| fingerprint(s, "s")));
+        k.insert_sequence(h(1), [fingerprint("h0", "s")]);
+        for s in &stored {
+            assert_eq!(k.add_representation(&h(0), s, "s"), Some(false), "{s}");
+        }
+        assert_eq!(k.add_representation(&h(0), "h0", "t"), Some(true));
+        assert_eq!(k.add_representation(&h(0), "h0", "t"), Some(false));
+        // Another sequence's representations are its own, whatever h(0)'s set holds.
+        assert_eq!(k.add_representation(&h(1), "h1", "s"), Some(true));
+        assert_eq!(k.add_representation(&h(1), "h0", "t"), Some(true));
+        let got: Vec<_> = k.take_deferred().collect();
+        assert_eq!(
+            got,
+            vec![
+                (h(0), vec![Representation::new("h0", "t")]),
+                (
+                    h(1),
+                    vec![
+                        Representation::new("h1", "s"),
+                        Representation::new("h0", "t")
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn a_sequence_stored_without_representations_takes_any() {
         let mut k = KnownRepresentations::default();
         k.insert_sequence(h(0), []);
@@ -303,7 +360,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn matches_a_model(ops in proptest::collection::vec((0u8..4, 0u8..5, 0u8..2), 0..200)) {
+        // Up to 40 distinct representations per sequence: lists longer than WALK_LIMIT are
+        // checked through the set, shorter ones by their walk.
+        fn matches_a_model(ops in proptest::collection::vec((0u8..3, 0u8..20, 0u8..2), 0..300)) {
             let mut k = KnownRepresentations::default();
             // Per sequence, its representations in order; the first is written with it.
             let mut model: Vec<(SequenceHash, Vec<(String, String)>)> = Vec::new();
