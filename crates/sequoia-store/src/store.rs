@@ -434,52 +434,62 @@ impl PackedSequenceStorage {
             crate::alphabet::normalize_residues(residues).map_err(StoreError::InvalidSequence)?;
         let hash = SequenceHash::of_residues(&residues);
         let mut s = self.session()?;
-        self.put_locked(&mut s, hash, residues, representation)
+        self.put_locked(
+            &mut s,
+            hash,
+            residues,
+            &representation.header,
+            &representation.source,
+        )
     }
 
     /// Stores many records whose residues are already upper-case and valid, with their
-    /// hashes computed (the import path).
-    pub(crate) fn put_normalized_batch(
+    /// hashes computed (the import path), all from `source`.
+    pub(crate) fn put_normalized_batch<'a>(
         &self,
-        records: impl IntoIterator<Item = (SequenceHash, Vec<u8>, Representation)>,
+        records: impl IntoIterator<Item = (SequenceHash, &'a [u8], &'a str)>,
+        source: &str,
         mut counted: impl FnMut(PutOutcome),
     ) -> Result<(), StoreError> {
         let mut s = self.session()?;
-        for (hash, residues, rep) in records {
-            counted(self.put_locked(&mut s, hash, residues, rep)?);
+        for (hash, residues, header) in records {
+            counted(self.put_locked(&mut s, hash, residues, header, source)?);
         }
         Ok(())
     }
 
-    fn put_locked(
+    /// Stores a record, copying its residues and representation only when the sequence is
+    /// new (a known sequence's new representation is kept by `known` until the commit).
+    fn put_locked<R: Into<Vec<u8>>>(
         &self,
         s: &mut WriteSession,
         hash: SequenceHash,
-        residues: Vec<u8>,
-        rep: Representation,
+        residues: R,
+        header: &str,
+        source: &str,
     ) -> Result<PutOutcome, StoreError> {
         let mut outcome = PutOutcome::default();
         // Touched in this session, else stored by an earlier commit, else new.
-        let mut seen = s.known.add_representation(&hash, &rep.header, &rep.source);
+        let mut seen = s.known.add_representation(&hash, header, source);
         if seen.is_none() {
             if let Some(fps) = self.stored_fingerprints(&hash)? {
                 s.known.insert_sequence(hash, fps);
-                seen = s.known.add_representation(&hash, &rep.header, &rep.source);
+                seen = s.known.add_representation(&hash, header, source);
             }
         }
         if let Some(new_representation) = seen {
             outcome.new_representation = new_representation;
             return Ok(outcome);
         }
-        s.known
-            .insert_sequence(hash, [fingerprint(&rep.header, &rep.source)]);
+        s.known.insert_sequence(hash, [fingerprint(header, source)]);
         outcome.new_sequence = true;
         outcome.new_representation = true;
-        s.batch_bytes += residues.len() + rep.header.len() + rep.source.len() + 48;
+        let residues = residues.into();
+        s.batch_bytes += residues.len() + header.len() + source.len() + 48;
         s.batch.push(PutEntry {
             hash,
             residues,
-            representations: vec![rep],
+            representations: vec![Representation::new(header, source)],
         });
         if s.batch_bytes >= BATCH_BYTES {
             self.send_batch(s)?;
