@@ -119,6 +119,15 @@ impl SequenceId {
         }
     }
 
+    /// Whether a representation with `header` answers to this identifier: every one for a
+    /// digest (it names the residues), for an accession those [`header_answers_to`] it.
+    pub(crate) fn matches_header(&self, header: &str) -> bool {
+        match self {
+            SequenceId::Accession(acc) => header_answers_to(header, acc),
+            _ => true,
+        }
+    }
+
     /// The alias index and keys this identifier is looked up with (none for a SHA-256).
     ///
     /// An accession with `|` can only be a header's whole identifier, which the accession

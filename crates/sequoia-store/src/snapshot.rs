@@ -381,12 +381,15 @@ impl Snapshot {
         hashes: &[SequenceHash],
         mut found: impl FnMut(usize, Option<PackLocation>),
     ) -> Result<(), StoreError> {
+        // One key's rows one by one.
+        let first = |hash| -> Result<Option<PackLocation>, StoreError> {
+            Ok(self.first_location(hash, |loc| Ok(Some(*loc)))?.0)
+        };
         let entries = match &self.multi {
             Some(m) if self.extras.is_empty() && m.kind() == IndexKind::Entries => m,
             _ => {
                 for (i, hash) in hashes.iter().enumerate() {
-                    let (first, _) = self.first_location(hash, |loc| Ok(Some(*loc)))?;
-                    found(i, first);
+                    found(i, first(hash)?);
                 }
                 return Ok(());
             }
@@ -425,11 +428,18 @@ impl Snapshot {
                 found(i, Some(location));
             } else {
                 // Another sequence with the same prefix (or damage): the rows one by one.
-                let (first, _) = self.first_location(hash, |loc| Ok(Some(*loc)))?;
-                found(i, first);
+                found(i, first(hash)?);
             }
         }
         Ok(())
+    }
+
+    /// Asks the CPU to start loading the block `loc` (of sequence `hash`) names, for a read
+    /// of it soon after (a hint: a pack that cannot be opened is left to that read).
+    pub fn prefetch(&self, hash: &SequenceHash, loc: &PackLocation) {
+        if let Ok(reader) = self.reader(hash, loc.pack) {
+            reader.prefetch(loc);
+        }
     }
 
     /// Every index row of `hash`, sorted by location (the sequence entry first).

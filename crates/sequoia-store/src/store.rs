@@ -144,6 +144,13 @@ impl FoundBuffers {
         .map_err(|err| StoreError::Corrupt(err.to_string()))
     }
 
+    /// Whether the record read for `id` answers to it: an accession's candidate with no
+    /// representation that answers (a row whose representation was never committed, or a
+    /// key collision) does not.
+    fn answers(&self, id: &SequenceId) -> bool {
+        id.is_digest() || !self.ends.is_empty()
+    }
+
     fn view(&self, hash: SequenceHash) -> FoundSequence<'_> {
         FoundSequence {
             hash,
@@ -837,10 +844,6 @@ impl PackedSequenceStorage {
         mut f: impl FnMut(&FoundSequence<'_>),
     ) -> Result<usize, StoreError> {
         let snap = self.snapshot();
-        let accession = match id {
-            SequenceId::Accession(acc) => Some(acc.as_str()),
-            _ => None,
-        };
         let mut buffers = FOUND.with(|b| b.take());
         let mut found = 0;
         let result = candidates(&snap, id).and_then(|candidates| {
@@ -852,11 +855,10 @@ impl PackedSequenceStorage {
                         &locs,
                         &mut c.borrow_mut(),
                         &mut buffers,
-                        |h| accession.is_none_or(|acc| crate::ids::header_answers_to(h, acc)),
+                        |h| id.matches_header(h),
                     )
                 })?;
-                if accession.is_some() && buffers.ends.is_empty() {
-                    // A row whose representation was never committed (or a key collision).
+                if !buffers.answers(id) {
                     continue;
                 }
                 f(&buffers.view(hash));
@@ -910,19 +912,14 @@ impl PackedSequenceStorage {
             let mut cache = c.borrow_mut();
             for (j, &(loc, n)) in places.iter().enumerate() {
                 if let Some(&(ahead, m)) = places.get(j + PREFETCH_AHEAD) {
-                    if let Ok(reader) = snap.reader(&named[m].1, ahead.pack) {
-                        reader.prefetch(&ahead);
-                    }
+                    snap.prefetch(&named[m].1, &ahead);
                 }
                 let (i, hash) = &named[n];
-                let accession = match &ids[*i] {
-                    SequenceId::Accession(acc) => Some(acc.as_str()),
-                    _ => None,
-                };
-                let keep =
-                    |h: &str| accession.is_none_or(|acc| crate::ids::header_answers_to(h, acc));
+                let id = &ids[*i];
                 let record = &mut records[n];
-                snap.with_entry(hash, &loc, &mut cache, |e| record.add(&e, keep))??;
+                snap.with_entry(hash, &loc, &mut cache, |e| {
+                    record.add(&e, |h| id.matches_header(h))
+                })??;
             }
             Ok(())
         })?;
@@ -931,8 +928,7 @@ impl PackedSequenceStorage {
             if !record.has_residues {
                 return Err(no_residues(hash));
             }
-            if matches!(ids[*i], SequenceId::Accession(_)) && record.ends.is_empty() {
-                // A row whose representation was never committed (or a key collision).
+            if !record.answers(&ids[*i]) {
                 continue;
             }
             f(*i, &record.view(*hash));
@@ -1087,9 +1083,7 @@ impl PackedSequenceStorage {
                     // The keys are visited out of their order, the blocks with gaps between
                     // them: ask for both a few places ahead instead of waiting on memory.
                     pack_format::prefetch(hashes[k].as_bytes());
-                    if let Ok(reader) = snap.reader(&hashes[k], ahead.pack) {
-                        reader.prefetch(&ahead);
-                    }
+                    snap.prefetch(&hashes[k], &ahead);
                 }
                 let hash = &hashes[i];
                 let read = snap.with_entry(hash, &loc, &mut cache, |e| {
