@@ -388,6 +388,33 @@ fn library_get_many(
     Ok(elapsed)
 }
 
+/// Seconds of one `store.get_many_parallel` over `keys` on `threads` threads (warm), each
+/// key's answer recorded in a slot of its own; an error unless every key is found.
+fn library_get_many_parallel(
+    store: &Arc<PackedSequenceStorage>,
+    keys: &Arc<Vec<SequenceHash>>,
+    threads: usize,
+) -> Result<f64, String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let read = |part: &[SequenceHash]| -> Result<usize, String> {
+        let found: Vec<AtomicBool> = part.iter().map(|_| AtomicBool::new(false)).collect();
+        store
+            .get_many_parallel(part, threads, |i, r| {
+                found[i].store(r.is_some(), Ordering::Relaxed)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(found.iter().filter(|f| f.load(Ordering::Relaxed)).count())
+    };
+    read(&keys[..keys.len() / 10])?;
+    let t = Instant::now();
+    let n = read(keys)?;
+    let elapsed = t.elapsed().as_secs_f64();
+    if n != keys.len() {
+        return Err(format!("get_many_parallel found {n} of {}", keys.len()));
+    }
+    Ok(elapsed)
+}
+
 /// Seconds to read the residues `ids` name (`get_by`: resolve, then read) on `threads`
 /// threads (warm).
 fn library_resolves(
@@ -1042,6 +1069,18 @@ fn index_and_gets(
             );
         }
     }
+    // One batch spread over both threads (the 1-thread case is get_many itself).
+    let g = repeat(o.runs, || library_get_many_parallel(lib, keys, 2))?;
+    r.timed(
+        &format!("{prefix}get_many_parallel_lib_2t"),
+        &format!(
+            "{label}random get_many_parallel (one batch, shares cut at blocks), library, 2 threads"
+        ),
+        g,
+        nkeys,
+        "seq/s",
+        "target >= 1,000,000",
+    );
     let gc = repeat(o.runs, || {
         sh(&format!(
             "{} --store {} get --keys {} > /dev/null",

@@ -142,6 +142,15 @@ fn read_all(dir: &Path, model: &Model, at: &str) -> (usize, usize) {
             assert_eq!(r, &keys[i].1[..], "{at}: get_many returned wrong residues");
         }
     });
+    let _ = store.get_many_parallel(&hashes, 2, |i, r| {
+        if let Some(r) = r {
+            assert_eq!(
+                r,
+                &keys[i].1[..],
+                "{at}: get_many_parallel returned wrong residues"
+            );
+        }
+    });
     (errors, missing)
 }
 

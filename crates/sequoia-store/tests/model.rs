@@ -172,6 +172,15 @@ proptest! {
         for (key, answer) in keys.iter().zip(&answers) {
             prop_assert_eq!(answer, &vec![by_hash.get(key).map(|r| r.to_vec())], "{}", key);
         }
+        // get_many_parallel answers the same, once per key, on any number of threads.
+        for threads in [1, 2, 3, 64] {
+            let parallel: Vec<std::sync::Mutex<Vec<Option<Vec<u8>>>>> = keys.iter().map(|_| Default::default()).collect();
+            reader.get_many_parallel(&keys, threads, |i, r| {
+                parallel[i].lock().unwrap().push(r.map(<[u8]>::to_vec));
+            }).unwrap();
+            let parallel: Vec<_> = parallel.into_iter().map(|m| m.into_inner().unwrap()).collect();
+            prop_assert_eq!(&parallel, &answers, "{} threads", threads);
+        }
         // find_many gives what find_each gives, id by id, in the order of the ids.
         type Found = (usize, SequenceHash, Vec<u8>, Vec<(String, String)>);
         let mut ids: Vec<SequenceId> = Vec::new();
