@@ -39,3 +39,14 @@ pub fn ok(store: &Path, args: &[&str]) -> Output {
     );
     out
 }
+
+/// Like [`run`], asserting failure.
+pub fn fails(store: &Path, args: &[&str]) -> Output {
+    let out = run(store, args);
+    assert!(
+        !out.status.success(),
+        "sequoia {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
