@@ -1070,8 +1070,9 @@ impl PackedSequenceStorage {
         self.read_places(&snap, hashes, &places, &mut f)
     }
 
-    /// [`get_many`](Self::get_many) spread over `threads` threads (1 reads on the calling
-    /// thread): `f(i, residues)` once for each `i` in `0..hashes.len()`, from any of them.
+    /// [`get_many`](Self::get_many) spread over `threads` threads (0 or 1: the calling
+    /// thread alone, and never more threads than keys): `f(i, residues)` once for each `i`
+    /// in `0..hashes.len()`, from any of them.
     ///
     /// The threads first locate a share of the keys each, then read a share of the places,
     /// cut where a block ends: keys whose entries share a block are read by one thread,
