@@ -83,8 +83,20 @@ pub(crate) struct AliasRows {
 impl AliasRows {
     /// The digest rows of a new sequence.
     pub fn add_sequence(&mut self, hash: SequenceHash, residues: &[u8]) {
-        let d = SequenceDigests::with_sha256(hash, residues);
-        let p = hash_prefix(&hash);
+        self.add_digests(SequenceDigests::with_sha256(hash, residues));
+    }
+
+    /// The digest rows of new sequences, their SHA-512s computed side by side.
+    pub fn add_sequences(&mut self, sequences: &[(SequenceHash, &[u8])]) {
+        let residues: Vec<&[u8]> = sequences.iter().map(|&(_, r)| r).collect();
+        let sha512 = crate::sha512_lanes::sha512_each(&residues);
+        for (&(hash, r), full) in sequences.iter().zip(&sha512) {
+            self.add_digests(SequenceDigests::with_sha512(hash, r, full));
+        }
+    }
+
+    fn add_digests(&mut self, d: SequenceDigests) {
+        let p = hash_prefix(&d.sha256);
         self.md5.push((d.md5, p));
         self.sha512t24u.push((d.sha512t24u, p));
     }
@@ -155,10 +167,13 @@ impl AliasWorker {
                 let mut rows = AliasRows::default();
                 // The batches the writer compresses, shared: read here, never copied.
                 for batch in rx {
+                    let sequences: Vec<(SequenceHash, &[u8])> = batch
+                        .iter()
+                        .filter(|e| !e.residues.is_empty())
+                        .map(|e| (e.hash, e.residues.as_slice()))
+                        .collect();
+                    rows.add_sequences(&sequences);
                     for e in batch.iter() {
-                        if !e.residues.is_empty() {
-                            rows.add_sequence(e.hash, &e.residues);
-                        }
                         for r in &e.representations {
                             rows.add_header(e.hash, &r.header);
                         }

@@ -38,6 +38,7 @@ mod lock;
 mod ordered;
 mod rebuild;
 mod repack;
+mod sha512_lanes;
 mod side;
 mod snapshot;
 mod store;
