@@ -42,18 +42,21 @@ pub struct PackWriterConfig {
     /// Uncompressed bytes per v2 block.
     pub block_size: usize,
     /// Zstandard level; `None`: v1 packs [`pack_format::v1::DEFAULT_LEVEL`], v2 packs the
-    /// level [`pack_format::v2::default_level`] gives for their first entries (those a
-    /// dictionary is trained on; with `dictionary: false` nothing is held back to look at,
-    /// and such packs get [`pack_format::v2::DEFAULT_LEVEL`]).
+    /// level [`pack_format::v2::default_level`] gives for the entries their dictionary is
+    /// trained on (with `dictionary: false` nothing is held back to look at, and such packs
+    /// get [`pack_format::v2::DEFAULT_LEVEL`]).
     pub level: Option<i32>,
-    /// v2 only: train a dictionary on each pack's first entries and compress every entry on
-    /// its own with it (falls back to blocks when a pack is too small to train on).
+    /// v2 only: train a dictionary per pack (on its first entries, or ahead on the previous
+    /// pack's last ones) and compress every block with it (falls back to blocks without
+    /// one when a pack is too small to train on).
     pub dictionary: bool,
     /// Uncompressed bytes per block when a dictionary is used.
     pub dictionary_block_size: usize,
     /// Uncompressed bytes per block of representations-only entries when a dictionary is
     /// used: such an entry is read on its own, so its block is kept small.
     pub representations_block_size: usize,
+    /// Entry bytes a dictionary is trained on ([`TRAINING_BYTES`]).
+    pub training_bytes: usize,
 }
 
 /// Default block size with a dictionary (see docs/format.md).
@@ -63,8 +66,17 @@ pub const DICTIONARY_BLOCK_SIZE: usize = 2048;
 /// (see docs/format.md).
 pub const REPRESENTATIONS_BLOCK_SIZE: usize = 512;
 
-/// Entry bytes a pack buffers to train its dictionary on before writing anything.
-const TRAINING_BYTES: usize = 1 << 20;
+/// Entry bytes a dictionary is trained on by default: a pack's first entries, which it
+/// holds back before writing anything, or the previous pack's last ones.
+pub const TRAINING_BYTES: usize = 1 << 20;
+
+/// How close to its size limit a pack gets before its entries are sampled to train the
+/// next pack's dictionary (an eighth of the limit, at most 8 MiB: about 18 MiB of
+/// protein entries in a 64 MiB pack, of which the first 1 MiB is sampled; the training,
+/// about 0.1 s, runs on its own thread while the rest is written).
+fn ahead_window(limit: u64) -> u64 {
+    (limit / 8).min(8 << 20)
+}
 
 impl PackWriterConfig {
     /// Defaults: v2 with a trained dictionary per pack (8 KiB blocks when a pack is too
@@ -80,6 +92,7 @@ impl PackWriterConfig {
             dictionary: true,
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
             representations_block_size: REPRESENTATIONS_BLOCK_SIZE,
+            training_bytes: TRAINING_BYTES,
         }
     }
 }
@@ -255,6 +268,71 @@ struct WriterState {
     next_id: PackId,
     open: Option<OpenPack>,
     done: Vec<FinishedPack>,
+    /// The next pack's dictionary, sampled from the open pack's last entries.
+    ahead: Option<NextDictionary>,
+    /// Packs that started with a dictionary trained ahead (for tests and profiles).
+    trained_ahead: usize,
+}
+
+/// The next pack's dictionary: sampled from the entries a pack writes in its last
+/// [`ahead_window`] bytes, trained on another thread while the pack is finished, so that
+/// the next pack starts without the writer stopping to train (which it must for the first
+/// pack, or when a pack closes before enough was sampled). The samples are chosen by
+/// sizes alone, so the packs are the same bytes however the threads run.
+#[derive(Default)]
+struct NextDictionary {
+    samples: Vec<Vec<u8>>,
+    bytes: usize,
+    /// The sampled entries' residues, back to back: the next pack's level is chosen by them.
+    residues: Vec<u8>,
+    /// How many sampled entries have residues: a pack whose first entry is of the other
+    /// kind (the representations-only entries a commit writes after the new sequences)
+    /// trains its own dictionary, on entries like those it will hold.
+    with_residues: usize,
+    /// Whether most samples had residues (set when the training starts).
+    residues_majority: bool,
+    /// Started once the samples reach the training bytes: the dictionary and the level.
+    training: Option<JoinHandle<(Option<Vec<u8>>, i32)>>,
+}
+
+impl NextDictionary {
+    /// Samples `e`; once there is enough, starts the training.
+    fn sample(&mut self, e: &PutEntry, path: &Path, enough: usize) -> Result<(), Error> {
+        if self.training.is_some() {
+            return Ok(());
+        }
+        let mut sample = Vec::new();
+        // Samples as the blocks will hold them: with hash tags.
+        pack_format::entry::encode_as(
+            &mut sample,
+            pack_format::entry::HashField::Tag,
+            &e.hash,
+            &e.residues,
+            &e.representations,
+        )
+        .map_err(WriterState::format(path))?;
+        self.bytes += sample.len();
+        self.samples.push(sample);
+        self.residues.extend_from_slice(&e.residues);
+        self.with_residues += usize::from(!e.residues.is_empty());
+        if self.bytes >= enough {
+            self.residues_majority = self.with_residues * 2 > self.samples.len();
+            let samples = std::mem::take(&mut self.samples);
+            let residues = std::mem::take(&mut self.residues);
+            let handle = std::thread::Builder::new()
+                .name("sequoia-dictionary".into())
+                .spawn(move || {
+                    let level = pack_format::v2::default_level([residues.as_slice()]);
+                    (pack_format::v2::train_dictionary(&samples), level)
+                })
+                .map_err(|source| Error::Io {
+                    path: PathBuf::from("<dictionary training thread>"),
+                    source,
+                })?;
+            self.training = Some(handle);
+        }
+        Ok(())
+    }
 }
 
 impl WriterState {
@@ -264,6 +342,8 @@ impl WriterState {
             config,
             open: None,
             done: Vec::new(),
+            ahead: None,
+            trained_ahead: 0,
         }
     }
 
@@ -287,18 +367,36 @@ impl WriterState {
         }
     }
 
-    fn start_pack(&mut self) -> Result<(), Error> {
+    /// Opens the next pack, whose first entry will be `first`.
+    fn start_pack(&mut self, first: &PutEntry) -> Result<(), Error> {
         let id = self.next_id;
         self.next_id = id
             .checked_add(1)
             .ok_or_else(|| Error::Poisoned("pack ids are exhausted (2^32 packs)".into()))?;
         let path = self.config.dir.join(pack_temp_name(id));
+        // A dictionary trained on the previous pack's last entries, if they were enough
+        // and of the first entry's kind (with or without residues); otherwise, or if the
+        // training thread failed, the pack trains its own.
+        let first_has_residues = !first.residues.is_empty();
+        let ahead = self
+            .ahead
+            .take()
+            .filter(|a| a.residues_majority == first_has_residues)
+            .and_then(|a| a.training)
+            .and_then(|t| t.join().ok());
         let encoder = match self.config.version {
             PackVersion::V1 => Open::V1(V1PackEncoder::new(id)),
-            PackVersion::V2 if self.config.dictionary => Open::Training {
-                pending: Vec::new(),
-                samples: Vec::new(),
-                bytes: 0,
+            PackVersion::V2 if self.config.dictionary => match ahead {
+                Some((dictionary, level)) => {
+                    self.trained_ahead += 1;
+                    let level = self.config.level.unwrap_or(level);
+                    self.v2_encoder(id, &path, dictionary.as_deref(), level)?
+                }
+                None => Open::Training {
+                    pending: Vec::new(),
+                    samples: Vec::new(),
+                    bytes: 0,
+                },
             },
             PackVersion::V2 => {
                 let level = self.config.level.unwrap_or(pack_format::v2::DEFAULT_LEVEL);
@@ -402,7 +500,7 @@ impl WriterState {
     fn put_batch(&mut self, batch: &[PutEntry]) -> Result<(), Error> {
         for e in batch {
             if self.open.is_none() {
-                self.start_pack()?;
+                self.start_pack(e)?;
             }
             let limit = self.config.pack_size_limit;
             let pack = self.open.as_mut().expect("a pack was just opened");
@@ -426,7 +524,7 @@ impl WriterState {
                 samples.push(sample);
                 pending.push(e.clone());
                 let full = *bytes as u64 >= limit;
-                if *bytes >= TRAINING_BYTES || full {
+                if *bytes >= self.config.training_bytes || full {
                     self.finish_training()?;
                     if full {
                         self.close_pack()?;
@@ -440,6 +538,14 @@ impl WriterState {
                 Open::V2(enc) => enc.size_estimate(),
                 Open::Training { .. } => 0,
             };
+            if self.config.dictionary
+                && matches!(pack.encoder, Open::V2(_))
+                && size.saturating_add(ahead_window(limit)) >= limit
+            {
+                self.ahead
+                    .get_or_insert_with(NextDictionary::default)
+                    .sample(e, &pack.path, self.config.training_bytes)?;
+            }
             if size >= limit {
                 self.close_pack()?;
             }
@@ -498,6 +604,8 @@ impl WriterState {
 
     fn finish(mut self) -> Result<Vec<FinishedPack>, Error> {
         self.close_pack()?;
+        // A dictionary still training for a pack that will not come is left to finish on
+        // its thread (it holds only its samples): the commit need not wait for it.
         Ok(self.done)
     }
 }
@@ -626,6 +734,142 @@ mod tests {
     fn v2_dictionary_packs_rotate_and_read_back() {
         // Large enough packs to train on: every pack gets a dictionary.
         write_and_read_back_sized(PackVersion::V2, 400_000, 3000, true);
+    }
+
+    /// `n` random protein entries of 200-300 residues.
+    fn random_proteins(n: usize) -> Vec<PutEntry> {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        (0..n)
+            .map(|i| {
+                let residues: Vec<u8> = (0..200 + i % 100)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        b"ACDEFGHIKLMNPQRSTVWY"[(x % 20) as usize]
+                    })
+                    .collect();
+                PutEntry {
+                    hash: SequenceHash::of_residues(&residues),
+                    residues,
+                    representations: vec![Representation::new(format!("seq{i} test"), "unit")],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn later_packs_start_with_a_dictionary_trained_ahead_and_the_bytes_do_not_depend_on_it() {
+        let input = random_proteins(20_000);
+        let write = |chunk: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = PackWriterConfig::new(dir.path(), 1);
+            // Windows of 125,000 bytes, of which the first 64 KiB of entries are sampled.
+            config.pack_size_limit = 1_000_000;
+            config.training_bytes = 64 << 10;
+            let mut state = WriterState::new(config);
+            for c in input.chunks(chunk) {
+                state.put_batch(c).unwrap();
+            }
+            let trained_ahead = state.trained_ahead;
+            let packs = state.finish().unwrap();
+            let files: Vec<Vec<u8>> = packs
+                .iter()
+                .map(|p| std::fs::read(&p.temp_path).unwrap())
+                .collect();
+            (dir, packs, files, trained_ahead)
+        };
+        let (_dir, packs, files, trained_ahead) = write(7);
+        assert!(packs.len() >= 3, "{} packs", packs.len());
+        // Every pack but the first started without holding entries back to train on.
+        assert_eq!(trained_ahead, packs.len() - 1);
+        let mut cache = BlockCache::default();
+        let mut read = 0;
+        for p in &packs {
+            let r = PackReader::open(&p.temp_path).unwrap();
+            assert!(r.has_dictionary(), "pack {}", p.id);
+            r.verify_footer().unwrap();
+            for e in p.entries().unwrap() {
+                let got = r
+                    .read_entry(&e.hash, &e.location, &mut cache, |x| x.sequence.to_vec())
+                    .unwrap();
+                assert_eq!(got, input[read].residues, "pack {} entry {read}", p.id);
+                read += 1;
+            }
+        }
+        assert_eq!(read, input.len());
+        // Other batch sizes, other thread timing: the same files.
+        let (_dir2, _, files2, _) = write(500);
+        assert!(
+            files == files2,
+            "the packs depend on how entries were batched"
+        );
+    }
+
+    #[test]
+    fn a_pack_of_representations_after_packs_of_sequences_trains_its_own_dictionary() {
+        // As a commit writes them: new sequences, then representations-only entries.
+        let sequences = random_proteins(8_000);
+        let mut x = 7u64;
+        let representations: Vec<PutEntry> = (0..60_000)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                PutEntry {
+                    hash: sequences[i % sequences.len()].hash,
+                    residues: Vec::new(),
+                    representations: vec![Representation::new(
+                        format!(
+                            "P{:05}|GO:{:07},GO:{:07}",
+                            x >> 47,
+                            (x >> 20) % 9_999_999,
+                            x % 9_999_999
+                        ),
+                        "unit",
+                    )],
+                }
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = PackWriterConfig::new(dir.path(), 1);
+        config.pack_size_limit = 400_000;
+        config.training_bytes = 48 << 10;
+        let mut state = WriterState::new(config);
+        // Sequences until a second pack has its successor's dictionary training, then the
+        // pack closes and the representations begin: the next pack's first entry is not
+        // of the kind the dictionary was trained on.
+        let mut fed = 0;
+        while state.done.len() < 2 || state.ahead.as_ref().is_none_or(|a| a.training.is_none()) {
+            assert!(fed < sequences.len(), "too few sequences for two packs");
+            state.put_batch(&sequences[fed..fed + 1]).unwrap();
+            fed += 1;
+        }
+        state.close_pack().unwrap();
+        let sequence_packs = state.done.len();
+        for c in representations.chunks(100) {
+            state.put_batch(c).unwrap();
+        }
+        let trained_ahead = state.trained_ahead;
+        let packs = state.finish().unwrap();
+        assert!(
+            sequence_packs >= 2 && packs.len() >= sequence_packs + 2,
+            "{} packs",
+            packs.len()
+        );
+        // The first pack and the first pack of representations train their own.
+        assert_eq!(trained_ahead, packs.len() - 2);
+        let mut cache = BlockCache::default();
+        for p in &packs[sequence_packs..] {
+            let r = PackReader::open(&p.temp_path).unwrap();
+            assert!(r.has_dictionary(), "pack {}", p.id);
+            for e in p.entries().unwrap() {
+                let n = r
+                    .read_entry(&e.hash, &e.location, &mut cache, |x| x.sequence.len())
+                    .unwrap();
+                assert_eq!(n, 0);
+            }
+        }
     }
 
     #[test]
