@@ -295,22 +295,27 @@ struct NextDictionary {
     training: Option<JoinHandle<(Option<Vec<u8>>, i32)>>,
 }
 
+/// `e` encoded as a dictionary sample: as the blocks will hold it, with a hash tag.
+fn training_sample(e: &PutEntry, path: &Path) -> Result<Vec<u8>, Error> {
+    let mut sample = Vec::new();
+    pack_format::entry::encode_as(
+        &mut sample,
+        pack_format::entry::HashField::Tag,
+        &e.hash,
+        &e.residues,
+        &e.representations,
+    )
+    .map_err(WriterState::format(path))?;
+    Ok(sample)
+}
+
 impl NextDictionary {
     /// Samples `e`; once there is enough, starts the training.
     fn sample(&mut self, e: &PutEntry, path: &Path, enough: usize) -> Result<(), Error> {
         if self.training.is_some() {
             return Ok(());
         }
-        let mut sample = Vec::new();
-        // Samples as the blocks will hold them: with hash tags.
-        pack_format::entry::encode_as(
-            &mut sample,
-            pack_format::entry::HashField::Tag,
-            &e.hash,
-            &e.residues,
-            &e.representations,
-        )
-        .map_err(WriterState::format(path))?;
+        let sample = training_sample(e, path)?;
         self.bytes += sample.len();
         self.samples.push(sample);
         self.residues.extend_from_slice(&e.residues);
@@ -510,16 +515,7 @@ impl WriterState {
                 bytes,
             } = &mut pack.encoder
             {
-                let mut sample = Vec::new();
-                // Samples as the blocks will hold them: with hash tags.
-                pack_format::entry::encode_as(
-                    &mut sample,
-                    pack_format::entry::HashField::Tag,
-                    &e.hash,
-                    &e.residues,
-                    &e.representations,
-                )
-                .map_err(Self::format(&pack.path))?;
+                let sample = training_sample(e, &pack.path)?;
                 *bytes += sample.len();
                 samples.push(sample);
                 pending.push(e.clone());
@@ -884,24 +880,7 @@ mod tests {
         config.pack_size_limit = 60_000;
         config.dictionary = true;
         let writer = PackWriter::spawn(config).unwrap();
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        let input: Vec<PutEntry> = (0..4000)
-            .map(|i| {
-                let residues: Vec<u8> = (0..200 + i % 100)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        b"ACDEFGHIKLMNPQRSTVWY"[(x % 20) as usize]
-                    })
-                    .collect();
-                PutEntry {
-                    hash: SequenceHash::of_residues(&residues),
-                    residues,
-                    representations: vec![Representation::new(format!("seq{i} test"), "unit")],
-                }
-            })
-            .collect();
+        let input = random_proteins(4000);
         for chunk in input.chunks(50) {
             writer.put(chunk.to_vec()).unwrap();
         }
