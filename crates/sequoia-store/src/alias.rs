@@ -81,17 +81,23 @@ pub(crate) struct AliasRows {
 }
 
 impl AliasRows {
-    /// The digest rows of a new sequence.
-    pub fn add_sequence(&mut self, hash: SequenceHash, residues: &[u8]) {
-        self.add_digests(SequenceDigests::with_sha256(hash, residues));
-    }
-
     /// The digest rows of new sequences, their SHA-512s computed side by side.
     pub fn add_sequences(&mut self, sequences: &[(SequenceHash, &[u8])]) {
         let residues: Vec<&[u8]> = sequences.iter().map(|&(_, r)| r).collect();
         let sha512 = crate::sha512_lanes::sha512_each(&residues);
         for (&(hash, r), full) in sequences.iter().zip(&sha512) {
             self.add_digests(SequenceDigests::with_sha512(hash, r, full));
+        }
+    }
+
+    /// Collects sequences read from somewhere that lends them only for a moment (a pack's
+    /// decoded block) and adds their digest rows a batch at a time, so that their SHA-512s
+    /// are computed side by side as the import's are.
+    pub fn batched(&mut self) -> SequenceBatch<'_> {
+        SequenceBatch {
+            rows: self,
+            residues: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
@@ -150,6 +156,52 @@ fn merge_write<const N: usize>(
                 source,
             })
     })
+}
+
+/// Sequences waiting for their digest rows (see [`AliasRows::batched`]); the rest are
+/// added when it is dropped.
+pub(crate) struct SequenceBatch<'a> {
+    /// The rows, for what is added at once (headers' accessions).
+    pub rows: &'a mut AliasRows,
+    residues: Vec<u8>,
+    /// Per sequence: its hash and where its residues end in `residues`.
+    ends: Vec<(SequenceHash, usize)>,
+}
+
+impl SequenceBatch<'_> {
+    /// Residue bytes collected before a batch's digests are computed.
+    const BYTES: usize = 1 << 20;
+
+    /// Copies `residues` in; adds the batch's rows once it holds [`Self::BYTES`].
+    pub fn add_sequence(&mut self, hash: SequenceHash, residues: &[u8]) {
+        self.residues.extend_from_slice(residues);
+        self.ends.push((hash, self.residues.len()));
+        if self.residues.len() >= Self::BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut start = 0;
+        let sequences: Vec<(SequenceHash, &[u8])> = self
+            .ends
+            .iter()
+            .map(|&(hash, end)| {
+                let r = &self.residues[start..end];
+                start = end;
+                (hash, r)
+            })
+            .collect();
+        self.rows.add_sequences(&sequences);
+        self.residues.clear();
+        self.ends.clear();
+    }
+}
+
+impl Drop for SequenceBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// A thread that turns entries into alias rows while the writer compresses them.
@@ -228,6 +280,46 @@ mod tests {
                 (k.to_le_bytes(), (k * 31).to_be_bytes())
             })
             .collect()
+    }
+
+    #[test]
+    fn a_batch_gives_each_sequence_the_digest_rows_it_gives_alone() {
+        // 3 MiB of sequences: the batch computes its digests three times on the way and
+        // once more when dropped.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let sequences: Vec<Vec<u8>> = (0..6_000)
+            .map(|i| {
+                (0..100 + i % 900)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        b"ACDEFGHIKLMNPQRSTVWY"[(x % 20) as usize]
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut batched = AliasRows::default();
+        let mut batch = batched.batched();
+        for s in &sequences {
+            batch.add_sequence(SequenceHash::of_residues(s), s);
+        }
+        drop(batch);
+        let mut alone = AliasRows::default();
+        for s in &sequences {
+            alone.add_digests(SequenceDigests::of(s));
+        }
+        let md5 = batched.md5.into_sorted();
+        assert_eq!(
+            md5.len(),
+            sequences.len(),
+            "one row per (distinct) sequence"
+        );
+        assert_eq!(md5, alone.md5.into_sorted());
+        assert_eq!(
+            batched.sha512t24u.into_sorted(),
+            alone.sha512t24u.into_sorted()
+        );
     }
 
     #[test]

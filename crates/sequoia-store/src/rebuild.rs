@@ -76,13 +76,15 @@ impl PackedSequenceStorage {
             let Ok(reader) = slot.reader() else {
                 continue;
             };
+            let mut batch = aliases.batched();
             let walked = reader.for_each_entry::<StoreError>(*id, |_, e| {
                 if e.has_sequence() {
-                    aliases.add_sequence(e.hash, e.sequence);
+                    batch.add_sequence(e.hash, e.sequence);
                 }
-                e.for_each_representation(|header, _| aliases.add_header(e.hash, header))
+                e.for_each_representation(|header, _| batch.rows.add_header(e.hash, header))
                     .map_err(|err| StoreError::Corrupt(err.to_string()))
             });
+            drop(batch);
             if let Err(e) = walked {
                 // The rows read so far are kept; the damage is reported (verify names it).
                 summary.skipped.push(Problem {
