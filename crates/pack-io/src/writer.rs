@@ -312,7 +312,7 @@ fn training_sample(e: &PutEntry, path: &Path) -> Result<Vec<u8>, Error> {
 impl NextDictionary {
     /// Samples `e`; once there is enough, starts the training.
     fn sample(&mut self, e: &PutEntry, path: &Path, enough: usize) -> Result<(), Error> {
-        if self.training.is_some() {
+        if self.bytes >= enough {
             return Ok(());
         }
         let sample = training_sample(e, path)?;
@@ -324,17 +324,15 @@ impl NextDictionary {
             self.residues_majority = self.with_residues * 2 > self.samples.len();
             let samples = std::mem::take(&mut self.samples);
             let residues = std::mem::take(&mut self.residues);
-            let handle = std::thread::Builder::new()
+            // A thread that cannot start costs only the head start: the next pack then
+            // trains its own, as the first one does.
+            self.training = std::thread::Builder::new()
                 .name("sequoia-dictionary".into())
                 .spawn(move || {
                     let level = pack_format::v2::default_level([residues.as_slice()]);
                     (pack_format::v2::train_dictionary(&samples), level)
                 })
-                .map_err(|source| Error::Io {
-                    path: PathBuf::from("<dictionary training thread>"),
-                    source,
-                })?;
-            self.training = Some(handle);
+                .ok();
         }
         Ok(())
     }
