@@ -7,7 +7,8 @@
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
 //! | bucket CRC-32 u32 × 2^bits | keys [key_len] × count (sorted)
 //! | values × count: locations (pack, block, offset, length) u32 × 4, a SHA-256
-//!   prefix [8] (alias kinds), or (pack, entry number) u32 × 2 (entry rows)
+//!   prefix [5] (alias kinds; [8] in files of builds before 2026-12-01), or
+//!   (pack, entry number) u32 × 2 (entry rows)
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
@@ -31,8 +32,8 @@ mod write;
 
 pub use read::{open, AliasLookup, CheckedIndex, EntryLookup, Lookup, PackIndex, PrefixLookup};
 pub use write::{
-    write_alias_index, write_entry_index, write_index, write_merged_alias_index,
-    write_merged_entry_index, write_merged_index,
+    write_alias_index, write_alias_index_with_layout, write_entry_index, write_index,
+    write_merged_alias_index, write_merged_entry_index, write_merged_index,
 };
 
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -60,6 +61,56 @@ pub const PREFIX_LEN: usize = 8;
 
 /// The first [`PREFIX_LEN`] bytes of a SHA-256.
 pub type HashPrefix = [u8; PREFIX_LEN];
+
+/// Bytes of an alias key as written: the first 8 bytes of an MD5 or `sha512t24u` digest
+/// (a lookup checks the digest of the residues it finds) or an accession key.
+pub const ALIAS_KEY_LEN: usize = 8;
+/// Bytes of the SHA-256 prefix an alias row holds as written: a lookup reads the rows of
+/// the location index with that prefix and keeps those that answer to the key.
+pub const ALIAS_VALUE_LEN: usize = 5;
+
+/// An alias key as written: [`ALIAS_KEY_LEN`] bytes.
+pub type AliasKey = [u8; ALIAS_KEY_LEN];
+
+/// The widths of an alias index's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AliasLayout {
+    /// Bytes of a key.
+    pub key_len: usize,
+    /// Bytes of the SHA-256 prefix a row holds (4 to 8).
+    pub value_len: usize,
+}
+
+impl AliasLayout {
+    /// What this version writes: 8-byte keys, 5-byte SHA-256 prefixes (13 bytes a row).
+    pub const COMPACT: AliasLayout = AliasLayout {
+        key_len: ALIAS_KEY_LEN,
+        value_len: ALIAS_VALUE_LEN,
+    };
+
+    /// What builds before 2026-12-01 wrote: whole digests (16 bytes for MD5, 24 for
+    /// `sha512t24u`), 8-byte accession keys, 8-byte SHA-256 prefixes. Still read.
+    pub fn legacy(kind: IndexKind) -> AliasLayout {
+        AliasLayout {
+            key_len: kind.key_len(),
+            value_len: PREFIX_LEN,
+        }
+    }
+
+    /// Whether an alias index of `kind` may have these widths.
+    pub fn fits(self, kind: IndexKind) -> bool {
+        kind.is_alias()
+            && (self.key_len == ALIAS_KEY_LEN || self.key_len == kind.key_len())
+            && (4..=PREFIX_LEN).contains(&self.value_len)
+    }
+}
+
+/// `prefix` with every byte past the first `len` zeroed: the value an alias row of
+/// `len`-byte prefixes holds, as a reader gives it back.
+pub fn cut_prefix(mut prefix: HashPrefix, len: usize) -> HashPrefix {
+    prefix[len.min(PREFIX_LEN)..].fill(0);
+    prefix
+}
 
 /// The prefix of `hash` that alias rows hold.
 pub fn hash_prefix(hash: &SequenceHash) -> HashPrefix {
@@ -116,7 +167,8 @@ impl IndexKind {
         matches!(self, IndexKind::Pack | IndexKind::Multi)
     }
 
-    /// Bytes of a key.
+    /// Bytes of a key: a whole key (for alias kinds the whole digest, which indexes of
+    /// builds before 2026-12-01 hold; now they hold [`ALIAS_KEY_LEN`] bytes of it).
     pub fn key_len(self) -> usize {
         match self {
             IndexKind::Pack | IndexKind::Multi => KEY_LEN,
@@ -126,8 +178,8 @@ impl IndexKind {
         }
     }
 
-    /// Bytes of a value: a location row, a SHA-256 prefix for alias kinds, or a pack id
-    /// and entry number.
+    /// Bytes of a value: a location row, a SHA-256 prefix for alias kinds (as builds
+    /// before 2026-12-01 wrote it; see [`AliasLayout`]), or a pack id and entry number.
     pub fn value_len(self) -> usize {
         if self.has_locations() {
             LOCATION_LEN

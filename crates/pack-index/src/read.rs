@@ -7,8 +7,9 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, partition_point, EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
-    HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, cut_prefix, partition_point, AliasKey, AliasLayout, EntryRow, Error, HashPrefix,
+    IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC,
+    PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -95,11 +96,25 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         }
         let kind = IndexKind::from_byte(b[5])
             .ok_or_else(|| Error::NotAnIndex(format!("unknown index kind {}", b[5])))?;
-        let (key_len, value_len) = (kind.key_len(), kind.value_len());
-        if b[6] as usize != key_len
+        let (key_len, value_len, reserved_ok) = if kind.is_alias() {
+            // Byte 60: the value length (0 in files of builds before 2026-12-01: 8).
+            let layout = AliasLayout {
+                key_len: b[6] as usize,
+                value_len: if b[60] == 0 {
+                    PREFIX_LEN
+                } else {
+                    b[60] as usize
+                },
+            };
+            let ok = layout.fits(kind) && b[61..64] == [0, 0, 0];
+            (layout.key_len, layout.value_len, ok)
+        } else {
+            let ok = b[6] as usize == kind.key_len() && le_u32(b, 60) == 0;
+            (kind.key_len(), kind.value_len(), ok)
+        };
+        if !reserved_ok
             || b[7] > 24
             || le_u32(b, 20) != 0
-            || le_u32(b, 60) != 0
             || (kind != IndexKind::Pack && le_u32(b, 56) != 0)
         {
             return Err(Error::Corrupt {
@@ -176,6 +191,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         (self.kind == IndexKind::Pack).then(|| le_u32(self.bytes.as_ref(), 56))
     }
 
+    /// The widths of an alias index's rows (`None` for other kinds).
+    pub fn alias_layout(&self) -> Option<AliasLayout> {
+        self.kind.is_alias().then_some(AliasLayout {
+            key_len: self.key_len,
+            value_len: self.value_len,
+        })
+    }
+
     /// Totals over the covered packs.
     pub fn counts(&self) -> IndexCounts {
         self.counts
@@ -210,7 +233,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         SequenceHash(leading(self.key_bytes(i)))
     }
 
-    /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index.
+    /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index: its
+    /// [`AliasLayout::value_len`] bytes, the rest zero.
     pub fn alias_prefix(&self, i: u64) -> HashPrefix {
         leading(self.value_bytes(i))
     }
@@ -284,21 +308,26 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         self.matching(prefix).map(PrefixLookup)
     }
 
-    /// Every SHA-256 prefix stored under `key` in an alias index, in order; `key` must have the
-    /// kind's key length. The bucket read is checked against its CRC.
+    /// Every SHA-256 prefix stored under `key` in an alias index, in order, each of the
+    /// index's [`AliasLayout::value_len`] bytes (the rest zero). `key` is the whole key of
+    /// the kind (16 bytes for MD5, 24 for `sha512t24u`, 8 for an accession key); an index
+    /// whose keys are shorter is read under its first bytes, so that rows of another key
+    /// with those first bytes may come too: the caller checks what it finds. The bucket
+    /// read is checked against its CRC.
     pub fn lookup_alias(&self, key: &[u8]) -> Result<AliasLookup<'_, T>, Error> {
-        if !self.kind.is_alias() || key.len() != self.key_len {
+        if !self.kind.is_alias() || key.len() != self.kind.key_len() {
             return Err(self.wrong_kind(&format!("an alias lookup of {} bytes", key.len())));
         }
-        self.matching(key).map(AliasLookup)
+        self.matching(&key[..self.key_len]).map(AliasLookup)
     }
 
-    /// Every row of an [`IndexKind::Entries`] index whose SHA-256 prefix is `prefix`, in
-    /// (pack, entry) order. The bucket read is checked against its CRC; the caller reads
-    /// each entry table row and keeps those whose whole hash is the one it looks for.
-    pub fn lookup_entries(&self, prefix: &HashPrefix) -> Result<EntryLookup<'_, T>, Error> {
-        if self.kind != IndexKind::Entries {
-            return Err(self.wrong_kind("an entry lookup"));
+    /// Every row of an [`IndexKind::Entries`] index whose SHA-256 prefix starts with
+    /// `prefix` (4 to 8 bytes), in (prefix, pack, entry) order. The bucket read is checked
+    /// against its CRC; the caller reads each entry table row and keeps those whose whole
+    /// hash is the one it looks for.
+    pub fn lookup_entries(&self, prefix: &[u8]) -> Result<EntryLookup<'_, T>, Error> {
+        if self.kind != IndexKind::Entries || !(4..=PREFIX_LEN).contains(&prefix.len()) {
+            return Err(self.wrong_kind(&format!("an entry lookup of {} bytes", prefix.len())));
         }
         self.matching(prefix).map(EntryLookup)
     }
@@ -358,6 +387,24 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 .expect("keys have key_len = N bytes, checked above");
             (key, self.alias_prefix(i))
         })
+    }
+
+    /// Every row of an alias index of any layout as [`AliasLayout::COMPACT`] holds it:
+    /// keys cut to [`ALIAS_KEY_LEN`] bytes, prefixes to [`ALIAS_VALUE_LEN`](crate::ALIAS_VALUE_LEN),
+    /// sorted, each row once; each bucket checked against its CRC first. This is how a
+    /// commit carries the rows of an index written by an earlier build into its own.
+    pub fn checked_compact_alias_rows(&self) -> Result<Vec<(AliasKey, HashPrefix)>, Error> {
+        if !self.kind.is_alias() {
+            return Err(self.wrong_kind("reading alias rows"));
+        }
+        let layout = AliasLayout::COMPACT;
+        let mut rows = self.checked_rows(|i| {
+            let key: AliasKey = leading(&self.key_bytes(i)[..ALIAS_KEY_LEN]);
+            (key, cut_prefix(self.alias_prefix(i), layout.value_len))
+        })?;
+        rows.sort_unstable();
+        rows.dedup();
+        Ok(rows)
     }
 
     /// Row `i` (`i < len()`) of an alias index whose keys have `N` bytes.
@@ -741,47 +788,53 @@ mod tests {
 
     proptest! {
         #[test]
-        fn alias_lookups_match_a_model(kind in alias_kind(),
+        fn alias_lookups_match_a_model(kind in alias_kind(), legacy in any::<bool>(),
                                        rows in proptest::collection::vec((any::<[u8; 24]>(), any::<[u8; 32]>()), 0..300),
                                        dup in 0usize..20, probes in proptest::collection::vec(any::<[u8; 24]>(), 0..20)) {
+            let layout = if legacy { AliasLayout::legacy(kind) } else { AliasLayout::COMPACT };
             let mut entries: Vec<(Vec<u8>, HashPrefix)> = rows.iter()
                 .map(|(k, h)| (k[..kind.key_len()].to_vec(), crate::hash_prefix(&SequenceHash(*h)))).collect();
-            // One accession may name several sequences.
             for i in 0..dup.min(entries.len()) {
+                // One accession may name several sequences.
                 let mut e = entries[i].clone();
                 e.1[0] ^= 0xff;
                 entries.push(e);
+                // Two digests may share their first bytes.
+                let mut e = entries[i].clone();
+                e.0[kind.key_len() - 1] ^= 1;
+                entries.push(e);
             }
-            let mut model: BTreeMap<Vec<u8>, Vec<HashPrefix>> = BTreeMap::new();
-            for e in &entries { model.entry(e.0.clone()).or_default().push(e.1); }
-            let bytes = crate::write_alias_index(Vec::new(), kind, &[0, 5], &mut entries).unwrap();
+            // What the index holds: keys and prefixes cut to the layout, each row once.
+            let cut = |k: &[u8]| k[..layout.key_len].to_vec();
+            let mut model: BTreeMap<Vec<u8>, std::collections::BTreeSet<HashPrefix>> = BTreeMap::new();
+            for e in &entries {
+                model.entry(cut(&e.0)).or_default().insert(crate::cut_prefix(e.1, layout.value_len));
+            }
+            let bytes = crate::write_alias_index_with_layout(Vec::new(), kind, layout, &[0, 5], &mut entries).unwrap();
             let index = PackIndex::parse(bytes).unwrap();
             index.verify().unwrap();
             prop_assert_eq!(index.kind(), kind);
+            prop_assert_eq!(index.alias_layout(), Some(layout));
             prop_assert_eq!(index.packs(), vec![0, 5]);
             prop_assert!(index.lookup(&SequenceHash([0; 32])).is_err(), "a SHA-256 lookup in an alias index");
-            for (k, hashes) in &model {
-                let mut want = hashes.clone();
-                want.sort();
-                prop_assert_eq!(index.lookup_alias(k).unwrap().collect::<Vec<_>>(), want);
+            for e in &entries {
+                let want: Vec<HashPrefix> = model[&cut(&e.0)].iter().copied().collect();
+                prop_assert_eq!(index.lookup_alias(&e.0).unwrap().collect::<Vec<_>>(), want);
             }
             for p in probes {
                 let k = &p[..kind.key_len()];
                 let got: Vec<_> = index.lookup_alias(k).unwrap().collect();
-                prop_assert_eq!(got.is_empty(), !model.contains_key(k));
+                prop_assert_eq!(got.is_empty(), !model.contains_key(&cut(k)));
             }
-            let rows = match kind {
-                IndexKind::Md5 => index.checked_alias_rows::<16>().map(|r| r.len()),
-                IndexKind::Sha512t24u => index.checked_alias_rows::<24>().map(|r| r.len()),
-                _ => index.checked_alias_rows::<8>().map(|r| r.len()),
-            };
-            prop_assert_eq!(rows.unwrap(), entries.len());
-            if kind == IndexKind::Accession {
-                let mut sorted = entries.clone();
-                sorted.sort();
-                let back: Vec<(Vec<u8>, HashPrefix)> = index.checked_alias_rows::<8>().unwrap()
-                    .into_iter().map(|(k, p)| (k.to_vec(), p)).collect();
-                prop_assert_eq!(back, sorted);
+            let rows: usize = model.values().map(|v| v.len()).sum();
+            prop_assert_eq!(index.len() as usize, rows);
+            // Any layout reads back as the compact rows.
+            let compact: Vec<(AliasKey, HashPrefix)> = entries.iter()
+                .map(|(k, p)| (leading(&k[..ALIAS_KEY_LEN]), crate::cut_prefix(*p, crate::ALIAS_VALUE_LEN)))
+                .collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            prop_assert_eq!(index.checked_compact_alias_rows().unwrap(), compact);
+            if layout.key_len == 8 {
+                prop_assert_eq!(index.checked_alias_rows::<8>().unwrap().len(), rows);
                 prop_assert!(index.checked_alias_rows::<16>().is_err());
             }
         }
@@ -799,7 +852,8 @@ mod tests {
             if let Ok(index) = parsed {
                 for e in &entries {
                     if let Ok(found) = index.lookup_alias(&e.0) {
-                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.1], "flip at {}", at);
+                        let want = crate::cut_prefix(e.1, crate::ALIAS_VALUE_LEN);
+                        prop_assert_eq!(found.collect::<Vec<_>>(), vec![want], "flip at {}", at);
                     }
                 }
             }
@@ -825,7 +879,80 @@ mod tests {
         assert!(index.checked_entries().is_err());
         assert_eq!(
             index.lookup_alias(&[1; 16]).unwrap().collect::<Vec<_>>(),
+            vec![crate::cut_prefix(
+                crate::hash_prefix(&h),
+                crate::ALIAS_VALUE_LEN
+            )]
+        );
+        assert_eq!(index.alias_layout(), Some(AliasLayout::COMPACT));
+        assert!(
+            crate::write_alias_index_with_layout(
+                Vec::new(),
+                IndexKind::Md5,
+                AliasLayout {
+                    key_len: 12,
+                    value_len: 5
+                },
+                &[],
+                &mut rows
+            )
+            .is_err(),
+            "a key length of neither layout"
+        );
+        assert!(
+            crate::write_alias_index_with_layout(
+                Vec::new(),
+                IndexKind::Md5,
+                AliasLayout {
+                    key_len: 8,
+                    value_len: 3
+                },
+                &[],
+                &mut rows
+            )
+            .is_err(),
+            "prefixes shorter than 4 bytes"
+        );
+    }
+
+    #[test]
+    fn the_legacy_layout_is_the_old_bytes_and_reads_alike() {
+        // Byte 60 stays zero and the widths are the kind's: what builds before
+        // 2026-12-01 wrote.
+        let h = SequenceHash::of_residues(b"MKV");
+        let mut rows = vec![([3u8; 24], crate::hash_prefix(&h))];
+        let kind = IndexKind::Sha512t24u;
+        let old = crate::write_alias_index_with_layout(
+            Vec::new(),
+            kind,
+            AliasLayout::legacy(kind),
+            &[2],
+            &mut rows,
+        )
+        .unwrap();
+        assert_eq!((old[6], old[60]), (24, 0));
+        let new = crate::write_alias_index(Vec::new(), kind, &[2], &mut rows).unwrap();
+        assert_eq!((new[6], new[60]), (8, 5));
+        assert_eq!(
+            old.len() - new.len(),
+            16 + 3,
+            "16 key bytes and 3 value bytes fewer"
+        );
+        let (old, new) = (
+            PackIndex::parse(old).unwrap(),
+            PackIndex::parse(new).unwrap(),
+        );
+        assert_eq!(
+            old.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),
             vec![crate::hash_prefix(&h)]
+        );
+        assert_eq!(
+            new.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),
+            vec![crate::cut_prefix(crate::hash_prefix(&h), 5)]
+        );
+        assert_eq!(
+            old.checked_compact_alias_rows().unwrap(),
+            new.checked_compact_alias_rows().unwrap()
         );
     }
 

@@ -5,8 +5,9 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, fanout_bits, partition_point, CheckedIndex, EntryRow, Error, HashPrefix, IndexCounts,
-    IndexEntry, IndexKind, PackIndex, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
+    bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout, CheckedIndex,
+    EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex, ALIAS_KEY_LEN,
+    HEADER_LEN, MAGIC, PREFIX_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -119,6 +120,7 @@ pub fn write_index<W: Write>(
     write_rows(
         out,
         kind,
+        None,
         packs,
         counts,
         pack_crc32,
@@ -127,18 +129,20 @@ pub fn write_index<W: Write>(
     )
 }
 
-/// Sorts `rows` (key, SHA-256 prefix) and writes them as an alias index of `kind` over
-/// `packs`; every key must have `kind.key_len()` bytes. Keys are any byte arrays, so that
-/// callers keep rows of one kind compact (24 bytes for MD5, 16 for accessions).
+/// Writes `rows` (key, SHA-256 prefix) as an alias index of `kind` over `packs`, in
+/// [`AliasLayout::COMPACT`]: keys cut to their first [`ALIAS_KEY_LEN`] bytes, prefixes to
+/// [`ALIAS_VALUE_LEN`](crate::ALIAS_VALUE_LEN), sorted, each row once. Every key must
+/// have `kind.key_len()` bytes (16 for MD5, 24 for `sha512t24u`, 8 for accessions).
 ///
 /// # Examples
 /// ```
-/// use pack_index::{hash_prefix, write_alias_index, IndexKind, PackIndex};
+/// use pack_index::{cut_prefix, hash_prefix, write_alias_index, IndexKind, PackIndex, ALIAS_VALUE_LEN};
 /// use pack_format::SequenceHash;
 /// let h = SequenceHash::of_residues(b"MKV");
 /// let mut rows = vec![([7u8; 16], hash_prefix(&h))];
 /// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &mut rows).unwrap()).unwrap();
-/// assert_eq!(index.lookup_alias(&[7; 16]).unwrap().collect::<Vec<_>>(), vec![hash_prefix(&h)]);
+/// let found: Vec<_> = index.lookup_alias(&[7; 16]).unwrap().collect();
+/// assert_eq!(found, vec![cut_prefix(hash_prefix(&h), ALIAS_VALUE_LEN)]);
 /// ```
 pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
     out: W,
@@ -146,21 +150,44 @@ pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
     packs: &[PackId],
     rows: &mut [(K, HashPrefix)],
 ) -> Result<W, Error> {
-    if !kind.is_alias() || rows.iter().any(|r| r.0.as_ref().len() != kind.key_len()) {
+    write_alias_index_with_layout(out, kind, AliasLayout::COMPACT, packs, rows)
+}
+
+/// [`write_alias_index`] in another layout: [`AliasLayout::legacy`] writes the files of
+/// builds before 2026-12-01 (for tests of what they left behind).
+pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]> + Ord>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    rows: &mut [(K, HashPrefix)],
+) -> Result<W, Error> {
+    if !layout.fits(kind) || rows.iter().any(|r| r.0.as_ref().len() != kind.key_len()) {
         return Err(Error::Write(std::io::Error::other(format!(
-            "write_alias_index of {kind:?} needs keys of {} bytes",
+            "write_alias_index of {kind:?} needs keys of {} bytes and a layout of its kind",
             kind.key_len()
         ))));
     }
-    rows.sort_unstable();
+    let mut cut: Vec<(Vec<u8>, HashPrefix)> = rows
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.as_ref()[..layout.key_len].to_vec(),
+                cut_prefix(*p, layout.value_len),
+            )
+        })
+        .collect();
+    cut.sort_unstable();
+    cut.dedup();
     write_rows(
         out,
         kind,
+        Some(layout),
         packs,
         IndexCounts::default(),
         None,
-        rows.len() as u64,
-        || rows.iter(),
+        cut.len() as u64,
+        || cut.iter(),
     )
 }
 
@@ -209,7 +236,7 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
         })
         .collect();
     let new = SliceRows(new);
-    write_rows(out, kind, packs, counts, None, count, || {
+    write_rows(out, kind, None, packs, counts, None, count, || {
         let mut sources: Vec<&dyn SortedRows<IndexEntry>> = old
             .iter()
             .map(|s| s as &dyn SortedRows<IndexEntry>)
@@ -265,50 +292,75 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
         row: PackIndex::entry_row,
     });
     let new = SliceRows(new);
-    write_rows(out, IndexKind::Entries, packs, counts, None, count, || {
-        let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
-        if let Some(o) = &old {
-            sources.push(o);
-        }
-        Merge::new(sources, false)
-    })
+    write_rows(
+        out,
+        IndexKind::Entries,
+        None,
+        packs,
+        counts,
+        None,
+        count,
+        || {
+            let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
+            if let Some(o) = &old {
+                sources.push(o);
+            }
+            Merge::new(sources, false)
+        },
+    )
 }
 
 /// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
-/// the `new` rows, each row once: the file [`write_alias_index`] gives for all of them,
-/// without holding the old rows in memory. The old index comes checked
-/// ([`PackIndex::check_buckets`]).
-pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>, const N: usize>(
+/// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
+/// bytes), each row once, in [`AliasLayout::COMPACT`]: the file [`write_alias_index`]
+/// gives for all of them, without holding the old rows in memory. The old index comes
+/// checked ([`PackIndex::check_buckets`]) and must be of that layout (rows of another
+/// come through [`PackIndex::checked_compact_alias_rows`] into `new`).
+pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
     packs: &[PackId],
     old: Option<CheckedIndex<'_, T>>,
-    new: &mut Vec<([u8; N], HashPrefix)>,
+    new: &mut Vec<(AliasKey, HashPrefix)>,
 ) -> Result<W, Error> {
+    let layout = AliasLayout::COMPACT;
     let old = old.map(|c| c.index());
-    if !kind.is_alias() || kind.key_len() != N || old.is_some_and(|ix| ix.kind() != kind) {
+    if !layout.fits(kind)
+        || old.is_some_and(|ix| ix.kind() != kind || ix.alias_layout() != Some(layout))
+    {
         return Err(Error::Write(std::io::Error::other(format!(
-            "write_merged_alias_index of {kind:?} needs keys of {} bytes and an old index \
-             of the same kind",
-            kind.key_len()
+            "write_merged_alias_index of {kind:?} needs an old index of the same kind in \
+             the layout {layout:?}"
         ))));
+    }
+    for row in new.iter_mut() {
+        row.1 = cut_prefix(row.1, layout.value_len);
     }
     new.sort_unstable();
     new.dedup();
     let old = old.map(|index| FileRows {
         index,
-        row: PackIndex::alias_row::<N>,
+        row: PackIndex::alias_row::<ALIAS_KEY_LEN>,
     });
     let new = SliceRows(new);
     let rows = || {
-        let mut sources: Vec<&dyn SortedRows<([u8; N], HashPrefix)>> = vec![&new];
+        let mut sources: Vec<&dyn SortedRows<(AliasKey, HashPrefix)>> = vec![&new];
         if let Some(o) = &old {
             sources.push(o);
         }
         Merge::new(sources, true)
     };
     let count = rows().count() as u64;
-    write_rows(out, kind, packs, IndexCounts::default(), None, count, rows)
+    write_rows(
+        out,
+        kind,
+        Some(layout),
+        packs,
+        IndexCounts::default(),
+        None,
+        count,
+        rows,
+    )
 }
 
 /// Rows in order, read by position: a slice, or an index file's rows.
@@ -432,15 +484,21 @@ impl<R: Ord + Copy> Iterator for Merge<'_, R> {
 
 /// Writes `count` sorted rows, which `rows()` yields afresh for each of three passes
 /// (bucket bounds and CRCs, keys, values): only one bucket is held at a time.
+#[allow(clippy::too_many_arguments)]
 fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     out: W,
     kind: IndexKind,
+    alias: Option<AliasLayout>,
     packs: &[PackId],
     counts: IndexCounts,
     pack_crc32: Option<u32>,
     count: u64,
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
+    let (key_len, value_len) = match alias {
+        Some(l) => (l.key_len, l.value_len),
+        None => (kind.key_len(), kind.value_len()),
+    };
     let bits = fanout_bits(count);
     let mut w = Crc {
         inner: std::io::BufWriter::with_capacity(1 << 20, out),
@@ -450,7 +508,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[..4].copy_from_slice(MAGIC);
     header[4] = VERSION;
     header[5] = kind as u8;
-    header[6] = kind.key_len() as u8;
+    header[6] = key_len as u8;
     header[7] = bits;
     header[8..16].copy_from_slice(&count.to_le_bytes());
     header[16..20].copy_from_slice(&(packs.len() as u32).to_le_bytes());
@@ -459,6 +517,9 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[40..48].copy_from_slice(&counts.residue_bytes.to_le_bytes());
     header[48..56].copy_from_slice(&counts.uncompressed_bytes.to_le_bytes());
     header[56..60].copy_from_slice(&pack_crc32.unwrap_or(0).to_le_bytes());
+    if alias.is_some() && value_len != PREFIX_LEN {
+        header[60] = value_len as u8;
+    }
     w.write_all(&header)?;
     for p in packs {
         w.write_all(&p.to_le_bytes())?;
@@ -508,8 +569,14 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
             start = seen;
             slot += 1;
         }
+        if r.key().len() != key_len {
+            return Err(Error::Write(std::io::Error::other(format!(
+                "row {seen} to write has a key of {} bytes, not {key_len}",
+                r.key().len()
+            ))));
+        }
         keys.extend_from_slice(r.key());
-        values.extend_from_slice(r.value().as_bytes());
+        values.extend_from_slice(&r.value().as_bytes()[..value_len]);
         seen += 1;
     }
     if seen != count {
@@ -532,7 +599,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
         w.write_all(r.key())?;
     }
     for r in rows() {
-        w.write_all(r.value().as_bytes())?;
+        w.write_all(&r.value().as_bytes()[..value_len])?;
     }
     let crc = w.hasher.clone().finalize();
     let mut trailer = [0u8; 16];
@@ -599,7 +666,8 @@ mod tests {
             new in proptest::collection::vec((0u64..64, any::<u64>()), 0..300),
             repeated in 0usize..30,
         ) {
-            let row = |(k, p): (u64, u64)| (k.to_be_bytes(), (p % 5).to_be_bytes());
+            // Prefixes that differ in the bytes the layout keeps (the first five).
+            let row = |(k, p): (u64, u64)| (k.to_be_bytes(), ((p % 5) << 32).to_be_bytes());
             let mut old: Vec<([u8; 8], HashPrefix)> = old.into_iter().map(row).collect();
             let mut new: Vec<([u8; 8], HashPrefix)> = new.into_iter().map(row).collect();
             new.extend(old.iter().take(repeated).copied());
@@ -613,6 +681,15 @@ mod tests {
             let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new).unwrap();
             let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
             prop_assert_eq!(merged, whole);
+            // An index of the layout before 2026-12-01 is not merged as it is: its rows
+            // come in as new ones.
+            let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &mut old).unwrap();
+            let legacy = PackIndex::parse(&legacy[..]).unwrap();
+            prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
+            let mut carried = legacy.checked_compact_alias_rows().unwrap();
+            carried.extend(new.iter().copied());
+            let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, &[1, 2], None, &mut carried).unwrap();
+            prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap());
         }
 
         #[test]
@@ -741,6 +818,7 @@ mod tests {
         let err = write_rows(
             Vec::new(),
             IndexKind::Multi,
+            None,
             &[1],
             IndexCounts::default(),
             None,

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 use pack_format::{PackId, SequenceHash};
-use pack_index::{hash_prefix, write_merged_alias_index, CheckedIndex, HashPrefix, IndexKind};
+use pack_index::{
+    hash_prefix, write_merged_alias_index, AliasKey, AliasLayout, CheckedIndex, HashPrefix,
+    IndexKind, ALIAS_KEY_LEN,
+};
 use pack_io::PutEntry;
 
 use crate::error::StoreError;
@@ -72,12 +75,21 @@ impl<const N: usize> Rows<N> {
     }
 }
 
-/// New alias rows of a session, per kind.
+/// New alias rows of a session, per kind: keys as the alias indexes hold them (the first
+/// [`ALIAS_KEY_LEN`] bytes of a digest, an accession key), so that a session's rows take
+/// 16 bytes each.
 #[derive(Default)]
 pub(crate) struct AliasRows {
-    md5: Rows<16>,
-    sha512t24u: Rows<24>,
-    accession: Rows<8>,
+    md5: Rows<ALIAS_KEY_LEN>,
+    sha512t24u: Rows<ALIAS_KEY_LEN>,
+    accession: Rows<ALIAS_KEY_LEN>,
+}
+
+/// The first [`ALIAS_KEY_LEN`] bytes of a digest: its key in an alias index.
+fn alias_key(digest: &[u8]) -> AliasKey {
+    digest[..ALIAS_KEY_LEN]
+        .try_into()
+        .expect("digests (16 and 24 bytes) are longer than alias keys")
 }
 
 impl AliasRows {
@@ -103,8 +115,8 @@ impl AliasRows {
 
     fn add_digests(&mut self, d: SequenceDigests) {
         let p = hash_prefix(&d.sha256);
-        self.md5.push((d.md5, p));
-        self.sha512t24u.push((d.sha512t24u, p));
+        self.md5.push((alias_key(&d.md5), p));
+        self.sha512t24u.push((alias_key(&d.sha512t24u), p));
     }
 
     /// The accession rows of a representation's header.
@@ -137,17 +149,30 @@ impl AliasRows {
 }
 
 /// Writes the alias index of `kind` over `packs`, atomically: `rows` and those of the
-/// current one (`old`), merged as they are written (the old rows are not loaded).
-fn merge_write<const N: usize>(
+/// current one (`old`), merged as they are written (the old rows are not loaded), except
+/// from an index of the layout of builds before 2026-12-01, whose rows are loaded once,
+/// cut to the compact layout, and written with the new ones.
+fn merge_write(
     layout: &StoreLayout,
     kind: IndexKind,
     packs: &[PackId],
-    rows: Rows<N>,
+    rows: Rows<ALIAS_KEY_LEN>,
     old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
-    let old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
+    let mut old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
+    if let Some(ix) = old.filter(|ix| ix.index().alias_layout() != Some(AliasLayout::COMPACT)) {
+        let carried =
+            ix.index()
+                .checked_compact_alias_rows()
+                .map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })?;
+        rows.extend(carried);
+        old = None;
+    }
     write_atomically(&path, |w| {
         write_merged_alias_index(w, kind, packs, old, &mut rows)
             .map(|_| ())
@@ -320,6 +345,187 @@ mod tests {
             batched.sha512t24u.into_sorted(),
             alone.sha512t24u.into_sorted()
         );
+    }
+
+    use crate::{PackedSequenceStorage, Representation, SequenceId, StoreOptions};
+
+    /// A store of three committed sequences, their headers naming P1, P2 and P3.
+    fn three_sequences(dir: &std::path::Path) -> Vec<&'static [u8]> {
+        let store = PackedSequenceStorage::open_writer(dir, StoreOptions::default()).unwrap();
+        let residues: Vec<&'static [u8]> = vec![b"MKVLAAGIV", b"MSTNPKPQRKTKRNTNRR", b"MDEKRS"];
+        for (i, r) in residues.iter().enumerate() {
+            let header = format!("sp|P{}|TEST_{i}", i + 1);
+            store.put(r, Representation::new(&header, "sp")).unwrap();
+        }
+        store.commit().unwrap();
+        residues
+    }
+
+    fn md5_id(residues: &[u8]) -> SequenceId {
+        SequenceId::parse(&SequenceDigests::of(residues).md5_hex()).unwrap()
+    }
+
+    fn sq_id(residues: &[u8]) -> SequenceId {
+        SequenceId::parse(&SequenceDigests::of(residues).ga4gh()).unwrap()
+    }
+
+    /// Rewrites the alias index of `kind` in `layout` with `rows` (whole keys), over the
+    /// packs the current one covers.
+    fn rewrite_alias_index(
+        dir: &std::path::Path,
+        kind: IndexKind,
+        layout: AliasLayout,
+        rows: &mut [(Vec<u8>, HashPrefix)],
+    ) {
+        let path = StoreLayout::new(dir).alias_index_path(kind);
+        let packs = pack_index::open(&path).unwrap().packs();
+        let bytes =
+            pack_index::write_alias_index_with_layout(Vec::new(), kind, layout, &packs, rows)
+                .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_digest_row_naming_another_sequence_finds_nothing() {
+        // The rows hold the first bytes of digests and SHA-256s only, so a lookup can
+        // meet a sequence with another digest: it must check the residues it finds.
+        let dir = tempfile::tempdir().unwrap();
+        let r = three_sequences(dir.path());
+        let digests: Vec<SequenceDigests> = r.iter().map(|r| SequenceDigests::of(r)).collect();
+        let prefix = |i: usize| hash_prefix(&digests[i].sha256);
+        // The MD5 of sequence 0 names sequence 1; sequence 1's own row is right.
+        let mut rows = vec![
+            (digests[0].md5.to_vec(), prefix(1)),
+            (digests[1].md5.to_vec(), prefix(1)),
+        ];
+        rewrite_alias_index(dir.path(), IndexKind::Md5, AliasLayout::COMPACT, &mut rows);
+        let mut rows = vec![
+            (digests[0].sha512t24u.to_vec(), prefix(2)),
+            (digests[2].sha512t24u.to_vec(), prefix(2)),
+        ];
+        let kind = IndexKind::Sha512t24u;
+        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &mut rows);
+        let store = PackedSequenceStorage::open(dir.path()).unwrap();
+        for id in [md5_id(r[0]), sq_id(r[0])] {
+            assert_eq!(store.resolve(&id).unwrap(), vec![], "{id}");
+            assert_eq!(store.get_by(&id).unwrap(), vec![], "{id}");
+            assert!(store.find(&id).unwrap().is_empty(), "{id}");
+            assert_eq!(
+                store
+                    .find_many(std::slice::from_ref(&id), |_, _| ())
+                    .unwrap(),
+                vec![0]
+            );
+        }
+        assert_eq!(
+            store.resolve(&md5_id(r[1])).unwrap(),
+            vec![digests[1].sha256]
+        );
+        assert_eq!(
+            store.get_by(&sq_id(r[2])).unwrap(),
+            vec![(digests[2].sha256, r[2].to_vec())]
+        );
+        assert_eq!(
+            store.find_many(&[md5_id(r[1])], |_, _| ()).unwrap(),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn an_accession_row_naming_another_sequence_finds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = three_sequences(dir.path());
+        let sha = |i: usize| SequenceHash::of_residues(r[i]);
+        let key = |acc: &str| crate::ids::accession_key(acc).to_vec();
+        // P1 names sequence 2 as well as its own; P2 names only sequence 0.
+        let mut rows = vec![
+            (key("P1"), hash_prefix(&sha(0))),
+            (key("P1"), hash_prefix(&sha(2))),
+            (key("P2"), hash_prefix(&sha(0))),
+        ];
+        let kind = IndexKind::Accession;
+        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &mut rows);
+        let store = PackedSequenceStorage::open(dir.path()).unwrap();
+        let p1 = SequenceId::parse("P1").unwrap();
+        assert_eq!(store.resolve(&p1).unwrap(), vec![sha(0)]);
+        assert_eq!(store.get_by(&p1).unwrap(), vec![(sha(0), r[0].to_vec())]);
+        let p2 = SequenceId::parse("P2").unwrap();
+        assert_eq!(store.resolve(&p2).unwrap(), vec![]);
+        assert!(store.find(&p2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn indexes_of_the_earlier_layout_are_read_and_the_next_commit_writes_them_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = three_sequences(dir.path());
+        let digests: Vec<SequenceDigests> = r.iter().map(|r| SequenceDigests::of(r)).collect();
+        let p = |i: usize| hash_prefix(&digests[i].sha256);
+        let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
+        for kind in kinds {
+            let mut rows: Vec<(Vec<u8>, HashPrefix)> = match kind {
+                IndexKind::Md5 => (0..3).map(|i| (digests[i].md5.to_vec(), p(i))).collect(),
+                IndexKind::Sha512t24u => (0..3)
+                    .map(|i| (digests[i].sha512t24u.to_vec(), p(i)))
+                    .collect(),
+                _ => (0..3)
+                    .flat_map(|i| {
+                        let header = format!("sp|P{}|TEST_{i}", i + 1);
+                        crate::ids::indexed_accessions(&header)
+                            .into_iter()
+                            .map(|a| (crate::ids::accession_key(a).to_vec(), p(i)))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            };
+            rewrite_alias_index(dir.path(), kind, AliasLayout::legacy(kind), &mut rows);
+        }
+        let layouts = || -> Vec<Option<AliasLayout>> {
+            let l = StoreLayout::new(dir.path());
+            kinds
+                .iter()
+                .map(|k| {
+                    pack_index::open(&l.alias_index_path(*k))
+                        .unwrap()
+                        .alias_layout()
+                })
+                .collect()
+        };
+        assert_eq!(layouts(), kinds.map(|k| Some(AliasLayout::legacy(k))));
+        let found = |store: &PackedSequenceStorage, i: usize, residues: &[u8]| {
+            let sha = SequenceHash::of_residues(residues);
+            let acc = SequenceId::parse(&format!("P{}", i + 1)).unwrap();
+            for id in [md5_id(residues), sq_id(residues), acc] {
+                assert_eq!(store.resolve(&id).unwrap(), vec![sha], "{id}");
+            }
+        };
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        for (i, residues) in r.iter().enumerate() {
+            found(&store, i, residues);
+        }
+        store
+            .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
+            .unwrap();
+        store.commit().unwrap();
+        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        for (i, residues) in r.iter().chain([&&b"MQQQW"[..]]).enumerate() {
+            found(&store, i, residues);
+        }
+        // What the commit carried over is what the packs give.
+        let files = || -> Vec<Vec<u8>> {
+            let l = StoreLayout::new(dir.path());
+            kinds
+                .iter()
+                .map(|k| std::fs::read(l.alias_index_path(*k)).unwrap())
+                .collect()
+        };
+        let carried = files();
+        drop(store);
+        PackedSequenceStorage::open_for_repair(dir.path())
+            .unwrap()
+            .rebuild_index()
+            .unwrap();
+        assert_eq!(carried, files());
     }
 
     #[test]

@@ -112,18 +112,15 @@ impl SequenceId {
         parse_digest(id)
     }
 
-    /// Whether this is a digest of the residues (one sequence), not an accession.
-    pub(crate) fn is_digest(&self) -> bool {
-        !matches!(self, SequenceId::Accession(_))
-    }
-
     /// Whether `residues` have this digest (true for accessions: checked by header).
+    /// Only the one digest is computed.
     pub(crate) fn matches_residues(&self, residues: &[u8]) -> bool {
-        let d = || SequenceDigests::of(residues);
         match self {
             SequenceId::Sha256(h) => SequenceHash::of_residues(residues) == *h,
-            SequenceId::Md5(k) => d().md5 == *k,
-            SequenceId::Sha512t24u(k) => d().sha512t24u == *k,
+            SequenceId::Md5(k) => md5::Md5::digest(residues)[..] == k[..],
+            SequenceId::Sha512t24u(k) => {
+                <sha2::Sha512 as sha2::Digest>::digest(residues)[..24] == k[..]
+            }
             SequenceId::Accession(_) => true,
         }
     }

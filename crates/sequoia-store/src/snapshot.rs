@@ -263,17 +263,23 @@ impl Snapshot {
             .collect();
         prefixes.sort_unstable();
         prefixes.dedup();
+        // The prefixes' bytes the index holds (5, or 8 in indexes of earlier builds): the
+        // rows under them may be of other sequences too, which the caller tells apart.
+        let len = ix
+            .alias_layout()
+            .map_or(pack_index::PREFIX_LEN, |l| l.value_len);
         let mut rows: Vec<(SequenceHash, PackLocation)> = Vec::new();
         for p in prefixes {
+            let p = &p[..len];
             for (id, ix) in self.location_indexes() {
                 if ix.kind() == IndexKind::Entries {
-                    for row in ix.lookup_entries(&p).map_err(index_error(id))? {
+                    for row in ix.lookup_entries(p).map_err(index_error(id))? {
                         let reader = self.pack_reader(&row)?;
                         rows.push(self.resolve_entry(reader, &row)?);
                     }
                     continue;
                 }
-                let found = ix.lookup_prefix(&p).map_err(index_error(id))?;
+                let found = ix.lookup_prefix(p).map_err(index_error(id))?;
                 rows.extend(found.map(|r| (r.hash, r.location)));
             }
         }

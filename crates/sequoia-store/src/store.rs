@@ -146,9 +146,15 @@ impl FoundBuffers {
 
     /// Whether the record read for `id` answers to it: an accession's candidate with no
     /// representation that answers (a row whose representation was never committed, or a
-    /// key collision) does not.
+    /// key collision) does not, nor an MD5's or `sha512t24u`'s candidate whose residues
+    /// have another digest (the alias rows hold digests' and SHA-256s' first bytes only).
     fn answers(&self, id: &SequenceId) -> bool {
-        id.is_digest() || !self.ends.is_empty()
+        match id {
+            SequenceId::Accession(_) => !self.ends.is_empty(),
+            // Found by its whole hash, which every entry read checks.
+            SequenceId::Sha256(_) => true,
+            _ => id.matches_residues(&self.residues),
+        }
     }
 
     fn view(&self, hash: SequenceHash) -> FoundSequence<'_> {
@@ -781,7 +787,7 @@ impl PackedSequenceStorage {
     /// assert!(by_md5.is_empty());
     /// ```
     pub fn resolve(&self, id: &SequenceId) -> Result<Vec<SequenceHash>, StoreError> {
-        Ok(candidates(&self.snapshot(), id)?
+        Ok(answering(&self.snapshot(), id)?
             .into_iter()
             .map(|(hash, _)| hash)
             .collect())
@@ -801,13 +807,7 @@ impl PackedSequenceStorage {
     /// assert_eq!(found[0].1, b"MVLSPADKTN");
     /// ```
     pub fn get_by(&self, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<u8>)>, StoreError> {
-        let snap = self.snapshot();
-        let mut out = Vec::new();
-        for (hash, locs) in candidates(&snap, id)? {
-            let residues = CACHE.with(|c| residues_at(&snap, &hash, &locs, &mut c.borrow_mut()))?;
-            out.extend(residues.map(|r| (hash, r)));
-        }
-        Ok(out)
+        answering(&self.snapshot(), id)
     }
 
     /// Every committed sequence `id` names, with the representations that match it: all of
@@ -923,12 +923,13 @@ impl PackedSequenceStorage {
             }
             Ok(())
         })?;
+        if let Some(((_, hash), _)) = named.iter().zip(&records).find(|(_, r)| !r.has_residues) {
+            return Err(no_residues(hash));
+        }
+        let answers = answers_of_many(ids, &named, &records);
         let mut counts = vec![0; ids.len()];
-        for ((i, hash), record) in named.iter().zip(&records) {
-            if !record.has_residues {
-                return Err(no_residues(hash));
-            }
-            if !record.answers(&ids[*i]) {
+        for (((i, hash), record), answers) in named.iter().zip(&records).zip(answers) {
+            if !answers {
                 continue;
             }
             f(*i, &record.view(*hash));
@@ -1339,11 +1340,12 @@ pub(crate) fn stage_multi_index_file(
     })
 }
 
-/// The committed sequences `id` names, with their locations: one index lookup for a
-/// SHA-256, an alias lookup and one lookup by prefix otherwise. Digest candidates that
-/// only share the SHA-256 prefix a digest row holds are dropped here (their residues
-/// are read); accession candidates are checked by the caller against the headers.
-/// Locations come from `snap`, which the caller reads them in.
+/// The committed sequences `id` may name, with their locations: one index lookup for a
+/// SHA-256, an alias lookup and one lookup by prefix otherwise. An alias row holds the
+/// first bytes of a digest and of a SHA-256, so candidates may include sequences that do
+/// not answer to `id`: the caller reads them and keeps those that do
+/// ([`FoundBuffers::answers`], [`answering`]). Locations come from `snap`, which the
+/// caller reads them in.
 fn candidates(snap: &Snapshot, id: &SequenceId) -> Result<Vec<Located>, StoreError> {
     if let SequenceId::Sha256(h) = id {
         let locs = snap.locations(h)?;
@@ -1366,18 +1368,64 @@ fn candidates(snap: &Snapshot, id: &SequenceId) -> Result<Vec<Located>, StoreErr
         found.sort_by_key(|(hash, _)| *hash);
         found.dedup_by(|a, b| a.0 == b.0);
     }
-    if found.len() > 1 && id.is_digest() {
-        // Two sequences share the hash prefix a digest row holds: the residues decide.
-        let mut kept = Vec::new();
-        for (hash, locs) in found {
-            let residues = CACHE.with(|c| residues_at(snap, &hash, &locs, &mut c.borrow_mut()))?;
-            if residues.is_some_and(|r| id.matches_residues(&r)) {
-                kept.push((hash, locs));
-            }
-        }
-        found = kept;
-    }
     Ok(found)
+}
+
+/// Whether each record of `find_many` answers to its id ([`FoundBuffers::answers`]), the
+/// SHA-512s of those found for `sha512t24u` ids computed side by side.
+fn answers_of_many(
+    ids: &[SequenceId],
+    named: &[(usize, SequenceHash)],
+    records: &[FoundBuffers],
+) -> Vec<bool> {
+    let by_sha512 = |i: usize| matches!(ids[i], SequenceId::Sha512t24u(_));
+    let mut answers: Vec<bool> = named
+        .iter()
+        .zip(records)
+        .map(|(&(i, _), r)| by_sha512(i) || r.answers(&ids[i]))
+        .collect();
+    let checked: Vec<usize> = (0..named.len())
+        .filter(|&n| by_sha512(named[n].0))
+        .collect();
+    let residues: Vec<&[u8]> = checked.iter().map(|&n| &records[n].residues[..]).collect();
+    for (&n, sha512) in checked
+        .iter()
+        .zip(crate::sha512_lanes::sha512_each(&residues))
+    {
+        if let SequenceId::Sha512t24u(key) = &ids[named[n].0] {
+            answers[n] = sha512[..24] == key[..];
+        }
+    }
+    answers
+}
+
+/// The committed sequences `id` names, with their residues: the [`candidates`] that
+/// answer to it ([`FoundBuffers::answers`]), a digest's checked by the digest of its
+/// residues, an accession's by its headers.
+fn answering(snap: &Snapshot, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for (hash, locs) in candidates(snap, id)? {
+        CACHE.with(|c| -> Result<(), StoreError> {
+            let cache = &mut c.borrow_mut();
+            if let SequenceId::Accession(_) = id {
+                let mut record = FoundBuffers::default();
+                fill_record(snap, &hash, &locs, cache, &mut record, |h| {
+                    id.matches_header(h)
+                })?;
+                if record.answers(id) {
+                    out.push((hash, record.residues));
+                }
+                return Ok(());
+            }
+            if let Some(residues) = residues_at(snap, &hash, &locs, cache)? {
+                if matches!(id, SequenceId::Sha256(_)) || id.matches_residues(&residues) {
+                    out.push((hash, residues));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
 }
 
 /// The first place of each of `hashes` that is stored, with its index in `hashes`, sorted
