@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use pack_format::v1::V1PackEncoder;
 use pack_format::v2::{PackCounts, V2PackEncoder};
 use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
@@ -172,6 +172,10 @@ enum Message {
 /// Handle to the writer thread.
 pub struct PackWriter {
     tx: Option<Sender<Message>>,
+    /// Batches the writer is done with (two at most), dropped by the sending thread at its
+    /// next put: freeing their entries (allocated there) is then a local free, off the
+    /// writer, which bounds an import while new sequences arrive.
+    written: Receiver<Arc<Vec<PutEntry>>>,
     handle: Option<JoinHandle<Result<Vec<FinishedPack>, Error>>>,
 }
 
@@ -179,6 +183,9 @@ impl PackWriter {
     /// Starts the thread.
     pub fn spawn(config: PackWriterConfig) -> Result<PackWriter, Error> {
         let (tx, rx) = bounded::<Message>(16);
+        // Two batches at most wait to be dropped by the sender; the writer drops the rest
+        // (those written after the last put: a commit's), so that memory stays as it was.
+        let (written_tx, written) = bounded::<Arc<Vec<PutEntry>>>(2);
         let handle = std::thread::Builder::new()
             .name("sequoia-pack-writer".into())
             .spawn(move || {
@@ -191,6 +198,8 @@ impl PackWriter {
                             failed = Some(e);
                         }
                     }
+                    // Dropped here when two wait already, or the handle is gone.
+                    let _ = written_tx.try_send(batch);
                 }
                 match failed {
                     Some(e) => Err(e),
@@ -203,6 +212,7 @@ impl PackWriter {
             })?;
         Ok(PackWriter {
             tx: Some(tx),
+            written,
             handle: Some(handle),
         })
     }
@@ -215,6 +225,7 @@ impl PackWriter {
     /// Like [`put`](Self::put), for a batch that another thread reads too: the writer only
     /// borrows the entries (it copies the few it holds back to train a dictionary on).
     pub fn put_shared(&self, batch: Arc<Vec<PutEntry>>) -> Result<(), Error> {
+        self.written.try_iter().for_each(drop);
         let tx = self.tx.as_ref().expect("the sender lives until finish");
         tx.send(Message::Put(batch)).map_err(|_| {
             Error::Poisoned("the writer thread has stopped; finish() gives its error".into())
