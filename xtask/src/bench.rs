@@ -1212,9 +1212,10 @@ fn scale_store(
     println!("\n== scale series: {name} short sequences ==");
     // Stores built before the alias indexes existed lack them, those built before v2
     // packs went without index files have one per pack, and those built before hash tags
-    // repeat every hash in the blocks, and those whose commit record holds location rows
-    // instead of entry rows: built again.
-    let marker = dir.join("BENCH_COMPLETE_ENTRY_ROWS");
+    // repeat every hash in the blocks, those whose commit record holds location rows
+    // instead of entry rows, and those whose alias rows hold whole digests (before
+    // 2026-12-01): built again.
+    let marker = dir.join("BENCH_COMPLETE_ALIAS_13B");
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
