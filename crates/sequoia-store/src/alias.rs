@@ -455,6 +455,42 @@ mod tests {
     }
 
     #[test]
+    fn an_accession_answered_only_by_a_later_entry_is_found() {
+        // A representation that came after its sequence's residues entry was written is
+        // in a representations-only entry: get_by reads on until a header answers.
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .put(b"MKVLAAGIV", Representation::new("sp|P1|FIRST", "sp"))
+            .unwrap();
+        store.commit().unwrap();
+        store
+            .put(b"MKVLAAGIV", Representation::new("tr|Q9|LATER", "tr"))
+            .unwrap();
+        store.commit().unwrap();
+        let sha = SequenceHash::of_residues(b"MKVLAAGIV");
+        assert_eq!(
+            store.snapshot().locations(&sha).unwrap().len(),
+            2,
+            "two entries"
+        );
+        for acc in ["P1", "Q9", "LATER"] {
+            let id = SequenceId::parse(acc).unwrap();
+            assert_eq!(
+                store.get_by(&id).unwrap(),
+                vec![(sha, b"MKVLAAGIV".to_vec())],
+                "{acc}"
+            );
+            assert_eq!(store.resolve(&id).unwrap(), vec![sha], "{acc}");
+        }
+        assert!(store
+            .get_by(&SequenceId::parse("Q8").unwrap())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
     fn indexes_of_the_earlier_layout_are_read_and_the_next_commit_writes_them_compact() {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());

@@ -1408,12 +1408,28 @@ fn answering(snap: &Snapshot, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<
         CACHE.with(|c| -> Result<(), StoreError> {
             let cache = &mut c.borrow_mut();
             if let SequenceId::Accession(_) = id {
-                let mut record = FoundBuffers::default();
-                fill_record(snap, &hash, &locs, cache, &mut record, |h| {
-                    id.matches_header(h)
-                })?;
-                if record.answers(id) {
-                    out.push((hash, record.residues));
+                // The entries in order, until one header answers and the residues are
+                // read: usually the residues entry alone.
+                let (mut residues, mut answers) = (None, false);
+                for loc in &locs {
+                    snap.with_entry(&hash, loc, cache, |e| {
+                        if e.has_sequence() && residues.is_none() {
+                            residues = Some(e.sequence.to_vec());
+                        }
+                        if answers {
+                            return Ok(());
+                        }
+                        e.for_each_representation(|h, _| answers |= id.matches_header(h))
+                            .map_err(|err| StoreError::Corrupt(err.to_string()))
+                    })??;
+                    if answers && residues.is_some() {
+                        break;
+                    }
+                }
+                match residues {
+                    None => return Err(no_residues(&hash)),
+                    Some(r) if answers => out.push((hash, r)),
+                    Some(_) => {}
                 }
                 return Ok(());
             }
