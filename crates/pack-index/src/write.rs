@@ -179,16 +179,20 @@ pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]> + Ord>(
         .collect();
     cut.sort_unstable();
     cut.dedup();
-    write_rows(
-        out,
-        kind,
-        Some(layout),
-        packs,
-        IndexCounts::default(),
-        None,
-        cut.len() as u64,
-        || cut.iter(),
-    )
+    write_alias_rows(out, kind, layout, packs, cut.len() as u64, || cut.iter())
+}
+
+/// [`write_rows`] of an alias index: no counts, no pack CRC.
+fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    count: u64,
+    rows: impl Fn() -> I,
+) -> Result<W, Error> {
+    let counts = IndexCounts::default();
+    write_rows(out, kind, Some(layout), packs, counts, None, count, rows)
 }
 
 /// Writes the location index of `kind` over `packs` holding every row of the `old`
@@ -351,16 +355,7 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
         Merge::new(sources, true)
     };
     let count = rows().count() as u64;
-    write_rows(
-        out,
-        kind,
-        Some(layout),
-        packs,
-        IndexCounts::default(),
-        None,
-        count,
-        rows,
-    )
+    write_alias_rows(out, kind, layout, packs, count, rows)
 }
 
 /// Rows in order, read by position: a slice, or an index file's rows.
