@@ -69,6 +69,13 @@ pub const ALIAS_KEY_LEN: usize = 8;
 /// the location index with that prefix and keeps those that answer to the key.
 pub const ALIAS_VALUE_LEN: usize = 5;
 
+/// Bytes of an [`IndexKind::Entries`] row's value as written when every pack id and entry
+/// number is below [`NARROW_ENTRY_LIMIT`]: pack and entry number in 3 bytes each (14-byte
+/// rows). Otherwise, and in files of builds before 2026-12-01, 4 bytes each.
+pub const NARROW_ENTRY_VALUE_LEN: usize = 6;
+/// The bound of pack ids and entry numbers that narrow entry rows hold.
+pub const NARROW_ENTRY_LIMIT: u32 = 1 << 24;
+
 /// An alias key as written: [`ALIAS_KEY_LEN`] bytes.
 pub type AliasKey = [u8; ALIAS_KEY_LEN];
 
@@ -135,8 +142,8 @@ pub enum IndexKind {
     /// First 8 bytes of the SHA-256 of an upper-cased accession → SHA-256 prefix.
     Accession = 5,
     /// Several v2 packs, compactly: SHA-256 prefix → (pack, entry number), the entry
-    /// table row of the pack holding the whole hash and the entry's place (16 bytes a row
-    /// instead of 48).
+    /// table row of the pack holding the whole hash and the entry's place (14 bytes a row,
+    /// 16 when a pack id or entry number passes [`NARROW_ENTRY_LIMIT`], instead of 48).
     Entries = 6,
 }
 

@@ -9,7 +9,7 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 use crate::{
     bucket, cut_prefix, partition_point, AliasKey, AliasLayout, EntryRow, Error, HashPrefix,
     IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC,
-    PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -108,6 +108,16 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             };
             let ok = layout.fits(kind) && b[61..64] == [0, 0, 0];
             (layout.key_len, layout.value_len, ok)
+        } else if kind == IndexKind::Entries {
+            // Byte 60: the value length, 6 (narrow rows) or 0 (8 bytes).
+            let value_len = match b[60] {
+                0 => kind.value_len(),
+                v => v as usize,
+            };
+            let ok = b[6] as usize == kind.key_len()
+                && (value_len == kind.value_len() || value_len == NARROW_ENTRY_VALUE_LEN)
+                && b[61..64] == [0, 0, 0];
+            (kind.key_len(), value_len, ok)
         } else {
             let ok = b[6] as usize == kind.key_len() && le_u32(b, 60) == 0;
             (kind.key_len(), kind.value_len(), ok)
@@ -335,15 +345,27 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index.
     pub fn entry_row(&self, i: u64) -> EntryRow {
         let v = self.value_bytes(i);
+        // Pack and entry number: 3 bytes each in narrow rows, else 4.
+        let width = if v.len() == NARROW_ENTRY_VALUE_LEN {
+            3
+        } else {
+            4
+        };
         let word = |at: usize| {
-            v.get(at..at + 4)
-                .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            v.get(at..at + width)
+                .map_or(0, |b| u32::from_le_bytes(leading::<4>(b)))
         };
         EntryRow {
             prefix: leading(self.key_bytes(i)),
             pack: word(0),
-            entry: word(4),
+            entry: word(width),
         }
+    }
+
+    /// Whether an [`IndexKind::Entries`] index has narrow rows (3-byte pack ids and entry
+    /// numbers, [`NARROW_ENTRY_VALUE_LEN`]).
+    pub fn has_narrow_entries(&self) -> bool {
+        self.kind == IndexKind::Entries && self.value_len == NARROW_ENTRY_VALUE_LEN
     }
 
     fn wrong_kind(&self, what: &str) -> Error {

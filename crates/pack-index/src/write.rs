@@ -7,7 +7,8 @@ use pack_format::PackId;
 use crate::{
     bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout, CheckedIndex,
     EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex, ALIAS_KEY_LEN,
-    HEADER_LEN, MAGIC, PREFIX_LEN, TRAILER_MAGIC, VERSION,
+    HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_MAGIC,
+    VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -40,6 +41,29 @@ impl Row for EntryRow {
         let mut v = [0u8; 8];
         v[..4].copy_from_slice(&self.pack.to_le_bytes());
         v[4..].copy_from_slice(&self.entry.to_le_bytes());
+        ValueBytes::Short(v)
+    }
+}
+
+/// An entry row as written: 8-byte values (pack, entry number u32 each), or narrow ones
+/// (3 bytes each) when every pack id and entry number of the file fits.
+#[derive(Clone, Copy)]
+struct EntryRowAs {
+    row: EntryRow,
+    narrow: bool,
+}
+
+impl Row for EntryRowAs {
+    fn key(&self) -> &[u8] {
+        &self.row.prefix
+    }
+    fn value(&self) -> ValueBytes {
+        if !self.narrow {
+            return self.row.value();
+        }
+        let mut v = [0u8; 8];
+        v[..3].copy_from_slice(&self.row.pack.to_le_bytes()[..3]);
+        v[3..6].copy_from_slice(&self.row.entry.to_le_bytes()[..3]);
         ValueBytes::Short(v)
     }
 }
@@ -291,15 +315,31 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
+    let fits = |r: &EntryRow| r.pack < NARROW_ENTRY_LIMIT && r.entry < NARROW_ENTRY_LIMIT;
+    // Narrow rows when every pack and entry number fits: those of a narrow old index do;
+    // a wide one's (written before 2026-12-01) are read once to see, and rewritten narrow.
+    let narrow = packs.iter().all(|&p| p < NARROW_ENTRY_LIMIT)
+        && new.iter().all(fits)
+        && old.is_none_or(|ix| {
+            ix.has_narrow_entries() || (0..ix.len()).all(|i| fits(&ix.entry_row(i)))
+        });
     let old = old.map(|index| FileRows {
         index,
         row: PackIndex::entry_row,
     });
     let new = SliceRows(new);
+    let widths = AliasLayout {
+        key_len: IndexKind::Entries.key_len(),
+        value_len: if narrow {
+            NARROW_ENTRY_VALUE_LEN
+        } else {
+            IndexKind::Entries.value_len()
+        },
+    };
     write_rows(
         out,
         IndexKind::Entries,
-        None,
+        Some(widths),
         packs,
         counts,
         None,
@@ -309,7 +349,7 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
             if let Some(o) = &old {
                 sources.push(o);
             }
-            Merge::new(sources, false)
+            Merge::new(sources, false).map(move |row| EntryRowAs { row, narrow })
         },
     )
 }
@@ -483,14 +523,15 @@ impl<R: Ord + Copy> Iterator for Merge<'_, R> {
 fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     out: W,
     kind: IndexKind,
-    alias: Option<AliasLayout>,
+    widths: Option<AliasLayout>,
     packs: &[PackId],
     counts: IndexCounts,
     pack_crc32: Option<u32>,
     count: u64,
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
-    let (key_len, value_len) = match alias {
+    // Widths other than the kind's: alias layouts, narrow entry rows.
+    let (key_len, value_len) = match widths {
         Some(l) => (l.key_len, l.value_len),
         None => (kind.key_len(), kind.value_len()),
     };
@@ -512,7 +553,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[40..48].copy_from_slice(&counts.residue_bytes.to_le_bytes());
     header[48..56].copy_from_slice(&counts.uncompressed_bytes.to_le_bytes());
     header[56..60].copy_from_slice(&pack_crc32.unwrap_or(0).to_le_bytes());
-    if alias.is_some() && value_len != PREFIX_LEN {
+    if (kind.is_alias() || kind == IndexKind::Entries) && value_len != PREFIX_LEN {
         header[60] = value_len as u8;
     }
     w.write_all(&header)?;
@@ -692,13 +733,19 @@ mod tests {
             old in proptest::collection::vec((0u64..2048, 0u32..3, any::<u32>()), 0..1500),
             new in proptest::collection::vec((0u64..2048, 3u32..5, any::<u32>()), 0..300),
             with_old in any::<bool>(),
+            (old_wide, new_wide) in (any::<bool>(), any::<bool>()),
         ) {
             // Few distinct prefixes: runs of one prefix over several packs and entries.
-            let row = |(p, pack, entry): (u64, u32, u32)| EntryRow { prefix: p.to_be_bytes(), pack, entry };
-            let mut old: Vec<EntryRow> = if with_old { old.into_iter().map(row).collect() } else { Vec::new() };
+            // Entry numbers below 2^24 (narrow rows) unless the side is wide.
+            let row = |wide: bool| move |(p, pack, entry): (u64, u32, u32)| EntryRow {
+                prefix: p.to_be_bytes(),
+                pack,
+                entry: if wide { entry | NARROW_ENTRY_LIMIT } else { entry % NARROW_ENTRY_LIMIT },
+            };
+            let mut old: Vec<EntryRow> = if with_old { old.into_iter().map(row(old_wide)).collect() } else { Vec::new() };
             old.sort_unstable();
             old.dedup();
-            let mut new: Vec<EntryRow> = new.into_iter().map(row).collect();
+            let mut new: Vec<EntryRow> = new.into_iter().map(row(new_wide)).collect();
             new.sort_unstable();
             new.dedup();
             let mut all: Vec<EntryRow> = old.iter().chain(new.iter()).copied().collect();
@@ -712,6 +759,14 @@ mod tests {
             let ix = PackIndex::parse(&merged[..]).unwrap();
             ix.verify().unwrap();
             prop_assert_eq!(ix.kind(), IndexKind::Entries);
+            // Narrow (14-byte rows) exactly when every entry number fits in 3 bytes, even
+            // when merged from a wide old index.
+            let wide = (with_old && old_wide && !old.is_empty()) || (new_wide && !new.is_empty());
+            prop_assert_eq!(ix.has_narrow_entries(), !wide);
+            let row_bytes = if wide { 16 } else { 14 };
+            let n = all.len();
+            let fanout = 12usize << fanout_bits(n as u64);
+            prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + row_bytes * n + 16);
             prop_assert_eq!(ix.counts(), c);
             all.sort_unstable();
             prop_assert_eq!((0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(), all.clone());
@@ -805,6 +860,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn entry_rows_are_wide_when_a_pack_id_passes_three_bytes() {
+        let c = IndexCounts::default();
+        let row = |pack: u32| EntryRow {
+            prefix: [9; 8],
+            pack,
+            entry: 5,
+        };
+        let narrow = write_entry_index(Vec::new(), &[7], c, &mut [row(7)]).unwrap();
+        let big = NARROW_ENTRY_LIMIT;
+        // A covered pack past the bound makes the rows wide, even with no row in it.
+        let wide = write_entry_index(Vec::new(), &[7, big], c, &mut [row(7)]).unwrap();
+        let (narrow, wide) = (
+            PackIndex::parse(narrow).unwrap(),
+            PackIndex::parse(wide).unwrap(),
+        );
+        assert!(narrow.has_narrow_entries() && !wide.has_narrow_entries());
+        assert_eq!(narrow.entry_row(0), row(7));
+        assert_eq!(wide.entry_row(0), row(7));
+        let wide = write_entry_index(Vec::new(), &[7, big], c, &mut [row(7), row(big)]).unwrap();
+        let wide = PackIndex::parse(wide).unwrap();
+        wide.verify().unwrap();
+        assert_eq!(wide.entry_row(1), row(big));
     }
 
     #[test]
