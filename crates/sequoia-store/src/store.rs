@@ -151,9 +151,7 @@ impl FoundBuffers {
     fn answers(&self, id: &SequenceId) -> bool {
         match id {
             SequenceId::Accession(_) => !self.ends.is_empty(),
-            // Found by its whole hash, which every entry read checks.
-            SequenceId::Sha256(_) => true,
-            _ => id.matches_residues(&self.residues),
+            _ => id.answered_by_residues(&self.residues),
         }
     }
 
@@ -1405,43 +1403,50 @@ fn answers_of_many(
 fn answering(snap: &Snapshot, id: &SequenceId) -> Result<Vec<(SequenceHash, Vec<u8>)>, StoreError> {
     let mut out = Vec::new();
     for (hash, locs) in candidates(snap, id)? {
-        CACHE.with(|c| -> Result<(), StoreError> {
-            let cache = &mut c.borrow_mut();
-            if let SequenceId::Accession(_) = id {
-                // The entries in order, until one header answers and the residues are
-                // read: usually the residues entry alone.
-                let (mut residues, mut answers) = (None, false);
-                for loc in &locs {
-                    snap.with_entry(&hash, loc, cache, |e| {
-                        if e.has_sequence() && residues.is_none() {
-                            residues = Some(e.sequence.to_vec());
-                        }
-                        if answers {
-                            return Ok(());
-                        }
-                        e.for_each_representation(|h, _| answers |= id.matches_header(h))
-                            .map_err(|err| StoreError::Corrupt(err.to_string()))
-                    })??;
-                    if answers && residues.is_some() {
-                        break;
-                    }
+        let residues =
+            CACHE.with(|c| {
+                let cache = &mut c.borrow_mut();
+                match id {
+                    SequenceId::Accession(_) => accession_residues(snap, id, &hash, &locs, cache),
+                    _ => Ok(residues_at(snap, &hash, &locs, cache)?
+                        .filter(|r| id.answered_by_residues(r))),
                 }
-                match residues {
-                    None => return Err(no_residues(&hash)),
-                    Some(r) if answers => out.push((hash, r)),
-                    Some(_) => {}
-                }
-                return Ok(());
-            }
-            if let Some(residues) = residues_at(snap, &hash, &locs, cache)? {
-                if matches!(id, SequenceId::Sha256(_)) || id.matches_residues(&residues) {
-                    out.push((hash, residues));
-                }
-            }
-            Ok(())
-        })?;
+            })?;
+        out.extend(residues.map(|r| (hash, r)));
     }
     Ok(out)
+}
+
+/// The residues of the sequence at `locs` if one of its headers answers to accession
+/// `id`: its entries are read in order only until one header answers and the residues
+/// are read (usually the residues entry alone).
+fn accession_residues(
+    snap: &Snapshot,
+    id: &SequenceId,
+    hash: &SequenceHash,
+    locs: &[pack_format::PackLocation],
+    cache: &mut BlockCache,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let (mut residues, mut answers) = (None, false);
+    for loc in locs {
+        snap.with_entry(hash, loc, cache, |e| {
+            if e.has_sequence() && residues.is_none() {
+                residues = Some(e.sequence.to_vec());
+            }
+            if answers {
+                return Ok(());
+            }
+            e.for_each_representation(|h, _| answers |= id.matches_header(h))
+                .map_err(|err| StoreError::Corrupt(err.to_string()))
+        })??;
+        if answers && residues.is_some() {
+            break;
+        }
+    }
+    match residues {
+        None => Err(no_residues(hash)),
+        Some(r) => Ok(answers.then_some(r)),
+    }
 }
 
 /// The first place of each of `hashes` that is stored, with its index in `hashes`, sorted
