@@ -185,6 +185,13 @@ impl IndexKind {
         }
     }
 
+    /// Whether header byte 60 states the value length (alias kinds and entry rows; 0
+    /// there means [`value_len`](Self::value_len), as files of builds before 2026-12-01
+    /// have it).
+    pub fn states_value_len(self) -> bool {
+        self.is_alias() || self == IndexKind::Entries
+    }
+
     /// Bytes of a value: a location row, a SHA-256 prefix for alias kinds (as builds
     /// before 2026-12-01 wrote it; see [`AliasLayout`]), or a pack id and entry number.
     pub fn value_len(self) -> usize {

@@ -96,33 +96,30 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         }
         let kind = IndexKind::from_byte(b[5])
             .ok_or_else(|| Error::NotAnIndex(format!("unknown index kind {}", b[5])))?;
-        let (key_len, value_len, reserved_ok) = if kind.is_alias() {
-            // Byte 60: the value length (0 in files of builds before 2026-12-01: 8).
-            let layout = AliasLayout {
-                key_len: b[6] as usize,
-                value_len: if b[60] == 0 {
-                    PREFIX_LEN
-                } else {
-                    b[60] as usize
-                },
-            };
-            let ok = layout.fits(kind) && b[61..64] == [0, 0, 0];
-            (layout.key_len, layout.value_len, ok)
-        } else if kind == IndexKind::Entries {
-            // Byte 60: the value length, 6 (narrow rows) or 0 (8 bytes).
-            let value_len = match b[60] {
-                0 => kind.value_len(),
-                v => v as usize,
-            };
-            let ok = b[6] as usize == kind.key_len()
-                && (value_len == kind.value_len() || value_len == NARROW_ENTRY_VALUE_LEN)
-                && b[61..64] == [0, 0, 0];
-            (kind.key_len(), value_len, ok)
+        // Byte 60: the value length of alias and entry indexes (0: the kind's).
+        let value_len = match b[60] {
+            v if v != 0 && kind.states_value_len() => v as usize,
+            _ => kind.value_len(),
+        };
+        let reserved_ok = if kind.states_value_len() {
+            b[61..64] == [0, 0, 0]
         } else {
-            let ok = b[6] as usize == kind.key_len() && le_u32(b, 60) == 0;
-            (kind.key_len(), kind.value_len(), ok)
+            le_u32(b, 60) == 0
+        };
+        let key_len = if kind.is_alias() {
+            b[6] as usize
+        } else {
+            kind.key_len()
+        };
+        let widths_ok = if kind.is_alias() {
+            AliasLayout { key_len, value_len }.fits(kind)
+        } else {
+            b[6] as usize == key_len
+                && (value_len == kind.value_len()
+                    || (kind == IndexKind::Entries && value_len == NARROW_ENTRY_VALUE_LEN))
         };
         if !reserved_ok
+            || !widths_ok
             || b[7] > 24
             || le_u32(b, 20) != 0
             || (kind != IndexKind::Pack && le_u32(b, 56) != 0)

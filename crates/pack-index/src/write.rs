@@ -7,8 +7,7 @@ use pack_format::PackId;
 use crate::{
     bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout, CheckedIndex,
     EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex, ALIAS_KEY_LEN,
-    HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_MAGIC,
-    VERSION,
+    HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -553,7 +552,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[40..48].copy_from_slice(&counts.residue_bytes.to_le_bytes());
     header[48..56].copy_from_slice(&counts.uncompressed_bytes.to_le_bytes());
     header[56..60].copy_from_slice(&pack_crc32.unwrap_or(0).to_le_bytes());
-    if (kind.is_alias() || kind == IndexKind::Entries) && value_len != PREFIX_LEN {
+    if kind.states_value_len() && value_len != kind.value_len() {
         header[60] = value_len as u8;
     }
     w.write_all(&header)?;
