@@ -829,7 +829,7 @@ mod tests {
             for e in &entries {
                 model.entry(cut(&e.0)).or_default().insert(crate::cut_prefix(e.1, layout.value_len));
             }
-            let bytes = crate::write_alias_index_with_layout(Vec::new(), kind, layout, &[0, 5], &mut entries).unwrap();
+            let bytes = crate::write_alias_index_with_layout(Vec::new(), kind, layout, &[0, 5], &entries).unwrap();
             let index = PackIndex::parse(bytes).unwrap();
             index.verify().unwrap();
             prop_assert_eq!(index.kind(), kind);
@@ -860,10 +860,10 @@ mod tests {
 
         #[test]
         fn every_flip_of_an_alias_index_fails_verify(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
-            let mut entries: Vec<([u8; 16], HashPrefix)> = (0..100u32).map(|i| (
+            let entries: Vec<([u8; 16], HashPrefix)> = (0..100u32).map(|i| (
                 SequenceHash::of_residues(&i.to_le_bytes()).0[..16].try_into().unwrap(),
                 crate::hash_prefix(&SequenceHash::of_residues(&(i + 1000).to_le_bytes())))).collect();
-            let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &mut entries).unwrap();
+            let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &entries).unwrap();
             let at = pos.index(bytes.len());
             bytes[at] ^= 1 << bit;
             let parsed = PackIndex::parse(&bytes[..]);
@@ -882,13 +882,11 @@ mod tests {
     #[test]
     fn kinds_are_not_mixed() {
         let h = SequenceHash::of_residues(b"A");
-        let mut rows = vec![([1u8; 16], crate::hash_prefix(&h))];
-        assert!(
-            crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &mut rows).is_err()
-        );
-        assert!(crate::write_alias_index(Vec::new(), IndexKind::Multi, &[], &mut rows).is_err());
+        let rows = vec![([1u8; 16], crate::hash_prefix(&h))];
+        assert!(crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &rows).is_err());
+        assert!(crate::write_alias_index(Vec::new(), IndexKind::Multi, &[], &rows).is_err());
         let index = PackIndex::parse(
-            crate::write_alias_index(Vec::new(), IndexKind::Md5, &[], &mut rows).unwrap(),
+            crate::write_alias_index(Vec::new(), IndexKind::Md5, &[], &rows).unwrap(),
         )
         .unwrap();
         assert!(
@@ -913,7 +911,7 @@ mod tests {
                     value_len: 5
                 },
                 &[],
-                &mut rows
+                &rows
             )
             .is_err(),
             "a key length of neither layout"
@@ -927,7 +925,7 @@ mod tests {
                     value_len: 3
                 },
                 &[],
-                &mut rows
+                &rows
             )
             .is_err(),
             "prefixes shorter than 4 bytes"
@@ -939,18 +937,18 @@ mod tests {
         // Byte 60 stays zero and the widths are the kind's: what builds before
         // 2026-12-01 wrote.
         let h = SequenceHash::of_residues(b"MKV");
-        let mut rows = vec![([3u8; 24], crate::hash_prefix(&h))];
+        let rows = vec![([3u8; 24], crate::hash_prefix(&h))];
         let kind = IndexKind::Sha512t24u;
         let old = crate::write_alias_index_with_layout(
             Vec::new(),
             kind,
             AliasLayout::legacy(kind),
             &[2],
-            &mut rows,
+            &rows,
         )
         .unwrap();
         assert_eq!((old[6], old[60]), (24, 0));
-        let new = crate::write_alias_index(Vec::new(), kind, &[2], &mut rows).unwrap();
+        let new = crate::write_alias_index(Vec::new(), kind, &[2], &rows).unwrap();
         assert_eq!((new[6], new[60]), (8, 5));
         assert_eq!(
             old.len() - new.len(),

@@ -162,28 +162,28 @@ pub fn write_index<W: Write>(
 /// use pack_index::{cut_prefix, hash_prefix, write_alias_index, IndexKind, PackIndex, ALIAS_VALUE_LEN};
 /// use pack_format::SequenceHash;
 /// let h = SequenceHash::of_residues(b"MKV");
-/// let mut rows = vec![([7u8; 16], hash_prefix(&h))];
-/// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &mut rows).unwrap()).unwrap();
+/// let rows = vec![([7u8; 16], hash_prefix(&h))];
+/// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &rows).unwrap()).unwrap();
 /// let found: Vec<_> = index.lookup_alias(&[7; 16]).unwrap().collect();
 /// assert_eq!(found, vec![cut_prefix(hash_prefix(&h), ALIAS_VALUE_LEN)]);
 /// ```
-pub fn write_alias_index<W: Write, K: AsRef<[u8]> + Ord>(
+pub fn write_alias_index<W: Write, K: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
     packs: &[PackId],
-    rows: &mut [(K, HashPrefix)],
+    rows: &[(K, HashPrefix)],
 ) -> Result<W, Error> {
     write_alias_index_with_layout(out, kind, AliasLayout::COMPACT, packs, rows)
 }
 
 /// [`write_alias_index`] in another layout: [`AliasLayout::legacy`] writes the files of
 /// builds before 2026-12-01 (for tests of what they left behind).
-pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]> + Ord>(
+pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
     layout: AliasLayout,
     packs: &[PackId],
-    rows: &mut [(K, HashPrefix)],
+    rows: &[(K, HashPrefix)],
 ) -> Result<W, Error> {
     if !layout.fits(kind) || rows.iter().any(|r| r.0.as_ref().len() != kind.key_len()) {
         return Err(Error::Write(std::io::Error::other(format!(
@@ -711,20 +711,20 @@ mod tests {
             all.dedup();
             old.sort_unstable();
             old.dedup();
-            let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &mut old).unwrap();
+            let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &old).unwrap();
             let old_ix = PackIndex::parse(&old_file[..]).unwrap();
             let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new).unwrap();
-            let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap();
+            let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap();
             prop_assert_eq!(merged, whole);
             // An index of the layout before 2026-12-01 is not merged as it is: its rows
             // come in as new ones.
-            let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &mut old).unwrap();
+            let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
             let legacy = PackIndex::parse(&legacy[..]).unwrap();
             prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
             let mut carried = legacy.checked_compact_alias_rows().unwrap();
             carried.extend(new.iter().copied());
             let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, &[1, 2], None, &mut carried).unwrap();
-            prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &mut all).unwrap());
+            prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap());
         }
 
         #[test]
@@ -918,9 +918,8 @@ mod tests {
         let old = PackIndex::parse(&bytes[..]).unwrap();
         let err = old.check_buckets().unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
-        let mut alias = vec![([1u8; 8], [2u8; 8]), ([3u8; 8], [4u8; 8])];
-        let mut bytes =
-            write_alias_index(Vec::new(), IndexKind::Accession, &[1], &mut alias).unwrap();
+        let alias = vec![([1u8; 8], [2u8; 8]), ([3u8; 8], [4u8; 8])];
+        let mut bytes = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &alias).unwrap();
         let at = bytes.len() - 16 - 3;
         bytes[at] ^= 1;
         let old = PackIndex::parse(&bytes[..]).unwrap();

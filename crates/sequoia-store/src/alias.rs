@@ -375,7 +375,7 @@ mod tests {
         dir: &std::path::Path,
         kind: IndexKind,
         layout: AliasLayout,
-        rows: &mut [(Vec<u8>, HashPrefix)],
+        rows: &[(Vec<u8>, HashPrefix)],
     ) {
         let path = StoreLayout::new(dir).alias_index_path(kind);
         let packs = pack_index::open(&path).unwrap().packs();
@@ -394,17 +394,17 @@ mod tests {
         let digests: Vec<SequenceDigests> = r.iter().map(|r| SequenceDigests::of(r)).collect();
         let prefix = |i: usize| hash_prefix(&digests[i].sha256);
         // The MD5 of sequence 0 names sequence 1; sequence 1's own row is right.
-        let mut rows = vec![
+        let rows = vec![
             (digests[0].md5.to_vec(), prefix(1)),
             (digests[1].md5.to_vec(), prefix(1)),
         ];
-        rewrite_alias_index(dir.path(), IndexKind::Md5, AliasLayout::COMPACT, &mut rows);
-        let mut rows = vec![
+        rewrite_alias_index(dir.path(), IndexKind::Md5, AliasLayout::COMPACT, &rows);
+        let rows = vec![
             (digests[0].sha512t24u.to_vec(), prefix(2)),
             (digests[2].sha512t24u.to_vec(), prefix(2)),
         ];
         let kind = IndexKind::Sha512t24u;
-        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &mut rows);
+        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows);
         let store = PackedSequenceStorage::open(dir.path()).unwrap();
         for id in [md5_id(r[0]), sq_id(r[0])] {
             assert_eq!(store.resolve(&id).unwrap(), vec![], "{id}");
@@ -438,13 +438,13 @@ mod tests {
         let sha = |i: usize| SequenceHash::of_residues(r[i]);
         let key = |acc: &str| crate::ids::accession_key(acc).to_vec();
         // P1 names sequence 2 as well as its own; P2 names only sequence 0.
-        let mut rows = vec![
+        let rows = vec![
             (key("P1"), hash_prefix(&sha(0))),
             (key("P1"), hash_prefix(&sha(2))),
             (key("P2"), hash_prefix(&sha(0))),
         ];
         let kind = IndexKind::Accession;
-        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &mut rows);
+        rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows);
         let store = PackedSequenceStorage::open(dir.path()).unwrap();
         let p1 = SequenceId::parse("P1").unwrap();
         assert_eq!(store.resolve(&p1).unwrap(), vec![sha(0)]);
@@ -498,7 +498,7 @@ mod tests {
         let p = |i: usize| hash_prefix(&digests[i].sha256);
         let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
         for kind in kinds {
-            let mut rows: Vec<(Vec<u8>, HashPrefix)> = match kind {
+            let rows: Vec<(Vec<u8>, HashPrefix)> = match kind {
                 IndexKind::Md5 => (0..3).map(|i| (digests[i].md5.to_vec(), p(i))).collect(),
                 IndexKind::Sha512t24u => (0..3)
                     .map(|i| (digests[i].sha512t24u.to_vec(), p(i)))
@@ -513,7 +513,7 @@ mod tests {
                     })
                     .collect(),
             };
-            rewrite_alias_index(dir.path(), kind, AliasLayout::legacy(kind), &mut rows);
+            rewrite_alias_index(dir.path(), kind, AliasLayout::legacy(kind), &rows);
         }
         let layouts = || -> Vec<Option<AliasLayout>> {
             let l = StoreLayout::new(dir.path());
