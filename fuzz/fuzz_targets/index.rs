@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(l) = index.lookup(&index.key(0)) {
             let _ = l.count();
         }
-        // An alias key is looked up whole; an index may hold its first 8 bytes only.
+        // An alias key is looked up whole; an index may hold its first bytes only.
         let mut whole = first.clone();
         whole.resize(index.kind().key_len(), 0);
         if let Ok(l) = index.lookup_alias(&whole) {
@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = index.checked_alias_rows::<16>();
         let _ = index.checked_alias_rows::<24>();
         let _ = index.checked_alias_rows::<8>();
+        let _ = index.checked_alias_rows::<6>();
         let _ = index.checked_entries();
         // A commit merging new rows with this index, once its buckets check: an error or
         // a file, never a panic.
@@ -62,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
                 &[checked],
                 &mut rows,
             );
-            let mut alias = vec![([3u8; 8], [4u8; 8])];
+            let mut alias = vec![([3u8; pack_index::ALIAS_KEY_LEN], [4u8; 8])];
             let _ = write_merged_alias_index(
                 Vec::new(),
                 IndexKind::Accession,

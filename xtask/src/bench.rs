@@ -1213,9 +1213,9 @@ fn scale_store(
     // Stores built before the alias indexes existed lack them, those built before v2
     // packs went without index files have one per pack, and those built before hash tags
     // repeat every hash in the blocks, those whose commit record holds location rows
-    // instead of entry rows, and those whose alias rows hold whole digests (before
-    // 2026-12-01): built again.
-    let marker = dir.join("BENCH_COMPLETE_ALIAS_13B");
+    // instead of entry rows, those whose alias rows hold whole digests (before
+    // 2026-12-01) and those with 8-byte keys in their alias and entry rows: built again.
+    let marker = dir.join("BENCH_COMPLETE_KEYS_6B");
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);

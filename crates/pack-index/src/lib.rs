@@ -32,8 +32,9 @@ mod write;
 
 pub use read::{open, AliasLookup, CheckedIndex, EntryLookup, Lookup, PackIndex, PrefixLookup};
 pub use write::{
-    write_alias_index, write_alias_index_with_layout, write_entry_index, write_index,
-    write_merged_alias_index, write_merged_entry_index, write_merged_index,
+    write_alias_index, write_alias_index_with_layout, write_entry_index,
+    write_entry_index_with_key_len, write_index, write_merged_alias_index,
+    write_merged_entry_index, write_merged_index,
 };
 
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -62,17 +63,23 @@ pub const PREFIX_LEN: usize = 8;
 /// The first [`PREFIX_LEN`] bytes of a SHA-256.
 pub type HashPrefix = [u8; PREFIX_LEN];
 
-/// Bytes of an alias key as written: the first 8 bytes of an MD5 or `sha512t24u` digest
-/// (a lookup checks the digest of the residues it finds) or an accession key.
-pub const ALIAS_KEY_LEN: usize = 8;
+/// Bytes of an alias key as written: the first 6 bytes of an MD5 or `sha512t24u` digest
+/// (a lookup checks the digest of the residues it finds) or of an accession key (a lookup
+/// checks the headers). Files of earlier builds hold 8 bytes (2026-12-01) or whole keys;
+/// they are still read.
+pub const ALIAS_KEY_LEN: usize = 6;
 /// Bytes of the SHA-256 prefix an alias row holds as written: a lookup reads the rows of
 /// the location index with that prefix and keeps those that answer to the key.
 pub const ALIAS_VALUE_LEN: usize = 5;
 
 /// Bytes of an [`IndexKind::Entries`] row's value as written when every pack id and entry
-/// number is below [`NARROW_ENTRY_LIMIT`]: pack and entry number in 3 bytes each (14-byte
-/// rows). Otherwise, and in files of builds before 2026-12-01, 4 bytes each.
+/// number is below [`NARROW_ENTRY_LIMIT`]: pack and entry number in 3 bytes each (12-byte
+/// rows with 6-byte keys). Otherwise, and in files of builds before 2026-12-01, 4 bytes each.
 pub const NARROW_ENTRY_VALUE_LEN: usize = 6;
+/// Bytes of an [`IndexKind::Entries`] row's key as written: the first 6 bytes of the
+/// SHA-256 (a lookup reads the entry table row, which holds the whole hash). Files of
+/// earlier builds hold 8; they are read, and the commits onto them keep 8.
+pub const ENTRY_KEY_LEN: usize = 6;
 /// The bound of pack ids and entry numbers that narrow entry rows hold.
 pub const NARROW_ENTRY_LIMIT: u32 = 1 << 24;
 
@@ -89,7 +96,7 @@ pub struct AliasLayout {
 }
 
 impl AliasLayout {
-    /// What this version writes: 8-byte keys, 5-byte SHA-256 prefixes (13 bytes a row).
+    /// What this version writes: 6-byte keys, 5-byte SHA-256 prefixes (11 bytes a row).
     pub const COMPACT: AliasLayout = AliasLayout {
         key_len: ALIAS_KEY_LEN,
         value_len: ALIAS_VALUE_LEN,
@@ -104,10 +111,12 @@ impl AliasLayout {
         }
     }
 
-    /// Whether an alias index of `kind` may have these widths.
+    /// Whether an alias index of `kind` may have these widths: keys of
+    /// [`ALIAS_KEY_LEN`] bytes up to the whole key (8-byte keys were written on 2026-12-01,
+    /// whole ones before), SHA-256 prefixes of 4 to 8 bytes.
     pub fn fits(self, kind: IndexKind) -> bool {
         kind.is_alias()
-            && (self.key_len == ALIAS_KEY_LEN || self.key_len == kind.key_len())
+            && (ALIAS_KEY_LEN..=kind.key_len()).contains(&self.key_len)
             && (4..=PREFIX_LEN).contains(&self.value_len)
     }
 }
@@ -142,8 +151,8 @@ pub enum IndexKind {
     /// First 8 bytes of the SHA-256 of an upper-cased accession → SHA-256 prefix.
     Accession = 5,
     /// Several v2 packs, compactly: SHA-256 prefix → (pack, entry number), the entry
-    /// table row of the pack holding the whole hash and the entry's place (14 bytes a row,
-    /// 16 when a pack id or entry number passes [`NARROW_ENTRY_LIMIT`], instead of 48).
+    /// table row of the pack holding the whole hash and the entry's place (12 bytes a row,
+    /// 14 when a pack id or entry number passes [`NARROW_ENTRY_LIMIT`], instead of 48).
     Entries = 6,
 }
 

@@ -8,8 +8,8 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
     bucket, cut_prefix, partition_point, AliasKey, AliasLayout, EntryRow, Error, HashPrefix,
-    IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, HEADER_LEN, KEY_LEN, LOCATION_LEN, MAGIC,
-    NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN,
+    LOCATION_LEN, MAGIC, NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -106,7 +106,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         } else {
             le_u32(b, 60) == 0
         };
-        let key_len = if kind.is_alias() {
+        let key_len = if kind.is_alias() || kind == IndexKind::Entries {
             b[6] as usize
         } else {
             kind.key_len()
@@ -114,7 +114,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let widths_ok = if kind.is_alias() {
             AliasLayout { key_len, value_len }.fits(kind)
         } else {
-            b[6] as usize == key_len
+            (key_len == kind.key_len() || (kind == IndexKind::Entries && key_len == ENTRY_KEY_LEN))
                 && (value_len == kind.value_len()
                     || (kind == IndexKind::Entries && value_len == NARROW_ENTRY_VALUE_LEN))
         };
@@ -329,14 +329,22 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     }
 
     /// Every row of an [`IndexKind::Entries`] index whose SHA-256 prefix starts with
-    /// `prefix` (4 to 8 bytes), in (prefix, pack, entry) order. The bucket read is checked
-    /// against its CRC; the caller reads each entry table row and keeps those whose whole
-    /// hash is the one it looks for.
+    /// `prefix` (4 to 8 bytes; those past the index's [`key_len`](Self::key_len) are not
+    /// looked at), in (prefix, pack, entry) order. The bucket read is checked against its
+    /// CRC; the caller reads each entry table row and keeps those whose whole hash is the
+    /// one it looks for.
     pub fn lookup_entries(&self, prefix: &[u8]) -> Result<EntryLookup<'_, T>, Error> {
         if self.kind != IndexKind::Entries || !(4..=PREFIX_LEN).contains(&prefix.len()) {
             return Err(self.wrong_kind(&format!("an entry lookup of {} bytes", prefix.len())));
         }
-        self.matching(prefix).map(EntryLookup)
+        self.matching(&prefix[..prefix.len().min(self.key_len)])
+            .map(EntryLookup)
+    }
+
+    /// Bytes of each key as the file holds them: 32 for location rows, 6 (or 8, written
+    /// by earlier builds) for entry rows, 6 to the whole key for alias rows.
+    pub fn key_len(&self) -> usize {
+        self.key_len
     }
 
     /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index.
@@ -907,14 +915,28 @@ mod tests {
                 Vec::new(),
                 IndexKind::Md5,
                 AliasLayout {
-                    key_len: 12,
+                    key_len: crate::ALIAS_KEY_LEN - 1,
                     value_len: 5
                 },
                 &[],
                 &rows
             )
             .is_err(),
-            "a key length of neither layout"
+            "keys shorter than any layout's"
+        );
+        assert!(
+            crate::write_alias_index_with_layout(
+                Vec::new(),
+                IndexKind::Md5,
+                AliasLayout {
+                    key_len: 17,
+                    value_len: 5
+                },
+                &[],
+                &rows
+            )
+            .is_err(),
+            "keys longer than the whole key"
         );
         assert!(
             crate::write_alias_index_with_layout(
@@ -949,15 +971,37 @@ mod tests {
         .unwrap();
         assert_eq!((old[6], old[60]), (24, 0));
         let new = crate::write_alias_index(Vec::new(), kind, &[2], &rows).unwrap();
-        assert_eq!((new[6], new[60]), (8, 5));
+        assert_eq!((new[6], new[60]), (6, 5));
         assert_eq!(
             old.len() - new.len(),
-            16 + 3,
-            "16 key bytes and 3 value bytes fewer"
+            18 + 3,
+            "18 key bytes and 3 value bytes fewer"
         );
-        let (old, new) = (
+        // The rows of 2026-12-01's first compact layout: 8-byte keys.
+        let eight = crate::write_alias_index_with_layout(
+            Vec::new(),
+            kind,
+            AliasLayout {
+                key_len: 8,
+                value_len: 5,
+            },
+            &[2],
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(eight[6], 8);
+        let (old, new, eight) = (
             PackIndex::parse(old).unwrap(),
             PackIndex::parse(new).unwrap(),
+            PackIndex::parse(eight).unwrap(),
+        );
+        assert_eq!(
+            eight.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),
+            vec![crate::cut_prefix(crate::hash_prefix(&h), 5)]
+        );
+        assert_eq!(
+            eight.checked_compact_alias_rows().unwrap(),
+            new.checked_compact_alias_rows().unwrap()
         );
         assert_eq!(
             old.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),

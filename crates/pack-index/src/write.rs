@@ -7,7 +7,8 @@ use pack_format::PackId;
 use crate::{
     bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout, CheckedIndex,
     EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex, ALIAS_KEY_LEN,
-    HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, TRAILER_MAGIC, VERSION,
+    ENTRY_KEY_LEN, HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, TRAILER_MAGIC,
+    VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -50,11 +51,12 @@ impl Row for EntryRow {
 struct EntryRowAs {
     row: EntryRow,
     narrow: bool,
+    key_len: usize,
 }
 
 impl Row for EntryRowAs {
     fn key(&self) -> &[u8] {
-        &self.row.prefix
+        &self.row.prefix[..self.key_len]
     }
     fn value(&self) -> ValueBytes {
         if !self.narrow {
@@ -279,12 +281,14 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
 /// # Examples
 /// ```
 /// use pack_format::SequenceHash;
-/// use pack_index::{hash_prefix, write_entry_index, EntryRow, IndexCounts, PackIndex};
+/// use pack_index::{cut_prefix, hash_prefix, write_entry_index, EntryRow, IndexCounts, PackIndex, ENTRY_KEY_LEN};
 /// let h = SequenceHash::of_residues(b"MKV");
 /// let row = EntryRow { prefix: hash_prefix(&h), pack: 3, entry: 0 };
 /// let bytes = write_entry_index(Vec::new(), &[3], IndexCounts::default(), &mut [row]).unwrap();
 /// let index = PackIndex::parse(bytes).unwrap();
-/// assert_eq!(index.lookup_entries(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![row]);
+/// // The file holds the first ENTRY_KEY_LEN bytes of the prefix.
+/// let held = EntryRow { prefix: cut_prefix(row.prefix, ENTRY_KEY_LEN), ..row };
+/// assert_eq!(index.lookup_entries(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![held]);
 /// ```
 pub fn write_entry_index<W: Write>(
     out: W,
@@ -299,6 +303,9 @@ pub fn write_entry_index<W: Write>(
 /// and the `new` rows: the file [`write_entry_index`] gives for all of them, without
 /// holding the old rows in memory. The old index comes checked
 /// ([`PackIndex::check_buckets`]).
+///
+/// Keys have [`ENTRY_KEY_LEN`] bytes, or the old index's width when it has rows (8 in
+/// files of earlier builds, whose rows are merged as they are, not loaded).
 pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     packs: &[PackId],
@@ -306,11 +313,53 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     old: Option<CheckedIndex<'_, T>>,
     new: &mut [EntryRow],
 ) -> Result<W, Error> {
+    let key_len = old
+        .map(|c| c.index())
+        .filter(|ix| !ix.is_empty())
+        .map_or(ENTRY_KEY_LEN, |ix| ix.key_len());
+    merge_entry_rows(out, packs, counts, old, new, key_len)
+}
+
+/// [`write_entry_index`] with keys of `key_len` bytes: [`ENTRY_KEY_LEN`], or 8 as builds
+/// before 6-byte keys wrote them (for tests of what they left behind).
+pub fn write_entry_index_with_key_len<W: Write>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [EntryRow],
+    key_len: usize,
+) -> Result<W, Error> {
+    if key_len != ENTRY_KEY_LEN && key_len != crate::PREFIX_LEN {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
+        ))));
+    }
+    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len)
+}
+
+fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    old: Option<CheckedIndex<'_, T>>,
+    new: &mut [EntryRow],
+    key_len: usize,
+) -> Result<W, Error> {
     let old = old.map(|c| c.index());
     if old.is_some_and(|ix| ix.kind() != IndexKind::Entries) {
         return Err(Error::Write(std::io::Error::other(
             "write_merged_entry_index merges an entry index only",
         )));
+    }
+    if old.is_some_and(|ix| !ix.is_empty() && ix.key_len() != key_len) {
+        return Err(Error::Write(std::io::Error::other(
+            "write_merged_entry_index merges rows of its own key length only",
+        )));
+    }
+    // Cut before sorting: rows that share the kept bytes sort by pack and entry number,
+    // as the old file's do.
+    for r in new.iter_mut() {
+        r.prefix = cut_prefix(r.prefix, key_len);
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
@@ -328,7 +377,7 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     });
     let new = SliceRows(new);
     let widths = AliasLayout {
-        key_len: IndexKind::Entries.key_len(),
+        key_len,
         value_len: if narrow {
             NARROW_ENTRY_VALUE_LEN
         } else {
@@ -348,7 +397,11 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
             if let Some(o) = &old {
                 sources.push(o);
             }
-            Merge::new(sources, false).map(move |row| EntryRowAs { row, narrow })
+            Merge::new(sources, false).map(move |row| EntryRowAs {
+                row,
+                narrow,
+                key_len,
+            })
         },
     )
 }
@@ -701,12 +754,18 @@ mod tests {
             new in proptest::collection::vec((0u64..64, any::<u64>()), 0..300),
             repeated in 0usize..30,
         ) {
-            // Prefixes that differ in the bytes the layout keeps (the first five).
-            let row = |(k, p): (u64, u64)| (k.to_be_bytes(), ((p % 5) << 32).to_be_bytes());
+            // Keys that differ in the bytes the layout keeps (the first six), prefixes too
+            // (the first five).
+            let row = |(k, p): (u64, u64)| ((k << 24).to_be_bytes(), ((p % 5) << 32).to_be_bytes());
             let mut old: Vec<([u8; 8], HashPrefix)> = old.into_iter().map(row).collect();
             let mut new: Vec<([u8; 8], HashPrefix)> = new.into_iter().map(row).collect();
             new.extend(old.iter().take(repeated).copied());
+            // A session's rows, as the store pushes them: keys cut to the layout's width.
+            let cut = |rows: &[([u8; 8], HashPrefix)]| -> Vec<(AliasKey, HashPrefix)> {
+                rows.iter().map(|(k, p)| (k[..ALIAS_KEY_LEN].try_into().unwrap(), *p)).collect()
+            };
             let mut all: Vec<_> = old.iter().chain(new.iter()).copied().collect();
+            let mut new = cut(&new);
             all.sort_unstable();
             all.dedup();
             old.sort_unstable();
@@ -736,8 +795,9 @@ mod tests {
         ) {
             // Few distinct prefixes: runs of one prefix over several packs and entries.
             // Entry numbers below 2^24 (narrow rows) unless the side is wide.
+            // Prefixes that differ in the bytes the file keeps (the first six).
             let row = |wide: bool| move |(p, pack, entry): (u64, u32, u32)| EntryRow {
-                prefix: p.to_be_bytes(),
+                prefix: (p << 24).to_be_bytes(),
                 pack,
                 entry: if wide { entry | NARROW_ENTRY_LIMIT } else { entry % NARROW_ENTRY_LIMIT },
             };
@@ -758,15 +818,26 @@ mod tests {
             let ix = PackIndex::parse(&merged[..]).unwrap();
             ix.verify().unwrap();
             prop_assert_eq!(ix.kind(), IndexKind::Entries);
-            // Narrow (14-byte rows) exactly when every entry number fits in 3 bytes, even
+            // Narrow (12-byte rows) exactly when every entry number fits in 3 bytes, even
             // when merged from a wide old index.
             let wide = (with_old && old_wide && !old.is_empty()) || (new_wide && !new.is_empty());
             prop_assert_eq!(ix.has_narrow_entries(), !wide);
-            let row_bytes = if wide { 16 } else { 14 };
+            let row_bytes = if wide { 14 } else { 12 };
             let n = all.len();
             let fanout = 12usize << fanout_bits(n as u64);
             prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + row_bytes * n + 16);
             prop_assert_eq!(ix.counts(), c);
+            // An old index of 8-byte keys (earlier builds) is merged into one of 8-byte
+            // keys, the file all rows give with them.
+            if with_old && !old.is_empty() {
+                let eight = write_entry_index_with_key_len(Vec::new(), &[0, 1, 2], c, &mut old.clone(), 8).unwrap();
+                let eight = PackIndex::parse(&eight[..]).unwrap();
+                prop_assert_eq!(eight.key_len(), 8);
+                let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, Some(eight.check_buckets().unwrap()), &mut new.clone()).unwrap();
+                let whole = write_entry_index_with_key_len(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all.clone(), 8).unwrap();
+                prop_assert_eq!(&merged, &whole);
+                prop_assert_eq!(PackIndex::parse(&merged[..]).unwrap().key_len(), 8);
+            }
             all.sort_unstable();
             prop_assert_eq!((0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(), all.clone());
             // A lookup gives exactly the rows of its prefix, in order.
@@ -865,7 +936,7 @@ mod tests {
     fn entry_rows_are_wide_when_a_pack_id_passes_three_bytes() {
         let c = IndexCounts::default();
         let row = |pack: u32| EntryRow {
-            prefix: [9; 8],
+            prefix: [9, 9, 9, 9, 9, 9, 0, 0],
             pack,
             entry: 5,
         };

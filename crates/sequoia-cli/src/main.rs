@@ -856,7 +856,7 @@ fn stats(root: &std::path::Path, json: bool) -> Result<ExitCode> {
         )?;
         let location_rows = matches!(s.commit_record, Some(k) if k != IndexKind::Entries);
         let upgrade = if location_rows && j.v1_packs == 0 {
-            ": `sequoia rebuild-index` rewrites them as entry rows of 14 bytes"
+            ": `sequoia rebuild-index` rewrites them as entry rows of 12 bytes"
         } else {
             ""
         };

@@ -89,7 +89,7 @@ pub(crate) struct AliasRows {
 fn alias_key(digest: &[u8]) -> AliasKey {
     digest[..ALIAS_KEY_LEN]
         .try_into()
-        .expect("digests (16 and 24 bytes) are longer than alias keys")
+        .expect("keys (digests of 16 and 24 bytes, accession keys of 8) are longer than alias keys")
 }
 
 impl AliasRows {
@@ -123,7 +123,8 @@ impl AliasRows {
     pub fn add_header(&mut self, hash: SequenceHash, header: &str) {
         let p = hash_prefix(&hash);
         for acc in crate::ids::indexed_accessions(header) {
-            self.accession.push((crate::ids::accession_key(acc), p));
+            self.accession
+                .push((alias_key(&crate::ids::accession_key(acc)), p));
         }
     }
 
@@ -492,6 +493,19 @@ mod tests {
 
     #[test]
     fn indexes_of_the_earlier_layout_are_read_and_the_next_commit_writes_them_compact() {
+        earlier_layout_is_read_and_rewritten(AliasLayout::legacy);
+    }
+
+    #[test]
+    fn indexes_of_8_byte_keys_are_read_and_the_next_commit_writes_them_compact() {
+        // What this version's builds of 2026-12-01 wrote before 6-byte keys.
+        earlier_layout_is_read_and_rewritten(|_| AliasLayout {
+            key_len: 8,
+            value_len: 5,
+        });
+    }
+
+    fn earlier_layout_is_read_and_rewritten(earlier: fn(IndexKind) -> AliasLayout) {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
         let digests: Vec<SequenceDigests> = r.iter().map(|r| SequenceDigests::of(r)).collect();
@@ -513,7 +527,7 @@ mod tests {
                     })
                     .collect(),
             };
-            rewrite_alias_index(dir.path(), kind, AliasLayout::legacy(kind), &rows);
+            rewrite_alias_index(dir.path(), kind, earlier(kind), &rows);
         }
         let layouts = || -> Vec<Option<AliasLayout>> {
             let l = StoreLayout::new(dir.path());
@@ -526,7 +540,8 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(layouts(), kinds.map(|k| Some(AliasLayout::legacy(k))));
+        assert_eq!(layouts(), kinds.map(|k| Some(earlier(k))));
+        assert!(kinds.iter().all(|k| earlier(*k) != AliasLayout::COMPACT));
         let found = |store: &PackedSequenceStorage, i: usize, residues: &[u8]| {
             let sha = SequenceHash::of_residues(residues);
             let acc = SequenceId::parse(&format!("P{}", i + 1)).unwrap();

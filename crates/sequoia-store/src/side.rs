@@ -3,7 +3,8 @@
 //! entries are read in file order (each block decompressed once), so that the walk looks
 //! nothing up and reads nothing at random.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -70,9 +71,9 @@ type MainsAndSides = (Vec<Place>, Vec<Side>);
 /// location and group) in location order. A prefix's rows sort by pack and entry number,
 /// so its first row is the residues entry; the residues entries, then the other entries,
 /// are read through the packs' entry tables in file order (sorted by pack and entry
-/// number), not at random. `None` when one prefix's rows hold two sequences (they share
-/// their first 8 bytes) or the rows would need more than the budget: the walk then looks
-/// its sequences up.
+/// number), not at random. Rows of one prefix can hold several sequences (sharing their
+/// first 6 bytes): each is a group of its own. `None` when the rows would need more than
+/// the budget: the walk then looks its sequences up.
 fn located_groups(
     snap: &Snapshot,
     multi: &PackIndex<memmap2::Mmap>,
@@ -113,27 +114,40 @@ fn located_groups(
         };
         snap.resolve_entry(snap.pack_reader(&row)?, &row)
     };
-    // Groups numbered in the order of their residues entries; bytes 8..16 of each
-    // group's hash tell whether an other entry of its prefix is of the same sequence.
+    // Groups numbered in the order of their residues entries, with their whole hashes: an
+    // other entry of a prefix is of the same sequence when it has the group's hash.
     firsts.sort_unstable_by_key(|p| p.0);
     let mut group_of = vec![0u32; runs as usize];
-    let mut words = Vec::with_capacity(firsts.len());
+    let mut hashes = Vec::with_capacity(firsts.len());
     let mut mains = Vec::with_capacity(firsts.len());
     for (group, first) in firsts.iter().enumerate() {
         let (hash, location) = resolve(first)?;
         group_of[first.2 as usize] = group as u32;
-        words.push(hash_word(&hash));
+        hashes.push(hash);
         mains.push(place(&location));
     }
     drop(firsts);
     others.sort_unstable_by_key(|p| p.0);
+    // Other sequences under a prefix already taken (they share its first 6 bytes): by
+    // (run, hash), their group. Their first entry, in entry order as `others` is, holds
+    // their residues: it was written first.
+    let mut shared: HashMap<(u32, SequenceHash), u32> = HashMap::new();
     let mut sides = Vec::with_capacity(others.len());
     let mut bytes = 32 * mains.len() as u64;
     for other in &others {
         let (hash, location) = resolve(other)?;
-        let group = group_of[other.2 as usize];
-        if words[group as usize] != hash_word(&hash) {
-            return Ok(None);
+        let mut group = group_of[other.2 as usize];
+        if hashes[group as usize] != hash {
+            match shared.entry((other.2, hash)) {
+                Entry::Occupied(g) => group = *g.get(),
+                Entry::Vacant(v) => {
+                    v.insert(mains.len() as u32);
+                    hashes.push(hash);
+                    mains.push(place(&location));
+                    bytes += 32 + 48;
+                    continue;
+                }
+            }
         }
         bytes += u64::from(location.length) + 96;
         if bytes > BUDGET {
@@ -146,11 +160,6 @@ fn located_groups(
         });
     }
     Ok(Some((mains, sides)))
-}
-
-/// Bytes 8..16 of a SHA-256 (the first 8 are the prefix rows share).
-fn hash_word(hash: &SequenceHash) -> u64 {
-    u64::from_le_bytes(hash.0[8..16].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
 /// What a walk does with the entry holding a sequence's residues.
@@ -394,4 +403,79 @@ fn read_unit(
         }
     }
     Ok((text, spans, odd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PackedSequenceStorage, Representation, StoreOptions};
+    use std::collections::BTreeSet;
+
+    /// Two sequences whose SHA-256s share their first 6 bytes (`ac2640bd952e`), found by
+    /// a birthday search over short peptides.
+    const SHARING: [&[u8]; 2] = [b"MPWRFPC", b"MIMQVFK"];
+
+    #[test]
+    fn sequences_sharing_a_key_prefix_are_read_ahead_apart() {
+        let (a, b) = (
+            SequenceHash::of_residues(SHARING[0]),
+            SequenceHash::of_residues(SHARING[1]),
+        );
+        assert_eq!(a.0[..6], b.0[..6]);
+        assert_ne!(a, b);
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        let mut want: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 2];
+        // Three commits: residues entries, then representations-only entries of both, then
+        // of one; with a sequence of its own prefix between them.
+        for round in 0..3 {
+            for (i, residues) in SHARING.iter().enumerate().take(2 - round / 2) {
+                let header = format!("s{i}_r{round}");
+                store
+                    .put(residues, Representation::new(header.clone(), "src"))
+                    .unwrap();
+                want[i].insert(header);
+            }
+            store
+                .put(b"MKV", Representation::new(format!("other{round}"), "src"))
+                .unwrap();
+            store.commit().unwrap();
+        }
+        let snap = store.snapshot();
+        let multi = snap.multi.as_ref().unwrap();
+        assert_eq!(multi.key_len(), pack_index::ENTRY_KEY_LEN);
+        assert_eq!(
+            multi.lookup_entries(&a.0[..8]).unwrap().count(),
+            5,
+            "one run of rows under the shared prefix"
+        );
+        let sides = SideEntries::read(&snap, 2).unwrap();
+        assert!(sides.is_some(), "the read-ahead does not give up");
+        let mut seen = Vec::new();
+        store
+            .for_each_sequence(|rec| {
+                let headers: BTreeSet<String> = rec
+                    .representations
+                    .iter()
+                    .map(|r| r.header.clone())
+                    .collect();
+                seen.push((rec.hash, rec.residues.clone(), headers));
+                Ok(())
+            })
+            .unwrap();
+        for (i, residues) in SHARING.iter().enumerate() {
+            let hash = SequenceHash::of_residues(residues);
+            let got: Vec<_> = seen.iter().filter(|s| s.0 == hash).collect();
+            assert_eq!(got.len(), 1, "sequence {i} walked once");
+            assert_eq!(got[0].1, residues.to_vec());
+            assert_eq!(got[0].2, want[i], "sequence {i}: all its representations");
+            let rec = store.get_record(&hash).unwrap().unwrap();
+            assert_eq!(rec.residues, residues.to_vec());
+            assert_eq!(rec.representations.len(), want[i].len());
+        }
+        assert_eq!(seen.len(), 3);
+        let report = store.verify(&mut |_, _| {});
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
 }

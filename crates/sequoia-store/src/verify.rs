@@ -70,10 +70,13 @@ fn row_digest(hash: &SequenceHash, loc: &pack_format::PackLocation) -> u64 {
     digest(&words)
 }
 
-/// The digest [`row_digest`] is for location rows, for a row of an entry index: its hash
-/// prefix and entry number (the digests are summed per pack).
+/// The digest [`row_digest`] is for location rows, for a row of an entry index: the first
+/// [`ENTRY_KEY_LEN`](pack_index::ENTRY_KEY_LEN) bytes of its hash prefix (what every
+/// entry index holds; those of earlier builds hold 8, under their own CRCs) and its entry
+/// number (the digests are summed per pack).
 fn entry_row_digest(prefix: &pack_index::HashPrefix, entry: u32) -> u64 {
-    digest(&[u64::from_le_bytes(*prefix), entry as u64])
+    let prefix = pack_index::cut_prefix(*prefix, pack_index::ENTRY_KEY_LEN);
+    digest(&[u64::from_le_bytes(prefix), entry as u64])
 }
 
 fn digest(words: &[u64]) -> u64 {

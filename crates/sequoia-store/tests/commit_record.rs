@@ -71,7 +71,7 @@ fn check(dir: &Path, model: &Model) {
 }
 
 #[test]
-fn a_store_of_v2_packs_commits_entry_rows_of_14_bytes() {
+fn a_store_of_v2_packs_commits_entry_rows_of_12_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::new();
     for round in 0..3 {
@@ -88,8 +88,9 @@ fn a_store_of_v2_packs_commits_entry_rows_of_14_bytes() {
     let packs = index.packs().len() as u64;
     let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << pack_index::fanout_bits(entries)) + 16;
     let len = std::fs::metadata(&path).unwrap().len();
-    assert_eq!(len, fixed + 14 * entries, "14 bytes a row");
+    assert_eq!(len, fixed + 12 * entries, "12 bytes a row");
     assert!(index.has_narrow_entries());
+    assert_eq!(index.key_len(), pack_index::ENTRY_KEY_LEN);
 }
 
 /// Replaces the commit record with the one an older version wrote: the same rows, as
@@ -177,5 +178,54 @@ fn location_rows_from_an_older_version_are_kept_until_rebuilt_or_repacked() {
         IndexKind::Entries,
         "repack writes entry rows"
     );
+    check(dir.path(), &model);
+}
+
+/// Replaces the commit record with the one builds before 6-byte keys wrote: the same rows,
+/// with 8-byte keys.
+fn rewrite_with_8_byte_keys(dir: &Path) {
+    let path = dir.join("indices/multi-pack-index");
+    let index = pack_index::open(&path).unwrap();
+    let (packs, counts) = (index.packs(), index.counts());
+    drop(index);
+    let mut rows: Vec<pack_index::EntryRow> = Vec::new();
+    for id in &packs {
+        let reader = PackReader::open(&dir.join(format!("packs/pack_{id:04}.tal"))).unwrap();
+        let table = reader.entry_table(*id).unwrap().unwrap();
+        rows.extend(table.iter().enumerate().map(|(i, e)| pack_index::EntryRow {
+            prefix: pack_index::hash_prefix(&e.hash),
+            pack: *id,
+            entry: i as u32,
+        }));
+    }
+    let bytes =
+        pack_index::write_entry_index_with_key_len(Vec::new(), &packs, counts, &mut rows, 8)
+            .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(key_len(dir), 8);
+}
+
+fn key_len(dir: &Path) -> usize {
+    pack_index::open(&dir.join("indices/multi-pack-index"))
+        .unwrap()
+        .key_len()
+}
+
+#[test]
+fn entry_rows_of_8_byte_keys_are_kept_until_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    commit_round(dir.path(), PackVersion::V2, 0, &mut model);
+    commit_round(dir.path(), PackVersion::V2, 1, &mut model);
+    assert_eq!(key_len(dir.path()), pack_index::ENTRY_KEY_LEN);
+    rewrite_with_8_byte_keys(dir.path());
+    check(dir.path(), &model);
+    commit_round(dir.path(), PackVersion::V2, 2, &mut model);
+    assert_eq!(key_len(dir.path()), 8, "a commit keeps the old rows' keys");
+    check(dir.path(), &model);
+    let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    store.rebuild_index().unwrap();
+    drop(store);
+    assert_eq!(key_len(dir.path()), pack_index::ENTRY_KEY_LEN);
     check(dir.path(), &model);
 }
