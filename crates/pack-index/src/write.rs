@@ -351,11 +351,6 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
             "write_merged_entry_index merges an entry index only",
         )));
     }
-    if old.is_some_and(|ix| !ix.is_empty() && ix.key_len() != key_len) {
-        return Err(Error::Write(std::io::Error::other(
-            "write_merged_entry_index merges rows of its own key length only",
-        )));
-    }
     // Cut before sorting: rows that share the kept bytes sort by pack and entry number,
     // as the old file's do.
     for r in new.iter_mut() {

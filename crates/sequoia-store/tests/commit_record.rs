@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use pack_format::{PackVersion, Representation, SequenceHash};
-use pack_index::{IndexEntry, IndexKind};
+use pack_format::{PackId, PackVersion, Representation, SequenceHash};
+use pack_index::{IndexCounts, IndexEntry, IndexKind};
 use pack_io::PackReader;
 use sequoia_store::{PackedSequenceStorage, StoreOptions};
 
@@ -96,26 +96,32 @@ fn a_store_of_v2_packs_commits_entry_rows_of_12_bytes() {
 /// Replaces the commit record with the one an older version wrote: the same rows, as
 /// locations.
 fn rewrite_as_location_rows(dir: &Path) {
+    rewrite_commit_record(dir, |packs, counts, tables| {
+        let mut rows: Vec<IndexEntry> = tables.into_iter().flat_map(|(_, t)| t).collect();
+        pack_index::write_index(Vec::new(), IndexKind::Multi, packs, counts, None, &mut rows)
+            .unwrap()
+    });
+    assert_eq!(kind(dir), IndexKind::Multi);
+}
+
+/// Replaces the commit record with what `write` makes of the packs it covers, their
+/// counts and each pack's entry table.
+fn rewrite_commit_record(
+    dir: &Path,
+    write: impl FnOnce(&[PackId], IndexCounts, Vec<(PackId, Vec<IndexEntry>)>) -> Vec<u8>,
+) {
     let path = dir.join("indices/multi-pack-index");
     let index = pack_index::open(&path).unwrap();
     let (packs, counts) = (index.packs(), index.counts());
     drop(index);
-    let mut rows: Vec<IndexEntry> = Vec::new();
-    for id in &packs {
-        let reader = PackReader::open(&dir.join(format!("packs/pack_{id:04}.tal"))).unwrap();
-        rows.extend(reader.entry_table(*id).unwrap().unwrap());
-    }
-    let bytes = pack_index::write_index(
-        Vec::new(),
-        IndexKind::Multi,
-        &packs,
-        counts,
-        None,
-        &mut rows,
-    )
-    .unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    assert_eq!(kind(dir), IndexKind::Multi);
+    let tables = packs
+        .iter()
+        .map(|id| {
+            let reader = PackReader::open(&dir.join(format!("packs/pack_{id:04}.tal"))).unwrap();
+            (*id, reader.entry_table(*id).unwrap().unwrap())
+        })
+        .collect();
+    std::fs::write(&path, write(&packs, counts, tables)).unwrap();
 }
 
 #[test]
@@ -184,24 +190,19 @@ fn location_rows_from_an_older_version_are_kept_until_rebuilt_or_repacked() {
 /// Replaces the commit record with the one builds before 6-byte keys wrote: the same rows,
 /// with 8-byte keys.
 fn rewrite_with_8_byte_keys(dir: &Path) {
-    let path = dir.join("indices/multi-pack-index");
-    let index = pack_index::open(&path).unwrap();
-    let (packs, counts) = (index.packs(), index.counts());
-    drop(index);
-    let mut rows: Vec<pack_index::EntryRow> = Vec::new();
-    for id in &packs {
-        let reader = PackReader::open(&dir.join(format!("packs/pack_{id:04}.tal"))).unwrap();
-        let table = reader.entry_table(*id).unwrap().unwrap();
-        rows.extend(table.iter().enumerate().map(|(i, e)| pack_index::EntryRow {
-            prefix: pack_index::hash_prefix(&e.hash),
-            pack: *id,
-            entry: i as u32,
-        }));
-    }
-    let bytes =
-        pack_index::write_entry_index_with_key_len(Vec::new(), &packs, counts, &mut rows, 8)
-            .unwrap();
-    std::fs::write(&path, bytes).unwrap();
+    rewrite_commit_record(dir, |packs, counts, tables| {
+        let mut rows: Vec<pack_index::EntryRow> = tables
+            .iter()
+            .flat_map(|(id, table)| {
+                table.iter().enumerate().map(|(i, e)| pack_index::EntryRow {
+                    prefix: pack_index::hash_prefix(&e.hash),
+                    pack: *id,
+                    entry: i as u32,
+                })
+            })
+            .collect();
+        pack_index::write_entry_index_with_key_len(Vec::new(), packs, counts, &mut rows, 8).unwrap()
+    });
     assert_eq!(key_len(dir), 8);
 }
 
