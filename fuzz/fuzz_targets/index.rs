@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = write_merged_alias_index(
                 Vec::new(),
                 IndexKind::Accession,
+                pack_index::AliasLayout::COMPACT,
                 &[0],
                 Some(checked),
                 &mut alias,

@@ -8,7 +8,8 @@
 //! | bucket CRC-32 u32 × 2^bits | keys [key_len] × count (sorted)
 //! | values × count: locations (pack, block, offset, length) u32 × 4, a SHA-256
 //!   prefix [5] (alias kinds; [8] in files of builds before 2026-12-01), or
-//!   (pack, entry number) u32 × 2 (entry rows)
+//!   (pack, entry number) packed into one integer of the fewest bytes that hold
+//!   the file's largest of each (entry rows, [`EntryWidths`])
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
@@ -33,8 +34,8 @@ mod write;
 pub use read::{open, AliasLookup, CheckedIndex, EntryLookup, Lookup, PackIndex, PrefixLookup};
 pub use write::{
     write_alias_index, write_alias_index_with_layout, write_entry_index,
-    write_entry_index_with_key_len, write_index, write_merged_alias_index,
-    write_merged_entry_index, write_merged_index,
+    write_entry_index_with_layout, write_index, write_merged_alias_index, write_merged_entry_index,
+    write_merged_index,
 };
 
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -68,20 +69,153 @@ pub type HashPrefix = [u8; PREFIX_LEN];
 /// checks the headers). Files of earlier builds hold 8 bytes (2026-12-01) or whole keys;
 /// they are still read.
 pub const ALIAS_KEY_LEN: usize = 6;
-/// Bytes of the SHA-256 prefix an alias row holds as written: a lookup reads the rows of
-/// the location index with that prefix and keeps those that answer to the key.
+/// Bytes of the SHA-256 prefix an alias row holds as written for a store of
+/// [`SMALL_STORE`] sequences or more (4 below): a lookup reads the rows of the location
+/// index with that prefix and keeps those that answer to the key.
 pub const ALIAS_VALUE_LEN: usize = 5;
+/// The sequence count below which an alias index written from nothing holds 4-byte
+/// SHA-256 prefixes ([`AliasLayout::for_store`]): 2^24, where a lookup meets another
+/// sequence under the same 4 bytes once in 256.
+pub const SMALL_STORE: u64 = 1 << 24;
 
-/// Bytes of an [`IndexKind::Entries`] row's value as written when every pack id and entry
-/// number is below [`NARROW_ENTRY_LIMIT`]: pack and entry number in 3 bytes each (12-byte
-/// rows with 6-byte keys). Otherwise, and in files of builds before 2026-12-01, 4 bytes each.
+/// Bytes of an [`IndexKind::Entries`] row's value in the narrow rows of 2026-12-01's
+/// builds: pack and entry number in 3 bytes each. Still read; this version writes
+/// [`EntryWidths::for_max`].
 pub const NARROW_ENTRY_VALUE_LEN: usize = 6;
 /// Bytes of an [`IndexKind::Entries`] row's key as written: the first 6 bytes of the
 /// SHA-256 (a lookup reads the entry table row, which holds the whole hash). Files of
 /// earlier builds hold 8; they are read, and the commits onto them keep 8.
 pub const ENTRY_KEY_LEN: usize = 6;
-/// The bound of pack ids and entry numbers that narrow entry rows hold.
+/// The bound of pack ids and entry numbers that the narrow entry rows of 2026-12-01's
+/// builds hold.
 pub const NARROW_ENTRY_LIMIT: u32 = 1 << 24;
+
+/// How the values of an [`IndexKind::Entries`] index hold a pack id and an entry number:
+/// one little-endian integer of [`len`](Self::len) bytes, the pack id in its low
+/// [`pack_bits`](Self::pack_bits) bits, the entry number in the
+/// [`entry_bits`](Self::entry_bits) above them, any bits above both zero.
+///
+/// # Examples
+/// ```
+/// use pack_index::EntryWidths;
+/// // 4 packs of up to 200,000 entries: 3 bits and 18 bits, 3 bytes a value.
+/// let w = EntryWidths::for_max(4, 199_999);
+/// assert_eq!((w.len, w.pack_bits, w.entry_bits), (3, 3, 18));
+/// assert_eq!(w.decode(&w.encode(4, 199_999)[..w.len]), (4, 199_999));
+/// assert!(!w.fits(8, 0));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryWidths {
+    /// Bytes of a value (1 to 8).
+    pub len: usize,
+    /// Bits of the pack id (1 to 32).
+    pub pack_bits: u8,
+    /// Bits of the entry number (1 to 32).
+    pub entry_bits: u8,
+}
+
+/// Bits needed to write `x` (at least 1).
+pub(crate) fn bits_for(x: u32) -> u8 {
+    (32 - x.leading_zeros()).max(1) as u8
+}
+
+impl EntryWidths {
+    /// The narrowest widths that hold pack ids up to `max_pack` and entry numbers up to
+    /// `max_entry`: what this version writes.
+    pub fn for_max(max_pack: u32, max_entry: u32) -> EntryWidths {
+        Self::for_bits(bits_for(max_pack), bits_for(max_entry))
+    }
+
+    /// The narrowest widths of `pack_bits` and `entry_bits` (1 to 32 each).
+    pub(crate) fn for_bits(pack_bits: u8, entry_bits: u8) -> EntryWidths {
+        EntryWidths {
+            len: (pack_bits as usize + entry_bits as usize).div_ceil(8),
+            pack_bits,
+            entry_bits,
+        }
+    }
+
+    /// The widths of files that state none (header bytes 61 and 62 zero): `len` 6 (3
+    /// bytes each, 2026-12-01) or 8 (4 bytes each, builds before). `None` for others.
+    pub fn legacy(len: usize) -> Option<EntryWidths> {
+        matches!(len, NARROW_ENTRY_VALUE_LEN | 8).then_some(EntryWidths {
+            len,
+            pack_bits: 4 * len as u8,
+            entry_bits: 4 * len as u8,
+        })
+    }
+
+    /// The widths header bytes 60..63 state (`None` if they are not valid ones): value
+    /// length (0: 8), pack bits and entry bits (both 0: [`legacy`](Self::legacy)). Stated
+    /// widths are the narrowest for their bits, as [`for_max`](Self::for_max) gives them.
+    pub fn from_header(len: u8, pack_bits: u8, entry_bits: u8) -> Option<EntryWidths> {
+        let len = if len == 0 { 8 } else { len as usize };
+        if pack_bits == 0 && entry_bits == 0 {
+            return Self::legacy(len);
+        }
+        let ok = (1..=32).contains(&pack_bits)
+            && (1..=32).contains(&entry_bits)
+            && len == (pack_bits as usize + entry_bits as usize).div_ceil(8);
+        ok.then_some(EntryWidths {
+            len,
+            pack_bits,
+            entry_bits,
+        })
+    }
+
+    /// Whether `pack` and `entry` fit these widths.
+    pub fn fits(self, pack: u32, entry: u32) -> bool {
+        bits_for(pack) <= self.pack_bits && bits_for(entry) <= self.entry_bits
+    }
+
+    /// The value of (`pack`, `entry`), in the first [`len`](Self::len) bytes (the rest
+    /// zero). The caller checks [`fits`](Self::fits); bits past the widths are dropped.
+    pub fn encode(self, pack: u32, entry: u32) -> [u8; 8] {
+        let mask = |bits: u8| (1u64 << bits) - 1;
+        let x = (pack as u64 & mask(self.pack_bits))
+            | ((entry as u64 & mask(self.entry_bits)) << self.pack_bits);
+        x.to_le_bytes()
+    }
+
+    /// (pack, entry number) of a value of [`len`](Self::len) bytes (bits above both
+    /// widths, which [`has_spare_bits`](Self::has_spare_bits) tells of, are not read).
+    pub fn decode(self, value: &[u8]) -> (u32, u32) {
+        let x = Self::word(value);
+        let mask = |bits: u8| (1u64 << bits) - 1;
+        (
+            (x & mask(self.pack_bits)) as u32,
+            ((x >> self.pack_bits) & mask(self.entry_bits)) as u32,
+        )
+    }
+
+    /// Whether a value has a bit set above both widths: damage, or a writer's bug.
+    pub fn has_spare_bits(self, value: &[u8]) -> bool {
+        let used = self.pack_bits as u32 + self.entry_bits as u32;
+        used < 64 && Self::word(value) >> used != 0
+    }
+
+    fn word(value: &[u8]) -> u64 {
+        let mut b = [0u8; 8];
+        let n = value.len().min(8);
+        b[..n].copy_from_slice(&value[..n]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Whether these are the widths of a file that states none ([`legacy`](Self::legacy)).
+    pub fn is_legacy(self) -> bool {
+        Self::legacy(self.len) == Some(self)
+    }
+
+    /// Header bytes 60..63 of these widths: legacy ones as the builds that wrote them had
+    /// them (8 bytes as 0; no bits), others stated.
+    pub(crate) fn header(self) -> [u8; 3] {
+        match self.len {
+            8 if self.is_legacy() => [0, 0, 0],
+            len if self.is_legacy() => [len as u8, 0, 0],
+            len => [len as u8, self.pack_bits, self.entry_bits],
+        }
+    }
+}
 
 /// An alias key as written: [`ALIAS_KEY_LEN`] bytes.
 pub type AliasKey = [u8; ALIAS_KEY_LEN];
@@ -101,6 +235,27 @@ impl AliasLayout {
         key_len: ALIAS_KEY_LEN,
         value_len: ALIAS_VALUE_LEN,
     };
+
+    /// What this version writes from nothing (a new store's first commit, `rebuild-index`)
+    /// for a store of `sequences`: [`COMPACT`](Self::COMPACT), with 4-byte SHA-256
+    /// prefixes below [`SMALL_STORE`] sequences. Commits onto an index keep its layout.
+    ///
+    /// # Examples
+    /// ```
+    /// use pack_index::AliasLayout;
+    /// assert_eq!(AliasLayout::for_store(435_059).value_len, 4);
+    /// assert_eq!(AliasLayout::for_store(1 << 30), AliasLayout::COMPACT);
+    /// ```
+    pub fn for_store(sequences: u64) -> AliasLayout {
+        AliasLayout {
+            value_len: if sequences < SMALL_STORE {
+                4
+            } else {
+                ALIAS_VALUE_LEN
+            },
+            ..Self::COMPACT
+        }
+    }
 
     /// What builds before 2026-12-01 wrote: whole digests (16 bytes for MD5, 24 for
     /// `sha512t24u`), 8-byte accession keys, 8-byte SHA-256 prefixes. Still read.
@@ -151,8 +306,9 @@ pub enum IndexKind {
     /// First 8 bytes of the SHA-256 of an upper-cased accession → SHA-256 prefix.
     Accession = 5,
     /// Several v2 packs, compactly: SHA-256 prefix → (pack, entry number), the entry
-    /// table row of the pack holding the whole hash and the entry's place (12 bytes a row,
-    /// 14 when a pack id or entry number passes [`NARROW_ENTRY_LIMIT`], instead of 48).
+    /// table row of the pack holding the whole hash and the entry's place (a 6-byte key
+    /// and a value of [`EntryWidths`], 9 bytes a row on a store of a few packs, instead of
+    /// 48).
     Entries = 6,
 }
 

@@ -7,9 +7,9 @@ use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
 
 use crate::{
-    bucket, cut_prefix, partition_point, AliasKey, AliasLayout, EntryRow, Error, HashPrefix,
-    IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN,
-    LOCATION_LEN, MAGIC, NARROW_ENTRY_VALUE_LEN, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    bucket, cut_prefix, partition_point, AliasKey, AliasLayout, EntryRow, EntryWidths, Error,
+    HashPrefix, IndexCounts, IndexEntry, IndexKind, ALIAS_KEY_LEN, ENTRY_KEY_LEN, HEADER_LEN,
+    KEY_LEN, LOCATION_LEN, MAGIC, PREFIX_LEN, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -19,6 +19,8 @@ pub struct PackIndex<T> {
     kind: IndexKind,
     key_len: usize,
     value_len: usize,
+    /// How the values of an entry index hold pack and entry number.
+    entry_widths: Option<EntryWidths>,
     bits: u8,
     count: u64,
     pack_count: usize,
@@ -101,10 +103,15 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             v if v != 0 && kind.states_value_len() => v as usize,
             _ => kind.value_len(),
         };
-        let reserved_ok = if kind.states_value_len() {
-            b[61..64] == [0, 0, 0]
-        } else {
-            le_u32(b, 60) == 0
+        // Bytes 61 and 62: an entry index's pack and entry bits (both 0 in files of
+        // earlier builds).
+        let entry_widths = (kind == IndexKind::Entries)
+            .then(|| EntryWidths::from_header(b[60], b[61], b[62]))
+            .flatten();
+        let reserved_ok = match kind {
+            IndexKind::Entries => b[63] == 0,
+            _ if kind.states_value_len() => b[61..64] == [0, 0, 0],
+            _ => le_u32(b, 60) == 0,
         };
         let key_len = if kind.is_alias() || kind == IndexKind::Entries {
             b[6] as usize
@@ -113,10 +120,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         };
         let widths_ok = if kind.is_alias() {
             AliasLayout { key_len, value_len }.fits(kind)
+        } else if kind == IndexKind::Entries {
+            (key_len == kind.key_len() || key_len == ENTRY_KEY_LEN) && entry_widths.is_some()
         } else {
-            (key_len == kind.key_len() || (kind == IndexKind::Entries && key_len == ENTRY_KEY_LEN))
-                && (value_len == kind.value_len()
-                    || (kind == IndexKind::Entries && value_len == NARROW_ENTRY_VALUE_LEN))
+            key_len == kind.key_len() && value_len == kind.value_len()
         };
         if !reserved_ok
             || !widths_ok
@@ -127,8 +134,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             return Err(Error::Corrupt {
                 offset: 6,
                 message: format!(
-                    "key length {} / fan-out bits {} / reserved bytes invalid",
-                    b[6], b[7]
+                    "key length {} / fan-out bits {} / value widths {:?} / reserved bytes invalid",
+                    b[6],
+                    b[7],
+                    &b[60..64]
                 ),
             });
         }
@@ -167,6 +176,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             kind,
             key_len,
             value_len,
+            entry_widths,
             bits,
             count,
             pack_count,
@@ -347,30 +357,23 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         self.key_len
     }
 
-    /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index.
+    /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index (`verify` reports a value
+    /// with bits set above its widths, which this does not read).
     pub fn entry_row(&self, i: u64) -> EntryRow {
-        let v = self.value_bytes(i);
-        // Pack and entry number: 3 bytes each in narrow rows, else 4.
-        let width = if v.len() == NARROW_ENTRY_VALUE_LEN {
-            3
-        } else {
-            4
-        };
-        let word = |at: usize| {
-            v.get(at..at + width)
-                .map_or(0, |b| u32::from_le_bytes(leading::<4>(b)))
-        };
+        let (pack, entry) = self
+            .entry_widths
+            .map_or((0, 0), |w| w.decode(self.value_bytes(i)));
         EntryRow {
             prefix: leading(self.key_bytes(i)),
-            pack: word(0),
-            entry: word(width),
+            pack,
+            entry,
         }
     }
 
-    /// Whether an [`IndexKind::Entries`] index has narrow rows (3-byte pack ids and entry
-    /// numbers, [`NARROW_ENTRY_VALUE_LEN`]).
-    pub fn has_narrow_entries(&self) -> bool {
-        self.kind == IndexKind::Entries && self.value_len == NARROW_ENTRY_VALUE_LEN
+    /// How an [`IndexKind::Entries`] index's values hold pack and entry number (`None` for
+    /// other kinds).
+    pub fn entry_widths(&self) -> Option<EntryWidths> {
+        self.entry_widths
     }
 
     fn wrong_kind(&self, what: &str) -> Error {
@@ -609,6 +612,18 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 return Err(Error::Corrupt {
                     offset: at,
                     message: format!("key {} is out of order", pack_format::to_hex(key)),
+                });
+            }
+            if self
+                .entry_widths
+                .is_some_and(|w| w.has_spare_bits(self.value_bytes(i)))
+            {
+                return Err(Error::Corrupt {
+                    offset: at,
+                    message: format!(
+                        "key {}: the entry row's value has bits set above its widths",
+                        pack_format::to_hex(key)
+                    ),
                 });
             }
             let pack = match self.kind {

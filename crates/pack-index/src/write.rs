@@ -5,10 +5,9 @@ use std::io::Write;
 use pack_format::PackId;
 
 use crate::{
-    bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout, CheckedIndex,
-    EntryRow, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind, PackIndex, ALIAS_KEY_LEN,
-    ENTRY_KEY_LEN, HEADER_LEN, MAGIC, NARROW_ENTRY_LIMIT, NARROW_ENTRY_VALUE_LEN, TRAILER_MAGIC,
-    VERSION,
+    bits_for, bucket, cut_prefix, fanout_bits, partition_point, AliasKey, AliasLayout,
+    CheckedIndex, EntryRow, EntryWidths, Error, HashPrefix, IndexCounts, IndexEntry, IndexKind,
+    PackIndex, ALIAS_KEY_LEN, ENTRY_KEY_LEN, HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -45,12 +44,12 @@ impl Row for EntryRow {
     }
 }
 
-/// An entry row as written: 8-byte values (pack, entry number u32 each), or narrow ones
-/// (3 bytes each) when every pack id and entry number of the file fits.
+/// An entry row as written: its key's first `key_len` bytes, pack and entry number in the
+/// file's [`EntryWidths`].
 #[derive(Clone, Copy)]
 struct EntryRowAs {
     row: EntryRow,
-    narrow: bool,
+    widths: EntryWidths,
     key_len: usize,
 }
 
@@ -59,13 +58,26 @@ impl Row for EntryRowAs {
         &self.row.prefix[..self.key_len]
     }
     fn value(&self) -> ValueBytes {
-        if !self.narrow {
-            return self.row.value();
+        ValueBytes::Short(self.widths.encode(self.row.pack, self.row.entry))
+    }
+}
+
+/// Widths other than the kind's, for [`write_rows`]: an alias layout, or an entry index's
+/// key length and value widths.
+#[derive(Clone, Copy)]
+struct Widths {
+    key_len: usize,
+    value_len: usize,
+    entry: Option<EntryWidths>,
+}
+
+impl From<AliasLayout> for Widths {
+    fn from(l: AliasLayout) -> Self {
+        Widths {
+            key_len: l.key_len,
+            value_len: l.value_len,
+            entry: None,
         }
-        let mut v = [0u8; 8];
-        v[..3].copy_from_slice(&self.row.pack.to_le_bytes()[..3]);
-        v[3..6].copy_from_slice(&self.row.entry.to_le_bytes()[..3]);
-        ValueBytes::Short(v)
     }
 }
 
@@ -217,7 +229,16 @@ fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
     let counts = IndexCounts::default();
-    write_rows(out, kind, Some(layout), packs, counts, None, count, rows)
+    write_rows(
+        out,
+        kind,
+        Some(layout.into()),
+        packs,
+        counts,
+        None,
+        count,
+        rows,
+    )
 }
 
 /// Writes the location index of `kind` over `packs` holding every row of the `old`
@@ -305,7 +326,10 @@ pub fn write_entry_index<W: Write>(
 /// ([`PackIndex::check_buckets`]).
 ///
 /// Keys have [`ENTRY_KEY_LEN`] bytes, or the old index's width when it has rows (8 in
-/// files of earlier builds, whose rows are merged as they are, not loaded).
+/// files of earlier builds, whose rows are merged as they are, not loaded). Values have
+/// the narrowest [`EntryWidths`] that hold every row's pack and entry number: the wider
+/// of the old index's stated widths and the new rows' (an old index that states none, as
+/// earlier builds wrote them, has its rows read once to see).
 pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     packs: &[PackId],
@@ -317,24 +341,60 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
         .map(|c| c.index())
         .filter(|ix| !ix.is_empty())
         .map_or(ENTRY_KEY_LEN, |ix| ix.key_len());
-    merge_entry_rows(out, packs, counts, old, new, key_len)
+    merge_entry_rows(out, packs, counts, old, new, key_len, None)
 }
 
-/// [`write_entry_index`] with keys of `key_len` bytes: [`ENTRY_KEY_LEN`], or 8 as builds
-/// before 6-byte keys wrote them (for tests of what they left behind).
-pub fn write_entry_index_with_key_len<W: Write>(
+/// [`write_entry_index`] with keys of `key_len` bytes ([`ENTRY_KEY_LEN`], or 8 as builds
+/// before 6-byte keys wrote them) and values of `widths` (`None`: the narrowest, as this
+/// version writes them; [`EntryWidths::legacy`] ones as earlier builds wrote them), for
+/// tests of what earlier builds left behind.
+pub fn write_entry_index_with_layout<W: Write>(
     out: W,
     packs: &[PackId],
     counts: IndexCounts,
     rows: &mut [EntryRow],
     key_len: usize,
+    widths: Option<EntryWidths>,
 ) -> Result<W, Error> {
     if key_len != ENTRY_KEY_LEN && key_len != crate::PREFIX_LEN {
         return Err(Error::Write(std::io::Error::other(format!(
             "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
         ))));
     }
-    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len)
+    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len, widths)
+}
+
+/// The narrowest widths holding pack ids up to the largest covered one and every row's
+/// pack and entry number, old and new.
+fn entry_widths<T: AsRef<[u8]>>(
+    packs: &[PackId],
+    old: Option<&PackIndex<T>>,
+    new: &[EntryRow],
+) -> EntryWidths {
+    let max = |a: u8, b: u8| a.max(b);
+    let mut pack_bits = packs.iter().map(|&p| bits_for(p)).fold(1, max);
+    let mut entry_bits = 1;
+    for r in new {
+        pack_bits = pack_bits.max(bits_for(r.pack));
+        entry_bits = entry_bits.max(bits_for(r.entry));
+    }
+    if let Some(ix) = old.filter(|ix| !ix.is_empty()) {
+        match ix.entry_widths() {
+            Some(w) if !w.is_legacy() => {
+                pack_bits = pack_bits.max(w.pack_bits);
+                entry_bits = entry_bits.max(w.entry_bits);
+            }
+            // Widths that bound nothing: the rows tell.
+            _ => {
+                for i in 0..ix.len() {
+                    let r = ix.entry_row(i);
+                    pack_bits = pack_bits.max(bits_for(r.pack));
+                    entry_bits = entry_bits.max(bits_for(r.entry));
+                }
+            }
+        }
+    }
+    EntryWidths::for_bits(pack_bits, entry_bits)
 }
 
 fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
@@ -344,6 +404,7 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     old: Option<CheckedIndex<'_, T>>,
     new: &mut [EntryRow],
     key_len: usize,
+    widths: Option<EntryWidths>,
 ) -> Result<W, Error> {
     let old = old.map(|c| c.index());
     if old.is_some_and(|ix| ix.kind() != IndexKind::Entries) {
@@ -358,31 +419,27 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
-    let fits = |r: &EntryRow| r.pack < NARROW_ENTRY_LIMIT && r.entry < NARROW_ENTRY_LIMIT;
-    // Narrow rows when every pack and entry number fits: those of a narrow old index do;
-    // a wide one's (written before 2026-12-01) are read once to see, and rewritten narrow.
-    let narrow = packs.iter().all(|&p| p < NARROW_ENTRY_LIMIT)
-        && new.iter().all(fits)
-        && old.is_none_or(|ix| {
-            ix.has_narrow_entries() || (0..ix.len()).all(|i| fits(&ix.entry_row(i)))
-        });
+    let widths = widths.unwrap_or_else(|| entry_widths(packs, old, new));
+    if let Some(r) = new.iter().find(|r| !widths.fits(r.pack, r.entry)) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry row (pack {}, entry {}) does not fit {widths:?}",
+            r.pack, r.entry
+        ))));
+    }
     let old = old.map(|index| FileRows {
         index,
         row: PackIndex::entry_row,
     });
     let new = SliceRows(new);
-    let widths = AliasLayout {
+    let file_widths = Widths {
         key_len,
-        value_len: if narrow {
-            NARROW_ENTRY_VALUE_LEN
-        } else {
-            IndexKind::Entries.value_len()
-        },
+        value_len: widths.len,
+        entry: Some(widths),
     };
     write_rows(
         out,
         IndexKind::Entries,
-        Some(widths),
+        Some(file_widths),
         packs,
         counts,
         None,
@@ -394,7 +451,7 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
             }
             Merge::new(sources, false).map(move |row| EntryRowAs {
                 row,
-                narrow,
+                widths,
                 key_len,
             })
         },
@@ -403,25 +460,28 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
 
 /// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
 /// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
-/// bytes), each row once, in [`AliasLayout::COMPACT`]: the file [`write_alias_index`]
-/// gives for all of them, without holding the old rows in memory. The old index comes
-/// checked ([`PackIndex::check_buckets`]) and must be of that layout (rows of another
-/// come through [`PackIndex::checked_compact_alias_rows`] into `new`).
+/// bytes), each row once, in `layout` ([`ALIAS_KEY_LEN`]-byte keys; SHA-256 prefixes of 4
+/// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
+/// [`write_alias_index_with_layout`] gives for all of them, without holding the old rows
+/// in memory. The old index comes checked ([`PackIndex::check_buckets`]) and must be of
+/// that layout (rows of another come through [`PackIndex::checked_compact_alias_rows`]
+/// into `new`).
 pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
+    layout: AliasLayout,
     packs: &[PackId],
     old: Option<CheckedIndex<'_, T>>,
     new: &mut Vec<(AliasKey, HashPrefix)>,
 ) -> Result<W, Error> {
-    let layout = AliasLayout::COMPACT;
     let old = old.map(|c| c.index());
     if !layout.fits(kind)
+        || layout.key_len != ALIAS_KEY_LEN
         || old.is_some_and(|ix| ix.kind() != kind || ix.alias_layout() != Some(layout))
     {
         return Err(Error::Write(std::io::Error::other(format!(
-            "write_merged_alias_index of {kind:?} needs an old index of the same kind in \
-             the layout {layout:?}"
+            "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \
+             {ALIAS_KEY_LEN} bytes and an old index of the same kind and layout"
         ))));
     }
     for row in new.iter_mut() {
@@ -570,14 +630,14 @@ impl<R: Ord + Copy> Iterator for Merge<'_, R> {
 fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     out: W,
     kind: IndexKind,
-    widths: Option<AliasLayout>,
+    widths: Option<Widths>,
     packs: &[PackId],
     counts: IndexCounts,
     pack_crc32: Option<u32>,
     count: u64,
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
-    // Widths other than the kind's: alias layouts, narrow entry rows.
+    // Widths other than the kind's: alias layouts, entry rows.
     let (key_len, value_len) = match widths {
         Some(l) => (l.key_len, l.value_len),
         None => (kind.key_len(), kind.value_len()),
@@ -600,7 +660,9 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[40..48].copy_from_slice(&counts.residue_bytes.to_le_bytes());
     header[48..56].copy_from_slice(&counts.uncompressed_bytes.to_le_bytes());
     header[56..60].copy_from_slice(&pack_crc32.unwrap_or(0).to_le_bytes());
-    if kind.states_value_len() && value_len != kind.value_len() {
+    if let Some(entry) = widths.and_then(|w| w.entry) {
+        header[60..63].copy_from_slice(&entry.header());
+    } else if kind.states_value_len() && value_len != kind.value_len() {
         header[60] = value_len as u8;
     }
     w.write_all(&header)?;
@@ -760,24 +822,33 @@ mod tests {
                 rows.iter().map(|(k, p)| (k[..ALIAS_KEY_LEN].try_into().unwrap(), *p)).collect()
             };
             let mut all: Vec<_> = old.iter().chain(new.iter()).copied().collect();
-            let mut new = cut(&new);
+            let new = cut(&new);
             all.sort_unstable();
             all.dedup();
             old.sort_unstable();
             old.dedup();
             let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &old).unwrap();
             let old_ix = PackIndex::parse(&old_file[..]).unwrap();
-            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new).unwrap();
+            let compact = AliasLayout::COMPACT;
+            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new.clone()).unwrap();
             let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap();
+            prop_assert_eq!(merged, whole);
+            // In 4-byte prefixes (a small store's), merged onto an old index of those.
+            let small = AliasLayout { value_len: 4, ..compact };
+            let old_small = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, small, &[1], &old).unwrap();
+            let old_small = PackIndex::parse(&old_small[..]).unwrap();
+            prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).is_err(), "layouts differ");
+            let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).unwrap();
+            let whole = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, small, &[1, 2], &all).unwrap();
             prop_assert_eq!(merged, whole);
             // An index of the layout before 2026-12-01 is not merged as it is: its rows
             // come in as new ones.
             let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
             let legacy = PackIndex::parse(&legacy[..]).unwrap();
-            prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
+            prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
             let mut carried = legacy.checked_compact_alias_rows().unwrap();
             carried.extend(new.iter().copied());
-            let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, &[1, 2], None, &mut carried).unwrap();
+            let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, compact, &[1, 2], None, &mut carried).unwrap();
             prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap());
         }
 
@@ -786,26 +857,35 @@ mod tests {
             old in proptest::collection::vec((0u64..2048, 0u32..3, any::<u32>()), 0..1500),
             new in proptest::collection::vec((0u64..2048, 3u32..5, any::<u32>()), 0..300),
             with_old in any::<bool>(),
-            (old_wide, new_wide) in (any::<bool>(), any::<bool>()),
+            (old_shift, new_shift) in (0u32..32, 0u32..32),
+            legacy_old in any::<bool>(),
         ) {
             // Few distinct prefixes: runs of one prefix over several packs and entries.
-            // Entry numbers below 2^24 (narrow rows) unless the side is wide.
+            // Entry numbers of any width: each side's are shifted down by a random count.
             // Prefixes that differ in the bytes the file keeps (the first six).
-            let row = |wide: bool| move |(p, pack, entry): (u64, u32, u32)| EntryRow {
+            let row = |shift: u32| move |(p, pack, entry): (u64, u32, u32)| EntryRow {
                 prefix: (p << 24).to_be_bytes(),
                 pack,
-                entry: if wide { entry | NARROW_ENTRY_LIMIT } else { entry % NARROW_ENTRY_LIMIT },
+                entry: entry >> shift,
             };
-            let mut old: Vec<EntryRow> = if with_old { old.into_iter().map(row(old_wide)).collect() } else { Vec::new() };
+            let mut old: Vec<EntryRow> = if with_old { old.into_iter().map(row(old_shift)).collect() } else { Vec::new() };
             old.sort_unstable();
             old.dedup();
-            let mut new: Vec<EntryRow> = new.into_iter().map(row(new_wide)).collect();
+            let mut new: Vec<EntryRow> = new.into_iter().map(row(new_shift)).collect();
             new.sort_unstable();
             new.dedup();
             let mut all: Vec<EntryRow> = old.iter().chain(new.iter()).copied().collect();
             let c = IndexCounts { sequences: 7, representations: 9, residue_bytes: 11, uncompressed_bytes: 13 };
-            let old_file = write_entry_index(Vec::new(), &[0, 1, 2], c, &mut old).unwrap();
+            // The old file as this version writes it, or as earlier builds did (3 bytes
+            // each when every number fits, else 4), whose rows are read to see.
+            let old_widths = legacy_old.then(|| {
+                let fits = old.iter().all(|r| r.entry < crate::NARROW_ENTRY_LIMIT);
+                EntryWidths::legacy(if fits { crate::NARROW_ENTRY_VALUE_LEN } else { 8 }).unwrap()
+            });
+            let old_file = write_entry_index_with_layout(Vec::new(), &[0, 1, 2], c, &mut old, ENTRY_KEY_LEN, old_widths).unwrap();
             let old_ix = PackIndex::parse(&old_file[..]).unwrap();
+            old_ix.verify().unwrap();
+            prop_assert_eq!(old_ix.entry_widths().unwrap().is_legacy(), legacy_old);
             let old_arg = with_old.then(|| old_ix.check_buckets().unwrap());
             let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, old_arg, &mut new).unwrap();
             let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all).unwrap();
@@ -813,23 +893,24 @@ mod tests {
             let ix = PackIndex::parse(&merged[..]).unwrap();
             ix.verify().unwrap();
             prop_assert_eq!(ix.kind(), IndexKind::Entries);
-            // Narrow (12-byte rows) exactly when every entry number fits in 3 bytes, even
-            // when merged from a wide old index.
-            let wide = (with_old && old_wide && !old.is_empty()) || (new_wide && !new.is_empty());
-            prop_assert_eq!(ix.has_narrow_entries(), !wide);
-            let row_bytes = if wide { 14 } else { 12 };
+            // The narrowest values for the largest covered pack and entry number, even
+            // when merged from an old index of wider ones.
+            let max_entry = all.iter().map(|r| r.entry).max().unwrap_or(0);
+            let widths = EntryWidths::for_max(4, max_entry);
+            prop_assert_eq!(ix.entry_widths(), Some(widths));
+            prop_assert_eq!(widths.len, (3 + (32 - max_entry.leading_zeros()).max(1) as usize).div_ceil(8));
             let n = all.len();
             let fanout = 12usize << fanout_bits(n as u64);
-            prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + row_bytes * n + 16);
+            prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + (ENTRY_KEY_LEN + widths.len) * n + 16);
             prop_assert_eq!(ix.counts(), c);
             // An old index of 8-byte keys (earlier builds) is merged into one of 8-byte
             // keys, the file all rows give with them.
             if with_old && !old.is_empty() {
-                let eight = write_entry_index_with_key_len(Vec::new(), &[0, 1, 2], c, &mut old.clone(), 8).unwrap();
+                let eight = write_entry_index_with_layout(Vec::new(), &[0, 1, 2], c, &mut old.clone(), 8, old_widths).unwrap();
                 let eight = PackIndex::parse(&eight[..]).unwrap();
                 prop_assert_eq!(eight.key_len(), 8);
                 let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, Some(eight.check_buckets().unwrap()), &mut new.clone()).unwrap();
-                let whole = write_entry_index_with_key_len(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all.clone(), 8).unwrap();
+                let whole = write_entry_index_with_layout(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all.clone(), 8, None).unwrap();
                 prop_assert_eq!(&merged, &whole);
                 prop_assert_eq!(PackIndex::parse(&merged[..]).unwrap().key_len(), 8);
             }
@@ -839,6 +920,25 @@ mod tests {
             for probe in all.iter().map(|r| r.prefix).take(30).chain([[0xee; 8]]) {
                 let want: Vec<EntryRow> = all.iter().filter(|r| r.prefix == probe).copied().collect();
                 prop_assert_eq!(ix.lookup_entries(&probe).unwrap().collect::<Vec<_>>(), want);
+            }
+        }
+
+        #[test]
+        fn entry_widths_round_trip(pack in any::<u32>(), entry in any::<u32>(), (pack_shift, entry_shift) in (0u32..32, 0u32..32)) {
+            let (pack, entry) = (pack >> pack_shift, entry >> entry_shift);
+            let w = EntryWidths::for_max(pack, entry);
+            prop_assert!(w.fits(pack, entry));
+            let v = w.encode(pack, entry);
+            prop_assert_eq!(w.decode(&v[..w.len]), (pack, entry));
+            prop_assert!(!w.has_spare_bits(&v[..w.len]));
+            prop_assert!(v[w.len..].iter().all(|&b| b == 0), "nothing past the value's bytes");
+            prop_assert_eq!(EntryWidths::from_header(w.header()[0], w.header()[1], w.header()[2]), Some(w));
+            // One more bit of either does not fit.
+            if w.pack_bits < 32 {
+                prop_assert!(!w.fits(1 << w.pack_bits, entry));
+            }
+            if w.entry_bits < 32 {
+                prop_assert!(!w.fits(pack, 1 << w.entry_bits));
             }
         }
     }
@@ -928,28 +1028,142 @@ mod tests {
     }
 
     #[test]
-    fn entry_rows_are_wide_when_a_pack_id_passes_three_bytes() {
+    fn entry_values_take_the_bytes_their_largest_pack_and_entry_need() {
         let c = IndexCounts::default();
-        let row = |pack: u32| EntryRow {
+        let row = |pack: u32, entry: u32| EntryRow {
             prefix: [9, 9, 9, 9, 9, 9, 0, 0],
             pack,
-            entry: 5,
+            entry,
         };
-        let narrow = write_entry_index(Vec::new(), &[7], c, &mut [row(7)]).unwrap();
-        let big = NARROW_ENTRY_LIMIT;
-        // A covered pack past the bound makes the rows wide, even with no row in it.
-        let wide = write_entry_index(Vec::new(), &[7, big], c, &mut [row(7)]).unwrap();
-        let (narrow, wide) = (
-            PackIndex::parse(narrow).unwrap(),
-            PackIndex::parse(wide).unwrap(),
+        let widths = |packs: &[u32], rows: &mut [EntryRow]| {
+            let file = write_entry_index(Vec::new(), packs, c, rows).unwrap();
+            let ix = PackIndex::parse(file).unwrap();
+            // verify reports a row naming a pack not covered, as before.
+            let covered = rows.iter().all(|r| packs.contains(&r.pack));
+            assert_eq!(ix.verify().is_ok(), covered);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(ix.entry_row(i as u64), *r);
+            }
+            let w = ix.entry_widths().unwrap();
+            (w.len, w.pack_bits, w.entry_bits)
+        };
+        assert_eq!(widths(&[7], &mut [row(7, 5)]), (1, 3, 3));
+        // A covered pack past the others widens the values, even with no row in it.
+        assert_eq!(widths(&[7, 1 << 24], &mut [row(7, 5)]), (4, 25, 3));
+        // protein_all's shape: 4 packs of up to about 200,000 entries, 3 bytes.
+        assert_eq!(
+            widths(&[1, 4], &mut [row(1, 0), row(4, 199_999)]),
+            (3, 3, 18)
         );
-        assert!(narrow.has_narrow_entries() && !wide.has_narrow_entries());
-        assert_eq!(narrow.entry_row(0), row(7));
-        assert_eq!(wide.entry_row(0), row(7));
-        let wide = write_entry_index(Vec::new(), &[7, big], c, &mut [row(7), row(big)]).unwrap();
-        let wide = PackIndex::parse(wide).unwrap();
-        wide.verify().unwrap();
-        assert_eq!(wide.entry_row(1), row(big));
+        assert_eq!(
+            widths(&[u32::MAX], &mut [row(u32::MAX, u32::MAX)]),
+            (8, 32, 32)
+        );
+        // A row naming a pack past the covered ones is written as it is, not cut.
+        assert_eq!(widths(&[1], &mut [row(300, 0)]), (2, 9, 1));
+    }
+
+    #[test]
+    fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values() {
+        let c = IndexCounts::default();
+        let rows = |n: u32| -> Vec<EntryRow> {
+            (0..n)
+                .map(|i| EntryRow {
+                    prefix: crate::hash_prefix(&SequenceHash::of_residues(&i.to_le_bytes())),
+                    pack: 1 + i % 3,
+                    entry: i * 1000,
+                })
+                .collect()
+        };
+        for len in [crate::NARROW_ENTRY_VALUE_LEN, 8] {
+            let legacy = EntryWidths::legacy(len).unwrap();
+            let mut old = rows(50);
+            let file = write_entry_index_with_layout(
+                Vec::new(),
+                &[1, 2, 3],
+                c,
+                &mut old,
+                crate::PREFIX_LEN,
+                Some(legacy),
+            )
+            .unwrap();
+            // What those builds wrote: byte 60 the value length (0 for 8), 61..64 zero.
+            assert_eq!(
+                file[60..64],
+                [if len == 8 { 0 } else { len as u8 }, 0, 0, 0]
+            );
+            let ix = PackIndex::parse(&file[..]).unwrap();
+            ix.verify().unwrap();
+            assert_eq!(ix.entry_widths(), Some(legacy));
+            let mut sorted = old.clone();
+            sorted.sort_unstable();
+            assert_eq!(
+                (0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(),
+                sorted
+            );
+            let merged = write_merged_entry_index(
+                Vec::new(),
+                &[1, 2, 3],
+                c,
+                Some(ix.check_buckets().unwrap()),
+                &mut [],
+            )
+            .unwrap();
+            let merged = PackIndex::parse(merged).unwrap();
+            // Pack 3: 2 bits; entry 49,000: 16 bits.
+            assert_eq!(merged.entry_widths(), Some(EntryWidths::for_bits(2, 16)));
+            assert_eq!(
+                (0..merged.len())
+                    .map(|i| merged.entry_row(i))
+                    .collect::<Vec<_>>(),
+                sorted
+            );
+        }
+        // Stated widths that do not add up are refused at open.
+        let mut file = write_entry_index(Vec::new(), &[1, 2, 3], c, &mut rows(5)).unwrap();
+        file[62] += 8;
+        assert!(PackIndex::parse(&file[..]).is_err());
+    }
+
+    #[test]
+    fn a_value_with_bits_above_its_widths_fails_verify() {
+        let c = IndexCounts::default();
+        let mut rows = [EntryRow {
+            prefix: [1; 8],
+            pack: 1,
+            entry: 2,
+        }];
+        let mut file = write_entry_index(Vec::new(), &[1], c, &mut rows).unwrap();
+        let ix = PackIndex::parse(&file[..]).unwrap();
+        assert_eq!(ix.entry_widths(), Some(EntryWidths::for_bits(1, 2)));
+        // The one row's value byte: pack 1 | entry 2 << 1 = 0b101; set bit 7 and mend the
+        // bucket's and the file's CRCs so that only the value check can see it.
+        let at = file.len() - 16 - 1;
+        assert_eq!(file[at], 0b101);
+        file[at] |= 0x80;
+        let bits = file[7];
+        let fanout_at = HEADER_LEN + 8;
+        let slots = 1usize << bits;
+        let crcs_at = fanout_at + 8 * slots;
+        let slot = bucket(&[1; 8], bits);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&0u64.to_le_bytes());
+        h.update(&1u64.to_le_bytes());
+        h.update(&[1; ENTRY_KEY_LEN]);
+        h.update(&file[at..at + 1]);
+        file[crcs_at + 4 * slot..crcs_at + 4 * slot + 4]
+            .copy_from_slice(&h.finalize().to_le_bytes());
+        let body = file.len() - 16;
+        let crc = crc32fast::hash(&file[..body]);
+        file[body..body + 4].copy_from_slice(&crc.to_le_bytes());
+        let ix = PackIndex::parse(&file[..]).unwrap();
+        let err = ix.verify().unwrap_err().to_string();
+        assert!(err.contains("above its widths"), "{err}");
+        assert_eq!(
+            ix.entry_row(0),
+            rows[0],
+            "the bits within the widths read as written"
+        );
     }
 
     #[test]

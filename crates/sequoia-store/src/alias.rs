@@ -143,27 +143,52 @@ impl AliasRows {
         packs: &[PackId],
         old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
     ) -> Result<(), StoreError> {
-        merge_write(layout, IndexKind::Md5, packs, self.md5, old)?;
-        merge_write(layout, IndexKind::Sha512t24u, packs, self.sha512t24u, old)?;
-        merge_write(layout, IndexKind::Accession, packs, self.accession, old)
+        // One MD5 row per sequence (and a few repeated in the session's unsorted tail):
+        // the store's size, for the layout of an index written from nothing.
+        let sequences =
+            self.md5.rows.len() as u64 + old.get(&IndexKind::Md5).map_or(0, |ix| ix.index().len());
+        let fresh = AliasLayout::for_store(sequences);
+        merge_write(layout, IndexKind::Md5, packs, self.md5, old, fresh)?;
+        merge_write(
+            layout,
+            IndexKind::Sha512t24u,
+            packs,
+            self.sha512t24u,
+            old,
+            fresh,
+        )?;
+        merge_write(
+            layout,
+            IndexKind::Accession,
+            packs,
+            self.accession,
+            old,
+            fresh,
+        )
     }
 }
 
 /// Writes the alias index of `kind` over `packs`, atomically: `rows` and those of the
-/// current one (`old`), merged as they are written (the old rows are not loaded), except
-/// from an index of the layout of builds before 2026-12-01, whose rows are loaded once,
-/// cut to the compact layout, and written with the new ones.
+/// current one (`old`), merged as they are written (the old rows are not loaded) in the old
+/// index's layout, except from an index of the longer keys of earlier builds, whose rows
+/// are loaded once, cut, and written with the new ones in `fresh`, the layout of an index
+/// written from nothing (as when there is no old one).
 fn merge_write(
     layout: &StoreLayout,
     kind: IndexKind,
     packs: &[PackId],
     rows: Rows<ALIAS_KEY_LEN>,
     old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
+    fresh: AliasLayout,
 ) -> Result<(), StoreError> {
     let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
     let mut old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
-    if let Some(ix) = old.filter(|ix| ix.index().alias_layout() != Some(AliasLayout::COMPACT)) {
+    let target = match old.and_then(|ix| ix.index().alias_layout()) {
+        Some(l) if l.key_len == ALIAS_KEY_LEN => l,
+        _ => fresh,
+    };
+    if let Some(ix) = old.filter(|ix| ix.index().alias_layout() != Some(target)) {
         let carried =
             ix.index()
                 .checked_compact_alias_rows()
@@ -175,7 +200,7 @@ fn merge_write(
         old = None;
     }
     write_atomically(&path, |w| {
-        write_merged_alias_index(w, kind, packs, old, &mut rows)
+        write_merged_alias_index(w, kind, target, packs, old, &mut rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
                 path: path.clone(),
@@ -492,6 +517,51 @@ mod tests {
     }
 
     #[test]
+    fn a_small_store_holds_4_byte_prefixes_and_commits_keep_an_index_s_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = three_sequences(dir.path());
+        let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
+        let l = StoreLayout::new(dir.path());
+        let layouts = || -> Vec<Option<AliasLayout>> {
+            (kinds.iter())
+                .map(|k| {
+                    pack_index::open(&l.alias_index_path(*k))
+                        .unwrap()
+                        .alias_layout()
+                })
+                .collect()
+        };
+        let small = AliasLayout::for_store(3);
+        assert_eq!(small.value_len, 4);
+        assert_eq!(layouts(), kinds.map(|_| Some(small)));
+        // An index of 5-byte prefixes (this layout's builds before 2026-12-02, or a store
+        // of 2^24 sequences) keeps them through commits, merged as it is.
+        for kind in kinds {
+            rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows_of(kind, &r));
+        }
+        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
+            .unwrap();
+        store.commit().unwrap();
+        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        for residues in r.iter().chain([&&b"MQQQW"[..]]) {
+            let sha = SequenceHash::of_residues(residues);
+            for id in [md5_id(residues), sq_id(residues)] {
+                assert_eq!(store.resolve(&id).unwrap(), vec![sha], "{id}");
+            }
+        }
+        // rebuild-index writes them from nothing: 4 bytes again.
+        drop(store);
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        store.rebuild_index().unwrap();
+        assert_eq!(layouts(), kinds.map(|_| Some(small)));
+    }
+
+    #[test]
     fn indexes_of_the_earlier_layout_are_read_and_the_next_commit_writes_them_compact() {
         earlier_layout_is_read_and_rewritten(AliasLayout::legacy);
     }
@@ -505,29 +575,34 @@ mod tests {
         });
     }
 
+    /// The alias rows of `kind` (whole keys) of [`three_sequences`], `residues`.
+    fn rows_of(kind: IndexKind, residues: &[&[u8]]) -> Vec<(Vec<u8>, HashPrefix)> {
+        let digests: Vec<SequenceDigests> =
+            residues.iter().map(|r| SequenceDigests::of(r)).collect();
+        let p = |i: usize| hash_prefix(&digests[i].sha256);
+        match kind {
+            IndexKind::Md5 => (0..3).map(|i| (digests[i].md5.to_vec(), p(i))).collect(),
+            IndexKind::Sha512t24u => (0..3)
+                .map(|i| (digests[i].sha512t24u.to_vec(), p(i)))
+                .collect(),
+            _ => (0..3)
+                .flat_map(|i| {
+                    let header = format!("sp|P{}|TEST_{i}", i + 1);
+                    crate::ids::indexed_accessions(&header)
+                        .into_iter()
+                        .map(|a| (crate::ids::accession_key(a).to_vec(), p(i)))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        }
+    }
+
     fn earlier_layout_is_read_and_rewritten(earlier: fn(IndexKind) -> AliasLayout) {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
-        let digests: Vec<SequenceDigests> = r.iter().map(|r| SequenceDigests::of(r)).collect();
-        let p = |i: usize| hash_prefix(&digests[i].sha256);
         let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
         for kind in kinds {
-            let rows: Vec<(Vec<u8>, HashPrefix)> = match kind {
-                IndexKind::Md5 => (0..3).map(|i| (digests[i].md5.to_vec(), p(i))).collect(),
-                IndexKind::Sha512t24u => (0..3)
-                    .map(|i| (digests[i].sha512t24u.to_vec(), p(i)))
-                    .collect(),
-                _ => (0..3)
-                    .flat_map(|i| {
-                        let header = format!("sp|P{}|TEST_{i}", i + 1);
-                        crate::ids::indexed_accessions(&header)
-                            .into_iter()
-                            .map(|a| (crate::ids::accession_key(a).to_vec(), p(i)))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect(),
-            };
-            rewrite_alias_index(dir.path(), kind, earlier(kind), &rows);
+            rewrite_alias_index(dir.path(), kind, earlier(kind), &rows_of(kind, &r));
         }
         let layouts = || -> Vec<Option<AliasLayout>> {
             let l = StoreLayout::new(dir.path());
@@ -558,7 +633,12 @@ mod tests {
             .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
             .unwrap();
         store.commit().unwrap();
-        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        // Written as from nothing: a store of a few sequences holds 4-byte prefixes.
+        let small = AliasLayout {
+            value_len: 4,
+            ..AliasLayout::COMPACT
+        };
+        assert_eq!(layouts(), kinds.map(|_| Some(small)));
         for (i, residues) in r.iter().chain([&&b"MQQQW"[..]]).enumerate() {
             found(&store, i, residues);
         }

@@ -71,7 +71,7 @@ fn check(dir: &Path, model: &Model) {
 }
 
 #[test]
-fn a_store_of_v2_packs_commits_entry_rows_of_12_bytes() {
+fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::new();
     for round in 0..3 {
@@ -88,8 +88,19 @@ fn a_store_of_v2_packs_commits_entry_rows_of_12_bytes() {
     let packs = index.packs().len() as u64;
     let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << pack_index::fanout_bits(entries)) + 16;
     let len = std::fs::metadata(&path).unwrap().len();
-    assert_eq!(len, fixed + 12 * entries, "12 bytes a row");
-    assert!(index.has_narrow_entries());
+    // Pack ids and entry numbers below 256 each: a value of at most 2 bytes.
+    let widths = index.entry_widths().unwrap();
+    let (max_pack, max_entry) = (0..index.len())
+        .map(|i| index.entry_row(i))
+        .fold((0, 0), |(p, e), r| (r.pack.max(p), r.entry.max(e)));
+    assert!(max_pack < 256 && max_entry < 256, "{max_pack} {max_entry}");
+    assert_eq!(
+        widths,
+        pack_index::EntryWidths::for_max(*index.packs().last().unwrap(), max_entry)
+    );
+    assert!(widths.len <= 2, "{widths:?}");
+    let row = (pack_index::ENTRY_KEY_LEN + widths.len) as u64;
+    assert_eq!(len, fixed + row * entries, "{row} bytes a row");
     assert_eq!(index.key_len(), pack_index::ENTRY_KEY_LEN);
 }
 
@@ -188,7 +199,7 @@ fn location_rows_from_an_older_version_are_kept_until_rebuilt_or_repacked() {
 }
 
 /// Replaces the commit record with the one builds before 6-byte keys wrote: the same rows,
-/// with 8-byte keys.
+/// with 8-byte keys and 3-byte pack ids and entry numbers.
 fn rewrite_with_8_byte_keys(dir: &Path) {
     rewrite_commit_record(dir, |packs, counts, tables| {
         let mut rows: Vec<pack_index::EntryRow> = tables
@@ -201,7 +212,15 @@ fn rewrite_with_8_byte_keys(dir: &Path) {
                 })
             })
             .collect();
-        pack_index::write_entry_index_with_key_len(Vec::new(), packs, counts, &mut rows, 8).unwrap()
+        pack_index::write_entry_index_with_layout(
+            Vec::new(),
+            packs,
+            counts,
+            &mut rows,
+            8,
+            pack_index::EntryWidths::legacy(pack_index::NARROW_ENTRY_VALUE_LEN),
+        )
+        .unwrap()
     });
     assert_eq!(key_len(dir), 8);
 }
