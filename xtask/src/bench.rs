@@ -1214,8 +1214,10 @@ fn scale_store(
     // packs went without index files have one per pack, and those built before hash tags
     // repeat every hash in the blocks, those whose commit record holds location rows
     // instead of entry rows, those whose alias rows hold whole digests (before
-    // 2026-12-01) and those with 8-byte keys in their alias and entry rows: built again.
-    let marker = dir.join("BENCH_COMPLETE_KEYS_6B");
+    // 2026-12-01), those with 8-byte keys in their alias and entry rows, and those whose
+    // keys repeat the bytes their fan-out slot implies and whose entry rows hold 3-byte
+    // pack ids and entry numbers (before 2026-12-02): built again.
+    let marker = dir.join("BENCH_COMPLETE_PACKED_ROWS");
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);

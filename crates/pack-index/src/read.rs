@@ -18,6 +18,8 @@ pub struct PackIndex<T> {
     bytes: T,
     kind: IndexKind,
     key_len: usize,
+    /// Leading key bytes the fan-out slot implies, not stored (header byte 20).
+    implied: usize,
     value_len: usize,
     /// How the values of an entry index hold pack and entry number.
     entry_widths: Option<EntryWidths>,
@@ -118,6 +120,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         } else {
             kind.key_len()
         };
+        // Byte 20: the key bytes each row leaves to its fan-out slot (0 in files of
+        // builds before 2026-12-02, and in location indexes).
+        let implied = b[20] as usize;
+        let implied_ok = implied <= b[7] as usize / 8 && implied < key_len.max(1);
         let widths_ok = if kind.is_alias() {
             AliasLayout { key_len, value_len }.fits(kind)
         } else if kind == IndexKind::Entries {
@@ -127,16 +133,19 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         };
         if !reserved_ok
             || !widths_ok
+            || !implied_ok
             || b[7] > 24
-            || le_u32(b, 20) != 0
+            || b[21..24] != [0, 0, 0]
             || (kind != IndexKind::Pack && le_u32(b, 56) != 0)
         {
             return Err(Error::Corrupt {
                 offset: 6,
                 message: format!(
-                    "key length {} / fan-out bits {} / value widths {:?} / reserved bytes invalid",
+                    "key length {} / fan-out bits {} / implied key bytes {} / value widths {:?} / \
+                     reserved bytes invalid",
                     b[6],
                     b[7],
+                    b[20],
                     &b[60..64]
                 ),
             });
@@ -153,8 +162,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let fanout_at = HEADER_LEN + (pack_count + pack_count % 2) * 4;
         let crcs_at = fanout_at + (8usize << bits);
         let keys_at = crcs_at + (4usize << bits);
+        let stored = key_len - implied;
         let expected =
-            (count as u128) * (key_len + value_len) as u128 + keys_at as u128 + TRAILER_LEN as u128;
+            (count as u128) * (stored + value_len) as u128 + keys_at as u128 + TRAILER_LEN as u128;
         if expected != b.len() as u128 {
             return Err(Error::Corrupt {
                 offset: 8,
@@ -164,7 +174,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 ),
             });
         }
-        let locations_at = keys_at + count as usize * key_len;
+        let locations_at = keys_at + count as usize * stored;
         let counts = IndexCounts {
             sequences: le_u64(b, 24),
             representations: le_u64(b, 32),
@@ -175,6 +185,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             bytes,
             kind,
             key_len,
+            implied,
             value_len,
             entry_widths,
             bits,
@@ -233,10 +244,54 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         le_u64(self.bytes.as_ref(), self.fanout_at + 8 * slot)
     }
 
-    /// Key bytes of row `i` (`i < len()`).
-    pub fn key_bytes(&self, i: u64) -> &[u8] {
-        let at = self.keys_at + i as usize * self.key_len;
-        &self.bytes.as_ref()[at..at + self.key_len]
+    /// Bytes of a key as stored: past the leading ones its fan-out slot implies.
+    fn stored_len(&self) -> usize {
+        self.key_len - self.implied
+    }
+
+    /// The stored bytes of row `i`'s key (`i < len()`): its key past the bytes its fan-out
+    /// slot implies. Rows of one bucket compare by them as by their whole keys.
+    fn stored_key(&self, i: u64) -> &[u8] {
+        let n = self.stored_len();
+        let at = self.keys_at + i as usize * n;
+        &self.bytes.as_ref()[at..at + n]
+    }
+
+    /// Row `i`'s key in fan-out slot `slot`: its first [`key_len`](Self::key_len) bytes,
+    /// the rest zero.
+    fn key_in(&self, i: u64, slot: usize) -> [u8; KEY_LEN] {
+        let mut k = [0u8; KEY_LEN];
+        if self.implied > 0 {
+            // implied <= bits / 8, so bits >= 8 and the slot fills those bytes.
+            let top = ((slot as u32) << (32 - self.bits as u32)).to_be_bytes();
+            k[..self.implied].copy_from_slice(&top[..self.implied]);
+        }
+        k[self.implied..self.key_len].copy_from_slice(self.stored_key(i));
+        k
+    }
+
+    /// The fan-out slot of row `i` (`i < len()`): a binary search over the fan-out, or 0
+    /// where keys are stored whole (no slot is needed to read them).
+    pub(crate) fn slot_of(&self, i: u64) -> usize {
+        if self.implied == 0 {
+            return 0;
+        }
+        let slots = 1usize << self.bits;
+        partition_point(0, slots as u64, |s| self.fanout(s as usize) <= i).min(slots as u64 - 1)
+            as usize
+    }
+
+    /// Rows `start..end` of fan-out slot `slot`, unchecked (for readers of an index whose
+    /// buckets were checked).
+    pub(crate) fn slot_rows(&self, slot: usize) -> (u64, u64) {
+        let start = if slot == 0 { 0 } else { self.fanout(slot - 1) };
+        (start, self.fanout(slot).max(start))
+    }
+
+    /// Row `i`'s key (`i < len()`): its first [`key_len`](Self::key_len) bytes, the rest
+    /// zero.
+    pub fn key_bytes(&self, i: u64) -> [u8; KEY_LEN] {
+        self.key_in(i, self.slot_of(i))
     }
 
     /// Value bytes of row `i` (`i < len()`): a location row or a SHA-256.
@@ -247,7 +302,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// Key of row `i` (`i < len()`) of a location index.
     pub fn key(&self, i: u64) -> SequenceHash {
-        SequenceHash(leading(self.key_bytes(i)))
+        SequenceHash(self.key_bytes(i))
     }
 
     /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index: its
@@ -286,13 +341,11 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             )));
         }
         let b = self.bytes.as_ref();
+        let n = self.stored_len();
         let mut h = crc32fast::Hasher::new();
         h.update(&start.to_le_bytes());
         h.update(&end.to_le_bytes());
-        h.update(
-            &b[self.keys_at + start as usize * self.key_len
-                ..self.keys_at + end as usize * self.key_len],
-        );
+        h.update(&b[self.keys_at + start as usize * n..self.keys_at + end as usize * n]);
         h.update(
             &b[self.locations_at + start as usize * self.value_len
                 ..self.locations_at + end as usize * self.value_len],
@@ -351,20 +404,33 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             .map(EntryLookup)
     }
 
-    /// Bytes of each key as the file holds them: 32 for location rows, 6 (or 8, written
-    /// by earlier builds) for entry rows, 6 to the whole key for alias rows.
+    /// Bytes of each key the file holds, with those its fan-out implies: 32 for location
+    /// rows, 6 (or 8, written by earlier builds) for entry rows, 6 to the whole key for
+    /// alias rows.
     pub fn key_len(&self) -> usize {
         self.key_len
+    }
+
+    /// Leading bytes of each key that the file leaves to its fan-out slot (header byte
+    /// 20): `fan-out bits / 8` in alias and entry indexes this version writes, 0 in
+    /// location indexes and files of earlier builds.
+    pub fn implied_key_bytes(&self) -> usize {
+        self.implied
     }
 
     /// Row `i` (`i < len()`) of an [`IndexKind::Entries`] index (`verify` reports a value
     /// with bits set above its widths, which this does not read).
     pub fn entry_row(&self, i: u64) -> EntryRow {
+        self.entry_row_in(i, self.slot_of(i))
+    }
+
+    /// [`entry_row`](Self::entry_row) of a row in fan-out slot `slot`.
+    pub(crate) fn entry_row_in(&self, i: u64, slot: usize) -> EntryRow {
         let (pack, entry) = self
             .entry_widths
             .map_or((0, 0), |w| w.decode(self.value_bytes(i)));
         EntryRow {
-            prefix: leading(self.key_bytes(i)),
+            prefix: leading(&self.key_in(i, slot)),
             pack,
             entry,
         }
@@ -383,25 +449,22 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// The rows whose key starts with `key` (at most [`KEY_LEN`] bytes), found in its
     /// bucket, which is checked against its CRC.
     fn matching(&self, key: &[u8]) -> Result<Matching<'_, T>, Error> {
-        let (row, end) = self.first_row(key)?;
+        let slot = bucket(key, self.bits);
+        let (start, end) = self.bucket(slot)?;
+        // The bucket's rows share the bytes its slot implies, which `key` has too (it
+        // has at least 4 bytes, more than any index implies): the rest decides.
+        let rest = &key[self.implied.min(key.len())..];
+        let row = partition_point(start, end, |i| self.stored_key(i) < rest);
         let mut k = [0u8; KEY_LEN];
-        k[..key.len()].copy_from_slice(key);
+        k[..rest.len()].copy_from_slice(rest);
         Ok(Matching {
             index: self,
             key: k,
-            len: key.len(),
+            len: rest.len(),
+            slot,
             row,
             end,
         })
-    }
-
-    /// The first row of `key`'s bucket whose key is >= `key`, and the bucket's end.
-    fn first_row(&self, key: &[u8]) -> Result<(u64, u64), Error> {
-        let (start, end) = self.bucket(bucket(key, self.bits))?;
-        Ok((
-            partition_point(start, end, |i| self.key_bytes(i) < key),
-            end,
-        ))
     }
 
     /// Every row of an alias index whose keys have `N` bytes, in key order, each bucket
@@ -410,13 +473,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if !self.kind.is_alias() || self.key_len != N {
             return Err(self.wrong_kind(&format!("reading alias rows of {N}-byte keys")));
         }
-        self.checked_rows(|i| {
-            let key: [u8; N] = self
-                .key_bytes(i)
-                .try_into()
-                .expect("keys have key_len = N bytes, checked above");
-            (key, self.alias_prefix(i))
-        })
+        self.checked_rows(|i, slot| self.alias_row_in::<N>(i, slot))
     }
 
     /// Every row of an alias index of any layout as [`AliasLayout::COMPACT`] holds it:
@@ -428,8 +485,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             return Err(self.wrong_kind("reading alias rows"));
         }
         let layout = AliasLayout::COMPACT;
-        let mut rows = self.checked_rows(|i| {
-            let key: AliasKey = leading(&self.key_bytes(i)[..ALIAS_KEY_LEN]);
+        let mut rows = self.checked_rows(|i, slot| {
+            let key: AliasKey = leading(&self.key_in(i, slot)[..ALIAS_KEY_LEN]);
             (key, cut_prefix(self.alias_prefix(i), layout.value_len))
         })?;
         rows.sort_unstable();
@@ -437,13 +494,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         Ok(rows)
     }
 
-    /// Row `i` (`i < len()`) of an alias index whose keys have `N` bytes.
-    pub(crate) fn alias_row<const N: usize>(&self, i: u64) -> ([u8; N], HashPrefix) {
-        let key: [u8; N] = self
-            .key_bytes(i)
-            .try_into()
-            .expect("callers check that the keys have N bytes");
-        (key, self.alias_prefix(i))
+    /// Row `i` (`i < len()`, in fan-out slot `slot`) of an alias index whose keys have `N`
+    /// bytes (callers check).
+    pub(crate) fn alias_row_in<const N: usize>(
+        &self,
+        i: u64,
+        slot: usize,
+    ) -> ([u8; N], HashPrefix) {
+        (leading(&self.key_in(i, slot)), self.alias_prefix(i))
     }
 
     /// Checks every bucket against its CRC and that the buckets hold the header's row
@@ -452,7 +510,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// [`write_merged_alias_index`](crate::write_merged_alias_index)) take, so that an
     /// index is checked once, where its caller chooses, and never merged unchecked.
     pub fn check_buckets(&self) -> Result<CheckedIndex<'_, T>, Error> {
-        self.for_each_bucket(|_| Ok::<(), Error>(()))?;
+        self.for_each_bucket(|_, _| Ok::<(), Error>(()))?;
         Ok(CheckedIndex(self))
     }
 
@@ -461,30 +519,30 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if !self.kind.has_locations() {
             return Err(self.wrong_kind("reading location rows"));
         }
-        self.checked_rows(|i| self.location_entry(i))
+        self.checked_rows(|i, _| self.location_entry(i))
     }
 
     /// `row(i)` of every row, bucket by bucket, each bucket checked against its CRC first,
     /// and the buckets checked to hold the header's row count.
-    fn checked_rows<R>(&self, row: impl Fn(u64) -> R) -> Result<Vec<R>, Error> {
+    fn checked_rows<R>(&self, row: impl Fn(u64, usize) -> R) -> Result<Vec<R>, Error> {
         let mut out = Vec::with_capacity(self.count as usize);
-        self.for_each_bucket(|rows| {
-            out.extend(rows.map(&row));
+        self.for_each_bucket(|slot, rows| {
+            out.extend(rows.map(|i| row(i, slot)));
             Ok::<(), Error>(())
         })?;
         Ok(out)
     }
 
-    /// Calls `f(rows)` for the rows of every bucket in order, each checked against its CRC
-    /// first, then checks that the buckets hold the header's row count.
+    /// Calls `f(slot, rows)` for the rows of every bucket in order, each checked against
+    /// its CRC first, then checks that the buckets hold the header's row count.
     fn for_each_bucket<E: From<Error>>(
         &self,
-        mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
+        mut f: impl FnMut(usize, std::ops::Range<u64>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut total = 0;
         for slot in 0..(1usize << self.bits) {
             let (start, end) = self.bucket(slot)?;
-            f(start..end)?;
+            f(slot, start..end)?;
             total += end - start;
         }
         if total != self.count {
@@ -527,10 +585,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         &self,
         mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.for_each_bucket(|rows| {
+        self.for_each_bucket(|_, rows| {
             let mut run = rows.start;
             for i in rows.start + 1..=rows.end {
-                if i == rows.end || self.key_bytes(i) != self.key_bytes(run) {
+                if i == rows.end || self.stored_key(i) != self.stored_key(run) {
                     f(run..i)?;
                     run = i;
                 }
@@ -580,13 +638,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             self.bucket(slot)?;
         }
         let packs = self.packs();
-        let mut slot = 0usize;
+        let (mut slot, mut prev_slot) = (0usize, 0usize);
         for i in 0..self.count {
-            let at = self.keys_at as u64 + i * self.key_len as u64;
-            let key = self.key_bytes(i);
+            let at = self.keys_at as u64 + i * self.stored_len() as u64;
             while self.fanout(slot) <= i {
                 slot += 1;
             }
+            let whole = self.key_in(i, slot);
+            let key = &whole[..self.key_len];
             if bucket(key, self.bits) != slot {
                 return Err(Error::Corrupt {
                     offset: at,
@@ -602,12 +661,17 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                         // Location rows sort by key, then by location fields as numbers.
                         self.location_entry(i - 1) > self.location_entry(i)
                     }
-                    IndexKind::Entries => self.entry_row(i - 1) > self.entry_row(i),
+                    // Rows of one bucket compare by their stored bytes as by their keys;
+                    // the first of a bucket is above every row of the ones before.
+                    IndexKind::Entries => {
+                        self.entry_row_in(i - 1, prev_slot) > self.entry_row_in(i, slot)
+                    }
                     _ => {
-                        (self.key_bytes(i - 1), self.value_bytes(i - 1))
-                            > (key, self.value_bytes(i))
+                        (self.key_in(i - 1, prev_slot), self.value_bytes(i - 1))
+                            > (whole, self.value_bytes(i))
                     }
                 };
+            prev_slot = slot;
             if out_of_order {
                 return Err(Error::Corrupt {
                     offset: at,
@@ -628,7 +692,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             }
             let pack = match self.kind {
                 IndexKind::Pack | IndexKind::Multi => self.location(i).pack,
-                IndexKind::Entries => self.entry_row(i).pack,
+                IndexKind::Entries => self.entry_row_in(i, slot).pack,
                 _ => continue,
             };
             if packs.binary_search(&pack).is_err() {
@@ -656,8 +720,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 /// when the given key has the index's key length), in order.
 struct Matching<'a, T> {
     index: &'a PackIndex<T>,
+    /// The given key past the bytes the bucket implies.
     key: [u8; KEY_LEN],
     len: usize,
+    slot: usize,
     row: u64,
     end: u64,
 }
@@ -665,7 +731,7 @@ struct Matching<'a, T> {
 impl<T: AsRef<[u8]>> Matching<'_, T> {
     fn next_row(&mut self) -> Option<u64> {
         let key = &self.key[..self.len];
-        (self.row < self.end && self.index.key_bytes(self.row).starts_with(key)).then(|| {
+        (self.row < self.end && self.index.stored_key(self.row).starts_with(key)).then(|| {
             self.row += 1;
             self.row - 1
         })
@@ -690,7 +756,10 @@ impl<T: AsRef<[u8]>> Iterator for EntryLookup<'_, T> {
     type Item = EntryRow;
 
     fn next(&mut self) -> Option<EntryRow> {
-        self.0.next_row().map(|i| self.0.index.entry_row(i))
+        let slot = self.0.slot;
+        self.0
+            .next_row()
+            .map(|i| self.0.index.entry_row_in(i, slot))
     }
 }
 

@@ -280,10 +280,7 @@ pub fn write_merged_index<W: Write, T: AsRef<[u8]>>(
     new.sort_unstable();
     let count = new.len() as u64 + old.iter().map(|ix| ix.len()).sum::<u64>();
     let old: Vec<_> = (old.into_iter())
-        .map(|index| FileRows {
-            index,
-            row: PackIndex::location_entry,
-        })
+        .map(|index| FileRows::new(index, |ix: &PackIndex<T>, i, _| ix.location_entry(i)))
         .collect();
     let new = SliceRows(new);
     write_rows(out, kind, None, packs, counts, None, count, || {
@@ -426,10 +423,7 @@ fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
             r.pack, r.entry
         ))));
     }
-    let old = old.map(|index| FileRows {
-        index,
-        row: PackIndex::entry_row,
-    });
+    let old = old.map(|index| FileRows::new(index, PackIndex::entry_row_in));
     let new = SliceRows(new);
     let file_widths = Widths {
         key_len,
@@ -489,10 +483,7 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     new.dedup();
-    let old = old.map(|index| FileRows {
-        index,
-        row: PackIndex::alias_row::<ALIAS_KEY_LEN>,
-    });
+    let old = old.map(|index| FileRows::new(index, PackIndex::alias_row_in::<ALIAS_KEY_LEN>));
     let new = SliceRows(new);
     let rows = || {
         let mut sources: Vec<&dyn SortedRows<(AliasKey, HashPrefix)>> = vec![&new];
@@ -523,18 +514,43 @@ impl<R: Copy> SortedRows<R> for SliceRows<'_, R> {
     }
 }
 
-/// The rows of an index file, read with `row` (a location, entry or alias row).
+/// The rows of an index file, read with `row(index, i, slot)` (a location, entry or alias
+/// row; `slot` the row's fan-out slot, which holds its key's first bytes).
 struct FileRows<'a, T, F> {
     index: &'a PackIndex<T>,
     row: F,
+    /// The last bucket read: its rows and slot (rows are mostly read in order).
+    bucket: std::cell::Cell<(u64, u64, usize)>,
 }
 
-impl<T: AsRef<[u8]>, R, F: Fn(&PackIndex<T>, u64) -> R> SortedRows<R> for FileRows<'_, T, F> {
+impl<'a, T: AsRef<[u8]>, F> FileRows<'a, T, F> {
+    fn new(index: &'a PackIndex<T>, row: F) -> Self {
+        FileRows {
+            index,
+            row,
+            bucket: std::cell::Cell::new((0, 0, 0)),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]>, R, F: Fn(&PackIndex<T>, u64, usize) -> R> SortedRows<R>
+    for FileRows<'_, T, F>
+{
     fn count(&self) -> u64 {
         self.index.len()
     }
     fn row(&self, i: u64) -> R {
-        (self.row)(self.index, i)
+        if self.index.implied_key_bytes() == 0 {
+            // Keys stored whole: no slot needed.
+            return (self.row)(self.index, i, 0);
+        }
+        let (start, end, mut slot) = self.bucket.get();
+        if !(start..end).contains(&i) {
+            slot = self.index.slot_of(i);
+            let (start, end) = self.index.slot_rows(slot);
+            self.bucket.set((start, end, slot));
+        }
+        (self.row)(self.index, i, slot)
     }
 }
 
@@ -643,6 +659,13 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
         None => (kind.key_len(), kind.value_len()),
     };
     let bits = fanout_bits(count);
+    // The key bytes the fan-out slot implies are not stored (location indexes, the
+    // layout of v1 stores, keep theirs whole).
+    let implied = if kind.has_locations() {
+        0
+    } else {
+        bits as usize / 8
+    };
     let mut w = Crc {
         inner: std::io::BufWriter::with_capacity(1 << 20, out),
         hasher: crc32fast::Hasher::new(),
@@ -655,6 +678,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     header[7] = bits;
     header[8..16].copy_from_slice(&count.to_le_bytes());
     header[16..20].copy_from_slice(&(packs.len() as u32).to_le_bytes());
+    header[20] = implied as u8;
     header[24..32].copy_from_slice(&counts.sequences.to_le_bytes());
     header[32..40].copy_from_slice(&counts.representations.to_le_bytes());
     header[40..48].copy_from_slice(&counts.residue_bytes.to_le_bytes());
@@ -720,7 +744,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
                 r.key().len()
             ))));
         }
-        keys.extend_from_slice(r.key());
+        keys.extend_from_slice(&r.key()[implied..]);
         values.extend_from_slice(&r.value().as_bytes()[..value_len]);
         seen += 1;
     }
@@ -741,7 +765,7 @@ fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
         w.write_all(&crc.to_le_bytes())?;
     }
     for r in rows() {
-        w.write_all(r.key())?;
+        w.write_all(&r.key()[implied..])?;
     }
     for r in rows() {
         w.write_all(&r.value().as_bytes()[..value_len])?;
@@ -1123,6 +1147,171 @@ mod tests {
         let mut file = write_entry_index(Vec::new(), &[1, 2, 3], c, &mut rows(5)).unwrap();
         file[62] += 8;
         assert!(PackIndex::parse(&file[..]).is_err());
+    }
+
+    /// `n` entry rows of distinct sequences (every 7th with a second row in another pack)
+    /// and `n` MD5 alias rows, both of SHA-256s of `salt` and a counter.
+    fn many_rows(n: u32, salt: u32) -> (Vec<EntryRow>, Vec<([u8; 16], HashPrefix)>) {
+        let hash =
+            |i: u32| SequenceHash::of_residues(&[salt.to_le_bytes(), i.to_le_bytes()].concat());
+        let mut entries = Vec::new();
+        let mut aliases = Vec::new();
+        for i in 0..n {
+            let h = hash(i);
+            entries.push(EntryRow {
+                prefix: crate::hash_prefix(&h),
+                pack: 1 + i % 3,
+                entry: i,
+            });
+            if i % 7 == 0 {
+                entries.push(EntryRow {
+                    prefix: crate::hash_prefix(&h),
+                    pack: 4,
+                    entry: i / 7,
+                });
+            }
+            let md5 = hash(i ^ 0x8000_0000).0;
+            aliases.push((md5[..16].try_into().unwrap(), crate::hash_prefix(&h)));
+        }
+        (entries, aliases)
+    }
+
+    #[test]
+    fn keys_leave_the_bytes_their_fan_out_slot_implies() {
+        let c = IndexCounts::default();
+        let packs = [1, 2, 3, 4];
+        // 10,000 sequences (11,429 rows): 9 fan-out bits, 1 implied byte; 1.05 million
+        // (1.2 million rows): 16 bits, 2 bytes.
+        for (n, implied) in [(10_000u32, 1usize), (1_050_000, 2)] {
+            let (mut old, old_aliases) = many_rows(n, 1);
+            let (mut new, new_aliases) = many_rows(n / 10, 2);
+            let mut all: Vec<EntryRow> = old.iter().chain(&new).copied().collect();
+            let file = write_entry_index(Vec::new(), &packs, c, &mut old).unwrap();
+            let ix = PackIndex::parse(&file[..]).unwrap();
+            assert_eq!(ix.implied_key_bytes(), implied, "{n} rows");
+            ix.verify().unwrap();
+            let w = ix.entry_widths().unwrap();
+            let fixed =
+                HEADER_LEN + 4 * packs.len() + (12usize << fanout_bits(old.len() as u64)) + 16;
+            assert_eq!(
+                file.len(),
+                fixed + (ENTRY_KEY_LEN - implied + w.len) * old.len()
+            );
+            // Every row reads back whole, and a lookup of its prefix finds it.
+            old.sort_unstable();
+            let held = |r: &EntryRow| EntryRow {
+                prefix: cut_prefix(r.prefix, ENTRY_KEY_LEN),
+                ..*r
+            };
+            for (i, r) in old.iter().enumerate() {
+                assert_eq!(ix.entry_row(i as u64), held(r));
+            }
+            for r in old.iter().step_by(97) {
+                let found: Vec<EntryRow> = ix.lookup_entries(&r.prefix).unwrap().collect();
+                assert!(found.contains(&held(r)), "{r:?}");
+                assert!(found
+                    .iter()
+                    .all(|f| f.prefix[..ENTRY_KEY_LEN] == r.prefix[..ENTRY_KEY_LEN]));
+            }
+            let mut runs = 0;
+            ix.for_each_run(|rows| {
+                let key = ix.entry_row(rows.start).prefix;
+                assert!(rows.clone().all(|i| ix.entry_row(i).prefix == key));
+                runs += 1;
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+            assert_eq!(runs, n as usize, "one run per sequence");
+            // A merge reads the old rows whole: the file all rows give.
+            let merged = write_merged_entry_index(
+                Vec::new(),
+                &packs,
+                c,
+                Some(ix.check_buckets().unwrap()),
+                &mut new,
+            )
+            .unwrap();
+            assert_eq!(
+                merged,
+                write_entry_index(Vec::new(), &packs, c, &mut all).unwrap()
+            );
+
+            // Alias rows alike.
+            let all_aliases: Vec<_> = old_aliases.iter().chain(&new_aliases).copied().collect();
+            let file = write_alias_index(Vec::new(), IndexKind::Md5, &packs, &old_aliases).unwrap();
+            let ax = PackIndex::parse(&file[..]).unwrap();
+            ax.verify().unwrap();
+            let bits = fanout_bits(old_aliases.len() as u64);
+            assert!(bits >= 8);
+            assert_eq!(ax.implied_key_bytes(), bits as usize / 8, "{n} alias rows");
+            let compact = |rows: &[([u8; 16], HashPrefix)]| -> Vec<(AliasKey, HashPrefix)> {
+                let mut v: Vec<(AliasKey, HashPrefix)> = rows
+                    .iter()
+                    .map(|(k, p)| {
+                        (
+                            k[..ALIAS_KEY_LEN].try_into().unwrap(),
+                            cut_prefix(*p, crate::ALIAS_VALUE_LEN),
+                        )
+                    })
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            assert_eq!(
+                ax.checked_compact_alias_rows().unwrap(),
+                compact(&old_aliases)
+            );
+            for (k, p) in old_aliases.iter().step_by(101) {
+                let want = cut_prefix(*p, crate::ALIAS_VALUE_LEN);
+                assert!(ax.lookup_alias(k).unwrap().any(|f| f == want));
+            }
+            let merged = write_merged_alias_index(
+                Vec::new(),
+                IndexKind::Md5,
+                AliasLayout::COMPACT,
+                &packs,
+                Some(ax.check_buckets().unwrap()),
+                &mut compact(&new_aliases),
+            )
+            .unwrap();
+            assert_eq!(
+                merged,
+                write_alias_index(Vec::new(), IndexKind::Md5, &packs, &all_aliases).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn damage_to_a_key_that_leaves_bytes_to_its_slot_is_found() {
+        let (mut rows, _) = many_rows(10_000, 3);
+        let file = write_entry_index(Vec::new(), &[1, 2, 3, 4], IndexCounts::default(), &mut rows)
+            .unwrap();
+        assert_eq!(PackIndex::parse(&file[..]).unwrap().implied_key_bytes(), 1);
+        // Flips spread over the file (every byte would take too long): each fails verify,
+        // and lookups give the right rows or an error.
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        for at in (0..file.len()).step_by(37) {
+            let mut bad = file.clone();
+            bad[at] ^= 0x04;
+            let parsed = PackIndex::parse(&bad[..]);
+            assert!(
+                parsed.as_ref().map_or(true, |i| i.verify().is_err()),
+                "flip at byte {at} passed verify"
+            );
+            if let Ok(index) = parsed {
+                for r in sorted.iter().step_by(211) {
+                    if let Ok(found) = index.lookup_entries(&r.prefix) {
+                        let found: Vec<EntryRow> = found.collect();
+                        let held = EntryRow {
+                            prefix: cut_prefix(r.prefix, ENTRY_KEY_LEN),
+                            ..*r
+                        };
+                        assert!(found.contains(&held), "flip at {at}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
