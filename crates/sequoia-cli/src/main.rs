@@ -19,6 +19,33 @@ use sequoia_store::{
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_e`, the same in v2 and v3;
+/// libmimalloc-sys does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc give freed memory back to the system at once instead of after its purge
+/// delay (10 ms in v2, 1 s in v3, and only when the freeing thread next allocates): an
+/// import frees its held headers and its session's map while other threads go on, and
+/// with the delay that memory stayed resident (on `protein_all.fasta` doubled: peak RSS
+/// 451 MB, 288 MB with no delay; import times within their spread). Left alone when
+/// `MIMALLOC_PURGE_DELAY` is set, or when option 15 does not hold either default (a
+/// mimalloc whose options are numbered otherwise).
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: reading and setting a mimalloc option is thread-safe and has no
+    // precondition; this runs before any other thread starts.
+    unsafe {
+        if matches!(
+            libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+            10 | 1000
+        ) {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+}
+
 /// SEQUOIA: a de-duplicated, packed store of biological sequences.
 #[derive(Parser)]
 #[command(name = "sequoia", version, about, long_about = None)]
@@ -151,6 +178,7 @@ impl PackArgs {
             pack_size_limit: self.pack_size,
             block_size: self.block_size.map(|b| b as usize),
             level: self.level,
+            ..StoreOptions::default()
         }
     }
 }
@@ -166,6 +194,7 @@ fn default_store() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     let cli = Cli::parse();
     let store = cli.store.clone().unwrap_or_else(default_store);
     match run(cli.command, store) {

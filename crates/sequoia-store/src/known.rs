@@ -60,6 +60,16 @@ pub(crate) struct KnownRepresentations {
     /// (hash, fingerprint) of every node of the sequences with more than `WALK_LIMIT`
     /// nodes: the few with many records are checked here, not walked.
     many: HashSet<(SequenceHash, u64), SequenceHashBuilder>,
+    /// A flush under way: the headers and sequences it takes from.
+    flushing: Option<Flushing>,
+}
+
+/// What [`KnownRepresentations::flush_deferred`] takes from, batch by batch.
+#[derive(Default)]
+struct Flushing {
+    text: TextArena,
+    deferred: Vec<SequenceHash>,
+    next: usize,
 }
 
 impl KnownRepresentations {
@@ -143,8 +153,14 @@ impl KnownRepresentations {
             text,
             sources,
             many,
+            flushing,
         } = taken;
         drop(many);
+        debug_assert!(
+            flushing.is_none(),
+            "a flush runs to its end, or fails and poisons the session, before a commit"
+        );
+        drop(flushing);
         // The map is needed for each deferred sequence's last node only: those are kept and
         // the map (48 bytes per sequence touched) freed before the commit's peak.
         let lasts: Vec<(SequenceHash, u32)> =
@@ -164,6 +180,57 @@ impl KnownRepresentations {
             reps.reverse();
             (hash, reps)
         })
+    }
+
+    /// Bytes the held headers take (their arena's chunks).
+    pub fn held_bytes(&self) -> usize {
+        self.text.chunks.iter().map(|c| c.capacity()).sum()
+    }
+
+    /// Takes deferred representations as [`take_deferred`](Self::take_deferred) does, a
+    /// batch of about `bytes` of headers at a time, but remembers every fingerprint: the
+    /// session goes on refusing repeats. For a session whose held headers pass a bound:
+    /// the caller writes each batch, as the commit would, until one comes back empty; the
+    /// headers' memory is freed with the last. Representations added between two batches
+    /// wait for the next flush or the commit.
+    pub fn flush_deferred(&mut self, bytes: usize) -> Vec<(SequenceHash, Vec<Representation>)> {
+        let flushing = self.flushing.get_or_insert_with(|| Flushing {
+            text: std::mem::take(&mut self.text),
+            deferred: std::mem::take(&mut self.deferred),
+            next: 0,
+        });
+        let (mut out, mut taken) = (Vec::new(), 0);
+        while taken < bytes && flushing.next < flushing.deferred.len() {
+            let hash = flushing.deferred[flushing.next];
+            flushing.next += 1;
+            let k = self
+                .known
+                .get_mut(&hash)
+                .expect("a deferred sequence is in the map (added together)");
+            k.deferred = false;
+            let mut reps = Vec::new();
+            let mut at = k.last;
+            while let Some(n) = self.nodes.get_mut(at as usize) {
+                at = n.prev;
+                if n.len == STORED {
+                    continue;
+                }
+                let (source_ix, header) = flushing.text.get(n.at, n.len);
+                taken += header.len() + 32;
+                reps.push(Representation {
+                    header: String::from_utf8_lossy(header).into_owned(),
+                    source: self.sources[source_ix as usize].clone(),
+                });
+                // Written from here on: its fingerprint stays, its text goes.
+                n.len = STORED;
+            }
+            reps.reverse();
+            out.push((hash, reps));
+        }
+        if out.is_empty() {
+            self.flushing = None;
+        }
+        out
     }
 
     /// Whether the session has seen nothing since its last commit.
@@ -318,6 +385,55 @@ mod tests {
             "taking forgets"
         );
         assert_eq!(k.take_deferred().count(), 0);
+    }
+
+    #[test]
+    fn flushed_representations_are_not_held_again_and_still_refused() {
+        let mut k = KnownRepresentations::default();
+        k.insert_sequence(h(0), [fingerprint("a", "s1")]);
+        k.insert_sequence(h(1), [fingerprint("x", "s1")]);
+        assert_eq!(k.add_representation(&h(0), "b", "s1"), Some(true));
+        assert_eq!(k.add_representation(&h(1), "y", "s1"), Some(true));
+        assert_eq!(k.add_representation(&h(0), "c", "s2"), Some(true));
+        assert!(k.held_bytes() > 0);
+        // A batch of at least one sequence, whatever the bytes asked for.
+        assert_eq!(
+            k.flush_deferred(1),
+            vec![(
+                h(0),
+                vec![
+                    Representation::new("b", "s1"),
+                    Representation::new("c", "s2")
+                ]
+            )]
+        );
+        assert_eq!(k.held_bytes(), 0, "no new header held");
+        assert_eq!(
+            k.flush_deferred(1),
+            vec![(h(1), vec![Representation::new("y", "s1")])]
+        );
+        assert_eq!(k.flush_deferred(1), vec![], "the end of the flush");
+        assert!(k.flushing.is_none(), "the headers are freed");
+        // Repeats of what was flushed, or of the first, are still refused.
+        for (i, header, source) in [
+            (0, "a", "s1"),
+            (0, "b", "s1"),
+            (0, "c", "s2"),
+            (1, "y", "s1"),
+        ] {
+            assert_eq!(
+                k.add_representation(&h(i), header, source),
+                Some(false),
+                "{header}"
+            );
+        }
+        assert_eq!(k.flush_deferred(1 << 20), vec![], "nothing new");
+        // New ones after the flush come back alone, at the next flush or at commit.
+        assert_eq!(k.add_representation(&h(0), "d", "s1"), Some(true));
+        assert_eq!(
+            k.take_deferred().collect::<Vec<_>>(),
+            vec![(h(0), vec![Representation::new("d", "s1")])]
+        );
     }
 
     #[test]

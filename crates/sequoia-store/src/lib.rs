@@ -54,7 +54,7 @@ pub use repack::RepackSummary;
 pub use snapshot::OpenProblem;
 pub use store::{
     CommitSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats,
-    StoredSequence,
+    StoredSequence, HELD_HEADERS_BYTES,
 };
 pub use verify::{Problem, VerifyReport};
 

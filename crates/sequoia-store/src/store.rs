@@ -38,6 +38,12 @@ pub struct StoreOptions {
     /// [`pack_format::v1::DEFAULT_LEVEL`], v2 packs [`pack_format::v2::default_level`] of
     /// their first entries (1 for protein, 3 for nucleotide sequences).
     pub level: Option<i32>,
+    /// Bytes of headers a write session holds for sequences it has already written (their
+    /// later representations, written at commit as one representations-only entry per
+    /// sequence). Past it they are written at once, so that an import's memory stays
+    /// bounded whatever its input: a sequence seen again after that gets one more entry.
+    /// Default [`HELD_HEADERS_BYTES`] (counted in the 4 MiB chunks that hold them).
+    pub held_headers_limit: usize,
 }
 
 impl Default for StoreOptions {
@@ -47,6 +53,7 @@ impl Default for StoreOptions {
             pack_size_limit: 64 << 20,
             block_size: None,
             level: None,
+            held_headers_limit: HELD_HEADERS_BYTES,
         }
     }
 }
@@ -262,6 +269,9 @@ impl WriteSession {
 }
 
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// The default [`StoreOptions::held_headers_limit`]: one pack's worth.
+pub const HELD_HEADERS_BYTES: usize = 64 << 20;
 
 /// What `representations` count for towards [`BATCH_BYTES`].
 pub(crate) fn representations_bytes(representations: &[Representation]) -> usize {
@@ -490,6 +500,17 @@ impl PackedSequenceStorage {
         }
         if let Some(new_representation) = seen {
             outcome.new_representation = new_representation;
+            if new_representation && s.known.held_bytes() >= self.options.held_headers_limit {
+                // Bounded, whatever the input's size: written now, as the commit would,
+                // a batch at a time.
+                loop {
+                    let batch = s.known.flush_deferred(BATCH_BYTES);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    self.write_deferred(s, batch)?;
+                }
+            }
             return Ok(outcome);
         }
         s.known.insert_sequence(hash, [fingerprint(header, source)]);
@@ -592,17 +613,8 @@ impl PackedSequenceStorage {
     fn commit_locked(&self, s: &mut WriteSession) -> Result<CommitSummary, StoreError> {
         // Taking the deferred representations frees the session's memory of what it saw
         // before the packs and indexes are finished.
-        for (hash, representations) in s.known.take_deferred() {
-            s.batch_bytes += representations_bytes(&representations);
-            s.batch.push(PutEntry {
-                hash,
-                residues: Vec::new(),
-                representations,
-            });
-            if s.batch_bytes >= BATCH_BYTES {
-                self.send_batch(s)?;
-            }
-        }
+        let deferred = s.known.take_deferred();
+        self.write_deferred(s, deferred)?;
         self.send_batch(s)?;
         let Some(writer) = s.writer.take() else {
             return Ok(CommitSummary::default());
@@ -617,6 +629,27 @@ impl PackedSequenceStorage {
             s.next_pack_id = last.id + 1;
         }
         Ok(summary)
+    }
+
+    /// Sends representations of sequences already written, as one representations-only
+    /// entry per sequence, to the session's packs.
+    fn write_deferred(
+        &self,
+        s: &mut WriteSession,
+        deferred: impl IntoIterator<Item = (SequenceHash, Vec<Representation>)>,
+    ) -> Result<(), StoreError> {
+        for (hash, representations) in deferred {
+            s.batch_bytes += representations_bytes(&representations);
+            s.batch.push(PutEntry {
+                hash,
+                residues: Vec::new(),
+                representations,
+            });
+            if s.batch_bytes >= BATCH_BYTES {
+                self.send_batch(s)?;
+            }
+        }
+        Ok(())
     }
 
     /// Publishes finished packs: their indexes, the packs under their names, the alias

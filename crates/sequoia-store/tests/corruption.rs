@@ -28,6 +28,7 @@ fn build_with(dir: &Path, formats: [PackVersion; 3]) -> Model {
             pack_size_limit: 2500,
             block_size: Some(400),
             level: Some(3),
+            ..StoreOptions::default()
         };
         let store = PackedSequenceStorage::open_writer(dir, options).unwrap();
         for i in 0..40 {

@@ -40,6 +40,16 @@ fn options(v1: bool) -> StoreOptions {
         pack_size_limit: 3_000,
         block_size: Some(300),
         level: Some(1),
+        ..StoreOptions::default()
+    }
+}
+
+/// [`options`], and a session that writes every held header at once (`flush`): the
+/// bound an import reaches past 64 MiB of them.
+fn options_flushing(v1: bool, flush: bool) -> StoreOptions {
+    StoreOptions {
+        held_headers_limit: if flush { 1 } else { usize::MAX },
+        ..options(v1)
     }
 }
 
@@ -51,9 +61,10 @@ proptest! {
         pool in proptest::collection::vec("[ACDEFGHIKLMNPQRSTVWYacgt]{1,400}", 12),
         ops in proptest::collection::vec(op(), 1..60),
         v1 in any::<bool>(),
+        flush in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = PackedSequenceStorage::open_writer(dir.path(), options(v1)).unwrap();
+        let mut store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush)).unwrap();
         let mut committed: Model = BTreeMap::new();
         let mut pending: Model = BTreeMap::new();
         let norm = |s: &str| s.to_ascii_uppercase().into_bytes();
@@ -141,7 +152,7 @@ proptest! {
                 Op::Reopen => {
                     drop(store);
                     pending.clear();
-                    store = PackedSequenceStorage::open_writer(dir.path(), options(v1)).unwrap();
+                    store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush)).unwrap();
                 }
             }
         }
