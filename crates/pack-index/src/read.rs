@@ -424,6 +424,23 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         self.entry_row_in(i, self.slot_of(i))
     }
 
+    /// Rows `rows` of an [`IndexKind::Entries`] index, in order: [`entry_row`](Self::entry_row)
+    /// of each, with one search of the fan-out for the whole range instead of one per row.
+    pub fn entry_rows(&self, rows: std::ops::Range<u64>) -> impl Iterator<Item = EntryRow> + '_ {
+        let slots = 1usize << self.bits;
+        let mut slot = if rows.is_empty() {
+            0
+        } else {
+            self.slot_of(rows.start)
+        };
+        rows.map(move |i| {
+            while self.implied > 0 && slot + 1 < slots && self.fanout(slot) <= i {
+                slot += 1;
+            }
+            self.entry_row_in(i, slot)
+        })
+    }
+
     /// [`entry_row`](Self::entry_row) of a row in fan-out slot `slot`.
     pub(crate) fn entry_row_in(&self, i: u64, slot: usize) -> EntryRow {
         let (pack, entry) = self

@@ -88,8 +88,7 @@ fn located_groups(
             if rows.end - rows.start < 2 || over {
                 return Ok(());
             }
-            for i in rows.clone() {
-                let row = multi.entry_row(i);
+            for (i, row) in rows.clone().zip(multi.entry_rows(rows.clone())) {
                 let key = (u64::from(row.pack) << 32) | u64::from(row.entry);
                 let to = if i == rows.start {
                     &mut firsts

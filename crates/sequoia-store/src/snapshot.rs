@@ -514,9 +514,8 @@ impl Snapshot {
         index: &pack_index::CheckedIndex<'_, Mmap>,
     ) -> Result<Vec<pack_index::IndexEntry>, StoreError> {
         let ix = index.index();
-        (0..ix.len())
-            .map(|i| {
-                let row = ix.entry_row(i);
+        ix.entry_rows(0..ix.len())
+            .map(|row| {
                 let (hash, location) = self.resolve_entry(self.pack_reader(&row)?, &row)?;
                 Ok(pack_index::IndexEntry { hash, location })
             })

@@ -337,7 +337,7 @@ fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, Al
             slot.1 = slot.1.wrapping_add(digest);
         };
         if entry_rows {
-            for r in (0..m.len()).map(|i| m.entry_row(i)) {
+            for r in m.entry_rows(0..m.len()) {
                 add(r.pack, entry_row_digest(&r.prefix, r.entry));
             }
         } else {
