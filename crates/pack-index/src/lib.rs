@@ -138,7 +138,8 @@ impl EntryWidths {
     /// The widths of files that state none (header bytes 61 and 62 zero): `len` 6 (3
     /// bytes each, 2026-12-01) or 8 (4 bytes each, builds before). `None` for others.
     pub fn legacy(len: usize) -> Option<EntryWidths> {
-        matches!(len, NARROW_ENTRY_VALUE_LEN | 8).then_some(EntryWidths {
+        // Built only for those lengths: 4 * len fits a byte.
+        matches!(len, NARROW_ENTRY_VALUE_LEN | 8).then(|| EntryWidths {
             len,
             pack_bits: 4 * len as u8,
             entry_bits: 4 * len as u8,

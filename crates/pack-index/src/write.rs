@@ -948,6 +948,17 @@ mod tests {
         }
 
         #[test]
+        fn any_header_widths_are_read_or_refused(len in any::<u8>(), pack_bits in any::<u8>(), entry_bits in any::<u8>(), big in any::<usize>()) {
+            // Found by the fuzzer: a length past 63 overflowed while the widths of a legacy
+            // file were computed for it.
+            if let Some(w) = EntryWidths::from_header(len, pack_bits, entry_bits) {
+                prop_assert!((1..=8).contains(&w.len));
+                prop_assert!(w.pack_bits as usize + w.entry_bits as usize <= 8 * w.len);
+            }
+            prop_assert_eq!(EntryWidths::legacy(big).is_some(), big == 6 || big == 8);
+        }
+
+        #[test]
         fn entry_widths_round_trip(pack in any::<u32>(), entry in any::<u32>(), (pack_shift, entry_shift) in (0u32..32, 0u32..32)) {
             let (pack, entry) = (pack >> pack_shift, entry >> entry_shift);
             let w = EntryWidths::for_max(pack, entry);
