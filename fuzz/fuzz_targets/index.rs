@@ -43,6 +43,12 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(l) = index.lookup_entries(&index.entry_row(0).prefix) {
             let _ = l.count();
         }
+        // Rows read by position: each on its own (a search of the fan-out for the key
+        // bytes its slot implies) and a range at once.
+        let last = index.len() - 1;
+        let _ = (index.entry_row(last), index.key_bytes(last), index.implied_key_bytes());
+        let _ = index.entry_rows(0..index.len().min(4096)).count();
+        let _ = index.entry_widths();
         let _ = index.checked_alias_rows::<16>();
         let _ = index.checked_alias_rows::<24>();
         let _ = index.checked_alias_rows::<8>();
