@@ -5,9 +5,11 @@
 //!
 //! ```text
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits
-//! | bucket CRC-32 u32 × 2^bits | keys [key_len] × count (sorted)
+//! | bucket CRC-32 u32 × 2^bits | keys [key_len - implied] × count (sorted; alias and
+//!   entry indexes leave out the leading bytes their fan-out slot gives)
 //! | values × count: locations (pack, block, offset, length) u32 × 4, a SHA-256
-//!   prefix [5] (alias kinds; [8] in files of builds before 2026-12-01), or
+//!   prefix [4] or [5] (alias kinds, by the store's size; [8] in files of builds
+//!   before 2026-12-01), or
 //!   (pack, entry number) packed into one integer of the fewest bytes that hold
 //!   the file's largest of each (entry rows, [`EntryWidths`])
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
@@ -231,7 +233,8 @@ pub struct AliasLayout {
 }
 
 impl AliasLayout {
-    /// What this version writes: 6-byte keys, 5-byte SHA-256 prefixes (11 bytes a row).
+    /// 6-byte keys, 5-byte SHA-256 prefixes: what this version writes for a store of
+    /// [`SMALL_STORE`] sequences or more (and every index of 2026-12-01's builds).
     pub const COMPACT: AliasLayout = AliasLayout {
         key_len: ALIAS_KEY_LEN,
         value_len: ALIAS_VALUE_LEN,

@@ -263,7 +263,7 @@ impl Snapshot {
             .collect();
         prefixes.sort_unstable();
         prefixes.dedup();
-        // The prefixes' bytes the index holds (5, or 8 in indexes of earlier builds): the
+        // The prefixes' bytes the index holds (4 or 5, or 8 in indexes of earlier builds): the
         // rows under them may be of other sequences too, which the caller tells apart.
         let len = ix
             .alias_layout()

@@ -678,9 +678,10 @@ impl PackedSequenceStorage {
         // reported, naming the file, instead of being copied into the new one, and leaves
         // every file as it was.
         //
-        // The commit record holds entry rows (16 bytes: hash prefix, pack, entry number)
-        // when every pack it covers is a v2 pack and the old one holds entry rows too (or
-        // there is none); else location rows (48 bytes), which v1 packs need. A store
+        // The commit record holds entry rows (hash prefix, pack and entry number: 8 bytes a
+        // row on protein_all) when every pack it covers is a v2 pack and the old one holds
+        // entry rows too (or there is none); else location rows (48 bytes), which v1 packs
+        // need. A store
         // written before entry rows keeps location rows until `rebuild-index` or `repack`.
         let entry_rows = packs.iter().all(|p| p.version == PackVersion::V2)
             && match how {
