@@ -166,20 +166,9 @@ impl KnownRepresentations {
         let lasts: Vec<(SequenceHash, u32)> =
             deferred.into_iter().map(|h| (h, known[&h].last)).collect();
         drop(known);
-        lasts.into_iter().map(move |(hash, last)| {
-            let mut reps: Vec<Representation> = list(&nodes, last)
-                .filter(|n| n.len != STORED)
-                .map(|n| {
-                    let (source_ix, header) = text.get(n.at, n.len);
-                    Representation {
-                        header: String::from_utf8_lossy(header).into_owned(),
-                        source: sources[source_ix as usize].clone(),
-                    }
-                })
-                .collect();
-            reps.reverse();
-            (hash, reps)
-        })
+        lasts
+            .into_iter()
+            .map(move |(hash, last)| (hash, held(&nodes, last, &text, &sources)))
     }
 
     /// Bytes the held headers take (their arena's chunks).
@@ -208,23 +197,14 @@ impl KnownRepresentations {
                 .get_mut(&hash)
                 .expect("a deferred sequence is in the map (added together)");
             k.deferred = false;
-            let mut reps = Vec::new();
+            let reps = held(&self.nodes, k.last, &flushing.text, &self.sources);
+            taken += reps.iter().map(|r| r.header.len() + 32).sum::<usize>();
+            // Written from here on: their fingerprints stay, their text goes.
             let mut at = k.last;
             while let Some(n) = self.nodes.get_mut(at as usize) {
                 at = n.prev;
-                if n.len == STORED {
-                    continue;
-                }
-                let (source_ix, header) = flushing.text.get(n.at, n.len);
-                taken += header.len() + 32;
-                reps.push(Representation {
-                    header: String::from_utf8_lossy(header).into_owned(),
-                    source: self.sources[source_ix as usize].clone(),
-                });
-                // Written from here on: its fingerprint stays, its text goes.
                 n.len = STORED;
             }
-            reps.reverse();
             out.push((hash, reps));
         }
         if out.is_empty() {
@@ -309,6 +289,23 @@ fn add_node(
     } else if k.nodes > WALK_LIMIT {
         many.insert((*hash, n.fp));
     }
+}
+
+/// The representations held in `text` for the list ending at `last`, in the order they
+/// were added (those with no text, stored or already written, left out).
+fn held(nodes: &[Node], last: u32, text: &TextArena, sources: &[String]) -> Vec<Representation> {
+    let mut reps: Vec<Representation> = list(nodes, last)
+        .filter(|n| n.len != STORED)
+        .map(|n| {
+            let (source_ix, header) = text.get(n.at, n.len);
+            Representation {
+                header: String::from_utf8_lossy(header).into_owned(),
+                source: sources[source_ix as usize].clone(),
+            }
+        })
+        .collect();
+    reps.reverse();
+    reps
 }
 
 fn list(nodes: &[Node], last: u32) -> impl Iterator<Item = &Node> {
