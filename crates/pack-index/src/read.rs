@@ -281,11 +281,12 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             as usize
     }
 
-    /// Rows `start..end` of fan-out slot `slot`, unchecked (for readers of an index whose
-    /// buckets were checked).
+    /// Rows `start..end` of fan-out slot `slot` as the fan-out gives them, unchecked
+    /// ([`bucket`](Self::bucket) checks them; readers of an index whose buckets were
+    /// checked take them as they are).
     pub(crate) fn slot_rows(&self, slot: usize) -> (u64, u64) {
         let start = if slot == 0 { 0 } else { self.fanout(slot - 1) };
-        (start, self.fanout(slot).max(start))
+        (start, self.fanout(slot))
     }
 
     /// Row `i`'s key (`i < len()`): its first [`key_len`](Self::key_len) bytes, the rest
@@ -328,8 +329,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// Rows `start..end` of fan-out slot `slot`, checked against the slot's CRC.
     fn bucket(&self, slot: usize) -> Result<(u64, u64), Error> {
-        let start = if slot == 0 { 0 } else { self.fanout(slot - 1) };
-        let end = self.fanout(slot);
+        let (start, end) = self.slot_rows(slot);
         let corrupt = |message: String| Error::Corrupt {
             offset: (self.fanout_at + 8 * slot) as u64,
             message,

@@ -383,8 +383,7 @@ fn entry_widths<T: AsRef<[u8]>>(
             }
             // Widths that bound nothing: the rows tell.
             _ => {
-                for i in 0..ix.len() {
-                    let r = ix.entry_row(i);
+                for r in ix.entry_rows(0..ix.len()) {
                     pack_bits = pack_bits.max(bits_for(r.pack));
                     entry_bits = entry_bits.max(bits_for(r.entry));
                 }
