@@ -520,33 +520,29 @@ mod tests {
     fn a_small_store_holds_4_byte_prefixes_and_commits_keep_an_index_s_layout() {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
-        let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
-        let l = StoreLayout::new(dir.path());
-        let layouts = || -> Vec<Option<AliasLayout>> {
-            (kinds.iter())
-                .map(|k| {
-                    pack_index::open(&l.alias_index_path(*k))
-                        .unwrap()
-                        .alias_layout()
-                })
-                .collect()
-        };
+        let kinds = ALIAS_KINDS;
         let small = AliasLayout::for_store(3);
         assert_eq!(small.value_len, 4);
-        assert_eq!(layouts(), kinds.map(|_| Some(small)));
+        assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
         // An index of 5-byte prefixes (this layout's builds before 2026-12-02, or a store
         // of 2^24 sequences) keeps them through commits, merged as it is.
         for kind in kinds {
             rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows_of(kind, &r));
         }
-        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        assert_eq!(
+            layouts(dir.path()),
+            kinds.map(|_| Some(AliasLayout::COMPACT))
+        );
         let store =
             PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
         store
             .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
             .unwrap();
         store.commit().unwrap();
-        assert_eq!(layouts(), kinds.map(|_| Some(AliasLayout::COMPACT)));
+        assert_eq!(
+            layouts(dir.path()),
+            kinds.map(|_| Some(AliasLayout::COMPACT))
+        );
         for residues in r.iter().chain([&&b"MQQQW"[..]]) {
             let sha = SequenceHash::of_residues(residues);
             for id in [md5_id(residues), sq_id(residues)] {
@@ -558,7 +554,7 @@ mod tests {
         let store =
             PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
         store.rebuild_index().unwrap();
-        assert_eq!(layouts(), kinds.map(|_| Some(small)));
+        assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
     }
 
     #[test]
@@ -573,6 +569,21 @@ mod tests {
             key_len: 8,
             value_len: 5,
         });
+    }
+
+    const ALIAS_KINDS: [IndexKind; 3] =
+        [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
+
+    /// The layouts of the store's three alias indexes, in [`ALIAS_KINDS`] order.
+    fn layouts(dir: &std::path::Path) -> Vec<Option<AliasLayout>> {
+        let l = StoreLayout::new(dir);
+        (ALIAS_KINDS.iter())
+            .map(|k| {
+                pack_index::open(&l.alias_index_path(*k))
+                    .unwrap()
+                    .alias_layout()
+            })
+            .collect()
     }
 
     /// The alias rows of `kind` (whole keys) of [`three_sequences`], `residues`.
@@ -600,22 +611,11 @@ mod tests {
     fn earlier_layout_is_read_and_rewritten(earlier: fn(IndexKind) -> AliasLayout) {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
-        let kinds = [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
+        let kinds = ALIAS_KINDS;
         for kind in kinds {
             rewrite_alias_index(dir.path(), kind, earlier(kind), &rows_of(kind, &r));
         }
-        let layouts = || -> Vec<Option<AliasLayout>> {
-            let l = StoreLayout::new(dir.path());
-            kinds
-                .iter()
-                .map(|k| {
-                    pack_index::open(&l.alias_index_path(*k))
-                        .unwrap()
-                        .alias_layout()
-                })
-                .collect()
-        };
-        assert_eq!(layouts(), kinds.map(|k| Some(earlier(k))));
+        assert_eq!(layouts(dir.path()), kinds.map(|k| Some(earlier(k))));
         assert!(kinds.iter().all(|k| earlier(*k) != AliasLayout::COMPACT));
         let found = |store: &PackedSequenceStorage, i: usize, residues: &[u8]| {
             let sha = SequenceHash::of_residues(residues);
@@ -638,7 +638,7 @@ mod tests {
             value_len: 4,
             ..AliasLayout::COMPACT
         };
-        assert_eq!(layouts(), kinds.map(|_| Some(small)));
+        assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
         for (i, residues) in r.iter().chain([&&b"MQQQW"[..]]).enumerate() {
             found(&store, i, residues);
         }
