@@ -69,14 +69,15 @@ type MainsAndSides = (Vec<Place>, Vec<Side>);
 /// The sequences with more than one row in an entry index: for each, in the order of
 /// their residues entries, the place of that entry, and its other entries (their hash,
 /// location and group) in location order. A prefix's rows sort by pack and entry number,
-/// so its first row is the residues entry; the residues entries, then the other entries,
-/// are read through the packs' entry tables in file order (sorted by pack and entry
-/// number), not at random. Rows of one prefix can hold several sequences (sharing their
+/// so its first row is the residues entry; the residues entries and the other entries (on
+/// two threads when `threads` allows) are read through the packs' entry tables in file
+/// order (sorted by pack and entry number), not at random. Rows of one prefix can hold several sequences (sharing their
 /// first 6 bytes): each is a group of its own. `None` when the rows would need more than
 /// the budget: the walk then looks its sequences up.
 fn located_groups(
     snap: &Snapshot,
     multi: &PackIndex<memmap2::Mmap>,
+    threads: usize,
 ) -> Result<Option<MainsAndSides>, StoreError> {
     /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
     type Pending = (u64, pack_index::HashPrefix, u32);
@@ -98,7 +99,8 @@ fn located_groups(
                 to.push((key, row.prefix, runs));
             }
             runs += 1;
-            over = (firsts.len() + others.len()) as u64 * 24 > BUDGET;
+            // A row pending (24 bytes), then its whole hash and location (48).
+            over = (firsts.len() + others.len()) as u64 * (24 + 48) > BUDGET;
             Ok(())
         })
         .map_err(index_error(None))?;
@@ -113,28 +115,48 @@ fn located_groups(
         };
         snap.resolve_entry(snap.pack_reader(&row)?, &row)
     };
+    // Each list sorted and read through the entry tables in file order; the two lists on
+    // two threads when there are (they read different rows of the same tables).
+    let resolve_all = |pending: &mut Vec<Pending>| {
+        pending.sort_unstable_by_key(|p| p.0);
+        pending
+            .iter()
+            .map(resolve)
+            .collect::<Result<Vec<_>, StoreError>>()
+    };
+    let (resolved_firsts, resolved_others) = if threads > 1 {
+        std::thread::scope(|s| {
+            let others_thread = s.spawn(|| resolve_all(&mut others));
+            let resolved_firsts = resolve_all(&mut firsts);
+            let resolved_others = others_thread.join().unwrap_or_else(|_| {
+                Err(StoreError::Corrupt(
+                    "export: the thread reading entry tables stopped".into(),
+                ))
+            });
+            (resolved_firsts, resolved_others)
+        })
+    } else {
+        (resolve_all(&mut firsts), resolve_all(&mut others))
+    };
+    let (resolved_firsts, resolved_others) = (resolved_firsts?, resolved_others?);
     // Groups numbered in the order of their residues entries, with their whole hashes: an
     // other entry of a prefix is of the same sequence when it has the group's hash.
-    firsts.sort_unstable_by_key(|p| p.0);
     let mut group_of = vec![0u32; runs as usize];
     let mut hashes = Vec::with_capacity(firsts.len());
     let mut mains = Vec::with_capacity(firsts.len());
-    for (group, first) in firsts.iter().enumerate() {
-        let (hash, location) = resolve(first)?;
+    for (group, (first, (hash, location))) in firsts.iter().zip(resolved_firsts).enumerate() {
         group_of[first.2 as usize] = group as u32;
         hashes.push(hash);
         mains.push(place(&location));
     }
     drop(firsts);
-    others.sort_unstable_by_key(|p| p.0);
     // Other sequences under a prefix already taken (they share its first 6 bytes): by
     // (run, hash), their group. Their first entry, in entry order as `others` is, holds
     // their residues: it was written first.
     let mut shared: HashMap<(u32, SequenceHash), u32> = HashMap::new();
     let mut sides = Vec::with_capacity(others.len());
     let mut bytes = 32 * mains.len() as u64;
-    for other in &others {
-        let (hash, location) = resolve(other)?;
+    for (other, (hash, location)) in others.iter().zip(resolved_others) {
         let mut group = group_of[other.2 as usize];
         if hashes[group as usize] != hash {
             match shared.entry((other.2, hash)) {
@@ -186,7 +208,7 @@ impl SideEntries {
         let mut bytes = 0u64;
         let mut over = false;
         if multi.kind() == IndexKind::Entries {
-            let Some(found) = located_groups(snap, multi)? else {
+            let Some(found) = located_groups(snap, multi, threads)? else {
                 return Ok(None);
             };
             (mains, sides) = found;
