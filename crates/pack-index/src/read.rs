@@ -655,7 +655,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             self.bucket(slot)?;
         }
         let packs = self.packs();
-        let (mut slot, mut prev_slot) = (0usize, 0usize);
+        // Each row decoded once: the previous row's is kept for the order check.
+        let mut slot = 0usize;
+        let mut prev: Option<VerifiedRow<'_>> = None;
         for i in 0..self.count {
             let at = self.keys_at as u64 + i * self.stored_len() as u64;
             while self.fanout(slot) <= i {
@@ -672,29 +674,24 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                     ),
                 });
             }
-            let out_of_order = i > 0
-                && match self.kind {
-                    IndexKind::Pack | IndexKind::Multi => {
-                        // Location rows sort by key, then by location fields as numbers.
-                        self.location_entry(i - 1) > self.location_entry(i)
-                    }
-                    // Rows of one bucket compare by their stored bytes as by their keys;
-                    // the first of a bucket is above every row of the ones before.
-                    IndexKind::Entries => {
-                        self.entry_row_in(i - 1, prev_slot) > self.entry_row_in(i, slot)
-                    }
-                    _ => {
-                        (self.key_in(i - 1, prev_slot), self.value_bytes(i - 1))
-                            > (whole, self.value_bytes(i))
-                    }
-                };
-            prev_slot = slot;
-            if out_of_order {
+            let row = match self.kind {
+                // Location rows sort by key, then by location fields as numbers.
+                IndexKind::Pack | IndexKind::Multi => VerifiedRow::Location(IndexEntry {
+                    hash: SequenceHash(whole),
+                    location: self.location(i),
+                }),
+                // Rows of one bucket compare by their stored bytes as by their keys; the
+                // first of a bucket is above every row of the ones before.
+                IndexKind::Entries => VerifiedRow::Entry(self.entry_row_in(i, slot)),
+                _ => VerifiedRow::Alias(whole, self.value_bytes(i)),
+            };
+            if prev.is_some_and(|p| p > row) {
                 return Err(Error::Corrupt {
                     offset: at,
                     message: format!("key {} is out of order", pack_format::to_hex(key)),
                 });
             }
+            prev = Some(row);
             if self
                 .entry_widths
                 .is_some_and(|w| w.has_spare_bits(self.value_bytes(i)))
@@ -707,10 +704,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                     ),
                 });
             }
-            let pack = match self.kind {
-                IndexKind::Pack | IndexKind::Multi => self.location(i).pack,
-                IndexKind::Entries => self.entry_row_in(i, slot).pack,
-                _ => continue,
+            let pack = match row {
+                VerifiedRow::Location(e) => e.location.pack,
+                VerifiedRow::Entry(e) => e.pack,
+                VerifiedRow::Alias(..) => continue,
             };
             if packs.binary_search(&pack).is_err() {
                 return Err(Error::Corrupt {
@@ -731,6 +728,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             location: self.location(i),
         }
     }
+}
+
+/// A row as [`PackIndex::verify`] orders it; rows of one index are all of one variant.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum VerifiedRow<'a> {
+    Location(IndexEntry),
+    Entry(EntryRow),
+    Alias([u8; KEY_LEN], &'a [u8]),
 }
 
 /// The rows of one bucket whose key starts with a given key (all of it: an exact match
@@ -985,6 +990,103 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// `bytes` with rows `i` and `i + 1` (of one bucket) swapped, keys and values, and
+    /// the CRCs of their bucket and of the file made right again.
+    fn swapped_and_resealed(bytes: &[u8], i: u64) -> Vec<u8> {
+        let ix = PackIndex::parse(bytes).unwrap();
+        let (n, v) = (ix.stored_len(), ix.value_len);
+        let slot = ix.slot_of(i);
+        let (start, end) = ix.slot_rows(slot);
+        assert!(
+            start <= i && i + 1 < end,
+            "rows {i} and {} share a bucket",
+            i + 1
+        );
+        let (keys_at, values_at, crcs_at) = (ix.keys_at, ix.locations_at, ix.crcs_at);
+        let mut out = bytes.to_vec();
+        let (k, l) = (keys_at + i as usize * n, values_at + i as usize * v);
+        let (a, b) = out[k..k + 2 * n].split_at_mut(n);
+        a.swap_with_slice(b);
+        let (a, b) = out[l..l + 2 * v].split_at_mut(v);
+        a.swap_with_slice(b);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&start.to_le_bytes());
+        h.update(&end.to_le_bytes());
+        h.update(&out[keys_at + start as usize * n..keys_at + end as usize * n]);
+        h.update(&out[values_at + start as usize * v..values_at + end as usize * v]);
+        out[crcs_at + 4 * slot..crcs_at + 4 * slot + 4]
+            .copy_from_slice(&h.finalize().to_le_bytes());
+        let body = out.len() - TRAILER_LEN;
+        let crc = crc32fast::hash(&out[..body]);
+        out[body..body + 4].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn verify_finds_rows_out_of_order_in_every_kind_of_index() {
+        let hash = |i: u32| SequenceHash::of_residues(&i.to_le_bytes());
+        let mut locations: Vec<IndexEntry> = (0..5000u32)
+            .map(|i| IndexEntry {
+                hash: hash(i),
+                location: PackLocation {
+                    pack: 1,
+                    block: i,
+                    offset: 0,
+                    length: 9,
+                },
+            })
+            .collect();
+        let mut entries: Vec<EntryRow> = (0..5000u32)
+            .map(|i| EntryRow {
+                prefix: crate::hash_prefix(&hash(i)),
+                pack: 1,
+                entry: i,
+            })
+            .collect();
+        let aliases: Vec<([u8; 16], HashPrefix)> = (0..5000u32)
+            .map(|i| {
+                (
+                    hash(i + 9000).0[..16].try_into().unwrap(),
+                    crate::hash_prefix(&hash(i)),
+                )
+            })
+            .collect();
+        let files = [
+            write_index(
+                Vec::new(),
+                IndexKind::Multi,
+                &[1],
+                IndexCounts::default(),
+                None,
+                &mut locations,
+            )
+            .unwrap(),
+            crate::write_entry_index(Vec::new(), &[1], IndexCounts::default(), &mut entries)
+                .unwrap(),
+            crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &aliases).unwrap(),
+        ];
+        for bytes in files {
+            let ix = PackIndex::parse(&bytes[..]).unwrap();
+            ix.verify().unwrap();
+            // Two rows of the first bucket with at least two.
+            let slot = (0..1usize << ix.bits)
+                .find(|&s| {
+                    let (a, b) = ix.slot_rows(s);
+                    b - a >= 2
+                })
+                .unwrap();
+            let i = ix.slot_rows(slot).0;
+            let kind = ix.kind();
+            let swapped = swapped_and_resealed(&bytes, i);
+            let err = PackIndex::parse(&swapped[..])
+                .unwrap()
+                .verify()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("out of order"), "{kind:?}: {err}");
         }
     }
 

@@ -15,6 +15,12 @@ use crate::Error;
 /// Largest decompressed v1 pack this reader accepts (v1 packs rotate at 64 MiB).
 const V1_LIMIT: u64 = 4 << 30;
 
+thread_local! {
+    /// The decompression context of this thread's block walks
+    /// ([`PackReader::for_each_entry_skipping`]), kept between them.
+    static WALK_DECODER: std::cell::Cell<Option<BlockDecoder>> = const { std::cell::Cell::new(None) };
+}
+
 /// A decompression context and the last block it produced, reused across reads by one
 /// thread so that neighbouring entries do not decompress their block twice.
 #[derive(Default)]
@@ -314,79 +320,99 @@ impl PackReader {
             PackVersion::V2 => {
                 let v2 = self.v2()?;
                 let dictionary = self.dictionary()?;
-                let t = *v2.trailer();
-                let mut dec = BlockDecoder::new();
+                // The thread's walk context, taken for this walk (a nested walk makes its
+                // own) and given back at its end: creating one costs about as much as
+                // decompressing 20 blocks, and a store walk is hundreds of walks.
+                let mut dec = WALK_DECODER.take().unwrap_or_default();
                 let mut buf = Vec::new();
-                let end = blocks.end.min(t.block_count);
-                let mut row = self.first_row_of_block(&v2, blocks.start)?;
-                let end_row = self.first_row_of_block(&v2, end)?;
-                for block in blocks.start..end {
-                    let have = known(block);
-                    if let Some(last) = row.checked_add(have).filter(|_| have > 0) {
-                        // Rows are in block order: rows row..last are this block's, and
-                        // no more, when the first and last are and the next is not.
-                        let listed = |r: u32| -> Result<bool, Error> {
-                            Ok(r < end_row
-                                && v2.entry_info(r).map_err(|e| self.format_err(e))?.block == block)
-                        };
-                        if listed(row)? && listed(last - 1)? && !listed(last)? {
-                            row += have;
-                            continue;
-                        }
-                    }
-                    v2.read_block(block, &mut dec, dictionary, &mut buf)
-                        .map_err(|e| self.format_err(e))?;
-                    let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
-                    let field = v2.hash_field();
-                    let mut pos = 0usize;
-                    while pos < buf.len() {
-                        let listed = if row < end_row {
-                            v2.entry_info(row).map_err(|e| self.format_err(e))?
-                        } else {
-                            let message = format!(
-                                "block {block} holds an entry at offset {pos} that the entry table does not list"
-                            );
-                            return Err(self.corrupt(info.offset, message).into());
-                        };
-                        // Decoded as an entry of the listed hash: a whole hash or a tag
-                        // that differs is an error, so the table names what the blocks hold.
-                        let (e, used) = pack_format::entry::decode_as(
-                            &buf[pos..],
-                            pos as u64,
-                            field,
-                            &listed.hash,
-                        )
-                        .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
-                        if (listed.block, listed.offset as usize, listed.length as usize)
-                            != (block, pos, used)
-                        {
-                            let message = format!(
-                                "entry table row {row} does not match the entry at offset {pos} of block {block}"
-                            );
-                            return Err(self.corrupt(info.offset, message).into());
-                        }
-                        f(
-                            PackLocation {
-                                pack,
-                                block,
-                                offset: pos as u32,
-                                length: used as u32,
-                            },
-                            e,
-                        )?;
-                        pos += used;
-                        row += 1;
-                    }
-                }
-                if row != end_row {
-                    let message = format!(
-                        "entry table lists {end_row} entries up to block {end}, the blocks hold {row}"
-                    );
-                    return Err(self.corrupt(t.footer_offset, message).into());
-                }
-                Ok(())
+                let walked = self.walk_blocks(
+                    v2, dictionary, &mut dec, &mut buf, pack, blocks, &mut known, &mut f,
+                );
+                WALK_DECODER.set(Some(dec));
+                walked
             }
         }
+    }
+
+    /// The v2 part of [`for_each_entry_skipping`](Self::for_each_entry_skipping), with the
+    /// decompression context and block buffer it uses.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_blocks<E: From<Error>>(
+        &self,
+        v2: V2Pack<'_>,
+        dictionary: Option<&PackDictionary>,
+        dec: &mut BlockDecoder,
+        buf: &mut Vec<u8>,
+        pack: PackId,
+        blocks: std::ops::Range<u32>,
+        known: &mut impl FnMut(u32) -> u32,
+        f: &mut impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let t = *v2.trailer();
+        let end = blocks.end.min(t.block_count);
+        let mut row = self.first_row_of_block(&v2, blocks.start)?;
+        let end_row = self.first_row_of_block(&v2, end)?;
+        for block in blocks.start..end {
+            let have = known(block);
+            if let Some(last) = row.checked_add(have).filter(|_| have > 0) {
+                // Rows are in block order: rows row..last are this block's, and
+                // no more, when the first and last are and the next is not.
+                let listed = |r: u32| -> Result<bool, Error> {
+                    Ok(r < end_row
+                        && v2.entry_info(r).map_err(|e| self.format_err(e))?.block == block)
+                };
+                if listed(row)? && listed(last - 1)? && !listed(last)? {
+                    row += have;
+                    continue;
+                }
+            }
+            v2.read_block(block, dec, dictionary, buf)
+                .map_err(|e| self.format_err(e))?;
+            let info = v2.block_info(block).map_err(|e| self.format_err(e))?;
+            let field = v2.hash_field();
+            let mut pos = 0usize;
+            while pos < buf.len() {
+                let listed = if row < end_row {
+                    v2.entry_info(row).map_err(|e| self.format_err(e))?
+                } else {
+                    let message = format!(
+                                "block {block} holds an entry at offset {pos} that the entry table does not list"
+                            );
+                    return Err(self.corrupt(info.offset, message).into());
+                };
+                // Decoded as an entry of the listed hash: a whole hash or a tag
+                // that differs is an error, so the table names what the blocks hold.
+                let (e, used) =
+                    pack_format::entry::decode_as(&buf[pos..], pos as u64, field, &listed.hash)
+                        .map_err(|e| self.format_err(in_block(e, block, info.offset)))?;
+                if (listed.block, listed.offset as usize, listed.length as usize)
+                    != (block, pos, used)
+                {
+                    let message = format!(
+                                "entry table row {row} does not match the entry at offset {pos} of block {block}"
+                            );
+                    return Err(self.corrupt(info.offset, message).into());
+                }
+                f(
+                    PackLocation {
+                        pack,
+                        block,
+                        offset: pos as u32,
+                        length: used as u32,
+                    },
+                    e,
+                )?;
+                pos += used;
+                row += 1;
+            }
+        }
+        if row != end_row {
+            let message = format!(
+                "entry table lists {end_row} entries up to block {end}, the blocks hold {row}"
+            );
+            return Err(self.corrupt(t.footer_offset, message).into());
+        }
+        Ok(())
     }
 
     /// The first entry table row of `block` or a later one (the table lists entries in
