@@ -441,6 +441,13 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         })
     }
 
+    /// [`entry_row`](Self::entry_row) of row `i` in fan-out slot `slot` (the slot
+    /// [`for_each_run_in`](Self::for_each_run_in) gives its runs), without a search of the
+    /// fan-out: a row of another slot would get that slot's implied key bytes.
+    pub fn entry_row_in_slot(&self, i: u64, slot: usize) -> EntryRow {
+        self.entry_row_in(i, slot)
+    }
+
     /// [`entry_row`](Self::entry_row) of a row in fan-out slot `slot`.
     pub(crate) fn entry_row_in(&self, i: u64, slot: usize) -> EntryRow {
         let (pack, entry) = self
@@ -554,22 +561,42 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// its CRC first, then checks that the buckets hold the header's row count.
     fn for_each_bucket<E: From<Error>>(
         &self,
+        f: impl FnMut(usize, std::ops::Range<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_bucket_in(0..self.fanout_slots(), f)
+    }
+
+    /// [`for_each_bucket`](Self::for_each_bucket) over the fan-out slots `slots`; the
+    /// buckets' total is checked against the header's row count by a range that ends at
+    /// the last slot (the buckets partition rows `0..fanout(last)`).
+    fn for_each_bucket_in<E: From<Error>>(
+        &self,
+        slots: std::ops::Range<usize>,
         mut f: impl FnMut(usize, std::ops::Range<u64>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut total = 0;
-        for slot in 0..(1usize << self.bits) {
+        let all = self.fanout_slots();
+        for slot in slots.start..slots.end.min(all) {
             let (start, end) = self.bucket(slot)?;
             f(slot, start..end)?;
-            total += end - start;
         }
-        if total != self.count {
+        if slots.end >= all && self.fanout(all - 1) != self.count {
             return Err(Error::Corrupt {
                 offset: self.fanout_at as u64,
-                message: format!("buckets hold {total} rows, the header {}", self.count),
+                message: format!(
+                    "buckets hold {} rows, the header {}",
+                    self.fanout(all - 1),
+                    self.count
+                ),
             }
             .into());
         }
         Ok(())
+    }
+
+    /// Fan-out slots (2^b): [`for_each_run_in`](Self::for_each_run_in) takes a range of
+    /// them.
+    pub fn fanout_slots(&self) -> usize {
+        1usize << self.bits
     }
 
     /// Calls `f(rows)` for every run of rows sharing one key, in key order, each bucket
@@ -602,11 +629,23 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         &self,
         mut f: impl FnMut(std::ops::Range<u64>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.for_each_bucket(|_, rows| {
+        self.for_each_run_in(0..self.fanout_slots(), |_, rows| f(rows))
+    }
+
+    /// [`for_each_run`](Self::for_each_run) over the buckets of fan-out slots `slots`
+    /// (of `0..`[`fanout_slots`](Self::fanout_slots)), handing each run's slot too (for
+    /// [`entry_row_in_slot`](Self::entry_row_in_slot)): threads can walk an index a share
+    /// of the slots each.
+    pub fn for_each_run_in<E: From<Error>>(
+        &self,
+        slots: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, std::ops::Range<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_bucket_in(slots, |slot, rows| {
             let mut run = rows.start;
             for i in rows.start + 1..=rows.end {
                 if i == rows.end || self.stored_key(i) != self.stored_key(run) {
-                    f(run..i)?;
+                    f(slot, run..i)?;
                     run = i;
                 }
             }
@@ -1087,6 +1126,55 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("out of order"), "{kind:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn runs_walked_in_shares_of_slots_are_the_runs_of_the_whole_index() {
+        let hash = |i: u32| SequenceHash::of_residues(&(i % 3000).to_le_bytes());
+        // 3000 sequences, 2000 of them with a second row.
+        let mut rows: Vec<EntryRow> = (0..5000u32)
+            .map(|i| EntryRow {
+                prefix: crate::hash_prefix(&hash(i)),
+                pack: 1 + i / 3000,
+                entry: i % 3000,
+            })
+            .collect();
+        let bytes =
+            crate::write_entry_index(Vec::new(), &[1, 2], IndexCounts::default(), &mut rows)
+                .unwrap();
+        let ix = PackIndex::parse(&bytes[..]).unwrap();
+        assert!(
+            ix.implied_key_bytes() > 0,
+            "keys imply bytes: a run needs its slot"
+        );
+        let mut whole = Vec::new();
+        ix.for_each_run(|r| {
+            whole.push((r.clone(), ix.entry_rows(r).collect::<Vec<_>>()));
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        assert_eq!(whole.len(), 3000);
+        assert_eq!(
+            whole.iter().filter(|(r, _)| r.end - r.start == 2).count(),
+            2000
+        );
+        let slots = ix.fanout_slots();
+        for cut in [0, 1, slots / 3, slots / 2, slots - 1, slots] {
+            let mut shares = Vec::new();
+            for range in [0..cut, cut..slots] {
+                ix.for_each_run_in(range, |slot, r| {
+                    assert_eq!(ix.slot_of(r.start), slot);
+                    let got = r
+                        .clone()
+                        .map(|i| ix.entry_row_in_slot(i, slot))
+                        .collect::<Vec<_>>();
+                    shares.push((r, got));
+                    Ok::<(), Error>(())
+                })
+                .unwrap();
+            }
+            assert_eq!(shares, whole, "cut at slot {cut}");
         }
     }
 

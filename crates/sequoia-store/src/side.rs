@@ -81,30 +81,63 @@ fn located_groups(
 ) -> Result<Option<MainsAndSides>, StoreError> {
     /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
     type Pending = (u64, pack_index::HashPrefix, u32);
-    let (mut firsts, mut others): (Vec<Pending>, Vec<Pending>) = (Vec::new(), Vec::new());
-    let mut runs = 0u32;
-    let mut over = false;
-    multi
-        .for_each_run(|rows| {
-            if rows.end - rows.start < 2 || over {
-                return Ok(());
-            }
-            for (i, row) in rows.clone().zip(multi.entry_rows(rows.clone())) {
-                let key = (u64::from(row.pack) << 32) | u64::from(row.entry);
-                let to = if i == rows.start {
-                    &mut firsts
-                } else {
-                    &mut others
-                };
-                to.push((key, row.prefix, runs));
-            }
-            runs += 1;
-            // A row pending (24 bytes), then its whole hash and location (48).
-            over = (firsts.len() + others.len()) as u64 * (24 + 48) > BUDGET;
-            Ok(())
+    // A row pending (24 bytes), then its whole hash and location (48).
+    const ROW_BYTES: u64 = 24 + 48;
+    // The runs of two rows or more, in a share of the fan-out slots: their first rows and
+    // their other rows, each with its run numbered from 0 in the share; `None` past the
+    // budget.
+    let scan = |slots: Range<usize>| {
+        let (mut firsts, mut others): (Vec<Pending>, Vec<Pending>) = (Vec::new(), Vec::new());
+        let mut runs = 0u32;
+        let mut over = false;
+        multi
+            .for_each_run_in(slots, |slot, rows| {
+                if rows.end - rows.start < 2 || over {
+                    return Ok(());
+                }
+                for i in rows.clone() {
+                    let row = multi.entry_row_in_slot(i, slot);
+                    let key = (u64::from(row.pack) << 32) | u64::from(row.entry);
+                    let to = if i == rows.start {
+                        &mut firsts
+                    } else {
+                        &mut others
+                    };
+                    to.push((key, row.prefix, runs));
+                }
+                runs += 1;
+                over = (firsts.len() + others.len()) as u64 * ROW_BYTES > BUDGET;
+                Ok(())
+            })
+            .map_err(index_error(None))?;
+        Ok::<_, StoreError>((!over).then_some((firsts, others, runs)))
+    };
+    let slots = multi.fanout_slots();
+    let (first_half, second_half) = if threads > 1 && slots > 1 {
+        std::thread::scope(|s| {
+            let second = s.spawn(|| scan(slots / 2..slots));
+            let first = scan(0..slots / 2);
+            let second = second.join().unwrap_or_else(|_| {
+                Err(StoreError::Corrupt(
+                    "export: the thread reading the multi-pack index stopped".into(),
+                ))
+            });
+            (first, second)
         })
-        .map_err(index_error(None))?;
-    if over {
+    } else {
+        (scan(0..slots), Ok(Some(Default::default())))
+    };
+    let (Some((mut firsts, mut others, runs)), Some((more_firsts, more_others, more_runs))) =
+        (first_half?, second_half?)
+    else {
+        return Ok(None);
+    };
+    // The second share's runs follow the first's.
+    let renumber = |p: Pending| (p.0, p.1, p.2 + runs);
+    firsts.extend(more_firsts.into_iter().map(renumber));
+    others.extend(more_others.into_iter().map(renumber));
+    let runs = runs + more_runs;
+    if (firsts.len() + others.len()) as u64 * ROW_BYTES > BUDGET {
         return Ok(None);
     }
     let resolve = |&(key, prefix, _): &Pending| {
