@@ -20,16 +20,17 @@ impl SequenceDigests {
     /// Digests of `residues` (already upper-case), with their known SHA-256.
     pub fn with_sha256(sha256: SequenceHash, residues: &[u8]) -> SequenceDigests {
         let full: [u8; 64] = <sha2::Sha512 as sha2::Digest>::digest(residues).into();
-        Self::with_sha512(sha256, residues, &full)
+        let md5: [u8; 16] = md5::Md5::digest(residues).into();
+        Self::with_digests(sha256, &full, md5)
     }
 
-    /// Digests of `residues`, with their known SHA-256 and SHA-512.
-    pub(crate) fn with_sha512(
+    /// Digests of a sequence from its SHA-256, SHA-512 and MD5, computed elsewhere (many
+    /// at once, [`crate::sha512_lanes`] and [`crate::md5_lanes`]).
+    pub(crate) fn with_digests(
         sha256: SequenceHash,
-        residues: &[u8],
         sha512: &[u8; 64],
+        md5: [u8; 16],
     ) -> SequenceDigests {
-        let md5: [u8; 16] = md5::Md5::digest(residues).into();
         let mut t24 = [0u8; 24];
         t24.copy_from_slice(&sha512[..24]);
         SequenceDigests {

@@ -35,6 +35,7 @@ mod import;
 mod known;
 pub mod layout;
 mod lock;
+mod md5_lanes;
 mod ordered;
 mod rebuild;
 mod repack;
