@@ -27,6 +27,7 @@
 
 mod alias;
 mod alphabet;
+mod digest_lanes;
 mod error;
 mod export;
 pub mod fasta;

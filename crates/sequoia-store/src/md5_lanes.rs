@@ -9,9 +9,6 @@
 
 use md5::Digest;
 
-/// Bytes of an MD5 block.
-const BLOCK: usize = 64;
-
 /// MD5 of each of `messages`, in order.
 ///
 /// The same digests as `md5::Md5` (property-tested); with AVX-512F sixteen at a time.
@@ -28,46 +25,6 @@ pub(crate) fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 /// MD5 of one message, with `md-5`.
 fn one(m: &[u8]) -> [u8; 16] {
     md5::Md5::digest(m).into()
-}
-
-/// The blocks of one message: its whole blocks read in place, then its padded tail
-/// (the last bytes, 0x80, zeros and the 64-bit little-endian bit length: one or two
-/// blocks).
-struct Blocks<'a> {
-    message: &'a [u8],
-    tail: [u8; 2 * BLOCK],
-    /// Blocks in all.
-    count: usize,
-}
-
-impl<'a> Blocks<'a> {
-    fn new(message: &'a [u8]) -> Self {
-        let whole = message.len() / BLOCK;
-        let rest = &message[whole * BLOCK..];
-        let mut tail = [0u8; 2 * BLOCK];
-        tail[..rest.len()].copy_from_slice(rest);
-        tail[rest.len()] = 0x80;
-        // The length field takes the last 8 bytes of the last block.
-        let tail_blocks = if rest.len() + 1 + 8 <= BLOCK { 1 } else { 2 };
-        let bits = (message.len() as u64).wrapping_mul(8);
-        tail[tail_blocks * BLOCK - 8..tail_blocks * BLOCK].copy_from_slice(&bits.to_le_bytes());
-        Blocks {
-            message,
-            tail,
-            count: whole + tail_blocks,
-        }
-    }
-
-    /// Block `i` (< `count`).
-    fn block(&self, i: usize) -> &[u8] {
-        let whole = self.message.len() / BLOCK;
-        if i < whole {
-            &self.message[i * BLOCK..(i + 1) * BLOCK]
-        } else {
-            let t = i - whole;
-            &self.tail[t * BLOCK..(t + 1) * BLOCK]
-        }
-    }
 }
 
 /// Initial state (RFC 1321, 3.3).
@@ -89,7 +46,8 @@ const K: [u32; 64] = [
 mod lanes {
     use std::arch::x86_64::*;
 
-    use super::{Blocks, IV, K};
+    use super::{IV, K};
+    use crate::digest_lanes::each;
 
     const LANES: usize = 16;
 
@@ -99,54 +57,7 @@ mod lanes {
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
-        let mut out = vec![[0u8; 16]; messages.len()];
-        // Per lane: the message it works on (its index and blocks) and the next block.
-        let mut lane: [Option<(usize, Blocks<'_>, usize)>; LANES] = Default::default();
-        let mut next = 0;
-        // The four state words, per word a row of lanes.
-        let mut state = [[0u32; LANES]; 4];
-        let mut words = [[0u32; LANES]; 16];
-        loop {
-            for (l, slot) in lane.iter_mut().enumerate() {
-                if slot.is_none() && next < messages.len() {
-                    *slot = Some((next, Blocks::new(messages[next]), 0));
-                    for (v, iv) in state.iter_mut().zip(IV) {
-                        v[l] = iv;
-                    }
-                    next += 1;
-                }
-            }
-            if lane.iter().all(Option::is_none) {
-                return out;
-            }
-            // This step's block of every busy lane, as little-endian words; an idle lane
-            // hashes zeros, and its state is never read.
-            for (l, slot) in lane.iter().enumerate() {
-                match slot {
-                    Some((_, blocks, i)) => {
-                        let block = blocks.block(*i);
-                        for (w, row) in words.iter_mut().enumerate() {
-                            let bytes: [u8; 4] = block[4 * w..4 * w + 4]
-                                .try_into()
-                                .expect("a block is 16 words of 4 bytes");
-                            row[l] = u32::from_le_bytes(bytes);
-                        }
-                    }
-                    None => words.iter_mut().for_each(|row| row[l] = 0),
-                }
-            }
-            compress(&mut state, &words);
-            for (l, slot) in lane.iter_mut().enumerate() {
-                let Some((m, blocks, i)) = slot else { continue };
-                *i += 1;
-                if *i == blocks.count {
-                    for (v, row) in state.iter().enumerate() {
-                        out[*m][4 * v..4 * v + 4].copy_from_slice(&row[l].to_le_bytes());
-                    }
-                    *slot = None;
-                }
-            }
-        }
+        each::<u32, LANES, 4, 16>(messages, false, IV, |state, words| compress(state, words))
     }
 
     /// One step: `b + rotl(a + f + k + w, S)`.
@@ -220,23 +131,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Lengths around every padding boundary (55/56 bytes: one tail block or two).
-    fn boundary_lengths() -> Vec<usize> {
-        let mut v = Vec::new();
-        for base in [0, 64, 128, 1024] {
-            for d in 0..20 {
-                v.push(base + 45 + d);
-            }
-            v.push(base);
-            v.push(base + 1);
-        }
-        v
-    }
-
     #[test]
     fn every_padding_boundary_gives_md5s_digest() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
-        let msgs: Vec<&[u8]> = boundary_lengths().iter().map(|&n| &data[..n]).collect();
+        let msgs: Vec<&[u8]> = crate::digest_lanes::boundary_lengths(64)
+            .iter()
+            .map(|&n| &data[..n])
+            .collect();
         let got = md5_each(&msgs);
         for (m, d) in msgs.iter().zip(&got) {
             assert_eq!(*d, one(m), "length {}", m.len());

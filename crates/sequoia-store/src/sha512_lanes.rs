@@ -10,9 +10,6 @@
 
 use sha2::Digest;
 
-/// Bytes of a SHA-512 block.
-const BLOCK: usize = 128;
-
 /// SHA-512 of each of `messages`, in order.
 ///
 /// The same digests as `sha2::Sha512` (property-tested); with AVX-512F eight at a time.
@@ -29,45 +26,6 @@ pub(crate) fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
 /// SHA-512 of one message, with `sha2`.
 fn one(m: &[u8]) -> [u8; 64] {
     sha2::Sha512::digest(m).into()
-}
-
-/// The blocks of one message: its whole blocks read in place, then its padded tail
-/// (the last bytes, 0x80, zeros and the 128-bit length: one or two blocks).
-struct Blocks<'a> {
-    message: &'a [u8],
-    tail: [u8; 2 * BLOCK],
-    /// Blocks in all.
-    count: usize,
-}
-
-impl<'a> Blocks<'a> {
-    fn new(message: &'a [u8]) -> Self {
-        let whole = message.len() / BLOCK;
-        let rest = &message[whole * BLOCK..];
-        let mut tail = [0u8; 2 * BLOCK];
-        tail[..rest.len()].copy_from_slice(rest);
-        tail[rest.len()] = 0x80;
-        // The length field takes the last 16 bytes of the last block.
-        let tail_blocks = if rest.len() + 1 + 16 <= BLOCK { 1 } else { 2 };
-        let bits = (message.len() as u128) * 8;
-        tail[tail_blocks * BLOCK - 16..tail_blocks * BLOCK].copy_from_slice(&bits.to_be_bytes());
-        Blocks {
-            message,
-            tail,
-            count: whole + tail_blocks,
-        }
-    }
-
-    /// Block `i` (< `count`).
-    fn block(&self, i: usize) -> &[u8] {
-        let whole = self.message.len() / BLOCK;
-        if i < whole {
-            &self.message[i * BLOCK..(i + 1) * BLOCK]
-        } else {
-            let t = i - whole;
-            &self.tail[t * BLOCK..(t + 1) * BLOCK]
-        }
-    }
 }
 
 /// Initial hash value (FIPS 180-4, 5.3.5).
@@ -170,7 +128,8 @@ const K: [u64; 80] = [
 mod lanes {
     use std::arch::x86_64::*;
 
-    use super::{Blocks, IV, K};
+    use super::{IV, K};
+    use crate::digest_lanes::each;
 
     const LANES: usize = 8;
 
@@ -180,54 +139,7 @@ mod lanes {
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
-        let mut out = vec![[0u8; 64]; messages.len()];
-        // Per lane: the message it works on (its index and blocks) and the next block.
-        let mut lane: [Option<(usize, Blocks<'_>, usize)>; LANES] = Default::default();
-        let mut next = 0;
-        // The eight working variables' state, per variable a row of lanes.
-        let mut state = [[0u64; LANES]; 8];
-        let mut words = [[0u64; LANES]; 16];
-        loop {
-            for (l, slot) in lane.iter_mut().enumerate() {
-                if slot.is_none() && next < messages.len() {
-                    *slot = Some((next, Blocks::new(messages[next]), 0));
-                    for (v, iv) in state.iter_mut().zip(IV) {
-                        v[l] = iv;
-                    }
-                    next += 1;
-                }
-            }
-            if lane.iter().all(Option::is_none) {
-                return out;
-            }
-            // This step's block of every busy lane, as big-endian words; an idle lane
-            // hashes zeros, and its state is never read.
-            for (l, slot) in lane.iter().enumerate() {
-                match slot {
-                    Some((_, blocks, i)) => {
-                        let block = blocks.block(*i);
-                        for (w, row) in words.iter_mut().enumerate() {
-                            let bytes: [u8; 8] = block[8 * w..8 * w + 8]
-                                .try_into()
-                                .expect("a block is 16 words of 8 bytes");
-                            row[l] = u64::from_be_bytes(bytes);
-                        }
-                    }
-                    None => words.iter_mut().for_each(|row| row[l] = 0),
-                }
-            }
-            compress(&mut state, &words);
-            for (l, slot) in lane.iter_mut().enumerate() {
-                let Some((m, blocks, i)) = slot else { continue };
-                *i += 1;
-                if *i == blocks.count {
-                    for (v, row) in state.iter().enumerate() {
-                        out[*m][8 * v..8 * v + 8].copy_from_slice(&row[l].to_be_bytes());
-                    }
-                    *slot = None;
-                }
-            }
-        }
+        each::<u64, LANES, 8, 64>(messages, true, IV, |state, words| compress(state, words))
     }
 
     /// One block of every lane: `state` (variable by lane) updated with `words` (word by
@@ -304,23 +216,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Lengths around every padding boundary (111/112 bytes: one tail block or two).
-    fn boundary_lengths() -> Vec<usize> {
-        let mut v = Vec::new();
-        for base in [0, 128, 256, 1024] {
-            for d in 0..20 {
-                v.push(base + 100 + d);
-            }
-            v.push(base);
-            v.push(base + 1);
-        }
-        v
-    }
-
     #[test]
     fn every_padding_boundary_gives_sha2s_digest() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
-        let msgs: Vec<&[u8]> = boundary_lengths().iter().map(|&n| &data[..n]).collect();
+        let msgs: Vec<&[u8]> = crate::digest_lanes::boundary_lengths(128)
+            .iter()
+            .map(|&n| &data[..n])
+            .collect();
         let got = sha512_each(&msgs);
         for (m, d) in msgs.iter().zip(&got) {
             assert_eq!(*d, one(m), "length {}", m.len());
