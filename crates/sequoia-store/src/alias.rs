@@ -456,6 +456,22 @@ mod tests {
             store.find_many(&[md5_id(r[1])], |_, _| ()).unwrap(),
             vec![1]
         );
+        // In one batch, whose digests are checked side by side (several to a lane
+        // group): the right candidates answer, the wrong ones do not.
+        let ids = [
+            md5_id(r[0]),
+            md5_id(r[1]),
+            sq_id(r[0]),
+            sq_id(r[2]),
+            md5_id(r[1]),
+        ];
+        let mut found = Vec::new();
+        let counts = store
+            .find_many(&ids, |i, f| found.push((i, f.hash)))
+            .unwrap();
+        assert_eq!(counts, vec![0, 1, 0, 1, 1]);
+        let want = [(1, 1), (3, 2), (4, 1)].map(|(i, s)| (i, digests[s].sha256));
+        assert_eq!(found, want);
     }
 
     #[test]

@@ -1404,28 +1404,42 @@ fn candidates(snap: &Snapshot, id: &SequenceId) -> Result<Vec<Located>, StoreErr
 }
 
 /// Whether each record of `find_many` answers to its id ([`FoundBuffers::answers`]), the
-/// SHA-512s of those found for `sha512t24u` ids computed side by side.
+/// MD5s of those found for MD5 ids and the SHA-512s of those found for `sha512t24u` ids
+/// each computed side by side in SIMD lanes.
 fn answers_of_many(
     ids: &[SequenceId],
     named: &[(usize, SequenceHash)],
     records: &[FoundBuffers],
 ) -> Vec<bool> {
-    let by_sha512 = |i: usize| matches!(ids[i], SequenceId::Sha512t24u(_));
+    let by_digest = |i: usize| matches!(ids[i], SequenceId::Md5(_) | SequenceId::Sha512t24u(_));
     let mut answers: Vec<bool> = named
         .iter()
         .zip(records)
-        .map(|(&(i, _), r)| by_sha512(i) || r.answers(&ids[i]))
+        .map(|(&(i, _), r)| by_digest(i) || r.answers(&ids[i]))
         .collect();
-    let checked: Vec<usize> = (0..named.len())
-        .filter(|&n| by_sha512(named[n].0))
-        .collect();
-    let residues: Vec<&[u8]> = checked.iter().map(|&n| &records[n].residues[..]).collect();
-    for (&n, sha512) in checked
+    // The records to check by each digest, and their residues.
+    let (mut md5, mut sha512): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    for (n, &(i, _)) in named.iter().enumerate() {
+        match ids[i] {
+            SequenceId::Md5(_) => md5.push(n),
+            SequenceId::Sha512t24u(_) => sha512.push(n),
+            _ => {}
+        }
+    }
+    let residues = |checked: &[usize]| -> Vec<&[u8]> {
+        checked.iter().map(|&n| &records[n].residues[..]).collect()
+    };
+    for (&n, digest) in md5.iter().zip(crate::md5_lanes::md5_each(&residues(&md5))) {
+        if let SequenceId::Md5(key) = &ids[named[n].0] {
+            answers[n] = digest == *key;
+        }
+    }
+    for (&n, digest) in sha512
         .iter()
-        .zip(crate::sha512_lanes::sha512_each(&residues))
+        .zip(crate::sha512_lanes::sha512_each(&residues(&sha512)))
     {
         if let SequenceId::Sha512t24u(key) = &ids[named[n].0] {
-            answers[n] = sha512[..24] == key[..];
+            answers[n] = digest[..24] == key[..];
         }
     }
     answers
