@@ -14,6 +14,22 @@ pub(crate) static RESIDUE: [u8; 256] = {
     t
 };
 
+/// Writes each byte of `seg` upper-cased into `out` (as long) and tells whether every one
+/// is a residue: for those, `out` is what [`RESIDUE`] maps them to; for a non-residue
+/// byte, `out` holds something else (the caller handles such segments byte by byte).
+///
+/// Compares and selects instead of [`RESIDUE`]'s table lookups, so that it compiles to
+/// vector instructions: the import runs every residue through it.
+pub(crate) fn upper_residues(out: &mut [u8], seg: &[u8]) -> bool {
+    let mut bad = false;
+    for (o, &b) in out.iter_mut().zip(seg) {
+        let u = if b.wrapping_sub(b'a') < 26 { b - 32 } else { b };
+        bad |= !((u.wrapping_sub(b'A') < 26) | (u == b'*') | (u == b'-'));
+        *o = u;
+    }
+    !bad
+}
+
 /// The position of the first byte of `residues` that is not an upper-case residue (as
 /// stored), if any. Sequences of A-Z only, most of them, are checked 64 bytes at a time.
 pub(crate) fn first_non_upper_residue(residues: &[u8]) -> Option<usize> {
@@ -78,6 +94,31 @@ pub fn normalize_residues(residues: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upper_residues_maps_as_the_table_and_finds_every_non_residue() {
+        for b in 0..=255u8 {
+            let mut out = [0u8; 1];
+            let ok = upper_residues(&mut out, &[b]);
+            assert_eq!(ok, RESIDUE[b as usize] != 0, "byte {b:#04x}");
+            if ok {
+                assert_eq!(out[0], RESIDUE[b as usize], "byte {b:#04x}");
+            }
+        }
+        // In a long segment, one bad byte anywhere is found.
+        let clean: Vec<u8> = (0..200u32)
+            .map(|i| b"acgtMKVL*-wy"[i as usize % 12])
+            .collect();
+        let mut out = vec![0u8; clean.len()];
+        assert!(upper_residues(&mut out, &clean));
+        let want: Vec<u8> = clean.iter().map(|&b| RESIDUE[b as usize]).collect();
+        assert_eq!(out, want);
+        for at in [0, 31, 32, 63, 64, 199] {
+            let mut bad = clean.clone();
+            bad[at] = b'1';
+            assert!(!upper_residues(&mut out, &bad), "a digit at {at}");
+        }
+    }
 
     proptest::proptest! {
         #[test]

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
-use crate::alphabet::{describe_byte, RESIDUE};
+use crate::alphabet::{describe_byte, upper_residues, RESIDUE};
 
 /// Longest header accepted.
 pub const MAX_HEADER_LEN: usize = 1 << 20;
@@ -328,13 +328,8 @@ impl Scan<'_> {
         }
         self.residues.resize(start + seg.len(), 0);
         // Written through a slice: no capacity check per byte.
-        let mut bad = 0u8;
-        for (out, &b) in self.residues[start..].iter_mut().zip(seg) {
-            let r = RESIDUE[b as usize];
-            bad |= (r == 0) as u8;
-            *out = r;
-        }
-        if bad == 0 && self.trailing_ws.is_none() {
+        let clean = upper_residues(&mut self.residues[start..], seg);
+        if clean && self.trailing_ws.is_none() {
             if !*self.have_header {
                 self.residues.truncate(start);
                 let col = self.consumed + at as u64 - *self.line_start + 1;

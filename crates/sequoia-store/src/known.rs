@@ -299,7 +299,9 @@ fn held(nodes: &[Node], last: u32, text: &TextArena, sources: &[String]) -> Vec<
         .map(|n| {
             let (source_ix, header) = text.get(n.at, n.len);
             Representation {
-                header: String::from_utf8_lossy(header).into_owned(),
+                header: std::str::from_utf8(header)
+                    .expect("the arena holds headers pushed as &str, each whole")
+                    .to_owned(),
                 source: sources[source_ix as usize].clone(),
             }
         })
