@@ -1411,36 +1411,37 @@ fn answers_of_many(
     named: &[(usize, SequenceHash)],
     records: &[FoundBuffers],
 ) -> Vec<bool> {
-    let by_digest = |i: usize| matches!(ids[i], SequenceId::Md5(_) | SequenceId::Sha512t24u(_));
+    // Records of the other ids answer by themselves; those of digest ids are set below,
+    // once the digests of all of them are computed (each record with its id's key).
+    let mut md5: Vec<(usize, &[u8; 16])> = Vec::new();
+    let mut sha512: Vec<(usize, &[u8; 24])> = Vec::new();
     let mut answers: Vec<bool> = named
         .iter()
         .zip(records)
-        .map(|(&(i, _), r)| by_digest(i) || r.answers(&ids[i]))
+        .enumerate()
+        .map(|(n, (&(i, _), r))| match &ids[i] {
+            SequenceId::Md5(key) => {
+                md5.push((n, key));
+                false
+            }
+            SequenceId::Sha512t24u(key) => {
+                sha512.push((n, key));
+                false
+            }
+            id => r.answers(id),
+        })
         .collect();
-    // The records to check by each digest, and their residues.
-    let (mut md5, mut sha512): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    for (n, &(i, _)) in named.iter().enumerate() {
-        match ids[i] {
-            SequenceId::Md5(_) => md5.push(n),
-            SequenceId::Sha512t24u(_) => sha512.push(n),
-            _ => {}
-        }
+    let residues = |n: usize| &records[n].residues[..];
+    let of_md5: Vec<&[u8]> = md5.iter().map(|&(n, _)| residues(n)).collect();
+    for (&(n, key), digest) in md5.iter().zip(crate::md5_lanes::md5_each(&of_md5)) {
+        answers[n] = digest == *key;
     }
-    let residues = |checked: &[usize]| -> Vec<&[u8]> {
-        checked.iter().map(|&n| &records[n].residues[..]).collect()
-    };
-    for (&n, digest) in md5.iter().zip(crate::md5_lanes::md5_each(&residues(&md5))) {
-        if let SequenceId::Md5(key) = &ids[named[n].0] {
-            answers[n] = digest == *key;
-        }
-    }
-    for (&n, digest) in sha512
+    let of_sha512: Vec<&[u8]> = sha512.iter().map(|&(n, _)| residues(n)).collect();
+    for (&(n, key), digest) in sha512
         .iter()
-        .zip(crate::sha512_lanes::sha512_each(&residues(&sha512)))
+        .zip(crate::sha512_lanes::sha512_each(&of_sha512))
     {
-        if let SequenceId::Sha512t24u(key) = &ids[named[n].0] {
-            answers[n] = digest[..24] == key[..];
-        }
+        answers[n] = digest[..24] == key[..];
     }
     answers
 }
