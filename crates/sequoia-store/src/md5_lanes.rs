@@ -1,5 +1,6 @@
 //! MD5 of many messages at once: sixteen messages side by side in the 32-bit lanes of
-//! AVX-512 registers where the CPU has them, else one after another with `md-5`.
+//! AVX-512 registers where the CPU has them, eight in AVX2 registers where it has those,
+//! else one after another with `md-5`.
 //!
 //! An import computes the MD5 of every new sequence (the refget v1 identifier), and MD5
 //! has no instructions of its own: one message at a time, its 64 steps are a chain of
@@ -11,13 +12,21 @@ use md5::Digest;
 
 /// MD5 of each of `messages`, in order.
 ///
-/// The same digests as `md5::Md5` (property-tested); with AVX-512F sixteen at a time.
+/// The same digests as `md5::Md5` (property-tested); with AVX-512F sixteen at a time,
+/// with AVX2 eight.
 pub(crate) fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
     #[cfg(target_arch = "x86_64")]
-    if messages.len() > 1 && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only target feature
-        // `lanes::md5_each` is compiled with.
-        return unsafe { lanes::md5_each(messages) };
+    if messages.len() > 1 {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above), the only target feature
+            // `lanes::md5_each` is compiled with.
+            return unsafe { lanes::md5_each(messages) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above), the only target feature
+            // `lanes8::md5_each` is compiled with.
+            return unsafe { lanes8::md5_each(messages) };
+        }
     }
     messages.iter().map(|m| one(m)).collect()
 }
@@ -41,6 +50,27 @@ const K: [u32; 64] = [
     0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 ];
+
+/// One of MD5's four rounds (RFC 1321 3.4) over lane vectors: sixteen steps of
+/// `$step::<S>(a, b, f(b, c, d), k, w)`, with the round's function `$f`, its constants
+/// from `K[$g.0]`, message words `w[($g.1 * i + $g.2) % 16]` and rotations `$s`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! md5_round {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $w:ident, $step:ident, $f:expr, $g:expr, $s:expr) => {
+        for i in 0..16 {
+            let t = $f($b, $c, $d);
+            let k = K[$g.0 + i];
+            let m = $w[($g.1 * i + $g.2) % 16];
+            let next = match i % 4 {
+                0 => $step::<{ $s[0] }>($a, $b, t, k, m),
+                1 => $step::<{ $s[1] }>($a, $b, t, k, m),
+                2 => $step::<{ $s[2] }>($a, $b, t, k, m),
+                _ => $step::<{ $s[3] }>($a, $b, t, k, m),
+            };
+            ($a, $b, $c, $d) = ($d, next, $b, $c);
+        }
+    };
+}
 
 #[cfg(target_arch = "x86_64")]
 mod lanes {
@@ -82,38 +112,46 @@ mod lanes {
         let [mut a, mut b, mut c, mut d] = start;
         // Ternary logic of (b, c, d): 0xCA b ? c : d (F); 0x96 b ^ c ^ d (H);
         // 0x39 c ^ (b | !d) (I). G is d ? b : c, 0xCA of (d, b, c).
-        macro_rules! round {
-            ($f:expr, $g:expr, $s:expr) => {
-                for i in 0..16 {
-                    let t = $f(b, c, d);
-                    let k = K[$g.0 + i];
-                    let m = w[($g.1 * i + $g.2) % 16];
-                    let next = match i % 4 {
-                        0 => step::<{ $s[0] }>(a, b, t, k, m),
-                        1 => step::<{ $s[1] }>(a, b, t, k, m),
-                        2 => step::<{ $s[2] }>(a, b, t, k, m),
-                        _ => step::<{ $s[3] }>(a, b, t, k, m),
-                    };
-                    (a, b, c, d) = (d, next, b, c);
-                }
-            };
-        }
-        round!(
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0xCA>(b, c, d),
             (0, 1, 0),
             [7, 12, 17, 22]
         );
-        round!(
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0xCA>(d, b, c),
             (16, 5, 1),
             [5, 9, 14, 20]
         );
-        round!(
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0x96>(b, c, d),
             (32, 3, 5),
             [4, 11, 16, 23]
         );
-        round!(
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0x39>(b, c, d),
             (48, 7, 0),
             [6, 10, 15, 21]
@@ -126,10 +164,125 @@ mod lanes {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod lanes8 {
+    use std::arch::x86_64::*;
+
+    use super::{IV, K};
+    use crate::digest_lanes::each;
+
+    const LANES: usize = 8;
+
+    /// MD5 of each message, eight lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+        each::<u32, LANES, 4, 16>(messages, false, IV, |state, words| compress(state, words))
+    }
+
+    /// One step: `b + rotl(a + f + k + w, S)` (AVX2 has no rotation: two shifts).
+    #[target_feature(enable = "avx2")]
+    fn step<const S: i32>(a: __m256i, b: __m256i, f: __m256i, k: u32, w: __m256i) -> __m256i {
+        let sum = _mm256_add_epi32(
+            _mm256_add_epi32(a, f),
+            _mm256_add_epi32(_mm256_set1_epi32(k as i32), w),
+        );
+        let rot = _mm256_or_si256(
+            _mm256_sll_epi32(sum, _mm_cvtsi32_si128(S)),
+            _mm256_srl_epi32(sum, _mm_cvtsi32_si128(32 - S)),
+        );
+        _mm256_add_epi32(b, rot)
+    }
+
+    /// One block of every lane: `state` (word by lane) updated with `words` (word by
+    /// lane), RFC 1321 3.4.
+    #[target_feature(enable = "avx2")]
+    fn compress(state: &mut [[u32; LANES]; 4], words: &[[u32; LANES]; 16]) {
+        // SAFETY (of the loads and stores): each row is 8 u32 = 32 bytes, the width of
+        // the unaligned loads and stores used.
+        let load = |row: &[u32; LANES]| unsafe { _mm256_loadu_si256(row.as_ptr().cast()) };
+        let w: [__m256i; 16] = std::array::from_fn(|i| load(&words[i]));
+        let start: [__m256i; 4] = std::array::from_fn(|i| load(&state[i]));
+        let [mut a, mut b, mut c, mut d] = start;
+        let ones = _mm256_set1_epi32(-1);
+        // F: d ^ (b & (c ^ d)); G: c ^ (d & (b ^ c)); H: b ^ c ^ d; I: c ^ (b | !d).
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
+            |b, c, d| _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d))),
+            (0, 1, 0),
+            [7, 12, 17, 22]
+        );
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
+            |b, c, d| _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c))),
+            (16, 5, 1),
+            [5, 9, 14, 20]
+        );
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
+            |b, c, d| _mm256_xor_si256(_mm256_xor_si256(b, c), d),
+            (32, 3, 5),
+            [4, 11, 16, 23]
+        );
+        md5_round!(
+            a,
+            b,
+            c,
+            d,
+            w,
+            step,
+            |b, c, d| _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones))),
+            (48, 7, 0),
+            [6, 10, 15, 21]
+        );
+        for (i, (row, v)) in state.iter_mut().zip([a, b, c, d]).enumerate() {
+            let sum = _mm256_add_epi32(v, start[i]);
+            // SAFETY: as for the loads above.
+            unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), sum) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    type Each = fn(&[&[u8]]) -> Vec<[u8; 16]>;
+
+    /// Every way this CPU can take: the dispatcher, and each lane width it has.
+    fn ways() -> Vec<(&'static str, Each)> {
+        let mut ways: Vec<(&'static str, Each)> = vec![("md5_each", md5_each)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                ways.push(("16 lanes", |m| unsafe { lanes::md5_each(m) }));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                ways.push(("8 lanes", |m| unsafe { lanes8::md5_each(m) }));
+            }
+        }
+        ways
+    }
 
     #[test]
     fn every_padding_boundary_gives_md5s_digest() {
@@ -138,9 +291,11 @@ mod tests {
             .iter()
             .map(|&n| &data[..n])
             .collect();
-        let got = md5_each(&msgs);
-        for (m, d) in msgs.iter().zip(&got) {
-            assert_eq!(*d, one(m), "length {}", m.len());
+        for (way, each) in ways() {
+            let got = each(&msgs);
+            for (m, d) in msgs.iter().zip(&got) {
+                assert_eq!(*d, one(m), "{way}, length {}", m.len());
+            }
         }
     }
 
@@ -157,9 +312,11 @@ mod tests {
             ),
         ];
         let msgs: Vec<&[u8]> = suite.iter().map(|(m, _)| *m).collect();
-        for ((_, want), d) in suite.iter().zip(md5_each(&msgs)) {
-            let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(hex, *want);
+        for (way, each) in ways() {
+            for ((_, want), d) in suite.iter().zip(each(&msgs)) {
+                let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, *want, "{way}");
+            }
         }
     }
 
@@ -169,10 +326,12 @@ mod tests {
             msgs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..700), 0..60)
         ) {
             let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-            let got = md5_each(&refs);
-            prop_assert_eq!(got.len(), refs.len());
-            for (m, d) in refs.iter().zip(&got) {
-                prop_assert_eq!(*d, one(m));
+            for (way, each) in ways() {
+                let got = each(&refs);
+                prop_assert_eq!(got.len(), refs.len());
+                for (m, d) in refs.iter().zip(&got) {
+                    prop_assert_eq!(*d, one(m), "{}", way);
+                }
             }
         }
     }
