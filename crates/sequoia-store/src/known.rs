@@ -8,7 +8,7 @@
 //! and a `Vec` per sequence: the import's memory is the data itself, and freeing it at the
 //! commit leaves no scattered small allocations behind.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use pack_format::{Representation, SequenceHash, SequenceHashBuilder};
 
@@ -23,7 +23,7 @@ const WALK_LIMIT: u16 = 16;
 const STORED: u32 = u32::MAX;
 
 /// One sequence touched since the last commit.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Known {
     /// The fingerprint of its first representation.
     first: u64,
@@ -33,6 +33,8 @@ struct Known {
     deferred: bool,
     /// Nodes in its list (saturating); past `WALK_LIMIT` its fingerprints are in `many`.
     nodes: u16,
+    /// Whether the table slot holding it is taken ([`SeqTable`]).
+    used: bool,
 }
 
 /// A fingerprint beyond a sequence's first; for a representation to write at commit, where
@@ -49,7 +51,7 @@ struct Node {
 /// The fingerprints and deferred representations of a write session.
 #[derive(Default)]
 pub(crate) struct KnownRepresentations {
-    known: HashMap<SequenceHash, Known, SequenceHashBuilder>,
+    known: SeqTable,
     nodes: Vec<Node>,
     /// Sequences with representations to write, in first-seen order.
     deferred: Vec<SequenceHash>,
@@ -84,6 +86,7 @@ impl KnownRepresentations {
             last: NONE,
             deferred: false,
             nodes: 0,
+            used: true,
         };
         for fp in fps {
             let node = Node {
@@ -163,8 +166,15 @@ impl KnownRepresentations {
         drop(flushing);
         // The map is needed for each deferred sequence's last node only: those are kept and
         // the map (48 bytes per sequence touched) freed before the commit's peak.
-        let lasts: Vec<(SequenceHash, u32)> =
-            deferred.into_iter().map(|h| (h, known[&h].last)).collect();
+        let lasts: Vec<(SequenceHash, u32)> = deferred
+            .into_iter()
+            .map(|h| {
+                let k = known
+                    .get(&h)
+                    .expect("a deferred sequence is in the map (added together)");
+                (h, k.last)
+            })
+            .collect();
         drop(known);
         lasts
             .into_iter()
@@ -213,6 +223,11 @@ impl KnownRepresentations {
         out
     }
 
+    /// Starts loading the map's slot for `hash` into the cache, for a lookup soon after.
+    pub fn prefetch(&self, hash: &SequenceHash) {
+        self.known.prefetch(hash);
+    }
+
     /// Whether the session has seen nothing since its last commit.
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
@@ -222,6 +237,105 @@ impl KnownRepresentations {
     pub fn clear(&mut self) {
         *self = KnownRepresentations::default();
     }
+}
+
+/// The sequences a session touched: an open-addressing table with linear probing, whose
+/// slots (hash and [`Known`], 48 bytes) sit in one array, so that a slot's place is known
+/// from the hash alone and can be prefetched ahead of its lookup (each probe of a large
+/// session is a cache miss: with `std`'s map it was most of `add_representation`). A
+/// slot's home is the hash's first 8 bytes, uniform for SHA-256 (as in
+/// [`SequenceHashBuilder`], which the map used before).
+#[derive(Default)]
+struct SeqTable {
+    slots: Vec<(SequenceHash, Known)>,
+    len: usize,
+}
+
+impl SeqTable {
+    /// Slots of a table's first allocation.
+    const FIRST: usize = 1024;
+
+    fn home(&self, hash: &SequenceHash) -> usize {
+        use std::hash::BuildHasher;
+        SequenceHashBuilder.hash_one(hash) as usize & (self.slots.len() - 1)
+    }
+
+    /// The slot of `hash`, or the empty one where it would go.
+    fn find(&self, hash: &SequenceHash) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        // At most 7/8 full: an empty slot ends every probe.
+        loop {
+            let (h, k) = &self.slots[i];
+            if !k.used || h == hash {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn get(&self, hash: &SequenceHash) -> Option<&Known> {
+        let (_, k) = &self.slots[self.find(hash)?];
+        k.used.then_some(k)
+    }
+
+    fn get_mut(&mut self, hash: &SequenceHash) -> Option<&mut Known> {
+        let i = self.find(hash)?;
+        let (_, k) = &mut self.slots[i];
+        k.used.then_some(k)
+    }
+
+    /// Sets `hash`'s entry to `k` (`k.used` is true).
+    fn insert(&mut self, hash: SequenceHash, k: Known) {
+        debug_assert!(k.used);
+        if (self.len + 1) * 8 > self.slots.len() * 7 {
+            self.grow();
+        }
+        let i = self.find(&hash).expect("the table has slots after growing");
+        if !self.slots[i].1.used {
+            self.len += 1;
+        }
+        self.slots[i] = (hash, k);
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(Self::FIRST);
+        let old = std::mem::replace(&mut self.slots, vec![Default::default(); size]);
+        for (h, k) in old.into_iter().filter(|(_, k)| k.used) {
+            let i = self.find(&h).expect("the new table has slots");
+            self.slots[i] = (h, k);
+        }
+    }
+
+    fn prefetch(&self, hash: &SequenceHash) {
+        if self.slots.is_empty() {
+            return;
+        }
+        prefetch_line(&self.slots[self.home(hash)]);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Starts loading the cache lines of `value` (at most two: a value of at most 64 bytes).
+fn prefetch_line<T>(value: &T) {
+    const { assert!(std::mem::size_of::<T>() <= 64) };
+    let at: *const T = value;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing architecturally and cannot fault; both addresses
+    // are inside `value`.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
+        _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>().wrapping_add(std::mem::size_of::<T>() - 1));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// Bytes of one chunk of the text arena.
@@ -331,6 +445,46 @@ pub(crate) fn fingerprint(header: &str, source: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_table_finds_what_it_holds_across_growth_and_shared_homes() {
+        assert_eq!(std::mem::size_of::<(SequenceHash, Known)>(), 48);
+        let mut t = SeqTable::default();
+        assert!(t.get(&h(1)).is_none() && t.is_empty());
+        // Every third hash shares its first 8 bytes (its home) with the one before.
+        let hash = |i: u32| {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&(i / 3).to_le_bytes());
+            b[8..12].copy_from_slice(&i.to_le_bytes());
+            SequenceHash(b)
+        };
+        let known = |i: u32| Known {
+            first: u64::from(i) * 7,
+            last: i,
+            used: true,
+            ..Known::default()
+        };
+        let n = 5000;
+        for i in 0..n {
+            t.insert(hash(i), known(i));
+        }
+        assert_eq!(t.len, n as usize);
+        assert!(t.slots.len() >= 4096, "grown past its first 1024 slots");
+        for i in 0..n {
+            let k = t.get(&hash(i)).unwrap_or_else(|| panic!("hash {i}"));
+            assert_eq!((k.first, k.last), (u64::from(i) * 7, i));
+        }
+        for i in n..n + 100 {
+            assert!(t.get(&hash(i)).is_none(), "hash {i} was never inserted");
+        }
+        // Setting an entry again replaces it.
+        t.insert(hash(7), known(70));
+        t.get_mut(&hash(8)).unwrap().last = 80;
+        assert_eq!(t.len, n as usize);
+        assert_eq!(t.get(&hash(7)).unwrap().last, 70);
+        assert_eq!(t.get(&hash(8)).unwrap().last, 80);
+        t.prefetch(&hash(1));
+    }
 
     fn h(i: u8) -> SequenceHash {
         SequenceHash::of_residues(&[b'A' + i])
