@@ -104,30 +104,21 @@ pub fn encode_as(
     representations: &[Representation],
 ) -> Result<usize, Error> {
     let start = out.len();
-    // Representations first into a scratch area at the end, so their length is known.
-    let mut reps = Vec::with_capacity(
-        representations
+    // The representations' encoded length, known before they are written.
+    let count = checked_u32(representations.len(), "representations")?;
+    let str_len = |s: &str| msgpack::str_marker_len(s.len()) + s.len();
+    let reps_len = msgpack::array_marker_len(count)
+        + representations
             .iter()
-            .map(|r| r.header.len() + r.source.len() + 8)
-            .sum::<usize>()
-            + 5,
-    );
-    msgpack::write_array_len(
-        &mut reps,
-        checked_u32(representations.len(), "representations")?,
-    );
-    for r in representations {
-        msgpack::write_array_len(&mut reps, 2);
-        msgpack::write_str(&mut reps, &r.header);
-        msgpack::write_str(&mut reps, &r.source);
-    }
+            .map(|r| 1 + str_len(&r.header) + str_len(&r.source))
+            .sum::<usize>();
     let sequence_length = if residues.is_empty() {
         0
     } else {
         residues.len() + msgpack::bin_marker_len(residues.len())
     };
     checked_u32(sequence_length, "sequence")?;
-    checked_u32(reps.len(), "representations")?;
+    checked_u32(reps_len, "representations")?;
 
     out.extend_from_slice(&[0; 4]);
     let header_start = out.len();
@@ -140,13 +131,25 @@ pub fn encode_as(
     msgpack::write_str(out, KEY_SEQUENCE_LENGTH);
     msgpack::write_uint(out, sequence_length as u64);
     msgpack::write_str(out, KEY_REPRESENTATIONS_LENGTH);
-    msgpack::write_uint(out, reps.len() as u64);
+    msgpack::write_uint(out, reps_len as u64);
     let header_len = (out.len() - header_start) as u32;
     out[start..start + 4].copy_from_slice(&header_len.to_le_bytes());
     if !residues.is_empty() {
         msgpack::write_bin(out, residues);
     }
-    out.extend_from_slice(&reps);
+    let reps_start = out.len();
+    msgpack::write_array_len(out, count);
+    for r in representations {
+        msgpack::write_array_len(out, 2);
+        msgpack::write_str(out, &r.header);
+        msgpack::write_str(out, &r.source);
+    }
+    assert_eq!(
+        out.len() - reps_start,
+        reps_len,
+        "array_marker_len and str_marker_len give the lengths write_array_len and \
+         write_str write"
+    );
     let len = out.len() - start;
     checked_u32(len, "entry")?;
     Ok(len)

@@ -45,6 +45,25 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Length of the marker that [`write_array_len`] writes for `n` elements.
+pub(crate) fn array_marker_len(n: u32) -> usize {
+    match n {
+        0..16 => 1,
+        16..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+/// Length of the marker that [`write_str`] puts before a string of `n` bytes.
+pub(crate) fn str_marker_len(n: usize) -> usize {
+    match n {
+        0..32 => 1,
+        32..=0xff => 2,
+        0x100..=0xffff => 3,
+        _ => 5,
+    }
+}
+
 /// Length of the `bin` marker that [`write_bin`] puts before `n` bytes.
 pub(crate) fn bin_marker_len(n: usize) -> usize {
     if n <= u8::MAX as usize {
@@ -241,5 +260,25 @@ impl<'a> Reader<'a> {
                 "{what}: expected a MessagePack unsigned integer, found marker 0x{m:02x}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_lengths_are_what_the_writers_write() {
+        for n in [0usize, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70000] {
+            let mut out = Vec::new();
+            write_str(&mut out, &"x".repeat(n));
+            assert_eq!(out.len(), str_marker_len(n) + n, "string of {n}");
+            let mut out = Vec::new();
+            write_array_len(&mut out, n as u32);
+            assert_eq!(out.len(), array_marker_len(n as u32), "array of {n}");
+        }
+        let mut out = Vec::new();
+        write_array_len(&mut out, u32::MAX);
+        assert_eq!(out.len(), array_marker_len(u32::MAX));
     }
 }
