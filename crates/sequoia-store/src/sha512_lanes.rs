@@ -1,5 +1,6 @@
 //! SHA-512 of many messages at once: eight messages side by side in the 64-bit lanes of
-//! AVX-512 registers where the CPU has them, else one after another with `sha2`.
+//! AVX-512 registers where the CPU has them, four in AVX2 registers where it has those,
+//! else one after another with `sha2`.
 //!
 //! An import computes the GA4GH `sha512t24u` of every new sequence, and SHA-512 has no
 //! instructions of its own on most CPUs: one message at a time, its 80 rounds are a
@@ -12,13 +13,21 @@ use sha2::Digest;
 
 /// SHA-512 of each of `messages`, in order.
 ///
-/// The same digests as `sha2::Sha512` (property-tested); with AVX-512F eight at a time.
+/// The same digests as `sha2::Sha512` (property-tested); with AVX-512F eight at a time,
+/// with AVX2 four.
 pub(crate) fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
     #[cfg(target_arch = "x86_64")]
-    if messages.len() > 1 && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only target feature
-        // `lanes::sha512_each` is compiled with.
-        return unsafe { lanes::sha512_each(messages) };
+    if messages.len() > 1 {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above), the only target feature
+            // `lanes::sha512_each` is compiled with.
+            return unsafe { lanes::sha512_each(messages) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above), the only target feature
+            // `lanes4::sha512_each` is compiled with.
+            return unsafe { lanes4::sha512_each(messages) };
+        }
     }
     messages.iter().map(|m| one(m)).collect()
 }
@@ -124,6 +133,34 @@ const K: [u64; 80] = [
     0x6c44198c4a475817,
 ];
 
+/// The 80 rounds of one SHA-512 block (FIPS 180-4 6.4.2) over lane vectors: `$w` the 16
+/// message words (the schedule rolls through them), `$v` the working variables a..h, with
+/// the vector operations given (`$ror!`/`$shr!` take a literal count).
+#[cfg(target_arch = "x86_64")]
+macro_rules! sha512_rounds {
+    ($w:ident, $v:ident, $add:expr, $xor3:expr, $ror:ident, $shr:ident, $ch:expr, $maj:expr, $splat:expr) => {
+        for t in 0..80 {
+            let j = t % 16;
+            if t >= 16 {
+                let w15 = $w[(t + 1) % 16];
+                let w2 = $w[(t + 14) % 16];
+                let s0 = $xor3($ror!(w15, 1), $ror!(w15, 8), $shr!(w15, 7));
+                let s1 = $xor3($ror!(w2, 19), $ror!(w2, 61), $shr!(w2, 6));
+                $w[j] = $add($add($w[j], s0), $add($w[(t + 9) % 16], s1));
+            }
+            let [a, b, c, d, e, f, g, h] = $v;
+            let big_s1 = $xor3($ror!(e, 14), $ror!(e, 18), $ror!(e, 41));
+            let t1 = $add(
+                $add(h, big_s1),
+                $add($ch(e, f, g), $add($splat(K[t]), $w[j])),
+            );
+            let big_s0 = $xor3($ror!(a, 28), $ror!(a, 34), $ror!(a, 39));
+            let t2 = $add(big_s0, $maj(a, b, c));
+            $v = [$add(t1, t2), a, b, c, $add(d, t1), e, f, g];
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod lanes {
     use std::arch::x86_64::*;
@@ -153,60 +190,95 @@ mod lanes {
         let mut v: [__m512i; 8] = std::array::from_fn(|i| load(&state[i]));
         let start = v;
         // 0x96: a ^ b ^ c; 0xCA: a ? b : c (Ch); 0xE8: majority (Maj).
-        let xor3 = |a, b, c| _mm512_ternarylogic_epi64::<0x96>(a, b, c);
-        for t in 0..80 {
-            let j = t % 16;
-            if t >= 16 {
-                let w15 = w[(t + 1) % 16];
-                let w2 = w[(t + 14) % 16];
-                let s0 = xor3(
-                    _mm512_ror_epi64::<1>(w15),
-                    _mm512_ror_epi64::<8>(w15),
-                    _mm512_srli_epi64::<7>(w15),
-                );
-                let s1 = xor3(
-                    _mm512_ror_epi64::<19>(w2),
-                    _mm512_ror_epi64::<61>(w2),
-                    _mm512_srli_epi64::<6>(w2),
-                );
-                w[j] = _mm512_add_epi64(
-                    _mm512_add_epi64(w[j], s0),
-                    _mm512_add_epi64(w[(t + 9) % 16], s1),
-                );
-            }
-            let [a, b, c, d, e, f, g, h] = v;
-            let big_s1 = xor3(
-                _mm512_ror_epi64::<14>(e),
-                _mm512_ror_epi64::<18>(e),
-                _mm512_ror_epi64::<41>(e),
-            );
-            let ch = _mm512_ternarylogic_epi64::<0xCA>(e, f, g);
-            let t1 = _mm512_add_epi64(
-                _mm512_add_epi64(h, big_s1),
-                _mm512_add_epi64(ch, _mm512_add_epi64(_mm512_set1_epi64(K[t] as i64), w[j])),
-            );
-            let big_s0 = xor3(
-                _mm512_ror_epi64::<28>(a),
-                _mm512_ror_epi64::<34>(a),
-                _mm512_ror_epi64::<39>(a),
-            );
-            let maj = _mm512_ternarylogic_epi64::<0xE8>(a, b, c);
-            let t2 = _mm512_add_epi64(big_s0, maj);
-            v = [
-                _mm512_add_epi64(t1, t2),
-                a,
-                b,
-                c,
-                _mm512_add_epi64(d, t1),
-                e,
-                f,
-                g,
-            ];
+        macro_rules! ror {
+            ($x:expr, $n:literal) => {
+                _mm512_ror_epi64::<$n>($x)
+            };
         }
+        macro_rules! shr {
+            ($x:expr, $n:literal) => {
+                _mm512_srli_epi64::<$n>($x)
+            };
+        }
+        sha512_rounds!(
+            w,
+            v,
+            |a, b| _mm512_add_epi64(a, b),
+            |a, b, c| _mm512_ternarylogic_epi64::<0x96>(a, b, c),
+            ror,
+            shr,
+            |e, f, g| _mm512_ternarylogic_epi64::<0xCA>(e, f, g),
+            |a, b, c| _mm512_ternarylogic_epi64::<0xE8>(a, b, c),
+            |k: u64| _mm512_set1_epi64(k as i64)
+        );
         for (i, row) in state.iter_mut().enumerate() {
             let sum = _mm512_add_epi64(v[i], start[i]);
             // SAFETY: as for the loads above.
             unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), sum) };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod lanes4 {
+    use std::arch::x86_64::*;
+
+    use super::{IV, K};
+    use crate::digest_lanes::each;
+
+    const LANES: usize = 4;
+
+    /// SHA-512 of each message, four lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
+        each::<u64, LANES, 8, 64>(messages, true, IV, |state, words| compress(state, words))
+    }
+
+    /// One block of every lane, as [`super::lanes`] does it, with AVX2's operations
+    /// (rotations as two shifts and an or; Ch as `g ^ (e & (f ^ g))`, Maj as
+    /// `(a & b) ^ (c & (a ^ b))`).
+    #[target_feature(enable = "avx2")]
+    fn compress(state: &mut [[u64; LANES]; 8], words: &[[u64; LANES]; 16]) {
+        // SAFETY (of the loads and stores): each row is 4 u64 = 32 bytes, the width of
+        // the unaligned loads and stores used.
+        let load = |row: &[u64; LANES]| unsafe { _mm256_loadu_si256(row.as_ptr().cast()) };
+        let mut w: [__m256i; 16] = std::array::from_fn(|i| load(&words[i]));
+        let mut v: [__m256i; 8] = std::array::from_fn(|i| load(&state[i]));
+        let start = v;
+        macro_rules! ror {
+            ($x:expr, $n:literal) => {
+                _mm256_or_si256(
+                    _mm256_srli_epi64::<$n>($x),
+                    _mm256_slli_epi64::<{ 64 - $n }>($x),
+                )
+            };
+        }
+        macro_rules! shr {
+            ($x:expr, $n:literal) => {
+                _mm256_srli_epi64::<$n>($x)
+            };
+        }
+        sha512_rounds!(
+            w,
+            v,
+            |a, b| _mm256_add_epi64(a, b),
+            |a, b, c| _mm256_xor_si256(_mm256_xor_si256(a, b), c),
+            ror,
+            shr,
+            |e, f, g| _mm256_xor_si256(g, _mm256_and_si256(e, _mm256_xor_si256(f, g))),
+            |a, b, c| _mm256_xor_si256(
+                _mm256_and_si256(a, b),
+                _mm256_and_si256(c, _mm256_xor_si256(a, b))
+            ),
+            |k: u64| _mm256_set1_epi64x(k as i64)
+        );
+        for (i, row) in state.iter_mut().enumerate() {
+            let sum = _mm256_add_epi64(v[i], start[i]);
+            // SAFETY: as for the loads above.
+            unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), sum) };
         }
     }
 }
@@ -216,6 +288,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    type Each = fn(&[&[u8]]) -> Vec<[u8; 64]>;
+
+    /// Every way this CPU can take: the dispatcher, and each lane width it has.
+    fn ways() -> Vec<(&'static str, Each)> {
+        let mut ways: Vec<(&'static str, Each)> = vec![("sha512_each", sha512_each)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                ways.push(("8 lanes", |m| unsafe { lanes::sha512_each(m) }));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                ways.push(("4 lanes", |m| unsafe { lanes4::sha512_each(m) }));
+            }
+        }
+        ways
+    }
+
     #[test]
     fn every_padding_boundary_gives_sha2s_digest() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
@@ -223,9 +314,11 @@ mod tests {
             .iter()
             .map(|&n| &data[..n])
             .collect();
-        let got = sha512_each(&msgs);
-        for (m, d) in msgs.iter().zip(&got) {
-            assert_eq!(*d, one(m), "length {}", m.len());
+        for (way, each) in ways() {
+            let got = each(&msgs);
+            for (m, d) in msgs.iter().zip(&got) {
+                assert_eq!(*d, one(m), "{way}, length {}", m.len());
+            }
         }
     }
 
@@ -234,9 +327,11 @@ mod tests {
         // FIPS 180-2 appendix C.1: SHA-512("abc"), in a lane beside another message.
         let want = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
                     2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
-        let d = sha512_each(&[&b"abc"[..], &b"abcd"[..]]);
-        let hex: String = d[0].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, want);
+        for (way, each) in ways() {
+            let d = each(&[&b"abc"[..], &b"abcd"[..]]);
+            let hex: String = d[0].iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, want, "{way}");
+        }
     }
 
     proptest! {
@@ -245,10 +340,12 @@ mod tests {
             msgs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..700), 0..40)
         ) {
             let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-            let got = sha512_each(&refs);
-            prop_assert_eq!(got.len(), refs.len());
-            for (m, d) in refs.iter().zip(&got) {
-                prop_assert_eq!(*d, one(m));
+            for (way, each) in ways() {
+                let got = each(&refs);
+                prop_assert_eq!(got.len(), refs.len());
+                for (m, d) in refs.iter().zip(&got) {
+                    prop_assert_eq!(*d, one(m), "{}", way);
+                }
             }
         }
     }
