@@ -72,6 +72,19 @@ macro_rules! md5_round {
     };
 }
 
+/// MD5's 64 steps (RFC 1321 3.4) over lane vectors: the four rounds with their
+/// functions `$f`, `$g`, `$h`, `$i` (each of `(b, c, d)`), constants, message word orders
+/// and rotations.
+#[cfg(target_arch = "x86_64")]
+macro_rules! md5_rounds {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $w:ident, $step:ident, $f:expr, $g:expr, $h:expr, $i:expr $(,)?) => {
+        md5_round!($a, $b, $c, $d, $w, $step, $f, (0, 1, 0), [7, 12, 17, 22]);
+        md5_round!($a, $b, $c, $d, $w, $step, $g, (16, 5, 1), [5, 9, 14, 20]);
+        md5_round!($a, $b, $c, $d, $w, $step, $h, (32, 3, 5), [4, 11, 16, 23]);
+        md5_round!($a, $b, $c, $d, $w, $step, $i, (48, 7, 0), [6, 10, 15, 21]);
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod lanes {
     use std::arch::x86_64::*;
@@ -112,7 +125,7 @@ mod lanes {
         let [mut a, mut b, mut c, mut d] = start;
         // Ternary logic of (b, c, d): 0xCA b ? c : d (F); 0x96 b ^ c ^ d (H);
         // 0x39 c ^ (b | !d) (I). G is d ? b : c, 0xCA of (d, b, c).
-        md5_round!(
+        md5_rounds!(
             a,
             b,
             c,
@@ -120,41 +133,9 @@ mod lanes {
             w,
             step,
             |b, c, d| _mm512_ternarylogic_epi32::<0xCA>(b, c, d),
-            (0, 1, 0),
-            [7, 12, 17, 22]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0xCA>(d, b, c),
-            (16, 5, 1),
-            [5, 9, 14, 20]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0x96>(b, c, d),
-            (32, 3, 5),
-            [4, 11, 16, 23]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm512_ternarylogic_epi32::<0x39>(b, c, d),
-            (48, 7, 0),
-            [6, 10, 15, 21]
         );
         for (i, (row, v)) in state.iter_mut().zip([a, b, c, d]).enumerate() {
             let sum = _mm512_add_epi32(v, start[i]);
@@ -208,7 +189,7 @@ mod lanes8 {
         let [mut a, mut b, mut c, mut d] = start;
         let ones = _mm256_set1_epi32(-1);
         // F: d ^ (b & (c ^ d)); G: c ^ (d & (b ^ c)); H: b ^ c ^ d; I: c ^ (b | !d).
-        md5_round!(
+        md5_rounds!(
             a,
             b,
             c,
@@ -216,41 +197,9 @@ mod lanes8 {
             w,
             step,
             |b, c, d| _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d))),
-            (0, 1, 0),
-            [7, 12, 17, 22]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c))),
-            (16, 5, 1),
-            [5, 9, 14, 20]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm256_xor_si256(_mm256_xor_si256(b, c), d),
-            (32, 3, 5),
-            [4, 11, 16, 23]
-        );
-        md5_round!(
-            a,
-            b,
-            c,
-            d,
-            w,
-            step,
             |b, c, d| _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones))),
-            (48, 7, 0),
-            [6, 10, 15, 21]
         );
         for (i, (row, v)) in state.iter_mut().zip([a, b, c, d]).enumerate() {
             let sum = _mm256_add_epi32(v, start[i]);
