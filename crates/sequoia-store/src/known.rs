@@ -243,12 +243,16 @@ impl KnownRepresentations {
 /// slots (hash and [`Known`], 48 bytes) sit in one array, so that a slot's place is known
 /// from the hash alone and can be prefetched ahead of its lookup (each probe of a large
 /// session is a cache miss: with `std`'s map it was most of `add_representation`). A
-/// slot's home is the hash's first 8 bytes, uniform for SHA-256 (as in
-/// [`SequenceHashBuilder`], which the map used before).
+/// slot's home comes from the hash's first 8 bytes, mixed by a per-table random
+/// multiplier (`mix`).
 #[derive(Default)]
 struct SeqTable {
     slots: Vec<(SequenceHash, Known)>,
     len: usize,
+    /// An odd multiplier drawn once per table: a slot's home is the top bits of the
+    /// hash's first 8 bytes times it, so that input made to share the first bits of
+    /// its SHA-256s (cheap for 20 bits) does not pile up on one run of slots.
+    mix: u64,
 }
 
 impl SeqTable {
@@ -256,8 +260,13 @@ impl SeqTable {
     const FIRST: usize = 1024;
 
     fn home(&self, hash: &SequenceHash) -> usize {
-        use std::hash::BuildHasher;
-        SequenceHashBuilder.hash_one(hash) as usize & (self.slots.len() - 1)
+        let first = u64::from_le_bytes(
+            hash.as_bytes()[..8]
+                .try_into()
+                .expect("a SHA-256 has more than 8 bytes"),
+        );
+        // `slots.len()` is a power of two of at least `FIRST`.
+        (first.wrapping_mul(self.mix) >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
     /// The slot of `hash`, or the empty one where it would go.
@@ -302,6 +311,10 @@ impl SeqTable {
     }
 
     fn grow(&mut self) {
+        if self.slots.is_empty() {
+            use std::hash::BuildHasher;
+            self.mix = std::collections::hash_map::RandomState::new().hash_one(0u64) | 1;
+        }
         let size = (self.slots.len() * 2).max(Self::FIRST);
         let old = std::mem::replace(&mut self.slots, vec![Default::default(); size]);
         for (h, k) in old.into_iter().filter(|(_, k)| k.used) {
@@ -484,6 +497,26 @@ mod tests {
         assert_eq!(t.get(&hash(7)).unwrap().last, 70);
         assert_eq!(t.get(&hash(8)).unwrap().last, 80);
         t.prefetch(&hash(1));
+
+        // Hashes that share their first 3 bytes (as input built for it could) still get
+        // homes all over the table.
+        let mut t = SeqTable::default();
+        let alike = |i: u32| {
+            let mut b = [7u8; 32];
+            b[3..7].copy_from_slice(&i.to_le_bytes());
+            SequenceHash(b)
+        };
+        for i in 0..4000 {
+            t.insert(alike(i), known(i));
+        }
+        let homes: HashSet<usize> = (0..4000).map(|i| t.home(&alike(i))).collect();
+        assert!(
+            homes.len() > 2000,
+            "{} homes for 4000 hashes in {} slots",
+            homes.len(),
+            t.slots.len()
+        );
+        assert!((0..4000).all(|i| t.get(&alike(i)).is_some_and(|k| k.last == i)));
     }
 
     fn h(i: u8) -> SequenceHash {
