@@ -243,16 +243,17 @@ impl KnownRepresentations {
 /// slots (hash and [`Known`], 48 bytes) sit in one array, so that a slot's place is known
 /// from the hash alone and can be prefetched ahead of its lookup (each probe of a large
 /// session is a cache miss: with `std`'s map it was most of `add_representation`). A
-/// slot's home comes from the hash's first 8 bytes, mixed by a per-table random
-/// multiplier (`mix`).
+/// slot's home comes from the hash's first 8 bytes, mixed with a per-table random seed
+/// (`seed`).
 #[derive(Default)]
 struct SeqTable {
     slots: Vec<(SequenceHash, Known)>,
     len: usize,
-    /// An odd multiplier drawn once per table: a slot's home is the top bits of the
-    /// hash's first 8 bytes times it, so that input made to share the first bits of
-    /// its SHA-256s (cheap for 20 bits) does not pile up on one run of slots.
-    mix: u64,
+    /// A seed drawn once per table: a slot's home is the top bits of the hash's first 8
+    /// bytes xor the seed, through MurmurHash3's 64-bit finaliser, so that input made to
+    /// share the first bits of its SHA-256s (cheap for 20 bits) does not pile up on one
+    /// run of slots.
+    seed: u64,
 }
 
 impl SeqTable {
@@ -265,8 +266,13 @@ impl SeqTable {
                 .try_into()
                 .expect("a SHA-256 has more than 8 bytes"),
         );
+        // MurmurHash3's fmix64: every input bit reaches every output bit.
+        let mut x = first ^ self.seed;
+        x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^= x >> 33;
         // `slots.len()` is a power of two of at least `FIRST`.
-        (first.wrapping_mul(self.mix) >> (64 - self.slots.len().trailing_zeros())) as usize
+        (x >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
     /// The slot of `hash`, or the empty one where it would go.
@@ -313,7 +319,7 @@ impl SeqTable {
     fn grow(&mut self) {
         if self.slots.is_empty() {
             use std::hash::BuildHasher;
-            self.mix = std::collections::hash_map::RandomState::new().hash_one(0u64) | 1;
+            self.seed = std::collections::hash_map::RandomState::new().hash_one(0u64);
         }
         let size = (self.slots.len() * 2).max(Self::FIRST);
         let old = std::mem::replace(&mut self.slots, vec![Default::default(); size]);
