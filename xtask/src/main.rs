@@ -33,8 +33,9 @@ TASKS
       Compare per-entry zstd frames with a trained dictionary against blocks on a
       store's entries (bytes, random decode time). Writes nothing.
   refget [--bin PATH]
-      The GA4GH refget compliance suite (pip install refget-compliance) against
-      `sequoia serve` over the suite's three sequences; fails on any failed test.
+      The GA4GH refget compliance suite (refget-compliance from PyPI, installed in
+      target/py-tools when missing) against `sequoia serve` over the suite's three
+      sequences; fails on any failed test.
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, 20 kills,
       the refget compliance suite (required when CI is set), and a short fuzz run of
       every target when a nightly toolchain with cargo-fuzz exists.

@@ -5,27 +5,61 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The project's Python tools live in a virtual environment under `target/`, made and
+/// filled from PyPI when missing, so that a fresh clone needs no `pip install` first.
+pub fn python_env() -> Result<PathBuf, String> {
+    let env = crate::workspace_root().join("target/py-tools");
+    let python = env.join("bin/python");
+    let tool = env.join("bin/refget-compliance");
+    if tool.exists() {
+        return Ok(env);
+    }
+    if !python.exists() {
+        crate::step(
+            "python env",
+            "python3",
+            &["-m", "venv", &env.display().to_string()],
+        )?;
+    }
+    crate::step(
+        "python tools",
+        &python.display().to_string(),
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "refget-compliance",
+        ],
+    )?;
+    Ok(env)
+}
+
 /// Where the installed suite keeps its test sequences, or why it is not usable.
-fn suite_sequences() -> Result<PathBuf, String> {
-    let out = Command::new("python3")
+fn suite_sequences(env: &Path) -> Result<PathBuf, String> {
+    let out = Command::new(env.join("bin/python"))
         .args([
             "-c",
             "import compliance_suite, os; print(os.path.dirname(compliance_suite.__file__))",
         ])
         .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", env.join("bin/python").display()))?;
     if !out.status.success() {
-        return Err(
-            "the refget-compliance package is not installed (pip install refget-compliance)".into(),
-        );
+        return Err(format!(
+            "the refget-compliance package is missing from {}",
+            env.display()
+        ));
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("sequences"))
 }
 
-/// Runs the suite against `bin serve`; fails on any failed test. Without the suite
-/// installed: an error under CI (`CI` set), a skip otherwise.
+/// Runs the suite against `bin serve`; fails on any failed test. When the suite cannot be
+/// installed (no python3 with venv, no PyPI): an error under CI (`CI` set), a skip
+/// otherwise.
 pub fn run(bin: &Path) -> Result<(), String> {
-    let sequences = match suite_sequences() {
+    let suite = python_env().and_then(|env| Ok((suite_sequences(&env)?, env)));
+    let (sequences, env) = match suite {
         Ok(s) => s,
         Err(e) if std::env::var_os("CI").is_some() => return Err(e),
         Err(e) => {
@@ -79,7 +113,7 @@ pub fn run(bin: &Path) -> Result<(), String> {
             .strip_prefix("listening on ")
             .ok_or_else(|| format!("unexpected server output {line:?}"))?;
         let report = dir.join("report.json");
-        let status = Command::new("refget-compliance")
+        let status = Command::new(env.join("bin/refget-compliance"))
             .args(["report", "-s", &format!("{base}/"), "--no-web", "--json"])
             .arg(&report)
             .stdout(Stdio::null())

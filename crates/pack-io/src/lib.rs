@@ -26,9 +26,11 @@
 
 pub mod fs;
 mod reader;
+mod rows;
 mod writer;
 
 pub use reader::{BlockCache, PackReader};
+pub use rows::PackIndexRows;
 pub use writer::{
     FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry, DICTIONARY_BLOCK_SIZE,
     REPRESENTATIONS_BLOCK_SIZE,
@@ -75,6 +77,14 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong, with the byte offset.
         source: pack_format::Error,
+    },
+    /// The pack's header names another pack than its file name does.
+    #[error("the pack calls itself pack {inner}; its file name says {named}")]
+    WrongId {
+        /// The id in the pack's header.
+        inner: PackId,
+        /// The id in its file name.
+        named: PackId,
     },
     /// An earlier write or fsync failed; the writer accepts nothing more.
     #[error("the pack writer stopped after an earlier failure and accepts no more writes: {0}")]

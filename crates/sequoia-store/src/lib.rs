@@ -27,6 +27,7 @@
 
 mod alias;
 mod alphabet;
+mod commit_record;
 mod digest_lanes;
 mod error;
 mod export;
@@ -40,6 +41,7 @@ mod md5_lanes;
 mod ordered;
 mod rebuild;
 mod repack;
+mod report;
 mod sha512_lanes;
 mod side;
 mod snapshot;
@@ -53,12 +55,12 @@ pub use import::{import_fasta, ImportError, ImportSummary};
 pub use ordered::ordered_parallel;
 pub use rebuild::RebuildSummary;
 pub use repack::RepackSummary;
-pub use snapshot::OpenProblem;
+pub use report::{OpenProblem, Problem};
 pub use store::{
     CommitSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats,
     StoredSequence, HELD_HEADERS_BYTES,
 };
-pub use verify::{Problem, VerifyReport};
+pub use verify::VerifyReport;
 
 pub use pack_format::{PackVersion, Representation, SequenceHash};
 pub use pack_index::IndexKind;

@@ -1,12 +1,14 @@
 //! Recreating every index file from the packs alone.
 
 use pack_format::{PackId, PackVersion};
-use pack_index::{IndexCounts, IndexEntry};
+use pack_index::IndexCounts;
+use pack_io::PackIndexRows;
 
 use crate::alias::AliasRows;
+use crate::commit_record::{write_commit_record, CommitRows};
 use crate::error::StoreError;
-use crate::store::{MultiRows, PackedSequenceStorage};
-use crate::verify::Problem;
+use crate::report::Problem;
+use crate::store::PackedSequenceStorage;
 
 /// What `rebuild_index` did.
 #[derive(Clone, Debug, Default)]
@@ -38,14 +40,14 @@ impl PackedSequenceStorage {
                 .map_or(true, |r| r.version() == PackVersion::V2)
         });
         let mut rows = if all_v2 {
-            MultiRows::Entries(Vec::new())
+            CommitRows::Entries(Vec::new())
         } else {
-            MultiRows::Locations(Vec::new())
+            CommitRows::Locations(Vec::new())
         };
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
-            match pack_entries(slot, id, true) {
-                Ok(PackRows {
+            match (slot.reader()).and_then(|r| r.index_rows(id, true).map_err(|e| e.to_string())) {
+                Ok(PackIndexRows {
                     entries,
                     counts,
                     crc,
@@ -96,79 +98,8 @@ impl PackedSequenceStorage {
             }
         }
         aliases.write(self.layout(), &summary.packs, &Default::default())?;
-        crate::store::write_multi_index_file(self.layout(), &summary.packs, total, &mut rows)?;
+        write_commit_record(self.layout(), &summary.packs, total, &mut rows)?;
         self.refresh()?;
         Ok(summary)
     }
-}
-
-/// The index rows of one pack, read from the pack alone.
-pub(crate) struct PackRows {
-    /// Every entry with its location, in the pack's order (a v2 pack's entry table's, which
-    /// entry rows number); index writers sort them.
-    pub entries: Vec<IndexEntry>,
-    pub counts: IndexCounts,
-    /// CRC-32 of the whole file (0 when not asked for).
-    pub crc: u32,
-    /// Read from a v2 footer's entry table (else from a scan of every entry).
-    pub from_footer: bool,
-}
-
-/// The rows of pack `id`: from its footer's entry table (v2), else by reading every entry;
-/// with the CRC-32 of the whole file if `with_crc` (an index file records it; reading the
-/// whole file for it is the slow part for a v2 pack).
-pub(crate) fn pack_entries(
-    slot: &crate::snapshot::PackSlot,
-    id: PackId,
-    with_crc: bool,
-) -> Result<PackRows, String> {
-    let reader = slot.reader()?;
-    let crc = if with_crc {
-        crc32fast::hash(reader.bytes())
-    } else {
-        0
-    };
-    let inner = reader.pack_id().map_err(|e| e.to_string())?;
-    if inner != id {
-        return Err(format!(
-            "the pack calls itself pack {inner}; its file name says {id}"
-        ));
-    }
-    reader.verify_footer().map_err(|e| e.to_string())?;
-    if let (Some(table), Some(c)) = (
-        reader.entry_table(id).map_err(|e| e.to_string())?,
-        reader.trailer_counts().map_err(|e| e.to_string())?,
-    ) {
-        return Ok(PackRows {
-            entries: table,
-            counts: IndexCounts::from(&c),
-            crc,
-            from_footer: true,
-        });
-    }
-    let mut entries = Vec::new();
-    let mut counts = IndexCounts::default();
-    reader
-        .for_each_entry::<pack_io::Error>(id, |loc, e| {
-            let mut reps = 0u64;
-            let _ = e.for_each_representation(|_, _| reps += 1);
-            if e.has_sequence() {
-                counts.sequences += 1;
-            }
-            counts.representations += reps;
-            counts.residue_bytes += e.sequence.len() as u64;
-            counts.uncompressed_bytes += loc.length as u64;
-            entries.push(IndexEntry {
-                hash: e.hash,
-                location: loc,
-            });
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(PackRows {
-        entries,
-        counts,
-        crc,
-        from_footer: false,
-    })
 }

@@ -13,15 +13,7 @@ use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
 use crate::layout::{io_err, parse_pack_index_name, StoreLayout};
-
-/// Something found unreadable while opening: reported, left in place.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenProblem {
-    /// The file.
-    pub path: PathBuf,
-    /// Why it could not be used.
-    pub reason: String,
-}
+use crate::report::OpenProblem;
 
 /// A lookup error of the multi-pack index (`None`) or of a pack's own index, named by file.
 pub(crate) fn index_error(id: Option<PackId>) -> impl FnOnce(pack_index::Error) -> StoreError {
@@ -72,7 +64,9 @@ pub(crate) struct Snapshot {
 fn index_in_memory(slot: &PackSlot, id: PackId) -> Result<PackIndex<Mmap>, String> {
     // No file CRC: it is checked only in index files, and reading the whole pack for it
     // would make opening in degraded mode read every byte of the store.
-    let mut rows = crate::rebuild::pack_entries(slot, id, false)?;
+    let mut rows = (slot.reader()?)
+        .index_rows(id, false)
+        .map_err(|e| e.to_string())?;
     let bytes = pack_index::write_index(
         Vec::new(),
         IndexKind::Pack,

@@ -9,33 +9,8 @@ use pack_index::IndexKind;
 
 use crate::alphabet::first_non_upper_residue;
 use crate::error::StoreError;
+use crate::report::Problem;
 use crate::store::PackedSequenceStorage;
-
-/// One thing found wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The file.
-    pub path: PathBuf,
-    /// Byte offset in the file (for v1 packs: in the decompressed pack), when known.
-    pub offset: Option<u64>,
-    /// The sequence concerned, when known.
-    pub hash: Option<SequenceHash>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(o) = self.offset {
-            write!(f, " at byte {o}")?;
-        }
-        if let Some(h) = self.hash {
-            write!(f, " (sequence {h})")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
 
 /// What `verify` checked and found.
 #[derive(Clone, Debug, Default)]
@@ -319,14 +294,16 @@ impl PackedSequenceStorage {
 type RowsPerPack = std::collections::HashMap<PackId, (u64, u64)>;
 /// The packs the multi-pack index lists, its rows per pack and whether they are entry rows
 /// (to be compared with the packs' entry tables), or what is wrong with it.
-type MultiRows = Result<(Vec<PackId>, RowsPerPack, bool), String>;
+type CommitRecordCheck = Result<(Vec<PackId>, RowsPerPack, bool), String>;
 /// Per alias index, what is wrong with it.
 type AliasProblems = Vec<(IndexKind, Option<String>)>;
 
 /// Checks the multi-pack index (sound; its rows summed per pack, to be compared with the
 /// packs) and the alias indexes (sound, and a digest row for every committed sequence:
 /// rows of an interrupted commit may add more, never fewer).
-fn check_index_files(snap: &crate::snapshot::Snapshot) -> (Option<MultiRows>, AliasProblems) {
+fn check_index_files(
+    snap: &crate::snapshot::Snapshot,
+) -> (Option<CommitRecordCheck>, AliasProblems) {
     let multi = snap.multi.as_ref().map(|m| {
         m.verify().map_err(|e| e.to_string())?;
         let entry_rows = m.kind() == IndexKind::Entries;

@@ -1,0 +1,235 @@
+//! [`PackedSequenceStorage`]: the store type, its options and opening. Its methods are
+//! grouped by what they do, one file each:
+//!
+//! | file | methods |
+//! |---|---|
+//! | `store/mod.rs` | open, open_writer, open_for_repair, refresh, problems |
+//! | `store/session.rs` | the write session: put, put_normalized_batch |
+//! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
+//! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, get_record |
+//! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
+//! | `store/stats.rs` | stats |
+//!
+//! Whole-store operations add their methods in their own modules: `verify`,
+//! `rebuild` (rebuild_index), `repack` and `export`.
+
+mod commit;
+mod find;
+mod get;
+mod session;
+mod stats;
+
+pub use commit::CommitSummary;
+pub(crate) use commit::Publish;
+pub(crate) use find::FoundBuffers;
+pub use find::FoundSequence;
+pub use get::StoredSequence;
+pub(crate) use session::{representations_bytes, WriteSession, BATCH_BYTES};
+pub use session::{PutOutcome, HELD_HEADERS_BYTES};
+pub use stats::StoreStats;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use pack_format::PackVersion;
+use pack_index::IndexCounts;
+use pack_io::BlockCache;
+
+use crate::commit_record::{write_commit_record, CommitRows};
+use crate::error::StoreError;
+use crate::known::KnownRepresentations;
+use crate::layout::{fsync_dir, io_err, StoreLayout};
+use crate::lock::WriterLock;
+use crate::report::OpenProblem;
+use crate::snapshot::Snapshot;
+
+thread_local! {
+    pub(super) static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
+}
+
+/// How new packs are written.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Layout of new packs (v2 unless asked otherwise).
+    pub format: PackVersion,
+    /// Size at which packs rotate.
+    pub pack_size_limit: u64,
+    /// Uncompressed bytes at which a v2 block of entries with residues closes; `None` (the
+    /// default): [`pack_io::DICTIONARY_BLOCK_SIZE`] in packs with a dictionary (every pack
+    /// large enough to train one), [`pack_format::v2::DEFAULT_BLOCK_SIZE`] without. `Some(1)`
+    /// puts every sequence in a block of its own: a random read decompresses that sequence
+    /// alone (faster), and the packs are larger (one block table row and frame header per
+    /// sequence, no context shared between neighbours).
+    pub block_size: Option<usize>,
+    /// Zstandard level; `None` (the default) chooses per pack: v1 packs
+    /// [`pack_format::v1::DEFAULT_LEVEL`], v2 packs [`pack_format::v2::default_level`] of
+    /// their first entries (1 for protein, 3 for nucleotide sequences).
+    pub level: Option<i32>,
+    /// Bytes of headers a write session holds for sequences it has already written (their
+    /// later representations, written at commit as one representations-only entry per
+    /// sequence). Past it they are written at once, so that an import's memory stays
+    /// bounded whatever its input: a sequence seen again after that gets one more entry.
+    /// Default [`HELD_HEADERS_BYTES`] (counted in the 4 MiB chunks that hold them).
+    pub held_headers_limit: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            format: PackVersion::V2,
+            pack_size_limit: 64 << 20,
+            block_size: None,
+            level: None,
+            held_headers_limit: HELD_HEADERS_BYTES,
+        }
+    }
+}
+
+/// SEQUOIA's store: every distinct sequence once, keyed by SHA-256, with every source
+/// record of it, in pack files found through memory-mapped indexes.
+///
+/// Reads see the last commit; writes become visible to readers when [`commit`] returns,
+/// and are durable then. Any number of threads may read while one writes.
+///
+/// [`commit`]: PackedSequenceStorage::commit
+///
+/// # Examples
+/// ```
+/// use sequoia_store::{PackedSequenceStorage, StoreOptions};
+/// use pack_format::{Representation, SequenceHash};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+/// let put = store.put(b"mkvla", Representation::new("sp|P1|X_HUMAN test", "uniprot")).unwrap();
+/// assert!(put.new_sequence);
+/// store.commit().unwrap();
+/// let hash = SequenceHash::of_residues(b"MKVLA");
+/// assert_eq!(store.get(&hash).unwrap().unwrap(), b"MKVLA");
+/// assert_eq!(store.representations(&hash).unwrap().len(), 1);
+/// ```
+pub struct PackedSequenceStorage {
+    layout: StoreLayout,
+    options: StoreOptions,
+    snapshot: RwLock<Arc<Snapshot>>,
+    session: Option<Mutex<WriteSession>>,
+}
+
+impl PackedSequenceStorage {
+    /// Opens an existing store for reading.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let layout = StoreLayout::new(root);
+        if !layout.packs_dir().is_dir() || !layout.indices_dir().is_dir() {
+            return Err(StoreError::NoStore {
+                path: root.to_path_buf(),
+            });
+        }
+        let snapshot = Snapshot::open(&layout)?;
+        Ok(PackedSequenceStorage {
+            layout,
+            options: StoreOptions::default(),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            session: None,
+        })
+    }
+
+    /// Opens a store for writing, creating it if needed, and takes the writer lock.
+    /// Fails when an index is damaged (run [`rebuild_index`] first).
+    ///
+    /// [`rebuild_index`]: PackedSequenceStorage::rebuild_index
+    pub fn open_writer(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let store = Self::open_writer_unchecked(root, options)?;
+        store.snapshot().sound_for_writing()?;
+        Ok(store)
+    }
+
+    /// Like [`open_writer`](Self::open_writer) but accepts damaged indexes (for repair).
+    pub fn open_for_repair(root: &Path) -> Result<Self, StoreError> {
+        Self::open_writer_unchecked(root, StoreOptions::default())
+    }
+
+    fn open_writer_unchecked(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let layout = StoreLayout::new(root);
+        for dir in [
+            layout.root().to_path_buf(),
+            layout.packs_dir(),
+            layout.indices_dir(),
+        ] {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                if let Some(parent) = dir.parent() {
+                    fsync_dir(if parent.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        parent
+                    })?;
+                }
+            }
+        }
+        let lock = WriterLock::acquire(&layout.lock_path())?;
+        let mut snapshot = Snapshot::open(&layout)?;
+        if snapshot.multi.is_none() && snapshot.packs.is_empty() && snapshot.problems.is_empty() {
+            // A new store starts with an empty commit record, so that its first commit is
+            // atomic like every other.
+            write_commit_record(
+                &layout,
+                &[],
+                IndexCounts::default(),
+                &mut CommitRows::Entries(Vec::new()),
+            )?;
+            snapshot = Snapshot::open(&layout)?;
+        }
+        let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
+        Ok(PackedSequenceStorage {
+            layout,
+            options,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            session: Some(Mutex::new(WriteSession {
+                _lock: lock,
+                writer: None,
+                next_pack_id,
+                batch: Vec::new(),
+                batch_bytes: 0,
+                known: KnownRepresentations::default(),
+                aliases: None,
+                poisoned: None,
+            })),
+        })
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    pub(crate) fn layout(&self) -> &StoreLayout {
+        &self.layout
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the store's indexes to see commits made by other handles or processes.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let fresh = Arc::new(Snapshot::open(&self.layout)?);
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// Files found unreadable when the store was opened (reported, left in place).
+    pub fn problems(&self) -> Vec<OpenProblem> {
+        self.snapshot().problems.clone()
+    }
+}
+
+impl Drop for PackedSequenceStorage {
+    fn drop(&mut self) {
+        if let Some(session) = &self.session {
+            let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+            self.discard(&mut s);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The write session: puts de-duplicated against the store and the session, batched to
+//! the pack writer and the alias worker until [`PackedSequenceStorage::commit`].
+
+use pack_format::{PackId, Representation, SequenceHash};
+use pack_io::{PackWriter, PackWriterConfig, PutEntry};
+
+use crate::alias::AliasWorker;
+use crate::error::StoreError;
+use crate::known::{fingerprint, KnownRepresentations};
+use crate::lock::WriterLock;
+
+use super::*;
+
+/// What a put changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The residues were not stored before.
+    pub new_sequence: bool,
+    /// The representation was not stored before.
+    pub new_representation: bool,
+}
+
+pub(crate) struct WriteSession {
+    pub(super) _lock: WriterLock,
+    pub(super) writer: Option<PackWriter>,
+    pub next_pack_id: PackId,
+    pub(super) batch: Vec<PutEntry>,
+    pub(super) batch_bytes: usize,
+    /// Sequences touched since the last commit, with their representations' fingerprints;
+    /// new representations of sequences already written are kept there, grouped per
+    /// sequence, and written at commit as one entry each (in first-seen order), so that a
+    /// sequence seen in three sources costs two entries, not three.
+    pub(super) known: KnownRepresentations,
+    /// Computes alias-index rows (digests of new sequences, accessions of new
+    /// representations) on its own thread, from the batches the writer is sent (shared).
+    pub(super) aliases: Option<AliasWorker>,
+    pub poisoned: Option<String>,
+}
+
+impl WriteSession {
+    /// Whether anything was put since the last commit.
+    pub fn has_uncommitted(&self) -> bool {
+        self.writer.is_some() || !self.batch.is_empty() || !self.known.is_empty()
+    }
+}
+
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// How many records ahead [`PackedSequenceStorage::put_normalized_batch`] prefetches
+/// the session's slot of a record.
+const SESSION_PREFETCH_AHEAD: usize = 8;
+
+/// The default [`StoreOptions::held_headers_limit`]: one pack's worth.
+pub const HELD_HEADERS_BYTES: usize = 64 << 20;
+
+/// What `representations` count for towards [`BATCH_BYTES`].
+pub(crate) fn representations_bytes(representations: &[Representation]) -> usize {
+    representations
+        .iter()
+        .map(|r| r.header.len() + r.source.len() + 8)
+        .sum()
+}
+
+impl PackedSequenceStorage {
+    pub(crate) fn session(&self) -> Result<std::sync::MutexGuard<'_, WriteSession>, StoreError> {
+        let s = self.session.as_ref().ok_or(StoreError::ReadOnly)?;
+        let guard = s.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &guard.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        Ok(guard)
+    }
+
+    pub(crate) fn session_guard(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, impl Sized>, StoreError> {
+        let s = self.session.as_ref().ok_or(StoreError::ReadOnly)?;
+        Ok(s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stores `residues` (checked and upper-cased) with one representation.
+    pub fn put(
+        &self,
+        residues: &[u8],
+        representation: Representation,
+    ) -> Result<PutOutcome, StoreError> {
+        let residues =
+            crate::alphabet::normalize_residues(residues).map_err(StoreError::InvalidSequence)?;
+        let hash = SequenceHash::of_residues(&residues);
+        let mut s = self.session()?;
+        self.put_locked(
+            &mut s,
+            hash,
+            residues,
+            &representation.header,
+            &representation.source,
+        )
+    }
+
+    /// Stores many records whose residues are already upper-case and valid, with their
+    /// hashes computed (the import path), all from `source`.
+    pub(crate) fn put_normalized_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = (SequenceHash, &'a [u8], &'a str)>,
+        source: &str,
+        mut counted: impl FnMut(PutOutcome),
+    ) -> Result<(), StoreError> {
+        let mut s = self.session()?;
+        let records: Vec<_> = records.into_iter().collect();
+        for (i, &(hash, residues, header)) in records.iter().enumerate() {
+            // Each record's session lookup misses the cache in a large import: started
+            // a few records ahead, it overlaps the work on the records in between.
+            if let Some((ahead, _, _)) = records.get(i + SESSION_PREFETCH_AHEAD) {
+                s.known.prefetch(ahead);
+            }
+            counted(self.put_locked(&mut s, hash, residues, header, source)?);
+        }
+        Ok(())
+    }
+
+    /// Stores a record, copying its residues and representation only when the sequence is
+    /// new (a known sequence's new representation is kept by `known` until the commit).
+    fn put_locked<R: Into<Vec<u8>>>(
+        &self,
+        s: &mut WriteSession,
+        hash: SequenceHash,
+        residues: R,
+        header: &str,
+        source: &str,
+    ) -> Result<PutOutcome, StoreError> {
+        let mut outcome = PutOutcome::default();
+        // Touched in this session, else stored by an earlier commit, else new.
+        let mut seen = s.known.add_representation(&hash, header, source);
+        if seen.is_none() {
+            if let Some(fps) = self.stored_fingerprints(&hash)? {
+                s.known.insert_sequence(hash, fps);
+                seen = s.known.add_representation(&hash, header, source);
+            }
+        }
+        if let Some(new_representation) = seen {
+            outcome.new_representation = new_representation;
+            if new_representation && s.known.held_bytes() >= self.options.held_headers_limit {
+                // Bounded, whatever the input's size: written now, as the commit would,
+                // a batch at a time.
+                loop {
+                    let batch = s.known.flush_deferred(BATCH_BYTES);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    self.write_deferred(s, batch)?;
+                }
+            }
+            return Ok(outcome);
+        }
+        s.known.insert_sequence(hash, [fingerprint(header, source)]);
+        outcome.new_sequence = true;
+        outcome.new_representation = true;
+        let residues = residues.into();
+        s.batch_bytes += residues.len() + header.len() + source.len() + 48;
+        s.batch.push(PutEntry {
+            hash,
+            residues,
+            representations: vec![Representation::new(header, source)],
+        });
+        if s.batch_bytes >= BATCH_BYTES {
+            self.send_batch(s)?;
+        }
+        Ok(outcome)
+    }
+
+    /// The fingerprints of the representations stored for `hash`, `None` when it is not
+    /// stored.
+    fn stored_fingerprints(&self, hash: &SequenceHash) -> Result<Option<Vec<u64>>, StoreError> {
+        let snap = self.snapshot();
+        let locs = snap.locations(hash)?;
+        if locs.is_empty() {
+            return Ok(None);
+        }
+        let mut fps = Vec::new();
+        CACHE.with(|c| {
+            let mut cache = c.borrow_mut();
+            for loc in &locs {
+                snap.with_entry(hash, loc, &mut cache, |e| {
+                    e.for_each_representation(|h, s| fps.push(fingerprint(h, s)))
+                })?
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(Some(fps))
+    }
+
+    /// How this store writes packs, the first numbered `first_id`.
+    pub(crate) fn writer_config(&self, first_id: PackId) -> PackWriterConfig {
+        let mut config = PackWriterConfig::new(&self.layout.packs_dir(), first_id);
+        config.version = self.options.format;
+        config.pack_size_limit = self.options.pack_size_limit;
+        if let Some(size) = self.options.block_size {
+            config.block_size = size;
+            config.dictionary_block_size = size;
+        }
+        config.level = self.options.level;
+        config
+    }
+
+    pub(super) fn send_batch(&self, s: &mut WriteSession) -> Result<(), StoreError> {
+        if s.batch.is_empty() {
+            return Ok(());
+        }
+        if s.writer.is_none() {
+            s.writer = Some(PackWriter::spawn(self.writer_config(s.next_pack_id))?);
+        }
+        // One batch, shared by the writer and the alias thread.
+        let batch = std::sync::Arc::new(std::mem::take(&mut s.batch));
+        s.batch_bytes = 0;
+        if s.aliases.is_none() {
+            s.aliases = Some(AliasWorker::spawn()?);
+        }
+        s.aliases
+            .as_ref()
+            .expect("an alias worker was just started")
+            .send(batch.clone())?;
+        let sent = s
+            .writer
+            .as_ref()
+            .expect("a writer was just started")
+            .put_shared(batch);
+        if let Err(e) = sent {
+            // The thread stopped on an error: collect it and poison the session.
+            let err = match s.writer.take().map(|w| w.finish()) {
+                Some(Err(inner)) => StoreError::from(inner),
+                _ => StoreError::from(e),
+            };
+            s.poisoned = Some(err.to_string());
+            return Err(err);
+        }
+        Ok(())
+    }
+}
