@@ -8,7 +8,7 @@ use pack_format::{PackId, Representation};
 use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
-use crate::ordered::block_ranges;
+use crate::pool::block_ranges;
 use crate::side::{place, Cursors, Others, SideEntries};
 use crate::snapshot::Snapshot;
 use crate::store::{PackedSequenceStorage, StoredSequence};
@@ -188,7 +188,7 @@ impl PackedSequenceStorage {
         // Buffers handed out come back to be filled again: fresh ones would cost a page
         // fault per 4 KiB of output.
         let (spare_tx, spare) = crossbeam_channel::unbounded::<Vec<u8>>();
-        crate::ordered::ordered_parallel(
+        crate::pool::ordered_parallel(
             units.len(),
             threads,
             || (BlockCache::default(), empty_record()),

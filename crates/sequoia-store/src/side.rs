@@ -11,7 +11,7 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 use pack_io::BlockCache;
 
 use crate::error::StoreError;
-use crate::ordered::ordered_parallel;
+use crate::pool::ordered_parallel;
 use crate::snapshot::{index_error, Snapshot};
 use pack_index::{IndexKind, PackIndex};
 

@@ -126,7 +126,7 @@ impl PackedSequenceStorage {
                 continue;
             };
             let blocks = reader.block_count().unwrap_or(0);
-            for range in crate::ordered::block_ranges(blocks) {
+            for range in crate::pool::block_ranges(blocks) {
                 share.push(reader.file_len() * range.len() as u64 / u64::from(blocks));
                 jobs.push((i, Some(range)));
             }

@@ -1,0 +1,47 @@
+//! `sequoia repack`: every pack rewritten with one entry per sequence.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use sequoia_store::PackedSequenceStorage;
+
+use super::{fail, PackArgs, Result};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    packs: PackArgs,
+}
+
+pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+    let options = args.packs.options();
+    let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
+    eprintln!(
+        "repacking {} (every sequence is read and written again)",
+        root.display()
+    );
+    let s = store.repack().map_err(fail)?;
+    if s.old_packs.is_empty() {
+        eprintln!("nothing to repack: the store is empty");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "repacked {} entries in {} packs ({:.1} MB) into {} entries in {} packs ({:.1} MB)",
+        s.old_entries,
+        s.old_packs.len(),
+        s.old_pack_bytes as f64 / 1e6,
+        s.new_entries,
+        s.new_packs.len(),
+        s.new_pack_bytes as f64 / 1e6
+    );
+    let layout = sequoia_store::layout::StoreLayout::new(root);
+    eprintln!("these files are no longer part of the store; delete them to free the space:");
+    for id in &s.old_packs {
+        for path in [layout.pack_path(*id), layout.pack_index_path(*id)] {
+            if path.exists() {
+                eprintln!("  {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,42 @@
+//! `sequoia verify`: every pack and index re-read, every sequence re-hashed.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use sequoia_store::PackedSequenceStorage;
+
+use super::{fail, progress_bar, Result, LEFTOVER_NOTE};
+
+pub fn exec(root: &Path) -> Result<ExitCode> {
+    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let total = store.stats().map_err(fail)?.pack_bytes;
+    let bar = progress_bar(Some(total));
+    bar.set_message("verify");
+    let report = store.verify(&mut |done, _| bar.set_position(done));
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    for p in &report.problems {
+        writeln!(out, "problem: {p}")?;
+    }
+    for p in &report.stray_temp_files {
+        writeln!(out, "{LEFTOVER_NOTE}: {}", p.display())?;
+    }
+    writeln!(
+        out,
+        "verified {} packs ({:.1} MB), {} entries, {} sequences re-hashed, {} index files in {:.2} s ({:.0} MB/s): {}",
+        report.packs,
+        report.pack_bytes as f64 / 1e6,
+        report.entries,
+        report.sequences,
+        report.index_files,
+        report.seconds,
+        report.pack_bytes as f64 / 1e6 / report.seconds.max(1e-9),
+        if report.problems.is_empty() { "OK".to_string() } else { format!("{} PROBLEMS", report.problems.len()) }
+    )?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
