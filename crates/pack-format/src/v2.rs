@@ -272,8 +272,8 @@ pub struct V2PackEncoder<W: Write> {
     written: u64,
     block: Vec<u8>,
     block_size: usize,
-    /// Block size for blocks of representations-only entries (`block_size` unless set).
-    representations_block_size: usize,
+    /// Block size for blocks of addition entries (`block_size` unless set).
+    additions_block_size: usize,
     /// Whether the open block holds an entry with residues.
     block_has_residues: bool,
     compressed: Vec<u8>,
@@ -349,7 +349,7 @@ impl<W: Write> V2PackEncoder<W> {
             written: (HEADER_LEN + dictionary.len()) as u64,
             block: Vec::with_capacity(block_size + 4096),
             block_size: block_size.max(1),
-            representations_block_size: block_size.max(1),
+            additions_block_size: block_size.max(1),
             block_has_residues: false,
             compressed: Vec::new(),
             compressor,
@@ -402,7 +402,7 @@ impl<W: Write> V2PackEncoder<W> {
         let limit = if self.block_has_residues {
             self.block_size
         } else {
-            self.representations_block_size
+            self.additions_block_size
         };
         if self.block.len() >= limit {
             self.flush_block()?;
@@ -410,11 +410,11 @@ impl<W: Write> V2PackEncoder<W> {
         Ok((block, offset as u32, len as u32))
     }
 
-    /// Closes blocks that hold only representations-only entries at `size` bytes instead
+    /// Closes blocks that hold only addition entries at `size` bytes instead
     /// of the block size: such an entry is read alone (`get` of all representations),
     /// and a smaller block decompresses faster.
-    pub fn set_representations_block_size(&mut self, size: usize) {
-        self.representations_block_size = size.max(1);
+    pub fn set_additions_block_size(&mut self, size: usize) {
+        self.additions_block_size = size.max(1);
     }
 
     /// Bytes written to the output so far plus the open block's uncompressed bytes: an
@@ -1178,7 +1178,7 @@ mod tests {
     #[test]
     fn blocks_of_representations_only_entries_close_at_their_own_size() {
         let mut enc = V2PackEncoder::new(Vec::new(), 1, 3, 1000).unwrap();
-        enc.set_representations_block_size(200);
+        enc.set_additions_block_size(200);
         let reps = |i: usize| {
             [Representation::new(
                 format!("sp|Q{i:05}|X some protein"),
@@ -1186,7 +1186,7 @@ mod tests {
             )]
         };
         let seq = |i: usize| format!("MKV{}", "ACDEFGHIKLMNPQRSTVWY".repeat(3 + i % 4));
-        // Sequences, then representations-only entries, then a sequence again.
+        // Sequences, then addition entries, then a sequence again.
         let mut places = Vec::new();
         for i in 0..20 {
             let h = SequenceHash::of_residues(seq(i).as_bytes());
@@ -1204,7 +1204,7 @@ mod tests {
         let sizes: Vec<u32> = (0..pack.trailer().block_count)
             .map(|i| pack.block_info(i).unwrap().uncompressed_len)
             .collect();
-        // Blocks of sequences reach 1000 bytes; blocks of representations only are closed
+        // Blocks of sequences reach 1000 bytes; blocks of additions only are closed
         // once they reach 200 (one entry is ~45 bytes), not 1000.
         let (seq_blocks, rest) = sizes.split_at(first_reps_block as usize - 1);
         assert!(seq_blocks.iter().all(|&n| n >= 1000), "{sizes:?}");

@@ -19,9 +19,9 @@ use crate::{pack_temp_name, Error};
 /// representations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PutEntry {
-    /// SHA-256 of `residues`, or of the stored sequence for a representations-only entry.
+    /// SHA-256 of `residues`, or of the stored sequence for a addition entry.
     pub hash: SequenceHash,
-    /// Upper-case residues; empty for a representations-only entry.
+    /// Upper-case residues; empty for a addition entry.
     pub residues: Vec<u8>,
     /// Source records.
     pub representations: Vec<Representation>,
@@ -52,9 +52,9 @@ pub struct PackWriterConfig {
     pub dictionary: bool,
     /// Uncompressed bytes per block when a dictionary is used.
     pub dictionary_block_size: usize,
-    /// Uncompressed bytes per block of representations-only entries when a dictionary is
+    /// Uncompressed bytes per block of addition entries when a dictionary is
     /// used: such an entry is read on its own, so its block is kept small.
-    pub representations_block_size: usize,
+    pub additions_block_size: usize,
     /// Entry bytes a dictionary is trained on ([`TRAINING_BYTES`]).
     pub training_bytes: usize,
 }
@@ -62,9 +62,9 @@ pub struct PackWriterConfig {
 /// Default block size with a dictionary (see docs/format.md).
 pub const DICTIONARY_BLOCK_SIZE: usize = 2048;
 
-/// Default size of blocks holding only representations-only entries, with a dictionary
+/// Default size of blocks holding only addition entries, with a dictionary
 /// (see docs/format.md).
-pub const REPRESENTATIONS_BLOCK_SIZE: usize = 512;
+pub const ADDITIONS_BLOCK_SIZE: usize = 512;
 
 /// Entry bytes a dictionary is trained on by default: a pack's first entries, which it
 /// holds back before writing anything, or the previous pack's last ones.
@@ -91,7 +91,7 @@ impl PackWriterConfig {
             level: None,
             dictionary: true,
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
-            representations_block_size: REPRESENTATIONS_BLOCK_SIZE,
+            additions_block_size: ADDITIONS_BLOCK_SIZE,
             training_bytes: TRAINING_BYTES,
         }
     }
@@ -297,7 +297,7 @@ struct NextDictionary {
     /// The sampled entries' residues, back to back: the next pack's level is chosen by them.
     residues: Vec<u8>,
     /// How many sampled entries have residues: a pack whose first entry is of the other
-    /// kind (the representations-only entries a commit writes after the new sequences)
+    /// kind (the addition entries a commit writes after the new sequences)
     /// trains its own dictionary, on entries like those it will hold.
     with_residues: usize,
     /// Whether most samples had residues (set when the training starts).
@@ -445,7 +445,7 @@ impl WriterState {
             Some(d) => {
                 V2PackEncoder::with_dictionary(out, id, level, self.config.dictionary_block_size, d)
                     .map(|mut e| {
-                        e.set_representations_block_size(self.config.representations_block_size);
+                        e.set_additions_block_size(self.config.additions_block_size);
                         e
                     })
             }
@@ -813,7 +813,7 @@ mod tests {
 
     #[test]
     fn a_pack_of_representations_after_packs_of_sequences_trains_its_own_dictionary() {
-        // As a commit writes them: new sequences, then representations-only entries.
+        // As a commit writes them: new sequences, then addition entries.
         let sequences = random_proteins(8_000);
         let mut x = 7u64;
         let representations: Vec<PutEntry> = (0..60_000)

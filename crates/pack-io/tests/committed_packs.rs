@@ -59,11 +59,7 @@ fn the_committed_v2_packs_read_back() {
     assert_eq!(entries.len(), 5);
     assert!(entries.iter().all(|e| e.1 > 0));
     let (_, reps_only) = read_all("pack_v2/seed_v2_reps_only.tal");
-    assert_eq!(
-        reps_only.len(),
-        5,
-        "one representations-only entry per sequence"
-    );
+    assert_eq!(reps_only.len(), 5, "one addition entry per sequence");
     for (e, first) in reps_only.iter().zip(&entries) {
         assert_eq!(e.1, 0);
         assert_eq!(e.0, first.0);
@@ -86,7 +82,7 @@ fn the_committed_v2_pack_with_a_dictionary_reads_back() {
     let (reader, entries) = read_all("pack_v2/seed_v2_dict.tal");
     assert!(reader.has_dictionary());
     // sample.fasta: 300 records of 208 distinct sequences; the 72 sequences seen again get one
-    // representations-only entry each, written at commit.
+    // addition entry each, written at commit.
     assert_eq!(entries.len(), 280);
     assert_eq!(entries.iter().filter(|e| e.1 > 0).count(), 208);
     assert_eq!(

@@ -24,7 +24,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Makes mimalloc give freed memory back to the system at once instead of after its purge
 /// delay (10 ms in v2, 1 s in v3, and only when the freeing thread next allocates), for
-/// an import: it frees its held headers and its session's map while other threads go on,
+/// an import: it frees its additions' headers and its session's map while other threads go on,
 /// and with the delay that memory stayed resident (on `protein_all.fasta` doubled: peak
 /// RSS 451 MB, 296-303 MB with no delay; import times within their spread). Not for the
 /// reading commands: `export` took 0.75-0.88 s without the delay against 0.66-0.68 s with

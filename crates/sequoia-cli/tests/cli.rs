@@ -696,7 +696,7 @@ fn block_size_one_puts_every_sequence_in_a_block_of_its_own() {
     let default = store("default", &[]);
     let one = store("one", &["--block-size", "1"]);
     // Every sequence's residues entry in a block of its own: at least as many blocks as
-    // sequences (the representations-only entries of repeated records share theirs).
+    // sequences (the addition entries of repeated records share theirs).
     let sequences = |store: &Path| -> u32 {
         let out = ok(store, &["stats"]).stdout;
         let text = String::from_utf8(out).unwrap();

@@ -500,7 +500,7 @@ mod tests {
     #[test]
     fn an_accession_answered_only_by_a_later_entry_is_found() {
         // A representation that came after its sequence's residues entry was written is
-        // in a representations-only entry: get_by reads on until a header answers.
+        // in a addition entry: get_by reads on until a header answers.
         let dir = tempfile::tempdir().unwrap();
         let store =
             PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();

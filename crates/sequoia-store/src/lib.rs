@@ -34,7 +34,6 @@ mod export;
 pub mod fasta;
 mod ids;
 mod import;
-mod known;
 pub mod layout;
 mod lock;
 mod md5_lanes;
@@ -44,7 +43,6 @@ mod rebuild;
 mod repack;
 mod report;
 mod sha512_lanes;
-mod side;
 mod snapshot;
 mod store;
 mod verify;
@@ -59,7 +57,7 @@ pub use repack::RepackSummary;
 pub use report::{OpenProblem, Problem};
 pub use store::{
     CommitSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats,
-    StoredSequence, HELD_HEADERS_BYTES,
+    StoredSequence, ADDITIONS_LIMIT,
 };
 pub use verify::VerifyReport;
 

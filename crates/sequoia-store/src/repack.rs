@@ -1,5 +1,5 @@
 //! Rewriting every pack of a store into new ones, each sequence as one entry with all its
-//! representations: the representations-only entries that later imports add are merged
+//! representations: the addition entries that later imports add are merged
 //! into their sequence's entry, so reads decompress one block per sequence and the store
 //! and its indexes get smaller.
 

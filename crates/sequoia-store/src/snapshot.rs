@@ -331,7 +331,7 @@ impl Snapshot {
     /// Calls `f` with the locations of `hash`, in index order, until it returns `Some`:
     /// what it returned (or `None`) and how many locations it saw. Unlike
     /// [`locations`](Self::locations) this reads no entry table row beyond the one that
-    /// answers (a sequence as imported has a second, representations-only, entry).
+    /// answers (a sequence as imported has a second entry, an addition entry).
     pub fn first_location<R>(
         &self,
         hash: &SequenceHash,

@@ -14,7 +14,7 @@ use sequoia_store::{PackedSequenceStorage, StoreOptions};
 type Model = BTreeMap<Vec<u8>, BTreeSet<String>>;
 
 /// Puts 60 sequences in `format`, half of them seen in the round before (so that the store
-/// has representations-only entries), and commits.
+/// has addition entries), and commits.
 fn commit_round(dir: &Path, format: PackVersion, round: usize, model: &mut Model) {
     let options = StoreOptions {
         format,

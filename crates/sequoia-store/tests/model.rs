@@ -44,11 +44,11 @@ fn options(v1: bool) -> StoreOptions {
     }
 }
 
-/// [`options`], and a session that writes every held header at once (`flush`): the
+/// [`options`], and a session that writes every addition at once (`flush`): the
 /// bound an import reaches past 64 MiB of them.
 fn options_flushing(v1: bool, flush: bool) -> StoreOptions {
     StoreOptions {
-        held_headers_limit: if flush { 1 } else { usize::MAX },
+        additions_limit: if flush { 1 } else { usize::MAX },
         ..options(v1)
     }
 }

@@ -45,10 +45,10 @@ impl PackedSequenceStorage {
     }
 
     fn commit_locked(&self, s: &mut WriteSession) -> Result<CommitSummary, StoreError> {
-        // Taking the deferred representations frees the session's memory of what it saw
+        // Taking the additions representations frees the session's memory of what it saw
         // before the packs and indexes are finished.
-        let deferred = s.known.take_deferred();
-        self.write_deferred(s, deferred)?;
+        let additions = s.dedup.take_additions();
+        self.write_additions(s, additions)?;
         self.send_batch(s)?;
         let Some(writer) = s.writer.take() else {
             return Ok(CommitSummary::default());
@@ -65,14 +65,14 @@ impl PackedSequenceStorage {
         Ok(summary)
     }
 
-    /// Sends representations of sequences already written, as one representations-only
+    /// Sends representations of sequences already written, as one addition
     /// entry per sequence, to the session's packs.
-    pub(super) fn write_deferred(
+    pub(super) fn write_additions(
         &self,
         s: &mut WriteSession,
-        deferred: impl IntoIterator<Item = (SequenceHash, Vec<Representation>)>,
+        additions: impl IntoIterator<Item = (SequenceHash, Vec<Representation>)>,
     ) -> Result<(), StoreError> {
-        for (hash, representations) in deferred {
+        for (hash, representations) in additions {
             s.batch_bytes += representations_bytes(&representations);
             s.batch.push(PutEntry {
                 hash,
@@ -268,7 +268,7 @@ impl PackedSequenceStorage {
     pub(super) fn discard(&self, s: &mut WriteSession) {
         s.batch.clear();
         s.batch_bytes = 0;
-        s.known.clear();
+        s.dedup.clear();
         s.aliases = None;
         s.poisoned = None;
         if let Some(w) = s.writer.take() {

@@ -29,7 +29,7 @@ impl PackedSequenceStorage {
     pub fn get(&self, hash: &SequenceHash) -> Result<Option<Vec<u8>>, StoreError> {
         let snap = self.snapshot();
         // The entries are read in order until one holds the residues (the first one, unless
-        // damaged): the representations-only entries are not even located.
+        // damaged): the addition entries are not even located.
         let (residues, seen) = CACHE.with(|c| {
             let mut cache = c.borrow_mut();
             snap.first_location(hash, |loc| residues_in(&snap, hash, loc, &mut cache))
@@ -300,7 +300,7 @@ pub(super) fn residues_at(
     }
 }
 
-/// The residues the entry of `hash` at `loc` holds (`None`: a representations-only entry).
+/// The residues the entry of `hash` at `loc` holds (`None`: a addition entry).
 fn residues_in(
     snap: &Snapshot,
     hash: &SequenceHash,

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `store/mod.rs` | open, open_writer, open_for_repair, refresh, problems |
 //! | `store/session.rs` | the write session: put, put_normalized_batch |
+//! | `store/dedup.rs` | the write session's de-duplication state and held additions |
 //! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
 //! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, get_record |
 //! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
@@ -14,6 +15,7 @@
 //! `rebuild` (rebuild_index), `repack` and `export`.
 
 mod commit;
+mod dedup;
 mod find;
 mod get;
 mod session;
@@ -25,7 +27,7 @@ pub(crate) use find::FoundBuffers;
 pub use find::FoundSequence;
 pub use get::StoredSequence;
 pub(crate) use session::{representations_bytes, WriteSession, BATCH_BYTES};
-pub use session::{PutOutcome, HELD_HEADERS_BYTES};
+pub use session::{PutOutcome, ADDITIONS_LIMIT};
 pub use stats::StoreStats;
 
 use std::cell::RefCell;
@@ -38,11 +40,11 @@ use pack_io::BlockCache;
 
 use crate::commit_record::{write_commit_record, CommitRows};
 use crate::error::StoreError;
-use crate::known::KnownRepresentations;
 use crate::layout::{fsync_dir, io_err, StoreLayout};
 use crate::lock::WriterLock;
 use crate::report::OpenProblem;
 use crate::snapshot::Snapshot;
+use dedup::SessionDedup;
 
 thread_local! {
     pub(super) static CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
@@ -67,11 +69,11 @@ pub struct StoreOptions {
     /// their first entries (1 for protein, 3 for nucleotide sequences).
     pub level: Option<i32>,
     /// Bytes of headers a write session holds for sequences it has already written (their
-    /// later representations, written at commit as one representations-only entry per
+    /// later representations, written at commit as one addition entry per
     /// sequence). Past it they are written at once, so that an import's memory stays
     /// bounded whatever its input: a sequence seen again after that gets one more entry.
-    /// Default [`HELD_HEADERS_BYTES`] (counted in the 4 MiB chunks that hold them).
-    pub held_headers_limit: usize,
+    /// Default [`ADDITIONS_LIMIT`] (counted in the 4 MiB chunks that hold them).
+    pub additions_limit: usize,
 }
 
 impl Default for StoreOptions {
@@ -81,7 +83,7 @@ impl Default for StoreOptions {
             pack_size_limit: 64 << 20,
             block_size: None,
             level: None,
-            held_headers_limit: HELD_HEADERS_BYTES,
+            additions_limit: ADDITIONS_LIMIT,
         }
     }
 }
@@ -189,7 +191,7 @@ impl PackedSequenceStorage {
                 next_pack_id,
                 batch: Vec::new(),
                 batch_bytes: 0,
-                known: KnownRepresentations::default(),
+                dedup: SessionDedup::default(),
                 aliases: None,
                 poisoned: None,
             })),

@@ -4,9 +4,9 @@
 use pack_format::{PackId, Representation, SequenceHash};
 use pack_io::{PackWriter, PackWriterConfig, PutEntry};
 
+use super::dedup::{fingerprint, SessionDedup};
 use crate::alias::AliasWorker;
 use crate::error::StoreError;
-use crate::known::{fingerprint, KnownRepresentations};
 use crate::lock::WriterLock;
 
 use super::*;
@@ -30,7 +30,7 @@ pub(crate) struct WriteSession {
     /// new representations of sequences already written are kept there, grouped per
     /// sequence, and written at commit as one entry each (in first-seen order), so that a
     /// sequence seen in three sources costs two entries, not three.
-    pub(super) known: KnownRepresentations,
+    pub(super) dedup: SessionDedup,
     /// Computes alias-index rows (digests of new sequences, accessions of new
     /// representations) on its own thread, from the batches the writer is sent (shared).
     pub(super) aliases: Option<AliasWorker>,
@@ -40,7 +40,7 @@ pub(crate) struct WriteSession {
 impl WriteSession {
     /// Whether anything was put since the last commit.
     pub fn has_uncommitted(&self) -> bool {
-        self.writer.is_some() || !self.batch.is_empty() || !self.known.is_empty()
+        self.writer.is_some() || !self.batch.is_empty() || !self.dedup.is_empty()
     }
 }
 
@@ -50,8 +50,8 @@ pub(crate) const BATCH_BYTES: usize = 1 << 20;
 /// the session's slot of a record.
 const SESSION_PREFETCH_AHEAD: usize = 8;
 
-/// The default [`StoreOptions::held_headers_limit`]: one pack's worth.
-pub const HELD_HEADERS_BYTES: usize = 64 << 20;
+/// The default [`StoreOptions::additions_limit`]: one pack's worth.
+pub const ADDITIONS_LIMIT: usize = 64 << 20;
 
 /// What `representations` count for towards [`BATCH_BYTES`].
 pub(crate) fn representations_bytes(representations: &[Representation]) -> usize {
@@ -111,7 +111,7 @@ impl PackedSequenceStorage {
             // Each record's session lookup misses the cache in a large import: started
             // a few records ahead, it overlaps the work on the records in between.
             if let Some((ahead, _, _)) = records.get(i + SESSION_PREFETCH_AHEAD) {
-                s.known.prefetch(ahead);
+                s.dedup.prefetch(ahead);
             }
             counted(self.put_locked(&mut s, hash, residues, header, source)?);
         }
@@ -119,7 +119,7 @@ impl PackedSequenceStorage {
     }
 
     /// Stores a record, copying its residues and representation only when the sequence is
-    /// new (a known sequence's new representation is kept by `known` until the commit).
+    /// new (a known sequence's new representation is kept by `dedup` until the commit).
     fn put_locked<R: Into<Vec<u8>>>(
         &self,
         s: &mut WriteSession,
@@ -130,29 +130,29 @@ impl PackedSequenceStorage {
     ) -> Result<PutOutcome, StoreError> {
         let mut outcome = PutOutcome::default();
         // Touched in this session, else stored by an earlier commit, else new.
-        let mut seen = s.known.add_representation(&hash, header, source);
+        let mut seen = s.dedup.add_representation(&hash, header, source);
         if seen.is_none() {
             if let Some(fps) = self.stored_fingerprints(&hash)? {
-                s.known.insert_sequence(hash, fps);
-                seen = s.known.add_representation(&hash, header, source);
+                s.dedup.insert_sequence(hash, fps);
+                seen = s.dedup.add_representation(&hash, header, source);
             }
         }
         if let Some(new_representation) = seen {
             outcome.new_representation = new_representation;
-            if new_representation && s.known.held_bytes() >= self.options.held_headers_limit {
+            if new_representation && s.dedup.additions_bytes() >= self.options.additions_limit {
                 // Bounded, whatever the input's size: written now, as the commit would,
                 // a batch at a time.
                 loop {
-                    let batch = s.known.flush_deferred(BATCH_BYTES);
+                    let batch = s.dedup.flush_additions(BATCH_BYTES);
                     if batch.is_empty() {
                         break;
                     }
-                    self.write_deferred(s, batch)?;
+                    self.write_additions(s, batch)?;
                 }
             }
             return Ok(outcome);
         }
-        s.known.insert_sequence(hash, [fingerprint(header, source)]);
+        s.dedup.insert_sequence(hash, [fingerprint(header, source)]);
         outcome.new_sequence = true;
         outcome.new_representation = true;
         let residues = residues.into();

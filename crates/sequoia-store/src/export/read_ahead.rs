@@ -1,4 +1,4 @@
-//! The representations-only entries of a store, read ahead of a whole-store walk: one pass
+//! The addition entries of a store, read ahead of a whole-store walk: one pass
 //! over the multi-pack index finds the sequences with more than one entry, and their other
 //! entries are read in file order (each block decompressed once), so that the walk looks
 //! nothing up and reads nothing at random.
@@ -19,7 +19,7 @@ use pack_index::{IndexKind, PackIndex};
 /// other entries need more is walked with a lookup per sequence instead.
 const BUDGET: u64 = 1 << 30;
 
-/// Side entries read per unit of work.
+/// Addition entries read per unit of work.
 const UNIT_ENTRIES: usize = 8192;
 
 /// Where an entry is, for ordering: (pack, block, offset).
@@ -29,7 +29,7 @@ pub(crate) fn place(loc: &PackLocation) -> Place {
     (loc.pack, loc.block, loc.offset)
 }
 
-/// A representation held in one of [`SideEntries::texts`]: the header, then the source.
+/// A representation held in one of [`AdditionEntries::texts`]: the header, then the source.
 #[derive(Clone, Copy, Default)]
 struct Span {
     text: u32,
@@ -39,7 +39,7 @@ struct Span {
 }
 
 /// A sequence with several entries: the first (its residues) and the representations of
-/// the others.
+/// its addition entries.
 struct Group {
     main: Place,
     /// Its spans, in the order of its other entries' locations.
@@ -47,8 +47,8 @@ struct Group {
 }
 
 /// The other entries of every sequence with more than one, from
-/// [`SideEntries::read`].
-pub(crate) struct SideEntries {
+/// [`AdditionEntries::read`].
+pub(crate) struct AdditionEntries {
     /// Sorted by `main`.
     groups: Vec<Group>,
     spans: Vec<Span>,
@@ -64,7 +64,7 @@ pub(crate) struct SideEntries {
 
 /// The places of the residues entries of sequences with several entries, and their other
 /// entries.
-type MainsAndSides = (Vec<Place>, Vec<Side>);
+type ResiduesAndAdditions = (Vec<Place>, Vec<Addition>);
 
 /// The sequences with more than one row in an entry index: for each, in the order of
 /// their residues entries, the place of that entry, and its other entries (their hash,
@@ -78,7 +78,7 @@ fn located_groups(
     snap: &Snapshot,
     multi: &PackIndex<memmap2::Mmap>,
     threads: usize,
-) -> Result<Option<MainsAndSides>, StoreError> {
+) -> Result<Option<ResiduesAndAdditions>, StoreError> {
     /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
     type Pending = (u64, pack_index::HashPrefix, u32);
     // A row pending (24 bytes), then its whole hash and location (48).
@@ -87,7 +87,8 @@ fn located_groups(
     // their other rows, each with its run numbered from 0 in the share; `None` past the
     // budget.
     let scan = |slots: Range<usize>| {
-        let (mut firsts, mut others): (Vec<Pending>, Vec<Pending>) = (Vec::new(), Vec::new());
+        let (mut firsts, mut addition_rows): (Vec<Pending>, Vec<Pending>) =
+            (Vec::new(), Vec::new());
         let mut runs = 0u32;
         let mut over = false;
         multi
@@ -101,16 +102,16 @@ fn located_groups(
                     let to = if i == rows.start {
                         &mut firsts
                     } else {
-                        &mut others
+                        &mut addition_rows
                     };
                     to.push((key, row.prefix, runs));
                 }
                 runs += 1;
-                over = (firsts.len() + others.len()) as u64 * ROW_BYTES > BUDGET;
+                over = (firsts.len() + addition_rows.len()) as u64 * ROW_BYTES > BUDGET;
                 Ok(())
             })
             .map_err(index_error(None))?;
-        Ok::<_, StoreError>((!over).then_some((firsts, others, runs)))
+        Ok::<_, StoreError>((!over).then_some((firsts, addition_rows, runs)))
     };
     let slots = multi.fanout_slots();
     let (first_half, second_half) = if threads > 1 && slots > 1 {
@@ -127,17 +128,19 @@ fn located_groups(
     } else {
         (scan(0..slots), Ok(Some(Default::default())))
     };
-    let (Some((mut firsts, mut others, runs)), Some((more_firsts, more_others, more_runs))) =
-        (first_half?, second_half?)
+    let (
+        Some((mut firsts, mut addition_rows, runs)),
+        Some((more_firsts, more_addition_rows, more_runs)),
+    ) = (first_half?, second_half?)
     else {
         return Ok(None);
     };
     // The second share's runs follow the first's.
     let renumber = |p: Pending| (p.0, p.1, p.2 + runs);
     firsts.extend(more_firsts.into_iter().map(renumber));
-    others.extend(more_others.into_iter().map(renumber));
+    addition_rows.extend(more_addition_rows.into_iter().map(renumber));
     let runs = runs + more_runs;
-    if (firsts.len() + others.len()) as u64 * ROW_BYTES > BUDGET {
+    if (firsts.len() + addition_rows.len()) as u64 * ROW_BYTES > BUDGET {
         return Ok(None);
     }
     let resolve = |&(key, prefix, _): &Pending| {
@@ -157,21 +160,21 @@ fn located_groups(
             .map(resolve)
             .collect::<Result<Vec<_>, StoreError>>()
     };
-    let (resolved_firsts, resolved_others) = if threads > 1 {
+    let (resolved_firsts, resolved_additions) = if threads > 1 {
         std::thread::scope(|s| {
-            let others_thread = s.spawn(|| resolve_all(&mut others));
+            let additions_thread = s.spawn(|| resolve_all(&mut addition_rows));
             let resolved_firsts = resolve_all(&mut firsts);
-            let resolved_others = others_thread.join().unwrap_or_else(|_| {
+            let resolved_additions = additions_thread.join().unwrap_or_else(|_| {
                 Err(StoreError::Corrupt(
                     "export: the thread reading entry tables stopped".into(),
                 ))
             });
-            (resolved_firsts, resolved_others)
+            (resolved_firsts, resolved_additions)
         })
     } else {
-        (resolve_all(&mut firsts), resolve_all(&mut others))
+        (resolve_all(&mut firsts), resolve_all(&mut addition_rows))
     };
-    let (resolved_firsts, resolved_others) = (resolved_firsts?, resolved_others?);
+    let (resolved_firsts, resolved_additions) = (resolved_firsts?, resolved_additions?);
     // Groups numbered in the order of their residues entries, with their whole hashes: an
     // other entry of a prefix is of the same sequence when it has the group's hash.
     let mut group_of = vec![0u32; runs as usize];
@@ -184,12 +187,12 @@ fn located_groups(
     }
     drop(firsts);
     // Other sequences under a prefix already taken (they share its first 6 bytes): by
-    // (run, hash), their group. Their first entry, in entry order as `others` is, holds
+    // (run, hash), their group. Their first entry, in entry order as `addition_rows` is, holds
     // their residues: it was written first.
     let mut shared: HashMap<(u32, SequenceHash), u32> = HashMap::new();
-    let mut sides = Vec::with_capacity(others.len());
+    let mut additions = Vec::with_capacity(addition_rows.len());
     let mut bytes = 32 * mains.len() as u64;
-    for (other, (hash, location)) in others.iter().zip(resolved_others) {
+    for (other, (hash, location)) in addition_rows.iter().zip(resolved_additions) {
         let mut group = group_of[other.2 as usize];
         if hashes[group as usize] != hash {
             match shared.entry((other.2, hash)) {
@@ -207,44 +210,44 @@ fn located_groups(
         if bytes > BUDGET {
             return Ok(None);
         }
-        sides.push(Side {
+        additions.push(Addition {
             location,
             hash,
             group,
         });
     }
-    Ok(Some((mains, sides)))
+    Ok(Some((mains, additions)))
 }
 
 /// What a walk does with the entry holding a sequence's residues.
-pub(crate) enum Others<'a> {
+pub(crate) enum Additions<'a> {
     /// The sequence has no other entry.
     None,
     /// The headers and sources of its other entries, in location order.
-    Read(&'a SideEntries, Range<u32>),
+    Read(&'a AdditionEntries, Range<u32>),
     /// Look its other entries up in the index.
     Lookup,
 }
 
-impl SideEntries {
+impl AdditionEntries {
     /// Reads the other entries of every sequence with more than one, on `threads` threads.
     /// `None` when the store has no multi-pack index or per-pack indexes beside it
     /// (degraded), or when the entries would need more than the budget: walk with lookups.
-    pub fn read(snap: &Snapshot, threads: usize) -> Result<Option<SideEntries>, StoreError> {
+    pub fn read(snap: &Snapshot, threads: usize) -> Result<Option<AdditionEntries>, StoreError> {
         let Some(multi) = snap.multi.as_ref().filter(|_| snap.extras.is_empty()) else {
             return Ok(None);
         };
         // Groups in key order; the first row of a key is its residues entry (it was written
         // first, and ties sort by location).
         let mut mains: Vec<Place> = Vec::new();
-        let mut sides: Vec<Side> = Vec::new();
+        let mut additions: Vec<Addition> = Vec::new();
         let mut bytes = 0u64;
         let mut over = false;
         if multi.kind() == IndexKind::Entries {
             let Some(found) = located_groups(snap, multi, threads)? else {
                 return Ok(None);
             };
-            (mains, sides) = found;
+            (mains, additions) = found;
         } else {
             multi
                 .for_each_run(|rows| {
@@ -257,7 +260,7 @@ impl SideEntries {
                     for row in rows.start + 1..rows.end {
                         let location = multi.location(row);
                         bytes += u64::from(location.length) + 96;
-                        sides.push(Side {
+                        additions.push(Addition {
                             location,
                             hash,
                             group,
@@ -279,23 +282,23 @@ impl SideEntries {
         for (k, &g) in order.iter().enumerate() {
             rank[g as usize] = k as u32;
         }
-        for side in &mut sides {
-            side.group = rank[side.group as usize];
+        for addition in &mut additions {
+            addition.group = rank[addition.group as usize];
         }
         drop(rank);
-        sides.sort_unstable_by_key(|s| place(&s.location));
+        additions.sort_unstable_by_key(|s| place(&s.location));
 
         // Read them in file order, in units on every thread.
-        let units = sides.len().div_ceil(UNIT_ENTRIES);
+        let units = additions.len().div_ceil(UNIT_ENTRIES);
         let mut texts = Vec::with_capacity(units);
-        let mut tagged: Vec<(u32, Span)> = Vec::with_capacity(sides.len());
+        let mut tagged: Vec<(u32, Span)> = Vec::with_capacity(additions.len());
         let mut odd = HashSet::new();
         let mut odd_blocks = HashSet::new();
         ordered_parallel(
             units,
             threads,
             BlockCache::default,
-            |cache, i| read_unit(snap, &sides[i * UNIT_ENTRIES..], cache),
+            |cache, i| read_unit(snap, &additions[i * UNIT_ENTRIES..], cache),
             |(text, unit_spans, unit_odd)| {
                 let unit = texts.len() as u32;
                 texts.push(text);
@@ -313,15 +316,15 @@ impl SideEntries {
             |m| StoreError::Corrupt(format!("export: {m}")),
         )?;
         let mut blocks: Vec<((PackId, u32), u32)> = Vec::new();
-        for side in &sides {
-            let block = (side.location.pack, side.location.block);
+        for addition in &additions {
+            let block = (addition.location.pack, addition.location.block);
             match blocks.last_mut() {
                 Some((b, n)) if *b == block => *n += 1,
                 _ => blocks.push((block, 1)),
             }
         }
         blocks.retain(|(b, _)| !odd_blocks.contains(b));
-        drop(sides);
+        drop(additions);
 
         // Each group's spans together, in the order read (a stable counting sort).
         let mut groups: Vec<Group> = order
@@ -346,7 +349,7 @@ impl SideEntries {
             spans[r.end as usize] = s;
             r.end += 1;
         }
-        Ok(Some(SideEntries {
+        Ok(Some(AdditionEntries {
             groups,
             spans,
             texts,
@@ -355,7 +358,7 @@ impl SideEntries {
         }))
     }
 
-    /// Cursors for a walk from `from` on (see [`others`](Self::others) and
+    /// Cursors for a walk from `from` on (see [`additions`](Self::additions) and
     /// [`known`](Self::known)).
     pub fn cursors_from(&self, from: Place) -> Cursors {
         Cursors {
@@ -372,11 +375,11 @@ impl SideEntries {
 
     /// What to do with the residues entry of `hash` at `at`; `cursor` is a walk's
     /// [`Cursors::group`], moved on as the walk goes (entries in location order).
-    pub fn others(&self, cursor: &mut usize, at: Place, hash: &SequenceHash) -> Others<'_> {
+    pub fn additions(&self, cursor: &mut usize, at: Place, hash: &SequenceHash) -> Additions<'_> {
         match seek(&self.groups, cursor, at, |g| g.main) {
-            Some(g) => Others::Read(self, g.spans.clone()),
-            None if self.odd.contains(hash) => Others::Lookup,
-            None => Others::None,
+            Some(g) => Additions::Read(self, g.spans.clone()),
+            None if self.odd.contains(hash) => Additions::Lookup,
+            None => Additions::None,
         }
     }
 
@@ -405,7 +408,7 @@ fn seek<'a, T, K: Ord>(
     items.get(*cursor).filter(|x| key_of(x) == key)
 }
 
-/// Where a walk in location order is in [`SideEntries`]' tables (at the start of the
+/// Where a walk in location order is in [`AdditionEntries`]' tables (at the start of the
 /// store for a walk without them).
 #[derive(Default)]
 pub(crate) struct Cursors {
@@ -413,12 +416,12 @@ pub(crate) struct Cursors {
     pub block: usize,
 }
 
-/// What a unit of side entries gives: their headers and sources, a span per representation
+/// What a unit of addition entries gives: their headers and sources, a span per representation
 /// with its group, and the second residues entries.
 type UnitRead = (String, Vec<(u32, Span)>, Vec<(SequenceHash, Place)>);
 
 /// An entry of a sequence other than its first, and the sequence's group.
-struct Side {
+struct Addition {
     location: PackLocation,
     hash: SequenceHash,
     group: u32,
@@ -426,21 +429,21 @@ struct Side {
 
 fn read_unit(
     snap: &Snapshot,
-    sides: &[Side],
+    additions: &[Addition],
     cache: &mut BlockCache,
 ) -> Result<UnitRead, StoreError> {
     let mut text = String::new();
     let mut spans = Vec::new();
     let mut odd = Vec::new();
-    for side in sides.iter().take(UNIT_ENTRIES) {
+    for addition in additions.iter().take(UNIT_ENTRIES) {
         let residues = snap
-            .with_entry(&side.hash, &side.location, cache, |e| {
+            .with_entry(&addition.hash, &addition.location, cache, |e| {
                 e.for_each_representation(|header, source| {
                     let start = text.len() as u32;
                     text.push_str(header);
                     text.push_str(source);
                     spans.push((
-                        side.group,
+                        addition.group,
                         Span {
                             text: 0,
                             start,
@@ -453,7 +456,7 @@ fn read_unit(
             })?
             .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         if residues {
-            odd.push((side.hash, place(&side.location)));
+            odd.push((addition.hash, place(&addition.location)));
         }
     }
     Ok((text, spans, odd))
@@ -481,7 +484,7 @@ mod tests {
         let store =
             PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
         let mut want: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 2];
-        // Three commits: residues entries, then representations-only entries of both, then
+        // Three commits: residues entries, then addition entries of both, then
         // of one; with a sequence of its own prefix between them.
         for round in 0..3 {
             for (i, residues) in SHARING.iter().enumerate().take(2 - round / 2) {
@@ -504,8 +507,8 @@ mod tests {
             5,
             "one run of rows under the shared prefix"
         );
-        let sides = SideEntries::read(&snap, 2).unwrap();
-        assert!(sides.is_some(), "the read-ahead does not give up");
+        let additions = AdditionEntries::read(&snap, 2).unwrap();
+        assert!(additions.is_some(), "the read-ahead does not give up");
         let mut seen = Vec::new();
         store
             .for_each_sequence(|rec| {

@@ -2,6 +2,8 @@
 //! ([`for_each_sequence`](PackedSequenceStorage::for_each_sequence)), or formatted on
 //! several threads and handed out in order ([`export`](PackedSequenceStorage::export)).
 
+mod read_ahead;
+
 use std::ops::Range;
 
 use pack_format::{PackId, Representation};
@@ -9,9 +11,9 @@ use pack_io::{BlockCache, PackReader};
 
 use crate::error::StoreError;
 use crate::pool::block_ranges;
-use crate::side::{place, Cursors, Others, SideEntries};
 use crate::snapshot::Snapshot;
 use crate::store::{PackedSequenceStorage, StoredSequence};
+use read_ahead::{place, AdditionEntries, Additions, Cursors};
 
 /// A part of the store walked by one thread: some blocks of one pack.
 struct Unit<'a> {
@@ -45,24 +47,24 @@ fn units(snap: &Snapshot) -> Result<Vec<Unit<'_>>, StoreError> {
 }
 
 /// Calls `f` with every sequence of `unit` (its representations from every entry of it),
-/// reusing `rec`'s buffers. The other entries of a sequence come from `sides` when it
+/// reusing `rec`'s buffers. The other entries of a sequence come from `additions` when it
 /// was read ahead, else from an index lookup each.
 fn walk_unit(
     snap: &Snapshot,
-    sides: Option<&SideEntries>,
+    additions: Option<&AdditionEntries>,
     unit: &Unit<'_>,
-    side_cache: &mut BlockCache,
+    additions_cache: &mut BlockCache,
     rec: &mut StoredSequence,
     f: &mut dyn FnMut(&StoredSequence) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let Cursors {
         mut group,
         mut block,
-    } = sides.map_or_else(Cursors::default, |s| {
+    } = additions.map_or_else(Cursors::default, |s| {
         s.cursors_from((unit.pack, unit.blocks.start, 0))
     });
     // Blocks whose entries were all read ahead are not decompressed again.
-    let known = |b| sides.map_or(0, |s| s.known(&mut block, unit.pack, b));
+    let known = |b| additions.map_or(0, |s| s.known(&mut block, unit.pack, b));
     unit.reader.for_each_entry_skipping::<StoreError>(
         unit.pack,
         unit.blocks.clone(),
@@ -90,16 +92,16 @@ fn walk_unit(
             };
             e.for_each_representation(&mut add)
                 .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            let others = match sides {
-                Some(s) => s.others(&mut group, place(&loc), &e.hash),
-                None => Others::Lookup,
+            let additions = match additions {
+                Some(s) => s.additions(&mut group, place(&loc), &e.hash),
+                None => Additions::Lookup,
             };
-            match others {
-                Others::None => {}
-                Others::Read(s, spans) => s.for_each(spans, &mut add),
-                Others::Lookup => {
+            match additions {
+                Additions::None => {}
+                Additions::Read(s, spans) => s.for_each(spans, &mut add),
+                Additions::Lookup => {
                     for other in snap.locations(&e.hash)?.iter().filter(|l| **l != loc) {
-                        snap.with_entry(&e.hash, other, side_cache, |x| {
+                        snap.with_entry(&e.hash, other, additions_cache, |x| {
                             x.for_each_representation(&mut add)
                         })?
                         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
@@ -128,15 +130,15 @@ impl PackedSequenceStorage {
         mut f: impl FnMut(&StoredSequence) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let snap = self.snapshot();
-        let sides = SideEntries::read(&snap, 1)?;
-        let mut side_cache = BlockCache::default();
+        let additions = AdditionEntries::read(&snap, 1)?;
+        let mut additions_cache = BlockCache::default();
         let mut rec = empty_record();
         for unit in units(&snap)? {
             walk_unit(
                 &snap,
-                sides.as_ref(),
+                additions.as_ref(),
                 &unit,
-                &mut side_cache,
+                &mut additions_cache,
                 &mut rec,
                 &mut f,
             )?;
@@ -183,7 +185,7 @@ impl PackedSequenceStorage {
         mut sink: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let snap = self.snapshot();
-        let sides = SideEntries::read(&snap, threads)?;
+        let additions = AdditionEntries::read(&snap, threads)?;
         let units = units(&snap)?;
         // Buffers handed out come back to be filled again: fresh ones would cost a page
         // fault per 4 KiB of output.
@@ -192,14 +194,14 @@ impl PackedSequenceStorage {
             units.len(),
             threads,
             || (BlockCache::default(), empty_record()),
-            |(side_cache, rec), i| {
+            |(additions_cache, rec), i| {
                 let mut buf = spare.try_recv().unwrap_or_default();
                 buf.clear();
                 walk_unit(
                     &snap,
-                    sides.as_ref(),
+                    additions.as_ref(),
                     &units[i],
-                    side_cache,
+                    additions_cache,
                     rec,
                     &mut |s| {
                         format(s, &mut buf);
@@ -251,7 +253,7 @@ mod tests {
                 )
                 .unwrap();
             if i % 3 == 0 {
-                // Seen again: a representations-only entry, found through the index.
+                // Seen again: a addition entry, found through the index.
                 store
                     .put(
                         residues.as_bytes(),
@@ -261,7 +263,7 @@ mod tests {
             }
         }
         store.commit().unwrap();
-        // A later session sees half of them again: packs of representations-only entries.
+        // A later session sees half of them again: packs of addition entries.
         for i in (0..n).step_by(2) {
             store
                 .put(
@@ -314,9 +316,9 @@ mod tests {
     /// Every sequence's line, from a walk with the other entries read ahead or looked up.
     fn walk_lines(store: &PackedSequenceStorage, read_ahead: bool) -> Vec<u8> {
         let snap = store.snapshot();
-        let sides = if read_ahead {
+        let additions = if read_ahead {
             Some(
-                SideEntries::read(&snap, 2)
+                AdditionEntries::read(&snap, 2)
                     .unwrap()
                     .expect("within the budget"),
             )
@@ -327,7 +329,7 @@ mod tests {
         for unit in units(&snap).unwrap() {
             walk_unit(
                 &snap,
-                sides.as_ref(),
+                additions.as_ref(),
                 &unit,
                 &mut cache,
                 &mut rec,
@@ -384,8 +386,12 @@ mod tests {
             .unwrap();
         let store = PackedSequenceStorage::open(a.path()).unwrap();
         let snap = store.snapshot();
-        let sides = SideEntries::read(&snap, 1).unwrap().unwrap();
-        assert_eq!(sides.odd.len(), 1, "the sequence with two residues entries");
+        let additions = AdditionEntries::read(&snap, 1).unwrap().unwrap();
+        assert_eq!(
+            additions.odd.len(),
+            1,
+            "the sequence with two residues entries"
+        );
         let want = walk_lines(&store, false);
         let text = String::from_utf8_lossy(&want).into_owned();
         assert_eq!(text.matches("early").count(), 2, "{text}");

@@ -1,10 +1,10 @@
-//! What a write session knows between commits: per sequence touched, the fingerprints of
-//! its representations (to skip repeated records), and the new representations of
-//! sequences already written, held compactly until the commit writes them as one entry per
-//! sequence.
+//! The write session's de-duplication state: per sequence touched since the last commit,
+//! the fingerprints of its representations (to skip repeated records), and its
+//! *additions* (new representations of a sequence already written), held compactly until
+//! the commit writes them as one addition entry per sequence.
 //!
 //! Everything lives in a few large buffers (a map entry per sequence, a 24-byte node per
-//! extra representation, the headers' bytes in one arena) instead of a `String` per header
+//! addition, the headers' bytes in one arena) instead of a `String` per header
 //! and a `Vec` per sequence: the import's memory is the data itself, and freeing it at the
 //! commit leaves no scattered small allocations behind.
 
@@ -15,7 +15,7 @@ use pack_format::{Representation, SequenceHash, SequenceHashBuilder};
 /// "No node": the end of a sequence's list.
 const NONE: u32 = u32::MAX;
 /// Fingerprint nodes a sequence's list may have before its fingerprints are also kept in
-/// the session's set (`KnownRepresentations::many`): checking a record against a list is a
+/// the session's set (`SessionDedup::many`): checking a record against a list is a
 /// walk of cache misses, and a sequence with hundreds of records would make it quadratic.
 const WALK_LIMIT: u16 = 16;
 /// A node's `len` for a fingerprint of a representation stored in an earlier commit (no
@@ -29,8 +29,8 @@ struct Known {
     first: u64,
     /// Its last fingerprint node (a list linked backwards), or `NONE`.
     last: u32,
-    /// Whether it is in `deferred` (it has representations to write at commit).
-    deferred: bool,
+    /// Whether it is in `additions` (it has representations to write at commit).
+    has_additions: bool,
     /// Nodes in its list (saturating); past `WALK_LIMIT` its fingerprints are in `many`.
     nodes: u16,
     /// Whether the table slot holding it is taken ([`SeqTable`]).
@@ -48,14 +48,14 @@ struct Node {
     len: u32,
 }
 
-/// The fingerprints and deferred representations of a write session.
+/// The fingerprints and additions of a write session.
 #[derive(Default)]
-pub(crate) struct KnownRepresentations {
-    known: SeqTable,
+pub(crate) struct SessionDedup {
+    sequences: SeqTable,
     nodes: Vec<Node>,
     /// Sequences with representations to write, in first-seen order.
-    deferred: Vec<SequenceHash>,
-    /// Headers of deferred representations.
+    additions: Vec<SequenceHash>,
+    /// Headers of additions.
     text: TextArena,
     /// Source names, each once; a node's arena record starts with its index (u32 LE).
     sources: Vec<String>,
@@ -66,15 +66,15 @@ pub(crate) struct KnownRepresentations {
     flushing: Option<Flushing>,
 }
 
-/// What [`KnownRepresentations::flush_deferred`] takes from, batch by batch.
+/// What [`SessionDedup::flush_additions`] takes from, batch by batch.
 #[derive(Default)]
 struct Flushing {
     text: TextArena,
-    deferred: Vec<SequenceHash>,
+    additions: Vec<SequenceHash>,
     next: usize,
 }
 
-impl KnownRepresentations {
+impl SessionDedup {
     /// Records a sequence with the fingerprints of its representations (of a new sequence:
     /// the one being written; of a stored one: those on disk, possibly none).
     pub fn insert_sequence(&mut self, hash: SequenceHash, fps: impl IntoIterator<Item = u64>) {
@@ -84,7 +84,7 @@ impl KnownRepresentations {
         let mut k = Known {
             first,
             last: NONE,
-            deferred: false,
+            has_additions: false,
             nodes: 0,
             used: true,
         };
@@ -97,7 +97,7 @@ impl KnownRepresentations {
             };
             add_node(&mut self.nodes, &mut self.many, &hash, &mut k, node);
         }
-        self.known.insert(hash, k);
+        self.sequences.insert(hash, k);
     }
 
     /// Adds a representation of a sequence recorded with
@@ -110,7 +110,7 @@ impl KnownRepresentations {
         header: &str,
         source: &str,
     ) -> Option<bool> {
-        let k = self.known.get_mut(hash)?;
+        let k = self.sequences.get_mut(hash)?;
         let fp = fingerprint(header, source);
         let seen = k.first == fp
             || if k.nodes > WALK_LIMIT {
@@ -136,23 +136,23 @@ impl KnownRepresentations {
             len: header.len() as u32,
         };
         add_node(&mut self.nodes, &mut self.many, hash, k, node);
-        if !k.deferred {
-            k.deferred = true;
-            self.deferred.push(*hash);
+        if !k.has_additions {
+            k.has_additions = true;
+            self.additions.push(*hash);
         }
         Some(true)
     }
 
-    /// Takes the deferred representations, per sequence in first-seen order and in the
+    /// Takes the additions, per sequence in first-seen order and in the
     /// order they were added, and forgets everything else (the commit's end).
-    pub fn take_deferred(
+    pub fn take_additions(
         &mut self,
     ) -> impl Iterator<Item = (SequenceHash, Vec<Representation>)> + use<> {
         let taken = std::mem::take(self);
-        let KnownRepresentations {
-            known,
+        let SessionDedup {
+            sequences,
             nodes,
-            deferred,
+            additions,
             text,
             sources,
             many,
@@ -164,50 +164,50 @@ impl KnownRepresentations {
             "a flush runs to its end, or fails and poisons the session, before a commit"
         );
         drop(flushing);
-        // The map is needed for each deferred sequence's last node only: those are kept and
+        // The map is needed for each sequence with additions's last node only: those are kept and
         // the map (48 bytes per sequence touched) freed before the commit's peak.
-        let lasts: Vec<(SequenceHash, u32)> = deferred
+        let lasts: Vec<(SequenceHash, u32)> = additions
             .into_iter()
             .map(|h| {
-                let k = known
+                let k = sequences
                     .get(&h)
-                    .expect("a deferred sequence is in the map (added together)");
+                    .expect("a sequence with additions is in the map (added together)");
                 (h, k.last)
             })
             .collect();
-        drop(known);
+        drop(sequences);
         lasts
             .into_iter()
-            .map(move |(hash, last)| (hash, held(&nodes, last, &text, &sources)))
+            .map(move |(hash, last)| (hash, additions_of(&nodes, last, &text, &sources)))
     }
 
-    /// Bytes the held headers take (their arena's chunks).
-    pub fn held_bytes(&self) -> usize {
+    /// Bytes the additions' headers take (their arena's chunks).
+    pub fn additions_bytes(&self) -> usize {
         self.text.chunks.iter().map(|c| c.capacity()).sum()
     }
 
-    /// Takes deferred representations as [`take_deferred`](Self::take_deferred) does, a
+    /// Takes additions as [`take_additions`](Self::take_additions) does, a
     /// batch of about `bytes` of headers at a time, but remembers every fingerprint: the
-    /// session goes on refusing repeats. For a session whose held headers pass a bound:
+    /// session goes on refusing repeats. For a session whose additions' headers pass a bound:
     /// the caller writes each batch, as the commit would, until one comes back empty; the
     /// headers' memory is freed with the last. Representations added between two batches
     /// wait for the next flush or the commit.
-    pub fn flush_deferred(&mut self, bytes: usize) -> Vec<(SequenceHash, Vec<Representation>)> {
+    pub fn flush_additions(&mut self, bytes: usize) -> Vec<(SequenceHash, Vec<Representation>)> {
         let flushing = self.flushing.get_or_insert_with(|| Flushing {
             text: std::mem::take(&mut self.text),
-            deferred: std::mem::take(&mut self.deferred),
+            additions: std::mem::take(&mut self.additions),
             next: 0,
         });
         let (mut out, mut taken) = (Vec::new(), 0);
-        while taken < bytes && flushing.next < flushing.deferred.len() {
-            let hash = flushing.deferred[flushing.next];
+        while taken < bytes && flushing.next < flushing.additions.len() {
+            let hash = flushing.additions[flushing.next];
             flushing.next += 1;
             let k = self
-                .known
+                .sequences
                 .get_mut(&hash)
-                .expect("a deferred sequence is in the map (added together)");
-            k.deferred = false;
-            let reps = held(&self.nodes, k.last, &flushing.text, &self.sources);
+                .expect("a sequence with additions is in the map (added together)");
+            k.has_additions = false;
+            let reps = additions_of(&self.nodes, k.last, &flushing.text, &self.sources);
             taken += reps.iter().map(|r| r.header.len() + 32).sum::<usize>();
             // Written from here on: their fingerprints stay, their text goes.
             let mut at = k.last;
@@ -225,17 +225,17 @@ impl KnownRepresentations {
 
     /// Starts loading the map's slot for `hash` into the cache, for a lookup soon after.
     pub fn prefetch(&self, hash: &SequenceHash) {
-        self.known.prefetch(hash);
+        self.sequences.prefetch(hash);
     }
 
     /// Whether the session has seen nothing since its last commit.
     pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
+        self.sequences.is_empty()
     }
 
     /// Forgets everything (a rollback), freeing the memory.
     pub fn clear(&mut self) {
-        *self = KnownRepresentations::default();
+        *self = SessionDedup::default();
     }
 }
 
@@ -426,7 +426,12 @@ fn add_node(
 
 /// The representations held in `text` for the list ending at `last`, in the order they
 /// were added (those with no text, stored or already written, left out).
-fn held(nodes: &[Node], last: u32, text: &TextArena, sources: &[String]) -> Vec<Representation> {
+fn additions_of(
+    nodes: &[Node],
+    last: u32,
+    text: &TextArena,
+    sources: &[String],
+) -> Vec<Representation> {
     let mut reps: Vec<Representation> = list(nodes, last)
         .filter(|n| n.len != STORED)
         .map(|n| {
@@ -531,7 +536,7 @@ mod tests {
 
     #[test]
     fn repeats_are_refused_and_new_representations_come_back_in_order() {
-        let mut k = KnownRepresentations::default();
+        let mut k = SessionDedup::default();
         k.insert_sequence(h(0), [fingerprint("a", "s1")]);
         k.insert_sequence(h(1), [fingerprint("x", "s1"), fingerprint("y", "s1")]);
         assert_eq!(k.add_representation(&h(2), "a", "s1"), None, "not recorded");
@@ -557,7 +562,7 @@ mod tests {
             Some(false),
             "added before"
         );
-        let got: Vec<_> = k.take_deferred().collect();
+        let got: Vec<_> = k.take_additions().collect();
         assert_eq!(
             got,
             vec![
@@ -576,21 +581,21 @@ mod tests {
             None,
             "taking forgets"
         );
-        assert_eq!(k.take_deferred().count(), 0);
+        assert_eq!(k.take_additions().count(), 0);
     }
 
     #[test]
     fn flushed_representations_are_not_held_again_and_still_refused() {
-        let mut k = KnownRepresentations::default();
+        let mut k = SessionDedup::default();
         k.insert_sequence(h(0), [fingerprint("a", "s1")]);
         k.insert_sequence(h(1), [fingerprint("x", "s1")]);
         assert_eq!(k.add_representation(&h(0), "b", "s1"), Some(true));
         assert_eq!(k.add_representation(&h(1), "y", "s1"), Some(true));
         assert_eq!(k.add_representation(&h(0), "c", "s2"), Some(true));
-        assert!(k.held_bytes() > 0);
+        assert!(k.additions_bytes() > 0);
         // A batch of at least one sequence, whatever the bytes asked for.
         assert_eq!(
-            k.flush_deferred(1),
+            k.flush_additions(1),
             vec![(
                 h(0),
                 vec![
@@ -599,12 +604,12 @@ mod tests {
                 ]
             )]
         );
-        assert_eq!(k.held_bytes(), 0, "no new header held");
+        assert_eq!(k.additions_bytes(), 0, "no new header held");
         assert_eq!(
-            k.flush_deferred(1),
+            k.flush_additions(1),
             vec![(h(1), vec![Representation::new("y", "s1")])]
         );
-        assert_eq!(k.flush_deferred(1), vec![], "the end of the flush");
+        assert_eq!(k.flush_additions(1), vec![], "the end of the flush");
         assert!(k.flushing.is_none(), "the headers are freed");
         // Repeats of what was flushed, or of the first, are still refused.
         for (i, header, source) in [
@@ -619,18 +624,18 @@ mod tests {
                 "{header}"
             );
         }
-        assert_eq!(k.flush_deferred(1 << 20), vec![], "nothing new");
+        assert_eq!(k.flush_additions(1 << 20), vec![], "nothing new");
         // New ones after the flush come back alone, at the next flush or at commit.
         assert_eq!(k.add_representation(&h(0), "d", "s1"), Some(true));
         assert_eq!(
-            k.take_deferred().collect::<Vec<_>>(),
+            k.take_additions().collect::<Vec<_>>(),
             vec![(h(0), vec![Representation::new("d", "s1")])]
         );
     }
 
     #[test]
     fn a_sequence_stored_with_many_representations_refuses_each_of_them() {
-        let mut k = KnownRepresentations::default();
+        let mut k = SessionDedup::default();
         let stored: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
         k.insert_sequence(h(0), stored.iter().map(|s| fingerprint(s, "s")));
         k.insert_sequence(h(1), [fingerprint("h0", "s")]);
@@ -642,7 +647,7 @@ mod tests {
         // Another sequence's representations are its own, whatever h(0)'s set holds.
         assert_eq!(k.add_representation(&h(1), "h1", "s"), Some(true));
         assert_eq!(k.add_representation(&h(1), "h0", "t"), Some(true));
-        let got: Vec<_> = k.take_deferred().collect();
+        let got: Vec<_> = k.take_additions().collect();
         assert_eq!(
             got,
             vec![
@@ -660,7 +665,7 @@ mod tests {
 
     #[test]
     fn a_sequence_stored_without_representations_takes_any() {
-        let mut k = KnownRepresentations::default();
+        let mut k = SessionDedup::default();
         k.insert_sequence(h(0), []);
         assert_eq!(k.add_representation(&h(0), "", ""), Some(true));
         assert_eq!(k.add_representation(&h(0), "", ""), Some(false));
@@ -671,7 +676,7 @@ mod tests {
         // Up to 40 distinct representations per sequence: lists longer than WALK_LIMIT are
         // checked through the set, shorter ones by their walk.
         fn matches_a_model(ops in proptest::collection::vec((0u8..3, 0u8..20, 0u8..2), 0..300)) {
-            let mut k = KnownRepresentations::default();
+            let mut k = SessionDedup::default();
             // Per sequence, its representations in order; the first is written with it.
             let mut model: Vec<(SequenceHash, Vec<(String, String)>)> = Vec::new();
             for (seq, head, src) in ops {
@@ -696,8 +701,8 @@ mod tests {
                 .filter(|m| m.1.len() > 1)
                 .map(|m| (m.0, m.1[1..].iter().map(|(a, b)| Representation::new(a.as_str(), b.as_str())).collect::<Vec<_>>()))
                 .collect();
-            let mut got: Vec<_> = k.take_deferred().collect();
-            // First-seen order of the deferred sequences is the order of their second
+            let mut got: Vec<_> = k.take_additions().collect();
+            // First-seen order of the sequence with additions is the order of their second
             // representation; the model lists them by first representation.
             got.sort_by_key(|g| want.iter().position(|w| w.0 == g.0));
             proptest::prop_assert_eq!(got, want);
