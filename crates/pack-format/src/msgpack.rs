@@ -1,48 +1,35 @@
-//! The subset of MessagePack that entries use (maps, strings, binaries, unsigned integers,
-//! arrays), written and read by hand so that every byte is known and decoding of any input
-//! returns an error instead of panicking or allocating more than the input holds.
+//! The MessagePack that entries use (maps, strings, binaries, unsigned integers, arrays),
+//! written by the `rmp` crate's encoders and read with its [`Marker`]s, with two things of
+//! our own: the length of each marker the encoders choose (so that an entry's size is known
+//! before it is written), and a [`Reader`] over a slice that reports every error with its
+//! byte offset in the pack and never panics or allocates on any input.
+
+use rmp::Marker;
 
 use crate::error::Error;
 
+/// Writing into a `Vec` cannot fail: the only error `rmp` reports is the writer's.
+const VEC_WRITE: &str = "writing MessagePack into a Vec does not fail";
+
 pub(crate) fn write_map_len(out: &mut Vec<u8>, n: u32) {
-    if n < 16 {
-        out.push(0x80 | n as u8);
-    } else if n <= u16::MAX as u32 {
-        out.push(0xde);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xdf);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
+    rmp::encode::write_map_len(out, n).expect(VEC_WRITE);
 }
 
 pub(crate) fn write_array_len(out: &mut Vec<u8>, n: u32) {
-    if n < 16 {
-        out.push(0x90 | n as u8);
-    } else if n <= u16::MAX as u32 {
-        out.push(0xdc);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xdd);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
+    rmp::encode::write_array_len(out, n).expect(VEC_WRITE);
 }
 
+/// A string in its shortest form (`rmp` picks fixstr, str8, str16 or str32 by length).
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let n = s.len();
-    if n < 32 {
-        out.push(0xa0 | n as u8);
-    } else if n <= u8::MAX as usize {
-        out.push(0xd9);
-        out.push(n as u8);
-    } else if n <= u16::MAX as usize {
-        out.push(0xda);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xdb);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    }
-    out.extend_from_slice(s.as_bytes());
+    rmp::encode::write_str(out, s).expect(VEC_WRITE);
+}
+
+pub(crate) fn write_bin(out: &mut Vec<u8>, b: &[u8]) {
+    rmp::encode::write_bin(out, b).expect(VEC_WRITE);
+}
+
+pub(crate) fn write_uint(out: &mut Vec<u8>, v: u64) {
+    rmp::encode::write_uint(out, v).expect(VEC_WRITE);
 }
 
 /// Length of the marker that [`write_array_len`] writes for `n` elements.
@@ -75,40 +62,9 @@ pub(crate) fn bin_marker_len(n: usize) -> usize {
     }
 }
 
-pub(crate) fn write_bin(out: &mut Vec<u8>, b: &[u8]) {
-    let n = b.len();
-    if n <= u8::MAX as usize {
-        out.push(0xc4);
-        out.push(n as u8);
-    } else if n <= u16::MAX as usize {
-        out.push(0xc5);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xc6);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    }
-    out.extend_from_slice(b);
-}
-
-pub(crate) fn write_uint(out: &mut Vec<u8>, v: u64) {
-    if v < 128 {
-        out.push(v as u8);
-    } else if v <= u8::MAX as u64 {
-        out.push(0xcc);
-        out.push(v as u8);
-    } else if v <= u16::MAX as u64 {
-        out.push(0xcd);
-        out.extend_from_slice(&(v as u16).to_be_bytes());
-    } else if v <= u32::MAX as u64 {
-        out.push(0xce);
-        out.extend_from_slice(&(v as u32).to_be_bytes());
-    } else {
-        out.push(0xcf);
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-}
-
-/// A cursor over MessagePack bytes that reports offsets relative to `base`.
+/// A cursor over MessagePack bytes that reports offsets relative to `base`. Markers are
+/// `rmp`'s [`Marker`]; lengths and values are read straight from the slice, so that an
+/// error knows its offset and decoding needs no reader state beyond the position.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -136,13 +92,18 @@ impl<'a> Reader<'a> {
         self.base + self.pos as u64
     }
 
-    fn corrupt(&self, message: String) -> Error {
+    /// The error of a marker that is not of the `expected` kind (reported just after it).
+    fn mismatch(&self, what: &'static str, expected: &str, m: Marker) -> Error {
         Error::Corrupt {
             offset: self.offset(),
-            message,
+            message: format!(
+                "{what}: expected {expected}, found marker 0x{:02x}",
+                m.to_u8()
+            ),
         }
     }
 
+    /// The next `n` bytes.
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         match end {
@@ -158,38 +119,31 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn byte(&mut self, what: &'static str) -> Result<u8, Error> {
-        Ok(self.take(1, what)?[0])
+    fn marker(&mut self, what: &'static str) -> Result<Marker, Error> {
+        Ok(Marker::from_u8(self.take(1, what)?[0]))
     }
 
-    fn be(&mut self, n: usize, what: &'static str) -> Result<u64, Error> {
-        Ok(self
-            .take(n, what)?
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    /// A big-endian unsigned integer of `N` bytes.
+    fn be<const N: usize>(&mut self, what: &'static str) -> Result<u64, Error> {
+        let b = self.take(N, what)?;
+        Ok(b.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
     pub(crate) fn read_map_len(&mut self, what: &'static str) -> Result<u32, Error> {
-        let m = self.byte(what)?;
-        match m {
-            0x80..=0x8f => Ok((m & 0x0f) as u32),
-            0xde => Ok(self.be(2, what)? as u32),
-            0xdf => Ok(self.be(4, what)? as u32),
-            _ => Err(self.corrupt(format!(
-                "{what}: expected a MessagePack map, found marker 0x{m:02x}"
-            ))),
+        match self.marker(what)? {
+            Marker::FixMap(n) => Ok(n.into()),
+            Marker::Map16 => Ok(self.be::<2>(what)? as u32),
+            Marker::Map32 => Ok(self.be::<4>(what)? as u32),
+            m => Err(self.mismatch(what, "a MessagePack map", m)),
         }
     }
 
     pub(crate) fn read_array_len(&mut self, what: &'static str) -> Result<u32, Error> {
-        let m = self.byte(what)?;
-        match m {
-            0x90..=0x9f => Ok((m & 0x0f) as u32),
-            0xdc => Ok(self.be(2, what)? as u32),
-            0xdd => Ok(self.be(4, what)? as u32),
-            _ => Err(self.corrupt(format!(
-                "{what}: expected a MessagePack array, found marker 0x{m:02x}"
-            ))),
+        match self.marker(what)? {
+            Marker::FixArray(n) => Ok(n.into()),
+            Marker::Array16 => Ok(self.be::<2>(what)? as u32),
+            Marker::Array32 => Ok(self.be::<4>(what)? as u32),
+            m => Err(self.mismatch(what, "a MessagePack array", m)),
         }
     }
 
@@ -198,10 +152,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn skip_fixstr(&mut self, s: &str) -> bool {
         let n = s.len();
         let found = n < 32
-            && self
-                .bytes
-                .get(self.pos..self.pos + 1 + n)
-                .is_some_and(|b| b[0] == 0xa0 | n as u8 && &b[1..] == s.as_bytes());
+            && self.bytes.get(self.pos..self.pos + 1 + n).is_some_and(|b| {
+                Marker::from_u8(b[0]) == Marker::FixStr(n as u8) && &b[1..] == s.as_bytes()
+            });
         if found {
             self.pos += 1 + n;
         }
@@ -210,23 +163,14 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn read_str(&mut self, what: &'static str) -> Result<&'a str, Error> {
         let start = self.offset();
-        let m = self.byte(what)?;
-        let n = match m {
-            0xa0..=0xbf => (m & 0x1f) as usize,
-            0xd9 => self.be(1, what)? as usize,
-            0xda => self.be(2, what)? as usize,
-            0xdb => self.be(4, what)? as usize,
-            _ => {
-                return Err(self.corrupt(format!(
-                    "{what}: expected a MessagePack string, found marker 0x{m:02x}"
-                )))
-            }
+        let n = match self.marker(what)? {
+            Marker::FixStr(n) => n.into(),
+            Marker::Str8 => self.be::<1>(what)?,
+            Marker::Str16 => self.be::<2>(what)?,
+            Marker::Str32 => self.be::<4>(what)?,
+            m => return Err(self.mismatch(what, "a MessagePack string", m)),
         };
-        let b = self.take(n, what)?;
-        if b.is_ascii() {
-            // SAFETY: every ASCII byte sequence is valid UTF-8.
-            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
-        }
+        let b = self.take(n as usize, what)?;
         std::str::from_utf8(b).map_err(|_| Error::Corrupt {
             offset: start,
             message: format!("{what}: string is not UTF-8"),
@@ -234,31 +178,25 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn read_bin(&mut self, what: &'static str) -> Result<&'a [u8], Error> {
-        let m = self.byte(what)?;
-        let n = match m {
-            0xc4 => self.be(1, what)? as usize,
-            0xc5 => self.be(2, what)? as usize,
-            0xc6 => self.be(4, what)? as usize,
-            _ => {
-                return Err(self.corrupt(format!(
-                    "{what}: expected MessagePack binary data, found marker 0x{m:02x}"
-                )))
-            }
+        let n = match self.marker(what)? {
+            Marker::Bin8 => self.be::<1>(what)?,
+            Marker::Bin16 => self.be::<2>(what)?,
+            Marker::Bin32 => self.be::<4>(what)?,
+            m => return Err(self.mismatch(what, "MessagePack binary data", m)),
         };
-        self.take(n, what)
+        self.take(n as usize, what)
     }
 
+    /// An unsigned integer in any of its forms; signed forms are refused, whatever their
+    /// value.
     pub(crate) fn read_uint(&mut self, what: &'static str) -> Result<u64, Error> {
-        let m = self.byte(what)?;
-        match m {
-            0x00..=0x7f => Ok(m as u64),
-            0xcc => self.be(1, what),
-            0xcd => self.be(2, what),
-            0xce => self.be(4, what),
-            0xcf => self.be(8, what),
-            _ => Err(self.corrupt(format!(
-                "{what}: expected a MessagePack unsigned integer, found marker 0x{m:02x}"
-            ))),
+        match self.marker(what)? {
+            Marker::FixPos(v) => Ok(v.into()),
+            Marker::U8 => self.be::<1>(what),
+            Marker::U16 => self.be::<2>(what),
+            Marker::U32 => self.be::<4>(what),
+            Marker::U64 => self.be::<8>(what),
+            m => Err(self.mismatch(what, "a MessagePack unsigned integer", m)),
         }
     }
 }
