@@ -17,6 +17,11 @@
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
 //! of one bucket (16 to 32 rows on average) and checks them against the bucket's CRC.
 //!
+//! The code follows the file kinds: `file/` is the layout every kind shares (opening in
+//! `mod.rs`, walks in `walk.rs`, full checks in `verify.rs`, writing in `write.rs`), and
+//! `location/`, `entry/` and `alias/` each hold their kind's lookups (`access.rs`) and
+//! writers (`write.rs`).
+//!
 //! # Examples
 //! ```
 //! use pack_index::{write_index, IndexCounts, IndexEntry, IndexKind, PackIndex};
@@ -30,15 +35,24 @@
 //! ```
 #![warn(missing_docs)]
 
-mod read;
-mod write;
+mod alias;
+mod entry;
+mod file;
+mod location;
+#[cfg(test)]
+mod tests;
 
-pub use read::{open, AliasLookup, CheckedIndex, EntryLookup, Lookup, PackIndex, PrefixLookup};
-pub use write::{
-    write_alias_index, write_alias_index_with_layout, write_entry_index,
-    write_entry_index_with_layout, write_index, write_merged_alias_index, write_merged_entry_index,
-    write_merged_index,
+pub use alias::access::AliasLookup;
+pub use alias::write::{
+    write_alias_index, write_alias_index_with_layout, write_merged_alias_index,
 };
+pub use entry::access::EntryLookup;
+pub use entry::write::{
+    write_entry_index, write_entry_index_with_layout, write_merged_entry_index,
+};
+pub use file::{open, CheckedIndex, PackIndex};
+pub use location::access::{Lookup, PrefixLookup};
+pub use location::write::{write_index, write_merged_index};
 
 use pack_format::{PackId, PackLocation, SequenceHash};
 

@@ -1,0 +1,152 @@
+//! Writing alias indexes (kinds 3-5), new or merged with an old one.
+
+use std::io::Write;
+
+use pack_format::PackId;
+
+use crate::file::write::{
+    write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
+};
+use crate::{
+    cut_prefix, AliasKey, AliasLayout, CheckedIndex, Error, HashPrefix, IndexCounts, IndexKind,
+    PackIndex, ALIAS_KEY_LEN,
+};
+
+/// An alias layout's widths, for [`write_rows`].
+impl From<AliasLayout> for Widths {
+    fn from(l: AliasLayout) -> Self {
+        Widths {
+            key_len: l.key_len,
+            value_len: l.value_len,
+            entry: None,
+        }
+    }
+}
+
+impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
+    fn key(&self) -> &[u8] {
+        self.0.as_ref()
+    }
+    fn value(&self) -> ValueBytes {
+        ValueBytes::Short(self.1)
+    }
+}
+
+/// Writes `rows` (key, SHA-256 prefix) as an alias index of `kind` over `packs`, in
+/// [`AliasLayout::COMPACT`]: keys cut to their first [`ALIAS_KEY_LEN`] bytes, prefixes to
+/// [`ALIAS_VALUE_LEN`](crate::ALIAS_VALUE_LEN), sorted, each row once. Every key must
+/// have `kind.key_len()` bytes (16 for MD5, 24 for `sha512t24u`, 8 for accessions).
+///
+/// # Examples
+/// ```
+/// use pack_index::{cut_prefix, hash_prefix, write_alias_index, IndexKind, PackIndex, ALIAS_VALUE_LEN};
+/// use pack_format::SequenceHash;
+/// let h = SequenceHash::of_residues(b"MKV");
+/// let rows = vec![([7u8; 16], hash_prefix(&h))];
+/// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &rows).unwrap()).unwrap();
+/// let found: Vec<_> = index.lookup_alias(&[7; 16]).unwrap().collect();
+/// assert_eq!(found, vec![cut_prefix(hash_prefix(&h), ALIAS_VALUE_LEN)]);
+/// ```
+pub fn write_alias_index<W: Write, K: AsRef<[u8]>>(
+    out: W,
+    kind: IndexKind,
+    packs: &[PackId],
+    rows: &[(K, HashPrefix)],
+) -> Result<W, Error> {
+    write_alias_index_with_layout(out, kind, AliasLayout::COMPACT, packs, rows)
+}
+
+/// [`write_alias_index`] in another layout: [`AliasLayout::legacy`] writes the files of
+/// builds before 2026-12-01 (for tests of what they left behind).
+pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]>>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    rows: &[(K, HashPrefix)],
+) -> Result<W, Error> {
+    if !layout.fits(kind) || rows.iter().any(|r| r.0.as_ref().len() != kind.key_len()) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_alias_index of {kind:?} needs keys of {} bytes and a layout of its kind",
+            kind.key_len()
+        ))));
+    }
+    let mut cut: Vec<(Vec<u8>, HashPrefix)> = rows
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.as_ref()[..layout.key_len].to_vec(),
+                cut_prefix(*p, layout.value_len),
+            )
+        })
+        .collect();
+    cut.sort_unstable();
+    cut.dedup();
+    write_alias_rows(out, kind, layout, packs, cut.len() as u64, || cut.iter())
+}
+
+/// [`write_rows`] of an alias index: no counts, no pack CRC.
+pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    count: u64,
+    rows: impl Fn() -> I,
+) -> Result<W, Error> {
+    let counts = IndexCounts::default();
+    write_rows(
+        out,
+        kind,
+        Some(layout.into()),
+        packs,
+        counts,
+        None,
+        count,
+        rows,
+    )
+}
+
+/// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
+/// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
+/// bytes), each row once, in `layout` ([`ALIAS_KEY_LEN`]-byte keys; SHA-256 prefixes of 4
+/// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
+/// [`write_alias_index_with_layout`] gives for all of them, without holding the old rows
+/// in memory. The old index comes checked ([`PackIndex::check_buckets`]) and must be of
+/// that layout (rows of another come through [`PackIndex::checked_compact_alias_rows`]
+/// into `new`).
+pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    old: Option<CheckedIndex<'_, T>>,
+    new: &mut Vec<(AliasKey, HashPrefix)>,
+) -> Result<W, Error> {
+    let old = old.map(|c| c.index());
+    if !layout.fits(kind)
+        || layout.key_len != ALIAS_KEY_LEN
+        || old.is_some_and(|ix| ix.kind() != kind || ix.alias_layout() != Some(layout))
+    {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \
+             {ALIAS_KEY_LEN} bytes and an old index of the same kind and layout"
+        ))));
+    }
+    for row in new.iter_mut() {
+        row.1 = cut_prefix(row.1, layout.value_len);
+    }
+    new.sort_unstable();
+    new.dedup();
+    let old = old.map(|index| FileRows::new(index, PackIndex::alias_row_in::<ALIAS_KEY_LEN>));
+    let new = SliceRows(new);
+    let rows = || {
+        let mut sources: Vec<&dyn SortedRows<(AliasKey, HashPrefix)>> = vec![&new];
+        if let Some(o) = &old {
+            sources.push(o);
+        }
+        Merge::new(sources, true)
+    };
+    let count = rows().count() as u64;
+    write_alias_rows(out, kind, layout, packs, count, rows)
+}

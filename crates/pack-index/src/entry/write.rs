@@ -1,0 +1,202 @@
+//! Writing entry indexes (kind 6), new or merged with an old one, in the narrowest values
+//! that hold their pack ids and entry numbers.
+
+use std::io::Write;
+
+use pack_format::PackId;
+
+use crate::file::write::{
+    write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
+};
+use crate::{
+    bits_for, cut_prefix, CheckedIndex, EntryRow, EntryWidths, Error, IndexCounts, IndexKind,
+    PackIndex, ENTRY_KEY_LEN,
+};
+
+impl Row for EntryRow {
+    fn key(&self) -> &[u8] {
+        &self.prefix
+    }
+    fn value(&self) -> ValueBytes {
+        let mut v = [0u8; 8];
+        v[..4].copy_from_slice(&self.pack.to_le_bytes());
+        v[4..].copy_from_slice(&self.entry.to_le_bytes());
+        ValueBytes::Short(v)
+    }
+}
+
+/// An entry row as written: its key's first `key_len` bytes, pack and entry number in the
+/// file's [`EntryWidths`].
+#[derive(Clone, Copy)]
+pub(crate) struct EntryRowAs {
+    pub(crate) row: EntryRow,
+    pub(crate) widths: EntryWidths,
+    pub(crate) key_len: usize,
+}
+
+impl Row for EntryRowAs {
+    fn key(&self) -> &[u8] {
+        &self.row.prefix[..self.key_len]
+    }
+    fn value(&self) -> ValueBytes {
+        ValueBytes::Short(self.widths.encode(self.row.pack, self.row.entry))
+    }
+}
+
+/// Sorts `rows` and writes them as an [`IndexKind::Entries`] index over `packs` (v2 packs
+/// whose entry tables the rows name), with the packs' totals `counts`.
+///
+/// # Examples
+/// ```
+/// use pack_format::SequenceHash;
+/// use pack_index::{cut_prefix, hash_prefix, write_entry_index, EntryRow, IndexCounts, PackIndex, ENTRY_KEY_LEN};
+/// let h = SequenceHash::of_residues(b"MKV");
+/// let row = EntryRow { prefix: hash_prefix(&h), pack: 3, entry: 0 };
+/// let bytes = write_entry_index(Vec::new(), &[3], IndexCounts::default(), &mut [row]).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
+/// // The file holds the first ENTRY_KEY_LEN bytes of the prefix.
+/// let held = EntryRow { prefix: cut_prefix(row.prefix, ENTRY_KEY_LEN), ..row };
+/// assert_eq!(index.lookup_entries(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![held]);
+/// ```
+pub fn write_entry_index<W: Write>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [EntryRow],
+) -> Result<W, Error> {
+    write_merged_entry_index::<W, &[u8]>(out, packs, counts, None, rows)
+}
+
+/// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of `old` (if any)
+/// and the `new` rows: the file [`write_entry_index`] gives for all of them, without
+/// holding the old rows in memory. The old index comes checked
+/// ([`PackIndex::check_buckets`]).
+///
+/// Keys have [`ENTRY_KEY_LEN`] bytes, or the old index's width when it has rows (8 in
+/// files of earlier builds, whose rows are merged as they are, not loaded). Values have
+/// the narrowest [`EntryWidths`] that hold every row's pack and entry number: the wider
+/// of the old index's stated widths and the new rows' (an old index that states none, as
+/// earlier builds wrote them, has its rows read once to see).
+pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    old: Option<CheckedIndex<'_, T>>,
+    new: &mut [EntryRow],
+) -> Result<W, Error> {
+    let key_len = old
+        .map(|c| c.index())
+        .filter(|ix| !ix.is_empty())
+        .map_or(ENTRY_KEY_LEN, |ix| ix.key_len());
+    merge_entry_rows(out, packs, counts, old, new, key_len, None)
+}
+
+/// [`write_entry_index`] with keys of `key_len` bytes ([`ENTRY_KEY_LEN`], or 8 as builds
+/// before 6-byte keys wrote them) and values of `widths` (`None`: the narrowest, as this
+/// version writes them; [`EntryWidths::legacy`] ones as earlier builds wrote them), for
+/// tests of what earlier builds left behind.
+pub fn write_entry_index_with_layout<W: Write>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    rows: &mut [EntryRow],
+    key_len: usize,
+    widths: Option<EntryWidths>,
+) -> Result<W, Error> {
+    if key_len != ENTRY_KEY_LEN && key_len != crate::PREFIX_LEN {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
+        ))));
+    }
+    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len, widths)
+}
+
+/// The narrowest widths holding pack ids up to the largest covered one and every row's
+/// pack and entry number, old and new.
+pub(crate) fn entry_widths<T: AsRef<[u8]>>(
+    packs: &[PackId],
+    old: Option<&PackIndex<T>>,
+    new: &[EntryRow],
+) -> EntryWidths {
+    let max = |a: u8, b: u8| a.max(b);
+    let mut pack_bits = packs.iter().map(|&p| bits_for(p)).fold(1, max);
+    let mut entry_bits = 1;
+    for r in new {
+        pack_bits = pack_bits.max(bits_for(r.pack));
+        entry_bits = entry_bits.max(bits_for(r.entry));
+    }
+    if let Some(ix) = old.filter(|ix| !ix.is_empty()) {
+        match ix.entry_widths() {
+            Some(w) if !w.is_legacy() => {
+                pack_bits = pack_bits.max(w.pack_bits);
+                entry_bits = entry_bits.max(w.entry_bits);
+            }
+            // Widths that bound nothing: the rows tell.
+            _ => {
+                for r in ix.entry_rows(0..ix.len()) {
+                    pack_bits = pack_bits.max(bits_for(r.pack));
+                    entry_bits = entry_bits.max(bits_for(r.entry));
+                }
+            }
+        }
+    }
+    EntryWidths::for_bits(pack_bits, entry_bits)
+}
+
+pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    old: Option<CheckedIndex<'_, T>>,
+    new: &mut [EntryRow],
+    key_len: usize,
+    widths: Option<EntryWidths>,
+) -> Result<W, Error> {
+    let old = old.map(|c| c.index());
+    if old.is_some_and(|ix| ix.kind() != IndexKind::Entries) {
+        return Err(Error::Write(std::io::Error::other(
+            "write_merged_entry_index merges an entry index only",
+        )));
+    }
+    // Cut before sorting: rows that share the kept bytes sort by pack and entry number,
+    // as the old file's do.
+    for r in new.iter_mut() {
+        r.prefix = cut_prefix(r.prefix, key_len);
+    }
+    new.sort_unstable();
+    let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
+    let widths = widths.unwrap_or_else(|| entry_widths(packs, old, new));
+    if let Some(r) = new.iter().find(|r| !widths.fits(r.pack, r.entry)) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry row (pack {}, entry {}) does not fit {widths:?}",
+            r.pack, r.entry
+        ))));
+    }
+    let old = old.map(|index| FileRows::new(index, PackIndex::entry_row_in));
+    let new = SliceRows(new);
+    let file_widths = Widths {
+        key_len,
+        value_len: widths.len,
+        entry: Some(widths),
+    };
+    write_rows(
+        out,
+        IndexKind::Entries,
+        Some(file_widths),
+        packs,
+        counts,
+        None,
+        count,
+        || {
+            let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
+            if let Some(o) = &old {
+                sources.push(o);
+            }
+            Merge::new(sources, false).map(move |row| EntryRowAs {
+                row,
+                widths,
+                key_len,
+            })
+        },
+    )
+}

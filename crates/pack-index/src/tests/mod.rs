@@ -1,0 +1,2 @@
+mod lookup;
+mod write;
