@@ -96,8 +96,8 @@ impl AliasRows {
     /// The digest rows of new sequences, their SHA-512s and MD5s computed side by side.
     pub fn add_sequences(&mut self, sequences: &[(SequenceHash, &[u8])]) {
         let residues: Vec<&[u8]> = sequences.iter().map(|&(_, r)| r).collect();
-        let sha512 = crate::sha512_lanes::sha512_each(&residues);
-        let md5 = crate::md5_lanes::md5_each(&residues);
+        let sha512 = digest_lanes::sha512_each(&residues);
+        let md5 = digest_lanes::md5_each(&residues);
         for ((&(hash, _), full), md5) in sequences.iter().zip(&sha512).zip(md5) {
             self.add_digests(SequenceDigests::with_digests(hash, full, md5));
         }

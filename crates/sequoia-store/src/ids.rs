@@ -25,7 +25,7 @@ impl SequenceDigests {
     }
 
     /// Digests of a sequence from its SHA-256, SHA-512 and MD5, computed elsewhere (many
-    /// at once, [`crate::sha512_lanes`] and [`crate::md5_lanes`]).
+    /// at once, the `digest-lanes` crate).
     pub(crate) fn with_digests(
         sha256: SequenceHash,
         sha512: &[u8; 64],

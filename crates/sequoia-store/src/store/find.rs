@@ -351,14 +351,11 @@ fn answers_of_many(
         .collect();
     let residues = |n: usize| &records[n].residues[..];
     let of_md5: Vec<&[u8]> = md5.iter().map(|&(n, _)| residues(n)).collect();
-    for (&(n, key), digest) in md5.iter().zip(crate::md5_lanes::md5_each(&of_md5)) {
+    for (&(n, key), digest) in md5.iter().zip(digest_lanes::md5_each(&of_md5)) {
         answers[n] = digest == *key;
     }
     let of_sha512: Vec<&[u8]> = sha512.iter().map(|&(n, _)| residues(n)).collect();
-    for (&(n, key), digest) in sha512
-        .iter()
-        .zip(crate::sha512_lanes::sha512_each(&of_sha512))
-    {
+    for (&(n, key), digest) in sha512.iter().zip(digest_lanes::sha512_each(&of_sha512)) {
         answers[n] = digest[..24] == key[..];
     }
     answers

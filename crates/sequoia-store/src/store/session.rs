@@ -46,10 +46,6 @@ impl WriteSession {
 
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
-/// How many records ahead [`PackedSequenceStorage::put_normalized_batch`] prefetches
-/// the session's slot of a record.
-const SESSION_PREFETCH_AHEAD: usize = 8;
-
 /// The default [`StoreOptions::additions_limit`]: one pack's worth.
 pub const ADDITIONS_LIMIT: usize = 64 << 20;
 
@@ -106,13 +102,7 @@ impl PackedSequenceStorage {
         mut counted: impl FnMut(PutOutcome),
     ) -> Result<(), StoreError> {
         let mut s = self.session()?;
-        let records: Vec<_> = records.into_iter().collect();
-        for (i, &(hash, residues, header)) in records.iter().enumerate() {
-            // Each record's session lookup misses the cache in a large import: started
-            // a few records ahead, it overlaps the work on the records in between.
-            if let Some((ahead, _, _)) = records.get(i + SESSION_PREFETCH_AHEAD) {
-                s.dedup.prefetch(ahead);
-            }
+        for (hash, residues, header) in records {
             counted(self.put_locked(&mut s, hash, residues, header, source)?);
         }
         Ok(())

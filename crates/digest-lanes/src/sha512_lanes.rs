@@ -15,7 +15,7 @@ use sha2::Digest;
 ///
 /// The same digests as `sha2::Sha512` (property-tested); with AVX-512F eight at a time,
 /// with AVX2 four.
-pub(crate) fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
+pub fn sha512_each(messages: &[&[u8]]) -> Vec<[u8; 64]> {
     #[cfg(target_arch = "x86_64")]
     if messages.len() > 1 {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -166,7 +166,7 @@ mod lanes {
     use std::arch::x86_64::*;
 
     use super::{IV, K};
-    use crate::digest_lanes::each;
+    use crate::schedule::each;
 
     const LANES: usize = 8;
 
@@ -224,7 +224,7 @@ mod lanes4 {
     use std::arch::x86_64::*;
 
     use super::{IV, K};
-    use crate::digest_lanes::each;
+    use crate::schedule::each;
 
     const LANES: usize = 4;
 
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn every_padding_boundary_gives_sha2s_digest() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
-        let msgs: Vec<&[u8]> = crate::digest_lanes::boundary_lengths(128)
+        let msgs: Vec<&[u8]> = crate::schedule::boundary_lengths(128)
             .iter()
             .map(|&n| &data[..n])
             .collect();

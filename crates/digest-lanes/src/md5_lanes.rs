@@ -14,7 +14,7 @@ use md5::Digest;
 ///
 /// The same digests as `md5::Md5` (property-tested); with AVX-512F sixteen at a time,
 /// with AVX2 eight.
-pub(crate) fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+pub fn md5_each(messages: &[&[u8]]) -> Vec<[u8; 16]> {
     #[cfg(target_arch = "x86_64")]
     if messages.len() > 1 {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -90,7 +90,7 @@ mod lanes {
     use std::arch::x86_64::*;
 
     use super::{IV, K};
-    use crate::digest_lanes::each;
+    use crate::schedule::each;
 
     const LANES: usize = 16;
 
@@ -150,7 +150,7 @@ mod lanes8 {
     use std::arch::x86_64::*;
 
     use super::{IV, K};
-    use crate::digest_lanes::each;
+    use crate::schedule::each;
 
     const LANES: usize = 8;
 
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn every_padding_boundary_gives_md5s_digest() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
-        let msgs: Vec<&[u8]> = crate::digest_lanes::boundary_lengths(64)
+        let msgs: Vec<&[u8]> = crate::schedule::boundary_lengths(64)
             .iter()
             .map(|&n| &data[..n])
             .collect();
