@@ -14,46 +14,64 @@ fuzz_target!(|data: &[u8]| {
     let _ = index.verify();
     let _ = index.packs();
     let probe = SequenceHash(data.get(..32).and_then(|b| b.try_into().ok()).unwrap_or([7; 32]));
-    if let Ok(l) = index.lookup(&probe) {
-        let _ = l.count();
+    let locations = index.as_locations().ok();
+    let entries = index.as_entries().ok();
+    let alias = index.as_alias().ok();
+    if let Some(ix) = locations {
+        if let Ok(l) = ix.lookup(&probe) {
+            let _ = l.count();
+        }
+        if let Ok(l) = ix.lookup_prefix(&probe.0[..8]) {
+            let _ = l.count();
+        }
+        let _ = ix.pack_crc32();
     }
-    if let Ok(l) = index.lookup_prefix(&probe.0[..8]) {
-        let _ = l.count();
-    }
-    if let Ok(l) = index.lookup_entries(&pack_index::hash_prefix(&probe)) {
-        let _ = l.count();
+    if let Some(ix) = entries {
+        if let Ok(l) = ix.lookup(&pack_index::hash_prefix(&probe)) {
+            let _ = l.count();
+        }
     }
     let key_len = index.kind().key_len();
-    if let Ok(l) = index.lookup_alias(&probe.0[..key_len.min(32)]) {
-        let _ = l.count();
+    if let Some(ix) = alias {
+        if let Ok(l) = ix.lookup(&probe.0[..key_len.min(32)]) {
+            let _ = l.count();
+        }
     }
     if index.len() > 0 && index.len() < 1 << 20 {
         let first = index.key_bytes(0).to_vec();
-        if let Ok(l) = index.lookup(&index.key(0)) {
-            let _ = l.count();
-        }
-        // An alias key is looked up whole; an index may hold its first bytes only.
-        let mut whole = first.clone();
-        whole.resize(index.kind().key_len(), 0);
-        if let Ok(l) = index.lookup_alias(&whole) {
-            let _ = l.count();
-        }
-        let _ = index.alias_layout();
-        let _ = index.checked_compact_alias_rows();
-        if let Ok(l) = index.lookup_entries(&index.entry_row(0).prefix) {
-            let _ = l.count();
-        }
-        // Rows read by position: each on its own (a search of the fan-out for the key
-        // bytes its slot implies) and a range at once.
         let last = index.len() - 1;
-        let _ = (index.entry_row(last), index.key_bytes(last), index.implied_key_bytes());
-        let _ = index.entry_rows(0..index.len().min(4096)).count();
-        let _ = index.entry_widths();
-        let _ = index.checked_alias_rows::<16>();
-        let _ = index.checked_alias_rows::<24>();
-        let _ = index.checked_alias_rows::<8>();
-        let _ = index.checked_alias_rows::<6>();
-        let _ = index.checked_entries();
+        let _ = (index.key_bytes(last), index.implied_key_bytes());
+        if let Some(ix) = locations {
+            if let Ok(l) = ix.lookup(&ix.key(0)) {
+                let _ = l.count();
+            }
+            let _ = ix.location(last);
+            let _ = ix.checked_entries();
+        }
+        if let Some(ix) = alias {
+            // An alias key is looked up whole; an index may hold its first bytes only.
+            let mut whole = first.clone();
+            whole.resize(index.kind().key_len(), 0);
+            if let Ok(l) = ix.lookup(&whole) {
+                let _ = l.count();
+            }
+            let _ = ix.layout();
+            let _ = ix.checked_compact_rows();
+            let _ = ix.checked_rows::<16>();
+            let _ = ix.checked_rows::<24>();
+            let _ = ix.checked_rows::<8>();
+            let _ = ix.checked_rows::<6>();
+        }
+        if let Some(ix) = entries {
+            if let Ok(l) = ix.lookup(&ix.row(0).prefix) {
+                let _ = l.count();
+            }
+            // Rows read by position: each on its own (a search of the fan-out for the key
+            // bytes its slot implies) and a range at once.
+            let _ = ix.row(last);
+            let _ = ix.rows(0..index.len().min(4096)).count();
+            let _ = ix.widths();
+        }
         // A commit merging new rows with this index, once its buckets check: an error or
         // a file, never a panic.
         if let Ok(checked) = index.check_buckets() {

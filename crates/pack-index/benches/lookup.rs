@@ -33,7 +33,12 @@ fn lookups(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("hit", n), &n, |b, _| {
             b.iter(|| {
                 i = (i + 1) % keys.len();
-                index.lookup(black_box(&keys[i])).unwrap().count()
+                index
+                    .as_locations()
+                    .unwrap()
+                    .lookup(black_box(&keys[i]))
+                    .unwrap()
+                    .count()
             })
         });
     }

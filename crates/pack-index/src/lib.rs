@@ -20,7 +20,11 @@
 //! The code follows the file kinds: `file/` is the layout every kind shares (opening in
 //! `mod.rs`, walks in `walk.rs`, full checks in `verify.rs`, writing in `write.rs`), and
 //! `location/`, `entry/` and `alias/` each hold their kind's lookups (`access.rs`) and
-//! writers (`write.rs`).
+//! writers (`write.rs`). [`PackIndex`] is the file, with what every kind has (header,
+//! counts, walks, `verify`); its kind's lookups are on the view it gives:
+//! [`PackIndex::as_locations`] ([`LocationIndex`]), [`PackIndex::as_entries`]
+//! ([`EntryIndex`]) or [`PackIndex::as_alias`] ([`AliasIndex`]), each an error for another
+//! kind.
 //!
 //! # Examples
 //! ```
@@ -31,7 +35,7 @@
 //! let mut entries = vec![IndexEntry { hash: h, location: loc }];
 //! let bytes = write_index(Vec::new(), IndexKind::Pack, &[3], IndexCounts::default(), None, &mut entries).unwrap();
 //! let index = PackIndex::parse(bytes).unwrap();
-//! assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
+//! assert_eq!(index.as_locations().unwrap().lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
 //! ```
 #![warn(missing_docs)]
 
@@ -42,16 +46,16 @@ mod location;
 #[cfg(test)]
 mod tests;
 
-pub use alias::access::AliasLookup;
+pub use alias::access::{AliasIndex, AliasLookup};
 pub use alias::write::{
     write_alias_index, write_alias_index_with_layout, write_merged_alias_index,
 };
-pub use entry::access::EntryLookup;
+pub use entry::access::{EntryIndex, EntryLookup};
 pub use entry::write::{
     write_entry_index, write_entry_index_with_layout, write_merged_entry_index,
 };
 pub use file::{open, CheckedIndex, PackIndex};
-pub use location::access::{Lookup, PrefixLookup};
+pub use location::access::{LocationIndex, Lookup, PrefixLookup};
 pub use location::write::{write_index, write_merged_index};
 
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -74,7 +78,7 @@ pub const LOCATION_LEN: usize = 16;
 /// an [`AliasLookup`].
 pub const ALIAS_KEY_MAX: usize = 24;
 /// Bytes of the SHA-256 prefix an alias row holds: the location index finds the full
-/// hashes with it ([`PackIndex::lookup_prefix`]).
+/// hashes with it ([`LocationIndex::lookup_prefix`]).
 pub const PREFIX_LEN: usize = 8;
 
 /// The first [`PREFIX_LEN`] bytes of a SHA-256.

@@ -185,18 +185,21 @@ fn merge_write(
     let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
     let mut old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
-    let target = match old.and_then(|ix| ix.index().alias_layout()) {
+    let target = match old.and_then(|ix| ix.index().as_alias().ok().map(|v| v.layout())) {
         Some(l) if l.key_len == ALIAS_KEY_LEN => l,
         _ => fresh,
     };
-    if let Some(ix) = old.filter(|ix| ix.index().alias_layout() != Some(target)) {
-        let carried =
-            ix.index()
-                .checked_compact_alias_rows()
-                .map_err(|source| StoreError::Index {
-                    path: path.clone(),
-                    source,
-                })?;
+    if let Some(ix) =
+        old.filter(|ix| ix.index().as_alias().ok().map(|v| v.layout()) != Some(target))
+    {
+        let carried = ix
+            .index()
+            .as_alias()
+            .and_then(|v| v.checked_compact_rows())
+            .map_err(|source| StoreError::Index {
+                path: path.clone(),
+                source,
+            })?;
         rows.extend(carried);
         old = None;
     }
@@ -598,7 +601,9 @@ mod tests {
             .map(|k| {
                 pack_index::open(&l.alias_index_path(*k))
                     .unwrap()
-                    .alias_layout()
+                    .as_alias()
+                    .ok()
+                    .map(|v| v.layout())
             })
             .collect()
     }

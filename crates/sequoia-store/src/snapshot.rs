@@ -249,7 +249,8 @@ impl Snapshot {
             return Ok(Vec::new());
         };
         let mut prefixes: Vec<pack_index::HashPrefix> = ix
-            .lookup_alias(key)
+            .as_alias()
+            .and_then(|v| v.lookup(key))
             .map_err(|source| StoreError::Index {
                 path: PathBuf::from(crate::layout::alias_index_name(kind)),
                 source,
@@ -260,20 +261,29 @@ impl Snapshot {
         // The prefixes' bytes the index holds (4 or 5, or 8 in indexes of earlier builds): the
         // rows under them may be of other sequences too, which the caller tells apart.
         let len = ix
-            .alias_layout()
+            .as_alias()
+            .ok()
+            .map(|v| v.layout())
             .map_or(pack_index::PREFIX_LEN, |l| l.value_len);
         let mut rows: Vec<(SequenceHash, PackLocation)> = Vec::new();
         for p in prefixes {
             let p = &p[..len];
             for (id, ix) in self.location_indexes() {
                 if ix.kind() == IndexKind::Entries {
-                    for row in ix.lookup_entries(p).map_err(index_error(id))? {
+                    for row in ix
+                        .as_entries()
+                        .and_then(|v| v.lookup(p))
+                        .map_err(index_error(id))?
+                    {
                         let reader = self.pack_reader(&row)?;
                         rows.push(self.resolve_entry(reader, &row)?);
                     }
                     continue;
                 }
-                let found = ix.lookup_prefix(p).map_err(index_error(id))?;
+                let found = ix
+                    .as_locations()
+                    .and_then(|v| v.lookup_prefix(p))
+                    .map_err(index_error(id))?;
                 rows.extend(found.map(|r| (r.hash, r.location)));
             }
         }
@@ -340,7 +350,8 @@ impl Snapshot {
         let mut seen = 0;
         for (id, ix) in self.location_indexes() {
             if ix.kind() != IndexKind::Entries {
-                for location in ix.lookup(hash).map_err(index_error(id))? {
+                let found = ix.as_locations().and_then(|l| l.lookup(hash));
+                for location in found.map_err(index_error(id))? {
                     seen += 1;
                     if let Some(r) = f(&location)? {
                         return Ok((Some(r), seen));
@@ -349,7 +360,8 @@ impl Snapshot {
                 continue;
             }
             for row in ix
-                .lookup_entries(&hash_prefix(hash))
+                .as_entries()
+                .and_then(|v| v.lookup(&hash_prefix(hash)))
                 .map_err(index_error(id))?
             {
                 let reader = self.reader(hash, row.pack)?;
@@ -404,7 +416,8 @@ impl Snapshot {
         let mut rows: Vec<(PackId, u32, usize)> = Vec::with_capacity(order.len());
         for (prefix, i) in order {
             match entries
-                .lookup_entries(&prefix)
+                .as_entries()
+                .and_then(|v| v.lookup(&prefix))
                 .map_err(index_error(None))?
                 .next()
             {
@@ -508,7 +521,9 @@ impl Snapshot {
         index: &pack_index::CheckedIndex<'_, Mmap>,
     ) -> Result<Vec<pack_index::IndexEntry>, StoreError> {
         let ix = index.index();
-        ix.entry_rows(0..ix.len())
+        let entries = ix.as_entries().map_err(index_error(None))?;
+        entries
+            .rows(0..ix.len())
             .map(|row| {
                 let (hash, location) = self.resolve_entry(self.pack_reader(&row)?, &row)?;
                 Ok(pack_index::IndexEntry { hash, location })

@@ -314,11 +314,13 @@ fn check_index_files(
             slot.1 = slot.1.wrapping_add(digest);
         };
         if entry_rows {
-            for r in m.entry_rows(0..m.len()) {
+            let entries = m.as_entries().map_err(|e| e.to_string())?;
+            for r in entries.rows(0..m.len()) {
                 add(r.pack, entry_row_digest(&r.prefix, r.entry));
             }
         } else {
-            for r in m.entries() {
+            let locations = m.as_locations().map_err(|e| e.to_string())?;
+            for r in locations.entries() {
                 add(r.location.pack, row_digest(&r.hash, &r.location));
             }
         }
@@ -501,17 +503,23 @@ impl PackedSequenceStorage {
             .and_then(|ix| ix.verify().map(|_| ix))
             .map(|ix| {
                 let computed = crc32fast::hash(reader.bytes());
+                // Another kind of index under a pack index's name does not describe the
+                // pack (below); its rows are not location rows.
+                let locations = ix.as_locations().ok();
+                let recorded_crc = locations.and_then(|l| l.pack_crc32());
                 Some(OwnIndex {
                     rows: ix.len(),
-                    digest: ix.entries().fold(0u64, |d, r| {
-                        d.wrapping_add(row_digest(&r.hash, &r.location))
+                    digest: locations.map_or(0, |l| {
+                        l.entries().fold(0u64, |d, r| {
+                            d.wrapping_add(row_digest(&r.hash, &r.location))
+                        })
                     }),
                     packs: ix.packs().to_vec(),
                     describes_pack: ix.kind() == IndexKind::Pack && ix.packs() == [id],
-                    crc_problem: (ix.pack_crc32() != Some(computed)).then(|| {
+                    crc_problem: (recorded_crc != Some(computed)).then(|| {
                         format!(
                             "the file's CRC-32 is {computed:08x}; its index recorded {:08x} when it was written: the pack has changed",
-                            ix.pack_crc32().unwrap_or(0)
+                            recorded_crc.unwrap_or(0)
                         )
                     }),
                 })

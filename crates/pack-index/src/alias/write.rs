@@ -44,7 +44,7 @@ impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
 /// let h = SequenceHash::of_residues(b"MKV");
 /// let rows = vec![([7u8; 16], hash_prefix(&h))];
 /// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &rows).unwrap()).unwrap();
-/// let found: Vec<_> = index.lookup_alias(&[7; 16]).unwrap().collect();
+/// let found: Vec<_> = index.as_alias().unwrap().lookup(&[7; 16]).unwrap().collect();
 /// assert_eq!(found, vec![cut_prefix(hash_prefix(&h), ALIAS_VALUE_LEN)]);
 /// ```
 pub fn write_alias_index<W: Write, K: AsRef<[u8]>>(
@@ -113,7 +113,7 @@ pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
 /// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
 /// [`write_alias_index_with_layout`] gives for all of them, without holding the old rows
 /// in memory. The old index comes checked ([`PackIndex::check_buckets`]) and must be of
-/// that layout (rows of another come through [`PackIndex::checked_compact_alias_rows`]
+/// that layout (rows of another come through [`AliasIndex::checked_compact_rows`](crate::AliasIndex::checked_compact_rows)
 /// into `new`).
 pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     out: W,
@@ -126,7 +126,9 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     let old = old.map(|c| c.index());
     if !layout.fits(kind)
         || layout.key_len != ALIAS_KEY_LEN
-        || old.is_some_and(|ix| ix.kind() != kind || ix.alias_layout() != Some(layout))
+        || old.is_some_and(|ix| {
+            ix.kind() != kind || ix.as_alias().map(|a| a.layout()).ok() != Some(layout)
+        })
     {
         return Err(Error::Write(std::io::Error::other(format!(
             "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use pack_format::PackId;
 
+use crate::entry::access::EntryIndex;
 use crate::file::write::{
     write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
 };
@@ -56,7 +57,7 @@ impl Row for EntryRowAs {
 /// let index = PackIndex::parse(bytes).unwrap();
 /// // The file holds the first ENTRY_KEY_LEN bytes of the prefix.
 /// let held = EntryRow { prefix: cut_prefix(row.prefix, ENTRY_KEY_LEN), ..row };
-/// assert_eq!(index.lookup_entries(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![held]);
+/// assert_eq!(index.as_entries().unwrap().lookup(&hash_prefix(&h)).unwrap().collect::<Vec<_>>(), vec![held]);
 /// ```
 pub fn write_entry_index<W: Write>(
     out: W,
@@ -126,14 +127,14 @@ pub(crate) fn entry_widths<T: AsRef<[u8]>>(
         entry_bits = entry_bits.max(bits_for(r.entry));
     }
     if let Some(ix) = old.filter(|ix| !ix.is_empty()) {
-        match ix.entry_widths() {
+        match ix.entry_widths {
             Some(w) if !w.is_legacy() => {
                 pack_bits = pack_bits.max(w.pack_bits);
                 entry_bits = entry_bits.max(w.entry_bits);
             }
             // Widths that bound nothing: the rows tell.
             _ => {
-                for r in ix.entry_rows(0..ix.len()) {
+                for r in EntryIndex(ix).rows(0..ix.len()) {
                     pack_bits = pack_bits.max(bits_for(r.pack));
                     entry_bits = entry_bits.max(bits_for(r.entry));
                 }

@@ -97,7 +97,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// [`for_each_run`](Self::for_each_run) over the buckets of fan-out slots `slots`
     /// (of `0..`[`fanout_slots`](Self::fanout_slots)), handing each run's slot too (for
-    /// [`entry_row_in_slot`](Self::entry_row_in_slot)): threads can walk an index a share
+    /// [`EntryIndex::row_in_slot`](crate::EntryIndex::row_in_slot)): threads can walk an index a share
     /// of the slots each.
     pub fn for_each_run_in<E: From<Error>>(
         &self,

@@ -43,7 +43,7 @@ proptest! {
         for (h, locs) in &model {
             let mut want = locs.clone();
             want.sort();
-            prop_assert_eq!(index.lookup(h).unwrap().collect::<Vec<_>>(), want);
+            prop_assert_eq!(index.as_locations().and_then(|v| v.lookup(h)).unwrap().collect::<Vec<_>>(), want);
         }
         // Runs are the model's keys in order, each with all its rows.
         let mut runs = Vec::new();
@@ -59,14 +59,14 @@ proptest! {
         prop_assert_eq!(runs, want);
         for p in probes {
             let h = SequenceHash(p);
-            let got: Vec<_> = index.lookup(&h).unwrap().collect();
+            let got: Vec<_> = index.as_locations().and_then(|v| v.lookup(&h)).unwrap().collect();
             prop_assert_eq!(got.is_empty(), !model.contains_key(&h));
         }
         // A prefix finds exactly the rows whose hash starts with it.
         for e in entries.iter().take(20) {
             for len in [4usize, 8, 32] {
                 let want: Vec<IndexEntry> = entries.iter().filter(|x| x.hash.0[..len] == e.hash.0[..len]).copied().collect();
-                let got: Vec<IndexEntry> = index.lookup_prefix(&e.hash.0[..len]).unwrap().collect();
+                let got: Vec<IndexEntry> = index.as_locations().and_then(|v| v.lookup_prefix(&e.hash.0[..len])).unwrap().collect();
                 prop_assert_eq!(got, want);
             }
         }
@@ -76,7 +76,7 @@ proptest! {
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000), probe in any::<[u8; 32]>()) {
         if let Ok(index) = PackIndex::parse(&bytes[..]) {
             let _ = index.verify();
-            if let Ok(l) = index.lookup(&SequenceHash(probe)) { let _ = l.count(); }
+            if let Ok(l) = index.as_locations().and_then(|v| v.lookup(&SequenceHash(probe))) { let _ = l.count(); }
         }
     }
 
@@ -95,7 +95,7 @@ proptest! {
         // Lookups either fail or give the original answer: never a wrong one.
         if let Ok(index) = PackIndex::parse(&bytes[..]) {
             for e in &original {
-                if let Ok(found) = index.lookup(&e.hash) {
+                if let Ok(found) = index.as_locations().and_then(|v| v.lookup(&e.hash)) {
                     prop_assert_eq!(found.collect::<Vec<_>>(), vec![e.location], "flip at {}", at);
                 }
             }
@@ -139,16 +139,16 @@ proptest! {
         let index = PackIndex::parse(bytes).unwrap();
         index.verify().unwrap();
         prop_assert_eq!(index.kind(), kind);
-        prop_assert_eq!(index.alias_layout(), Some(layout));
+        prop_assert_eq!(index.as_alias().ok().map(|v| v.layout()), Some(layout));
         prop_assert_eq!(index.packs(), vec![0, 5]);
-        prop_assert!(index.lookup(&SequenceHash([0; 32])).is_err(), "a SHA-256 lookup in an alias index");
+        prop_assert!(index.as_locations().and_then(|v| v.lookup(&SequenceHash([0; 32]))).is_err(), "a SHA-256 lookup in an alias index");
         for e in &entries {
             let want: Vec<HashPrefix> = model[&cut(&e.0)].iter().copied().collect();
-            prop_assert_eq!(index.lookup_alias(&e.0).unwrap().collect::<Vec<_>>(), want);
+            prop_assert_eq!(index.as_alias().and_then(|v| v.lookup(&e.0)).unwrap().collect::<Vec<_>>(), want);
         }
         for p in probes {
             let k = &p[..kind.key_len()];
-            let got: Vec<_> = index.lookup_alias(k).unwrap().collect();
+            let got: Vec<_> = index.as_alias().and_then(|v| v.lookup(k)).unwrap().collect();
             prop_assert_eq!(got.is_empty(), !model.contains_key(&cut(k)));
         }
         let rows: usize = model.values().map(|v| v.len()).sum();
@@ -157,10 +157,10 @@ proptest! {
         let compact: Vec<(AliasKey, HashPrefix)> = entries.iter()
             .map(|(k, p)| (leading(&k[..ALIAS_KEY_LEN]), crate::cut_prefix(*p, crate::ALIAS_VALUE_LEN)))
             .collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        prop_assert_eq!(index.checked_compact_alias_rows().unwrap(), compact);
+        prop_assert_eq!(index.as_alias().and_then(|v| v.checked_compact_rows()).unwrap(), compact);
         if layout.key_len == 8 {
-            prop_assert_eq!(index.checked_alias_rows::<8>().unwrap().len(), rows);
-            prop_assert!(index.checked_alias_rows::<16>().is_err());
+            prop_assert_eq!(index.as_alias().and_then(|v| v.checked_rows::<8>()).unwrap().len(), rows);
+            prop_assert!(index.as_alias().and_then(|v| v.checked_rows::<16>()).is_err());
         }
     }
 
@@ -176,7 +176,7 @@ proptest! {
         prop_assert!(parsed.as_ref().map_or(true, |i| i.verify().is_err()), "flip at byte {} passed verify", at);
         if let Ok(index) = parsed {
             for e in &entries {
-                if let Ok(found) = index.lookup_alias(&e.0) {
+                if let Ok(found) = index.as_alias().and_then(|v| v.lookup(&e.0)) {
                     let want = crate::cut_prefix(e.1, crate::ALIAS_VALUE_LEN);
                     prop_assert_eq!(found.collect::<Vec<_>>(), vec![want], "flip at {}", at);
                 }
@@ -300,7 +300,13 @@ fn runs_walked_in_shares_of_slots_are_the_runs_of_the_whole_index() {
     );
     let mut whole = Vec::new();
     ix.for_each_run(|r| {
-        whole.push((r.clone(), ix.entry_rows(r).collect::<Vec<_>>()));
+        whole.push((
+            r.clone(),
+            ix.as_entries()
+                .expect("an index of this kind")
+                .rows(r)
+                .collect::<Vec<_>>(),
+        ));
         Ok::<(), Error>(())
     })
     .unwrap();
@@ -317,7 +323,11 @@ fn runs_walked_in_shares_of_slots_are_the_runs_of_the_whole_index() {
                 assert_eq!(ix.slot_of(r.start), slot);
                 let got = r
                     .clone()
-                    .map(|i| ix.entry_row_in_slot(i, slot))
+                    .map(|i| {
+                        ix.as_entries()
+                            .expect("an index of this kind")
+                            .row_in_slot(i, slot)
+                    })
                     .collect::<Vec<_>>();
                 shares.push((r, got));
                 Ok::<(), Error>(())
@@ -338,18 +348,28 @@ fn kinds_are_not_mixed() {
         PackIndex::parse(crate::write_alias_index(Vec::new(), IndexKind::Md5, &[], &rows).unwrap())
             .unwrap();
     assert!(
-        index.lookup_alias(&[1; 24]).is_err(),
+        index.as_alias().and_then(|v| v.lookup(&[1; 24])).is_err(),
         "key of the wrong length"
     );
-    assert!(index.checked_entries().is_err());
+    assert!(index
+        .as_locations()
+        .and_then(|v| v.checked_entries())
+        .is_err());
     assert_eq!(
-        index.lookup_alias(&[1; 16]).unwrap().collect::<Vec<_>>(),
+        index
+            .as_alias()
+            .and_then(|v| v.lookup(&[1; 16]))
+            .unwrap()
+            .collect::<Vec<_>>(),
         vec![crate::cut_prefix(
             crate::hash_prefix(&h),
             crate::ALIAS_VALUE_LEN
         )]
     );
-    assert_eq!(index.alias_layout(), Some(AliasLayout::COMPACT));
+    assert_eq!(
+        index.as_alias().ok().map(|v| v.layout()),
+        Some(AliasLayout::COMPACT)
+    );
     assert!(
         crate::write_alias_index_with_layout(
             Vec::new(),
@@ -436,19 +456,29 @@ fn the_legacy_layout_is_the_old_bytes_and_reads_alike() {
         PackIndex::parse(eight).unwrap(),
     );
     assert_eq!(
-        old.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),
+        old.as_alias()
+            .and_then(|v| v.lookup(&[3; 24]))
+            .unwrap()
+            .collect::<Vec<_>>(),
         vec![crate::hash_prefix(&h)]
     );
     for ix in [&new, &eight] {
         assert_eq!(
-            ix.lookup_alias(&[3; 24]).unwrap().collect::<Vec<_>>(),
+            ix.as_alias()
+                .and_then(|v| v.lookup(&[3; 24]))
+                .unwrap()
+                .collect::<Vec<_>>(),
             vec![crate::cut_prefix(crate::hash_prefix(&h), 5)]
         );
     }
     for ix in [&old, &eight] {
         assert_eq!(
-            ix.checked_compact_alias_rows().unwrap(),
-            new.checked_compact_alias_rows().unwrap()
+            ix.as_alias()
+                .and_then(|v| v.checked_compact_rows())
+                .unwrap(),
+            new.as_alias()
+                .and_then(|v| v.checked_compact_rows())
+                .unwrap()
         );
     }
 }
@@ -487,8 +517,18 @@ fn opens_from_a_file_through_a_map() {
     assert_eq!(index.kind(), IndexKind::Pack);
     assert_eq!(index.packs(), vec![9]);
     assert_eq!(index.counts(), counts);
-    assert_eq!(index.pack_crc32(), Some(0xabcd));
-    assert_eq!(index.lookup(&h).unwrap().collect::<Vec<_>>(), vec![loc]);
+    assert_eq!(
+        index.as_locations().ok().and_then(|v| v.pack_crc32()),
+        Some(0xabcd)
+    );
+    assert_eq!(
+        index
+            .as_locations()
+            .and_then(|v| v.lookup(&h))
+            .unwrap()
+            .collect::<Vec<_>>(),
+        vec![loc]
+    );
     let err = open(&dir.path().join("missing.idx")).unwrap_err();
     assert!(err.to_string().contains("missing.idx"), "{err}");
 }

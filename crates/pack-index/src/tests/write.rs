@@ -89,7 +89,7 @@ proptest! {
         let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
         let legacy = PackIndex::parse(&legacy[..]).unwrap();
         prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
-        let mut carried = legacy.checked_compact_alias_rows().unwrap();
+        let mut carried = legacy.as_alias().and_then(|v| v.checked_compact_rows()).unwrap();
         carried.extend(new.iter().copied());
         let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, compact, &[1, 2], None, &mut carried).unwrap();
         prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap());
@@ -128,7 +128,7 @@ proptest! {
         let old_file = write_entry_index_with_layout(Vec::new(), &[0, 1, 2], c, &mut old, ENTRY_KEY_LEN, old_widths).unwrap();
         let old_ix = PackIndex::parse(&old_file[..]).unwrap();
         old_ix.verify().unwrap();
-        prop_assert_eq!(old_ix.entry_widths().unwrap().is_legacy(), legacy_old);
+        prop_assert_eq!(old_ix.as_entries().ok().map(|v| v.widths()).unwrap().is_legacy(), legacy_old);
         let old_arg = with_old.then(|| old_ix.check_buckets().unwrap());
         let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, old_arg, &mut new).unwrap();
         let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all).unwrap();
@@ -140,7 +140,7 @@ proptest! {
         // when merged from an old index of wider ones.
         let max_entry = all.iter().map(|r| r.entry).max().unwrap_or(0);
         let widths = EntryWidths::for_max(4, max_entry);
-        prop_assert_eq!(ix.entry_widths(), Some(widths));
+        prop_assert_eq!(ix.as_entries().ok().map(|v| v.widths()), Some(widths));
         prop_assert_eq!(widths.len, (3 + (32 - max_entry.leading_zeros()).max(1) as usize).div_ceil(8));
         let n = all.len();
         let fanout = 12usize << fanout_bits(n as u64);
@@ -158,11 +158,11 @@ proptest! {
             prop_assert_eq!(PackIndex::parse(&merged[..]).unwrap().key_len(), 8);
         }
         all.sort_unstable();
-        prop_assert_eq!((0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(), all.clone());
+        prop_assert_eq!((0..ix.len()).map(|i| ix.as_entries().expect("an index of this kind").row(i)).collect::<Vec<_>>(), all.clone());
         // A lookup gives exactly the rows of its prefix, in order.
         for probe in all.iter().map(|r| r.prefix).take(30).chain([[0xee; 8]]) {
             let want: Vec<EntryRow> = all.iter().filter(|r| r.prefix == probe).copied().collect();
-            prop_assert_eq!(ix.lookup_entries(&probe).unwrap().collect::<Vec<_>>(), want);
+            prop_assert_eq!(ix.as_entries().and_then(|v| v.lookup(&probe)).unwrap().collect::<Vec<_>>(), want);
         }
     }
 
@@ -228,7 +228,10 @@ fn an_entry_index_is_not_merged_with_other_kinds() {
     )
     .is_err());
     assert!(
-        multi.lookup_entries(&crate::hash_prefix(&h)).is_err(),
+        multi
+            .as_entries()
+            .and_then(|v| v.lookup(&crate::hash_prefix(&h)))
+            .is_err(),
         "an entry lookup in a multi-pack index"
     );
     let entries = PackIndex::parse(
@@ -236,11 +239,17 @@ fn an_entry_index_is_not_merged_with_other_kinds() {
     )
     .unwrap();
     assert!(
-        entries.lookup(&h).is_err(),
+        entries.as_locations().and_then(|v| v.lookup(&h)).is_err(),
         "a SHA-256 lookup in an entry index"
     );
-    assert!(entries.lookup_prefix(&h.0[..8]).is_err());
-    assert!(entries.checked_entries().is_err());
+    assert!(entries
+        .as_locations()
+        .and_then(|v| v.lookup_prefix(&h.0[..8]))
+        .is_err());
+    assert!(entries
+        .as_locations()
+        .and_then(|v| v.checked_entries())
+        .is_err());
     assert!(write_merged_index(
         Vec::new(),
         IndexKind::Multi,
@@ -272,7 +281,7 @@ fn every_flip_of_an_entry_index_fails_verify_or_lookups_stay_right() {
         );
         if let Ok(index) = parsed {
             for r in &rows {
-                if let Ok(found) = index.lookup_entries(&r.prefix) {
+                if let Ok(found) = index.as_entries().and_then(|v| v.lookup(&r.prefix)) {
                     assert_eq!(found.collect::<Vec<_>>(), vec![*r], "flip at {at}");
                 }
             }
@@ -295,9 +304,14 @@ fn entry_values_take_the_bytes_their_largest_pack_and_entry_need() {
         let covered = rows.iter().all(|r| packs.contains(&r.pack));
         assert_eq!(ix.verify().is_ok(), covered);
         for (i, r) in rows.iter().enumerate() {
-            assert_eq!(ix.entry_row(i as u64), *r);
+            assert_eq!(
+                ix.as_entries()
+                    .expect("an index of this kind")
+                    .row(i as u64),
+                *r
+            );
         }
-        let w = ix.entry_widths().unwrap();
+        let w = ix.as_entries().ok().map(|v| v.widths()).unwrap();
         (w.len, w.pack_bits, w.entry_bits)
     };
     assert_eq!(widths(&[7], &mut [row(7, 5)]), (1, 3, 3));
@@ -347,11 +361,13 @@ fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values
         );
         let ix = PackIndex::parse(&file[..]).unwrap();
         ix.verify().unwrap();
-        assert_eq!(ix.entry_widths(), Some(legacy));
+        assert_eq!(ix.as_entries().ok().map(|v| v.widths()), Some(legacy));
         let mut sorted = old.clone();
         sorted.sort_unstable();
         assert_eq!(
-            (0..ix.len()).map(|i| ix.entry_row(i)).collect::<Vec<_>>(),
+            (0..ix.len())
+                .map(|i| ix.as_entries().expect("an index of this kind").row(i))
+                .collect::<Vec<_>>(),
             sorted
         );
         let merged = write_merged_entry_index(
@@ -364,10 +380,13 @@ fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values
         .unwrap();
         let merged = PackIndex::parse(merged).unwrap();
         // Pack 3: 2 bits; entry 49,000: 16 bits.
-        assert_eq!(merged.entry_widths(), Some(EntryWidths::for_bits(2, 16)));
+        assert_eq!(
+            merged.as_entries().ok().map(|v| v.widths()),
+            Some(EntryWidths::for_bits(2, 16))
+        );
         assert_eq!(
             (0..merged.len())
-                .map(|i| merged.entry_row(i))
+                .map(|i| merged.as_entries().expect("an index of this kind").row(i))
                 .collect::<Vec<_>>(),
             sorted
         );
@@ -418,7 +437,7 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         let ix = PackIndex::parse(&file[..]).unwrap();
         assert_eq!(ix.implied_key_bytes(), implied, "{n} rows");
         ix.verify().unwrap();
-        let w = ix.entry_widths().unwrap();
+        let w = ix.as_entries().ok().map(|v| v.widths()).unwrap();
         let fixed = HEADER_LEN + 4 * packs.len() + (12usize << fanout_bits(old.len() as u64)) + 16;
         assert_eq!(
             file.len(),
@@ -431,10 +450,19 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
             ..*r
         };
         for (i, r) in old.iter().enumerate() {
-            assert_eq!(ix.entry_row(i as u64), held(r));
+            assert_eq!(
+                ix.as_entries()
+                    .expect("an index of this kind")
+                    .row(i as u64),
+                held(r)
+            );
         }
         for r in old.iter().step_by(97) {
-            let found: Vec<EntryRow> = ix.lookup_entries(&r.prefix).unwrap().collect();
+            let found: Vec<EntryRow> = ix
+                .as_entries()
+                .and_then(|v| v.lookup(&r.prefix))
+                .unwrap()
+                .collect();
             assert!(found.contains(&held(r)), "{r:?}");
             assert!(found
                 .iter()
@@ -442,8 +470,17 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         }
         let mut runs = 0;
         ix.for_each_run(|rows| {
-            let key = ix.entry_row(rows.start).prefix;
-            assert!(rows.clone().all(|i| ix.entry_row(i).prefix == key));
+            let key = ix
+                .as_entries()
+                .expect("an index of this kind")
+                .row(rows.start)
+                .prefix;
+            assert!(rows.clone().all(|i| ix
+                .as_entries()
+                .expect("an index of this kind")
+                .row(i)
+                .prefix
+                == key));
             runs += 1;
             Ok::<(), Error>(())
         })
@@ -485,12 +522,18 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
             v
         };
         assert_eq!(
-            ax.checked_compact_alias_rows().unwrap(),
+            ax.as_alias()
+                .and_then(|v| v.checked_compact_rows())
+                .unwrap(),
             compact(&old_aliases)
         );
         for (k, p) in old_aliases.iter().step_by(101) {
             let want = cut_prefix(*p, crate::ALIAS_VALUE_LEN);
-            assert!(ax.lookup_alias(k).unwrap().any(|f| f == want));
+            assert!(ax
+                .as_alias()
+                .and_then(|v| v.lookup(k))
+                .unwrap()
+                .any(|f| f == want));
         }
         let merged = write_merged_alias_index(
             Vec::new(),
@@ -528,7 +571,7 @@ fn damage_to_a_key_that_leaves_bytes_to_its_slot_is_found() {
         );
         if let Ok(index) = parsed {
             for r in sorted.iter().step_by(211) {
-                if let Ok(found) = index.lookup_entries(&r.prefix) {
+                if let Ok(found) = index.as_entries().and_then(|v| v.lookup(&r.prefix)) {
                     let found: Vec<EntryRow> = found.collect();
                     let held = EntryRow {
                         prefix: cut_prefix(r.prefix, ENTRY_KEY_LEN),
@@ -551,7 +594,10 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
     }];
     let mut file = write_entry_index(Vec::new(), &[1], c, &mut rows).unwrap();
     let ix = PackIndex::parse(&file[..]).unwrap();
-    assert_eq!(ix.entry_widths(), Some(EntryWidths::for_bits(1, 2)));
+    assert_eq!(
+        ix.as_entries().ok().map(|v| v.widths()),
+        Some(EntryWidths::for_bits(1, 2))
+    );
     // The one row's value byte: pack 1 | entry 2 << 1 = 0b101; set bit 7 and mend the
     // bucket's and the file's CRCs so that only the value check can see it.
     let at = file.len() - 16 - 1;
@@ -575,7 +621,7 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
     let err = ix.verify().unwrap_err().to_string();
     assert!(err.contains("above its widths"), "{err}");
     assert_eq!(
-        ix.entry_row(0),
+        ix.as_entries().expect("an index of this kind").row(0),
         rows[0],
         "the bits within the widths read as written"
     );

@@ -86,6 +86,7 @@ fn located_groups(
     // The runs of two rows or more, in a share of the fan-out slots: their first rows and
     // their other rows, each with its run numbered from 0 in the share; `None` past the
     // budget.
+    let entries = multi.as_entries().map_err(index_error(None))?;
     let scan = |slots: Range<usize>| {
         let (mut firsts, mut addition_rows): (Vec<Pending>, Vec<Pending>) =
             (Vec::new(), Vec::new());
@@ -97,7 +98,7 @@ fn located_groups(
                     return Ok(());
                 }
                 for i in rows.clone() {
-                    let row = multi.entry_row_in_slot(i, slot);
+                    let row = entries.row_in_slot(i, slot);
                     let key = (u64::from(row.pack) << 32) | u64::from(row.entry);
                     let to = if i == rows.start {
                         &mut firsts
@@ -249,16 +250,17 @@ impl AdditionEntries {
             };
             (mains, additions) = found;
         } else {
+            let locations = multi.as_locations().map_err(index_error(None))?;
             multi
                 .for_each_run(|rows| {
                     if rows.end - rows.start < 2 || over {
                         return Ok(());
                     }
                     let group = mains.len() as u32;
-                    mains.push(place(&multi.location(rows.start)));
-                    let hash = multi.key(rows.start);
+                    mains.push(place(&locations.location(rows.start)));
+                    let hash = locations.key(rows.start);
                     for row in rows.start + 1..rows.end {
-                        let location = multi.location(row);
+                        let location = locations.location(row);
                         bytes += u64::from(location.length) + 96;
                         additions.push(Addition {
                             location,
@@ -503,7 +505,11 @@ mod tests {
         let multi = snap.multi.as_ref().unwrap();
         assert_eq!(multi.key_len(), pack_index::ENTRY_KEY_LEN);
         assert_eq!(
-            multi.lookup_entries(&a.0[..8]).unwrap().count(),
+            multi
+                .as_entries()
+                .and_then(|v| v.lookup(&a.0[..8]))
+                .unwrap()
+                .count(),
             5,
             "one run of rows under the shared prefix"
         );
