@@ -85,7 +85,7 @@ pub const MAX_DICTIONARY: usize = 64 * 1024;
 const TRAINING_SEGMENT: u32 = 1024;
 
 /// Trains a dictionary on encoded entries (zstd's fast cover trainer, segments of
-/// [`TRAINING_SEGMENT`] bytes, 8-byte d-mers); `None` when there is too little to learn
+/// `TRAINING_SEGMENT` bytes, 8-byte d-mers); `None` when there is too little to learn
 /// from.
 pub fn train_dictionary(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
     let total: usize = samples.iter().map(Vec::len).sum();

@@ -55,7 +55,7 @@ pub struct PackWriterConfig {
     /// Uncompressed bytes per block of addition entries when a dictionary is
     /// used: such an entry is read on its own, so its block is kept small.
     pub additions_block_size: usize,
-    /// Entry bytes a dictionary is trained on ([`TRAINING_BYTES`]).
+    /// Entry bytes a dictionary is trained on (`TRAINING_BYTES`).
     pub training_bytes: usize,
 }
 

@@ -1,5 +1,5 @@
-//! FASTA in and out: [`read`] is the strict streaming reader imports use, [`write`] formats
-//! stored sequences as records (`get`, `export`, the server's batches).
+//! FASTA in and out: [`read`](mod@read) is the strict streaming reader imports use;
+//! [`write`](mod@write) formats stored sequences as records (`get`, `export`).
 
 pub mod read;
 pub mod write;
