@@ -47,13 +47,9 @@ mod location;
 mod tests;
 
 pub use alias::access::{AliasIndex, AliasLookup};
-pub use alias::write::{
-    write_alias_index, write_alias_index_with_layout, write_merged_alias_index,
-};
+pub use alias::write::{write_alias_index, write_merged_alias_index};
 pub use entry::access::{EntryIndex, EntryLookup};
-pub use entry::write::{
-    write_entry_index, write_entry_index_with_layout, write_merged_entry_index,
-};
+pub use entry::write::{write_entry_index, write_merged_entry_index};
 pub use file::{open, CheckedIndex, PackIndex};
 pub use location::access::{LocationIndex, Lookup, PrefixLookup};
 pub use location::write::{write_index, write_merged_index};
@@ -236,6 +232,24 @@ impl EntryWidths {
             len => [len as u8, self.pack_bits, self.entry_bits],
         }
     }
+}
+
+/// The widths of an entry index's rows, for [`write_entry_index`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryLayout {
+    /// Bytes of a key: [`ENTRY_KEY_LEN`], or 8 as builds before 6-byte keys wrote them.
+    pub key_len: usize,
+    /// How values hold pack and entry number: `None` for the narrowest that hold the rows,
+    /// as this version writes them; [`EntryWidths::legacy`] ones as earlier builds did.
+    pub widths: Option<EntryWidths>,
+}
+
+impl EntryLayout {
+    /// What this version writes: [`ENTRY_KEY_LEN`]-byte keys, the narrowest values.
+    pub const CURRENT: EntryLayout = EntryLayout {
+        key_len: ENTRY_KEY_LEN,
+        widths: None,
+    };
 }
 
 /// An alias key as written: [`ALIAS_KEY_LEN`] bytes.

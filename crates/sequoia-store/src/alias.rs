@@ -409,9 +409,7 @@ mod tests {
     ) {
         let path = StoreLayout::new(dir).alias_index_path(kind);
         let packs = pack_index::open(&path).unwrap().packs();
-        let bytes =
-            pack_index::write_alias_index_with_layout(Vec::new(), kind, layout, &packs, rows)
-                .unwrap();
+        let bytes = pack_index::write_alias_index(Vec::new(), kind, layout, &packs, rows).unwrap();
         std::fs::write(&path, bytes).unwrap();
     }
 

@@ -212,13 +212,15 @@ fn rewrite_with_8_byte_keys(dir: &Path) {
                 })
             })
             .collect();
-        pack_index::write_entry_index_with_layout(
+        pack_index::write_entry_index(
             Vec::new(),
             packs,
             counts,
+            pack_index::EntryLayout {
+                key_len: 8,
+                widths: pack_index::EntryWidths::legacy(pack_index::NARROW_ENTRY_VALUE_LEN),
+            },
             &mut rows,
-            8,
-            pack_index::EntryWidths::legacy(pack_index::NARROW_ENTRY_VALUE_LEN),
         )
         .unwrap()
     });

@@ -32,33 +32,25 @@ impl<K: AsRef<[u8]>> Row for (K, HashPrefix) {
     }
 }
 
-/// Writes `rows` (key, SHA-256 prefix) as an alias index of `kind` over `packs`, in
-/// [`AliasLayout::COMPACT`]: keys cut to their first [`ALIAS_KEY_LEN`] bytes, prefixes to
-/// [`ALIAS_VALUE_LEN`](crate::ALIAS_VALUE_LEN), sorted, each row once. Every key must
-/// have `kind.key_len()` bytes (16 for MD5, 24 for `sha512t24u`, 8 for accessions).
+/// Writes `rows` (key, SHA-256 prefix) as an alias index of `kind` over `packs` in
+/// `layout`: keys cut to its key length, prefixes to its value length, sorted, each row
+/// once. [`AliasLayout::for_store`] is what a store writes from nothing;
+/// [`AliasLayout::legacy`] writes the files of earlier builds (for tests of what they left
+/// behind). Every key must have `kind.key_len()` bytes (16 for MD5, 24 for `sha512t24u`,
+/// 8 for accessions).
 ///
 /// # Examples
 /// ```
-/// use pack_index::{cut_prefix, hash_prefix, write_alias_index, IndexKind, PackIndex, ALIAS_VALUE_LEN};
+/// use pack_index::{cut_prefix, hash_prefix, write_alias_index, AliasLayout, IndexKind, PackIndex, ALIAS_VALUE_LEN};
 /// use pack_format::SequenceHash;
 /// let h = SequenceHash::of_residues(b"MKV");
 /// let rows = vec![([7u8; 16], hash_prefix(&h))];
-/// let index = PackIndex::parse(write_alias_index(Vec::new(), IndexKind::Md5, &[0], &rows).unwrap()).unwrap();
+/// let bytes = write_alias_index(Vec::new(), IndexKind::Md5, AliasLayout::COMPACT, &[0], &rows).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
 /// let found: Vec<_> = index.as_alias().unwrap().lookup(&[7; 16]).unwrap().collect();
 /// assert_eq!(found, vec![cut_prefix(hash_prefix(&h), ALIAS_VALUE_LEN)]);
 /// ```
 pub fn write_alias_index<W: Write, K: AsRef<[u8]>>(
-    out: W,
-    kind: IndexKind,
-    packs: &[PackId],
-    rows: &[(K, HashPrefix)],
-) -> Result<W, Error> {
-    write_alias_index_with_layout(out, kind, AliasLayout::COMPACT, packs, rows)
-}
-
-/// [`write_alias_index`] in another layout: [`AliasLayout::legacy`] writes the files of
-/// builds before 2026-12-01 (for tests of what they left behind).
-pub fn write_alias_index_with_layout<W: Write, K: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
     layout: AliasLayout,
@@ -111,7 +103,7 @@ pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
 /// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
 /// bytes), each row once, in `layout` ([`ALIAS_KEY_LEN`]-byte keys; SHA-256 prefixes of 4
 /// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
-/// [`write_alias_index_with_layout`] gives for all of them, without holding the old rows
+/// [`write_alias_index`] gives for all of them, without holding the old rows
 /// in memory. The old index comes checked ([`PackIndex::check_buckets`]) and must be of
 /// that layout (rows of another come through [`AliasIndex::checked_compact_rows`](crate::AliasIndex::checked_compact_rows)
 /// into `new`).

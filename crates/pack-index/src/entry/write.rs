@@ -10,8 +10,8 @@ use crate::file::write::{
     write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
 };
 use crate::{
-    bits_for, cut_prefix, CheckedIndex, EntryRow, EntryWidths, Error, IndexCounts, IndexKind,
-    PackIndex, ENTRY_KEY_LEN,
+    bits_for, cut_prefix, CheckedIndex, EntryLayout, EntryRow, EntryWidths, Error, IndexCounts,
+    IndexKind, PackIndex, ENTRY_KEY_LEN,
 };
 
 impl Row for EntryRow {
@@ -45,15 +45,17 @@ impl Row for EntryRowAs {
 }
 
 /// Sorts `rows` and writes them as an [`IndexKind::Entries`] index over `packs` (v2 packs
-/// whose entry tables the rows name), with the packs' totals `counts`.
+/// whose entry tables the rows name), with the packs' totals `counts`, in `layout`
+/// ([`EntryLayout::CURRENT`], or the keys and values of earlier builds for tests of what
+/// they left behind).
 ///
 /// # Examples
 /// ```
 /// use pack_format::SequenceHash;
-/// use pack_index::{cut_prefix, hash_prefix, write_entry_index, EntryRow, IndexCounts, PackIndex, ENTRY_KEY_LEN};
+/// use pack_index::{cut_prefix, hash_prefix, write_entry_index, EntryLayout, EntryRow, IndexCounts, PackIndex, ENTRY_KEY_LEN};
 /// let h = SequenceHash::of_residues(b"MKV");
 /// let row = EntryRow { prefix: hash_prefix(&h), pack: 3, entry: 0 };
-/// let bytes = write_entry_index(Vec::new(), &[3], IndexCounts::default(), &mut [row]).unwrap();
+/// let bytes = write_entry_index(Vec::new(), &[3], IndexCounts::default(), EntryLayout::CURRENT, &mut [row]).unwrap();
 /// let index = PackIndex::parse(bytes).unwrap();
 /// // The file holds the first ENTRY_KEY_LEN bytes of the prefix.
 /// let held = EntryRow { prefix: cut_prefix(row.prefix, ENTRY_KEY_LEN), ..row };
@@ -63,9 +65,16 @@ pub fn write_entry_index<W: Write>(
     out: W,
     packs: &[PackId],
     counts: IndexCounts,
+    layout: EntryLayout,
     rows: &mut [EntryRow],
 ) -> Result<W, Error> {
-    write_merged_entry_index::<W, &[u8]>(out, packs, counts, None, rows)
+    let EntryLayout { key_len, widths } = layout;
+    if key_len != ENTRY_KEY_LEN && key_len != crate::PREFIX_LEN {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
+        ))));
+    }
+    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len, widths)
 }
 
 /// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of `old` (if any)
@@ -90,26 +99,6 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
         .filter(|ix| !ix.is_empty())
         .map_or(ENTRY_KEY_LEN, |ix| ix.key_len());
     merge_entry_rows(out, packs, counts, old, new, key_len, None)
-}
-
-/// [`write_entry_index`] with keys of `key_len` bytes ([`ENTRY_KEY_LEN`], or 8 as builds
-/// before 6-byte keys wrote them) and values of `widths` (`None`: the narrowest, as this
-/// version writes them; [`EntryWidths::legacy`] ones as earlier builds wrote them), for
-/// tests of what earlier builds left behind.
-pub fn write_entry_index_with_layout<W: Write>(
-    out: W,
-    packs: &[PackId],
-    counts: IndexCounts,
-    rows: &mut [EntryRow],
-    key_len: usize,
-    widths: Option<EntryWidths>,
-) -> Result<W, Error> {
-    if key_len != ENTRY_KEY_LEN && key_len != crate::PREFIX_LEN {
-        return Err(Error::Write(std::io::Error::other(format!(
-            "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
-        ))));
-    }
-    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len, widths)
 }
 
 /// The narrowest widths holding pack ids up to the largest covered one and every row's

@@ -135,7 +135,7 @@ proptest! {
         for e in &entries {
             model.entry(cut(&e.0)).or_default().insert(crate::cut_prefix(e.1, layout.value_len));
         }
-        let bytes = crate::write_alias_index_with_layout(Vec::new(), kind, layout, &[0, 5], &entries).unwrap();
+        let bytes = crate::write_alias_index(Vec::new(), kind, layout, &[0, 5], &entries).unwrap();
         let index = PackIndex::parse(bytes).unwrap();
         index.verify().unwrap();
         prop_assert_eq!(index.kind(), kind);
@@ -169,7 +169,7 @@ proptest! {
         let entries: Vec<([u8; 16], HashPrefix)> = (0..100u32).map(|i| (
             SequenceHash::of_residues(&i.to_le_bytes()).0[..16].try_into().unwrap(),
             crate::hash_prefix(&SequenceHash::of_residues(&(i + 1000).to_le_bytes())))).collect();
-        let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &entries).unwrap();
+        let mut bytes = crate::write_alias_index(Vec::new(), IndexKind::Md5, AliasLayout::COMPACT, &[1], &entries).unwrap();
         let at = pos.index(bytes.len());
         bytes[at] ^= 1 << bit;
         let parsed = PackIndex::parse(&bytes[..]);
@@ -255,8 +255,22 @@ fn verify_finds_rows_out_of_order_in_every_kind_of_index() {
             &mut locations,
         )
         .unwrap(),
-        crate::write_entry_index(Vec::new(), &[1], IndexCounts::default(), &mut entries).unwrap(),
-        crate::write_alias_index(Vec::new(), IndexKind::Md5, &[1], &aliases).unwrap(),
+        crate::write_entry_index(
+            Vec::new(),
+            &[1],
+            IndexCounts::default(),
+            EntryLayout::CURRENT,
+            &mut entries,
+        )
+        .unwrap(),
+        crate::write_alias_index(
+            Vec::new(),
+            IndexKind::Md5,
+            AliasLayout::COMPACT,
+            &[1],
+            &aliases,
+        )
+        .unwrap(),
     ];
     for bytes in files {
         let ix = PackIndex::parse(&bytes[..]).unwrap();
@@ -291,8 +305,14 @@ fn runs_walked_in_shares_of_slots_are_the_runs_of_the_whole_index() {
             entry: i % 3000,
         })
         .collect();
-    let bytes =
-        crate::write_entry_index(Vec::new(), &[1, 2], IndexCounts::default(), &mut rows).unwrap();
+    let bytes = crate::write_entry_index(
+        Vec::new(),
+        &[1, 2],
+        IndexCounts::default(),
+        EntryLayout::CURRENT,
+        &mut rows,
+    )
+    .unwrap();
     let ix = PackIndex::parse(&bytes[..]).unwrap();
     assert!(
         ix.implied_key_bytes() > 0,
@@ -342,11 +362,27 @@ fn runs_walked_in_shares_of_slots_are_the_runs_of_the_whole_index() {
 fn kinds_are_not_mixed() {
     let h = SequenceHash::of_residues(b"A");
     let rows = vec![([1u8; 16], crate::hash_prefix(&h))];
-    assert!(crate::write_alias_index(Vec::new(), IndexKind::Accession, &[], &rows).is_err());
-    assert!(crate::write_alias_index(Vec::new(), IndexKind::Multi, &[], &rows).is_err());
-    let index =
-        PackIndex::parse(crate::write_alias_index(Vec::new(), IndexKind::Md5, &[], &rows).unwrap())
-            .unwrap();
+    assert!(crate::write_alias_index(
+        Vec::new(),
+        IndexKind::Accession,
+        AliasLayout::COMPACT,
+        &[],
+        &rows
+    )
+    .is_err());
+    assert!(crate::write_alias_index(
+        Vec::new(),
+        IndexKind::Multi,
+        AliasLayout::COMPACT,
+        &[],
+        &rows
+    )
+    .is_err());
+    let index = PackIndex::parse(
+        crate::write_alias_index(Vec::new(), IndexKind::Md5, AliasLayout::COMPACT, &[], &rows)
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         index.as_alias().and_then(|v| v.lookup(&[1; 24])).is_err(),
         "key of the wrong length"
@@ -371,7 +407,7 @@ fn kinds_are_not_mixed() {
         Some(AliasLayout::COMPACT)
     );
     assert!(
-        crate::write_alias_index_with_layout(
+        crate::write_alias_index(
             Vec::new(),
             IndexKind::Md5,
             AliasLayout {
@@ -385,7 +421,7 @@ fn kinds_are_not_mixed() {
         "keys shorter than any layout's"
     );
     assert!(
-        crate::write_alias_index_with_layout(
+        crate::write_alias_index(
             Vec::new(),
             IndexKind::Md5,
             AliasLayout {
@@ -399,7 +435,7 @@ fn kinds_are_not_mixed() {
         "keys longer than the whole key"
     );
     assert!(
-        crate::write_alias_index_with_layout(
+        crate::write_alias_index(
             Vec::new(),
             IndexKind::Md5,
             AliasLayout {
@@ -421,16 +457,11 @@ fn the_legacy_layout_is_the_old_bytes_and_reads_alike() {
     let h = SequenceHash::of_residues(b"MKV");
     let rows = vec![([3u8; 24], crate::hash_prefix(&h))];
     let kind = IndexKind::Sha512t24u;
-    let old = crate::write_alias_index_with_layout(
-        Vec::new(),
-        kind,
-        AliasLayout::legacy(kind),
-        &[2],
-        &rows,
-    )
-    .unwrap();
+    let old =
+        crate::write_alias_index(Vec::new(), kind, AliasLayout::legacy(kind), &[2], &rows).unwrap();
     assert_eq!((old[6], old[60]), (24, 0));
-    let new = crate::write_alias_index(Vec::new(), kind, &[2], &rows).unwrap();
+    let new =
+        crate::write_alias_index(Vec::new(), kind, AliasLayout::COMPACT, &[2], &rows).unwrap();
     assert_eq!((new[6], new[60]), (6, 5));
     assert_eq!(
         old.len() - new.len(),
@@ -438,7 +469,7 @@ fn the_legacy_layout_is_the_old_bytes_and_reads_alike() {
         "18 key bytes and 3 value bytes fewer"
     );
     // The rows of 2026-12-01's first compact layout: 8-byte keys.
-    let eight = crate::write_alias_index_with_layout(
+    let eight = crate::write_alias_index(
         Vec::new(),
         kind,
         AliasLayout {

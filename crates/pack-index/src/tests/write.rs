@@ -70,29 +70,29 @@ proptest! {
         all.dedup();
         old.sort_unstable();
         old.dedup();
-        let old_file = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &old).unwrap();
+        let old_file = write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1], &old).unwrap();
         let old_ix = PackIndex::parse(&old_file[..]).unwrap();
         let compact = AliasLayout::COMPACT;
         let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new.clone()).unwrap();
-        let whole = write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap();
+        let whole = write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1, 2], &all).unwrap();
         prop_assert_eq!(merged, whole);
         // In 4-byte prefixes (a small store's), merged onto an old index of those.
         let small = AliasLayout { value_len: 4, ..compact };
-        let old_small = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, small, &[1], &old).unwrap();
+        let old_small = crate::write_alias_index(Vec::new(), IndexKind::Accession, small, &[1], &old).unwrap();
         let old_small = PackIndex::parse(&old_small[..]).unwrap();
         prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).is_err(), "layouts differ");
         let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).unwrap();
-        let whole = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, small, &[1, 2], &all).unwrap();
+        let whole = crate::write_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], &all).unwrap();
         prop_assert_eq!(merged, whole);
         // An index of the layout before 2026-12-01 is not merged as it is: its rows
         // come in as new ones.
-        let legacy = crate::write_alias_index_with_layout(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
+        let legacy = crate::write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
         let legacy = PackIndex::parse(&legacy[..]).unwrap();
         prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
         let mut carried = legacy.as_alias().and_then(|v| v.checked_compact_rows()).unwrap();
         carried.extend(new.iter().copied());
         let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, compact, &[1, 2], None, &mut carried).unwrap();
-        prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, &[1, 2], &all).unwrap());
+        prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1, 2], &all).unwrap());
     }
 
     #[test]
@@ -125,13 +125,13 @@ proptest! {
             let fits = old.iter().all(|r| r.entry < crate::NARROW_ENTRY_LIMIT);
             EntryWidths::legacy(if fits { crate::NARROW_ENTRY_VALUE_LEN } else { 8 }).unwrap()
         });
-        let old_file = write_entry_index_with_layout(Vec::new(), &[0, 1, 2], c, &mut old, ENTRY_KEY_LEN, old_widths).unwrap();
+        let old_file = write_entry_index(Vec::new(), &[0, 1, 2], c, EntryLayout { key_len: ENTRY_KEY_LEN, widths: old_widths }, &mut old).unwrap();
         let old_ix = PackIndex::parse(&old_file[..]).unwrap();
         old_ix.verify().unwrap();
         prop_assert_eq!(old_ix.as_entries().ok().map(|v| v.widths()).unwrap().is_legacy(), legacy_old);
         let old_arg = with_old.then(|| old_ix.check_buckets().unwrap());
         let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, old_arg, &mut new).unwrap();
-        let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all).unwrap();
+        let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, EntryLayout::CURRENT, &mut all).unwrap();
         prop_assert_eq!(&merged, &whole);
         let ix = PackIndex::parse(&merged[..]).unwrap();
         ix.verify().unwrap();
@@ -149,11 +149,11 @@ proptest! {
         // An old index of 8-byte keys (earlier builds) is merged into one of 8-byte
         // keys, the file all rows give with them.
         if with_old && !old.is_empty() {
-            let eight = write_entry_index_with_layout(Vec::new(), &[0, 1, 2], c, &mut old.clone(), 8, old_widths).unwrap();
+            let eight = write_entry_index(Vec::new(), &[0, 1, 2], c, EntryLayout { key_len: 8, widths: old_widths }, &mut old.clone()).unwrap();
             let eight = PackIndex::parse(&eight[..]).unwrap();
             prop_assert_eq!(eight.key_len(), 8);
             let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, Some(eight.check_buckets().unwrap()), &mut new.clone()).unwrap();
-            let whole = write_entry_index_with_layout(Vec::new(), &[0, 1, 2, 3, 4], c, &mut all.clone(), 8, None).unwrap();
+            let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, EntryLayout { key_len: 8, widths: None }, &mut all.clone()).unwrap();
             prop_assert_eq!(&merged, &whole);
             prop_assert_eq!(PackIndex::parse(&merged[..]).unwrap().key_len(), 8);
         }
@@ -235,7 +235,14 @@ fn an_entry_index_is_not_merged_with_other_kinds() {
         "an entry lookup in a multi-pack index"
     );
     let entries = PackIndex::parse(
-        write_entry_index(Vec::new(), &[1], IndexCounts::default(), &mut rows).unwrap(),
+        write_entry_index(
+            Vec::new(),
+            &[1],
+            IndexCounts::default(),
+            EntryLayout::CURRENT,
+            &mut rows,
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(
@@ -270,7 +277,14 @@ fn every_flip_of_an_entry_index_fails_verify_or_lookups_stay_right() {
             entry: i,
         })
         .collect();
-    let bytes = write_entry_index(Vec::new(), &[1, 2], IndexCounts::default(), &mut rows).unwrap();
+    let bytes = write_entry_index(
+        Vec::new(),
+        &[1, 2],
+        IndexCounts::default(),
+        EntryLayout::CURRENT,
+        &mut rows,
+    )
+    .unwrap();
     for at in 0..bytes.len() {
         let mut bad = bytes.clone();
         bad[at] ^= 0x10;
@@ -298,7 +312,7 @@ fn entry_values_take_the_bytes_their_largest_pack_and_entry_need() {
         entry,
     };
     let widths = |packs: &[u32], rows: &mut [EntryRow]| {
-        let file = write_entry_index(Vec::new(), packs, c, rows).unwrap();
+        let file = write_entry_index(Vec::new(), packs, c, EntryLayout::CURRENT, rows).unwrap();
         let ix = PackIndex::parse(file).unwrap();
         // verify reports a row naming a pack not covered, as before.
         let covered = rows.iter().all(|r| packs.contains(&r.pack));
@@ -345,13 +359,15 @@ fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values
     for len in [crate::NARROW_ENTRY_VALUE_LEN, 8] {
         let legacy = EntryWidths::legacy(len).unwrap();
         let mut old = rows(50);
-        let file = write_entry_index_with_layout(
+        let file = write_entry_index(
             Vec::new(),
             &[1, 2, 3],
             c,
+            EntryLayout {
+                key_len: crate::PREFIX_LEN,
+                widths: Some(legacy),
+            },
             &mut old,
-            crate::PREFIX_LEN,
-            Some(legacy),
         )
         .unwrap();
         // What those builds wrote: byte 60 the value length (0 for 8), 61..64 zero.
@@ -392,7 +408,14 @@ fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values
         );
     }
     // Stated widths that do not add up are refused at open.
-    let mut file = write_entry_index(Vec::new(), &[1, 2, 3], c, &mut rows(5)).unwrap();
+    let mut file = write_entry_index(
+        Vec::new(),
+        &[1, 2, 3],
+        c,
+        EntryLayout::CURRENT,
+        &mut rows(5),
+    )
+    .unwrap();
     file[62] += 8;
     assert!(PackIndex::parse(&file[..]).is_err());
 }
@@ -433,7 +456,8 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         let (mut old, old_aliases) = many_rows(n, 1);
         let (mut new, new_aliases) = many_rows(n / 10, 2);
         let mut all: Vec<EntryRow> = old.iter().chain(&new).copied().collect();
-        let file = write_entry_index(Vec::new(), &packs, c, &mut old).unwrap();
+        let file =
+            write_entry_index(Vec::new(), &packs, c, EntryLayout::CURRENT, &mut old).unwrap();
         let ix = PackIndex::parse(&file[..]).unwrap();
         assert_eq!(ix.implied_key_bytes(), implied, "{n} rows");
         ix.verify().unwrap();
@@ -497,12 +521,19 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         .unwrap();
         assert_eq!(
             merged,
-            write_entry_index(Vec::new(), &packs, c, &mut all).unwrap()
+            write_entry_index(Vec::new(), &packs, c, EntryLayout::CURRENT, &mut all).unwrap()
         );
 
         // Alias rows alike.
         let all_aliases: Vec<_> = old_aliases.iter().chain(&new_aliases).copied().collect();
-        let file = write_alias_index(Vec::new(), IndexKind::Md5, &packs, &old_aliases).unwrap();
+        let file = write_alias_index(
+            Vec::new(),
+            IndexKind::Md5,
+            AliasLayout::COMPACT,
+            &packs,
+            &old_aliases,
+        )
+        .unwrap();
         let ax = PackIndex::parse(&file[..]).unwrap();
         ax.verify().unwrap();
         let bits = fanout_bits(old_aliases.len() as u64);
@@ -546,7 +577,14 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         .unwrap();
         assert_eq!(
             merged,
-            write_alias_index(Vec::new(), IndexKind::Md5, &packs, &all_aliases).unwrap()
+            write_alias_index(
+                Vec::new(),
+                IndexKind::Md5,
+                AliasLayout::COMPACT,
+                &packs,
+                &all_aliases
+            )
+            .unwrap()
         );
     }
 }
@@ -554,8 +592,14 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
 #[test]
 fn damage_to_a_key_that_leaves_bytes_to_its_slot_is_found() {
     let (mut rows, _) = many_rows(10_000, 3);
-    let file =
-        write_entry_index(Vec::new(), &[1, 2, 3, 4], IndexCounts::default(), &mut rows).unwrap();
+    let file = write_entry_index(
+        Vec::new(),
+        &[1, 2, 3, 4],
+        IndexCounts::default(),
+        EntryLayout::CURRENT,
+        &mut rows,
+    )
+    .unwrap();
     assert_eq!(PackIndex::parse(&file[..]).unwrap().implied_key_bytes(), 1);
     // Flips spread over the file (every byte would take too long): each fails verify,
     // and lookups give the right rows or an error.
@@ -592,7 +636,7 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
         pack: 1,
         entry: 2,
     }];
-    let mut file = write_entry_index(Vec::new(), &[1], c, &mut rows).unwrap();
+    let mut file = write_entry_index(Vec::new(), &[1], c, EntryLayout::CURRENT, &mut rows).unwrap();
     let ix = PackIndex::parse(&file[..]).unwrap();
     assert_eq!(
         ix.as_entries().ok().map(|v| v.widths()),
@@ -659,7 +703,14 @@ fn damage_in_the_old_index_is_reported_not_copied() {
     let err = old.check_buckets().unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
     let alias = vec![([1u8; 8], [2u8; 8]), ([3u8; 8], [4u8; 8])];
-    let mut bytes = write_alias_index(Vec::new(), IndexKind::Accession, &[1], &alias).unwrap();
+    let mut bytes = write_alias_index(
+        Vec::new(),
+        IndexKind::Accession,
+        AliasLayout::COMPACT,
+        &[1],
+        &alias,
+    )
+    .unwrap();
     let at = bytes.len() - 16 - 3;
     bytes[at] ^= 1;
     let old = PackIndex::parse(&bytes[..]).unwrap();
