@@ -56,7 +56,7 @@ const KEY_REPRESENTATIONS_LENGTH: &str = "representations_length";
 
 /// Appends one encoded entry to `out` and returns its length in bytes.
 ///
-/// `residues` empty means a addition entry: more records of a sequence stored
+/// `residues` empty means an addition entry: more records of a sequence stored
 /// in an earlier entry.
 ///
 /// # Examples
@@ -164,7 +164,7 @@ fn checked_u32(n: usize, what: &str) -> Result<u32, Error> {
 pub struct EntryRef<'a> {
     /// The sequence's key as stored.
     pub hash: SequenceHash,
-    /// The residues; empty for a addition entry.
+    /// The residues; empty for an addition entry.
     pub sequence: &'a [u8],
     /// The MessagePack-encoded representations, decoded by [`EntryRef::representations`].
     pub representations_bytes: &'a [u8],

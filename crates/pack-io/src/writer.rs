@@ -19,9 +19,9 @@ use crate::{pack_temp_name, Error};
 /// representations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PutEntry {
-    /// SHA-256 of `residues`, or of the stored sequence for a addition entry.
+    /// SHA-256 of `residues`, or of the stored sequence for an addition entry.
     pub hash: SequenceHash,
-    /// Upper-case residues; empty for a addition entry.
+    /// Upper-case residues; empty for an addition entry.
     pub residues: Vec<u8>,
     /// Source records.
     pub representations: Vec<Representation>,

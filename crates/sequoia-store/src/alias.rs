@@ -185,13 +185,12 @@ fn merge_write(
     let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
     let mut old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
-    let target = match old.and_then(|ix| ix.index().as_alias().ok().map(|v| v.layout())) {
+    let old_layout = old.and_then(|ix| ix.index().as_alias().ok().map(|a| a.layout()));
+    let target = match old_layout {
         Some(l) if l.key_len == ALIAS_KEY_LEN => l,
         _ => fresh,
     };
-    if let Some(ix) =
-        old.filter(|ix| ix.index().as_alias().ok().map(|v| v.layout()) != Some(target))
-    {
+    if let Some(ix) = old.filter(|_| old_layout != Some(target)) {
         let carried = ix
             .index()
             .as_alias()
@@ -501,7 +500,7 @@ mod tests {
     #[test]
     fn an_accession_answered_only_by_a_later_entry_is_found() {
         // A representation that came after its sequence's residues entry was written is
-        // in a addition entry: get_by reads on until a header answers.
+        // in an addition entry: get_by reads on until a header answers.
         let dir = tempfile::tempdir().unwrap();
         let store =
             PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();

@@ -89,7 +89,7 @@ fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
     let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << pack_index::fanout_bits(entries)) + 16;
     let len = std::fs::metadata(&path).unwrap().len();
     // Pack ids and entry numbers below 256 each: a value of at most 2 bytes.
-    let widths = index.as_entries().ok().map(|v| v.widths()).unwrap();
+    let widths = index.as_entries().unwrap().widths();
     let (max_pack, max_entry) = (0..index.len())
         .map(|i| index.as_entries().expect("an index of this kind").row(i))
         .fold((0, 0), |(p, e), r| (r.pack.max(p), r.entry.max(e)));

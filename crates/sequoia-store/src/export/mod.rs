@@ -253,7 +253,7 @@ mod tests {
                 )
                 .unwrap();
             if i % 3 == 0 {
-                // Seen again: a addition entry, found through the index.
+                // Seen again: an addition entry, found through the index.
                 store
                     .put(
                         residues.as_bytes(),

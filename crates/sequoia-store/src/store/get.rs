@@ -300,7 +300,7 @@ pub(super) fn residues_at(
     }
 }
 
-/// The residues the entry of `hash` at `loc` holds (`None`: a addition entry).
+/// The residues the entry of `hash` at `loc` holds (`None`: an addition entry).
 fn residues_in(
     snap: &Snapshot,
     hash: &SequenceHash,
