@@ -941,11 +941,7 @@ fn repacked(
         "s",
         format!("{:.2}..{:.2}; peak RSS {:.0} MB", t.min, t.max, rss.median),
     );
-    let lib = PackedSequenceStorage::open(&copy).map_err(|e| e.to_string())?;
-    for path in lib.stats().map_err(|e| e.to_string())?.stray_temp_files {
-        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    drop(lib);
+    sh(&format!("{} --store {} gc", bin.display(), copy.display()))?;
     variant_figures(o, bin, &copy, keyfile, keys, "repacked_", r)
 }
 

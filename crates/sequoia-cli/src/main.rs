@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
-use commands::{export, get, import, info, rebuild_index, repack, serve, stats, verify};
+use commands::{
+    compact, export, gc, get, import, info, rebuild_index, repack, serve, stats, verify,
+};
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
 /// the parser thread to the others, and glibc's per-thread arenas serialise those frees on
@@ -83,9 +85,16 @@ enum Command {
     RebuildIndex,
     /// Rewrite every pack into new ones with one entry per sequence (the representations
     /// later imports added are merged into it): a smaller store whose reads decompress
-    /// one block per sequence. The old packs are left in place, no longer used, for you
-    /// to delete.
+    /// one block per sequence. The old packs are left in place, no longer used, until
+    /// `sequoia gc`.
     Repack(repack::Args),
+    /// Merge every index layer into one (commits merge small layers themselves and leave
+    /// big merges to this). The merged layers' files stay until `sequoia gc`.
+    Compact,
+    /// Delete the files that are not part of the store, listing each with its size:
+    /// temporary files of interrupted imports, packs a repack replaced, index files no
+    /// commit record names. Never a file the store uses; refused while a writer runs.
+    Gc(gc::Args),
 }
 
 fn default_store() -> PathBuf {
@@ -108,6 +117,8 @@ fn main() -> ExitCode {
         Command::Verify => verify::exec(&root),
         Command::RebuildIndex => rebuild_index::exec(&root),
         Command::Repack(args) => repack::exec(&root, args),
+        Command::Compact => compact::exec(&root),
+        Command::Gc(args) => gc::exec(&root, args),
     };
     match result {
         Ok(code) => code,

@@ -126,14 +126,12 @@ fn import_get_export_stats_verify_round_trip() {
     let s = stats(store);
     assert_eq!(s.get("sequences"), distinct.len() as u64);
     assert_eq!(s.get("representations"), input.len() as u64);
-    // A store of v2 packs: the commit record names entry table rows, one per entry.
-    assert!(s.get("commit_record_rows") >= s.get("sequences"));
+    // A store of v2 packs: its index layers name entry table rows, one per entry.
+    assert!(s.get("index_rows") >= s.get("sequences"));
+    assert!(s.get("layers") >= 1);
     let text = String::from_utf8(ok(store, &["stats"]).stdout).unwrap();
-    let want = format!(
-        "commit record    {} entry rows",
-        s.get("commit_record_rows")
-    );
-    assert!(text.lines().any(|l| l == want), "{text}");
+    let want = format!("index rows       {} entry rows in ", s.get("index_rows"));
+    assert!(text.lines().any(|l| l.starts_with(&want)), "{text}");
     assert!(s.get("packs") > 2, "small packs rotate");
     assert!(s.get("bytes_on_disk") > 0);
 
@@ -541,13 +539,10 @@ fn v1_packs_import_read_verify_and_rebuild() {
     let s = stats(store);
     assert!(s.get("v1_packs") >= 2);
     assert!(s.get("packs") > s.get("v1_packs"));
-    // v1 packs need location rows in the commit record; no rebuild-index can change that.
+    // v1 packs need location rows in the index; no rebuild-index can change that.
     let text = String::from_utf8(ok(store, &["stats"]).stdout).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("commit record"))
-        .unwrap();
-    assert!(line.ends_with(" location rows"), "{line}");
+    let line = text.lines().find(|l| l.starts_with("index rows")).unwrap();
+    assert!(line.contains(" location rows in "), "{line}");
     let first = std::fs::read(pack_files(store)[0].clone()).unwrap();
     assert_eq!(
         &first[..4],
@@ -574,12 +569,24 @@ fn a_corrupt_index_is_reported_and_left_in_place_until_rebuilt() {
     let store = dir.path();
     ok(store, &["import", data("sample.fasta").to_str().unwrap()]);
     let exported = ok(store, &["export"]).stdout;
-    let midx = store.join("indices/multi-pack-index");
+    // The newest commit record.
+    let midx = std::fs::read_dir(store.join("indices"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("commit-")
+        })
+        .max()
+        .unwrap();
+    let name = midx.file_name().unwrap().to_string_lossy().into_owned();
     let mut bytes = std::fs::read(&midx).unwrap();
     bytes.truncate(bytes.len() - 3);
     std::fs::write(&midx, &bytes).unwrap();
     let out = fails(store, &["verify"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("multi-pack-index"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&name));
     // Writing is refused with the way out, and the damaged file is not replaced.
     let out = fails(
         store,

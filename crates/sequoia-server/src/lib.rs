@@ -66,12 +66,20 @@ pub async fn serve(
     result
 }
 
-/// Identity of the commit record: changes with every commit.
-fn commit_stamp(store: &PackedSequenceStorage) -> Option<(u64, u64, std::time::SystemTime)> {
+/// What changes with every commit: the newest commit record's number (or, in a store
+/// written before layers, its multi-pack index's identity).
+type CommitStamp = (Option<u64>, Option<(u64, u64, std::time::SystemTime)>);
+
+fn commit_stamp(store: &PackedSequenceStorage) -> CommitStamp {
     use std::os::unix::fs::MetadataExt;
-    let path = sequoia_store::layout::StoreLayout::new(store.root()).multi_index_path();
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.ino(), m.len(), m.modified().ok()?))
+    let layout = sequoia_store::layout::StoreLayout::new(store.root());
+    let newest = sequoia_store::commit_record::list_commit_records(&layout)
+        .ok()
+        .and_then(|seqs| seqs.first().copied());
+    let legacy = std::fs::metadata(layout.multi_index_path())
+        .ok()
+        .and_then(|m| Some((m.ino(), m.len(), m.modified().ok()?)));
+    (newest, legacy)
 }
 
 async fn watch_commits(store: Shared) {

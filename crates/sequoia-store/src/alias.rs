@@ -3,7 +3,7 @@
 //! files at commit and by `rebuild-index`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
@@ -14,6 +14,7 @@ use pack_index::{
 };
 use pack_io::PutEntry;
 
+use crate::commit_record::LayerName;
 use crate::error::StoreError;
 use crate::ids::SequenceDigests;
 use crate::layout::{write_atomically, StoreLayout};
@@ -136,77 +137,83 @@ impl AliasRows {
         self.accession.compact();
     }
 
-    /// Merges these rows with those of the current alias indexes (`old`, checked by the
-    /// caller before anything is written) and writes the three files over `packs`.
-    pub fn write(
+    /// Writes the three alias indexes of layer `name` over `packs`: these rows merged
+    /// with those of the `old` indexes (per kind; checked by the caller before anything is
+    /// written), in a store of `sequences` sequences (for the layout of a file written
+    /// from nothing).
+    pub fn write_layer(
         self,
         layout: &StoreLayout,
+        name: LayerName,
         packs: &[PackId],
-        old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
+        old: &OldAliases<'_>,
+        sequences: u64,
     ) -> Result<(), StoreError> {
-        // One MD5 row per sequence (and a few repeated in the session's unsorted tail):
-        // the store's size, for the layout of an index written from nothing.
-        let sequences =
-            self.md5.rows.len() as u64 + old.get(&IndexKind::Md5).map_or(0, |ix| ix.index().len());
         let fresh = AliasLayout::for_store(sequences);
-        merge_write(layout, IndexKind::Md5, packs, self.md5, old, fresh)?;
-        merge_write(
-            layout,
-            IndexKind::Sha512t24u,
-            packs,
-            self.sha512t24u,
-            old,
-            fresh,
-        )?;
-        merge_write(
-            layout,
-            IndexKind::Accession,
-            packs,
-            self.accession,
-            old,
-            fresh,
-        )
+        let olds = |kind| old.get(&kind).map_or(&[][..], |v| v.as_slice());
+        let path = |kind| layout.layer_alias_path(name, kind);
+        let md5 = IndexKind::Md5;
+        merge_write(&path(md5), md5, packs, self.md5, olds(md5), fresh)?;
+        let sha = IndexKind::Sha512t24u;
+        merge_write(&path(sha), sha, packs, self.sha512t24u, olds(sha), fresh)?;
+        let acc = IndexKind::Accession;
+        merge_write(&path(acc), acc, packs, self.accession, olds(acc), fresh)
     }
 }
 
-/// Writes the alias index of `kind` over `packs`, atomically: `rows` and those of the
-/// current one (`old`), merged as they are written (the old rows are not loaded) in the old
-/// index's layout, except from an index of the longer keys of earlier builds, whose rows
-/// are loaded once, cut, and written with the new ones in `fresh`, the layout of an index
-/// written from nothing (as when there is no old one).
+/// The alias indexes a new layer merges, per kind, each with its file.
+pub(crate) type OldAliases<'a> = BTreeMap<IndexKind, Vec<(PathBuf, CheckedIndex<'a, Mmap>)>>;
+
+/// Writes the alias index of `kind` over `packs` at `path`, atomically: `rows` and those of
+/// the `old` indexes, merged as they are written (the old rows are not loaded) in their
+/// layout when they share one of [`ALIAS_KEY_LEN`]-byte keys, else in the narrowest of
+/// theirs and `fresh` (the layout of an index written from nothing), with the rows of the
+/// others (of earlier builds, or wider values) loaded once and cut to it.
 fn merge_write(
-    layout: &StoreLayout,
+    path: &Path,
     kind: IndexKind,
     packs: &[PackId],
     rows: Rows<ALIAS_KEY_LEN>,
-    old: &BTreeMap<IndexKind, CheckedIndex<'_, Mmap>>,
+    old: &[(PathBuf, CheckedIndex<'_, Mmap>)],
     fresh: AliasLayout,
 ) -> Result<(), StoreError> {
-    let path = layout.alias_index_path(kind);
     let mut rows = rows.into_sorted();
-    let mut old = old.get(&kind).copied().filter(|ix| !ix.index().is_empty());
-    let old_layout = old.and_then(|ix| ix.index().as_alias().ok().map(|a| a.layout()));
-    let target = match old_layout {
-        Some(l) if l.key_len == ALIAS_KEY_LEN => l,
-        _ => fresh,
+    let layout_of = |ix: &CheckedIndex<'_, Mmap>| ix.index().as_alias().ok().map(|a| a.layout());
+    let old: Vec<&(PathBuf, CheckedIndex<'_, Mmap>)> = old
+        .iter()
+        .filter(|(_, ix)| !ix.index().is_empty())
+        .collect();
+    let layouts: Vec<Option<AliasLayout>> = old.iter().map(|(_, ix)| layout_of(ix)).collect();
+    let target = match layouts.first() {
+        Some(Some(l)) if l.key_len == ALIAS_KEY_LEN && layouts.iter().all(|m| *m == Some(*l)) => *l,
+        _ => AliasLayout {
+            key_len: ALIAS_KEY_LEN,
+            value_len: (layouts.iter().flatten())
+                .map(|l| l.value_len)
+                .fold(fresh.value_len, usize::min),
+        },
     };
-    if let Some(ix) = old.filter(|_| old_layout != Some(target)) {
+    let mut streamed = Vec::new();
+    for ((file, ix), l) in old.into_iter().zip(layouts) {
+        if l == Some(target) {
+            streamed.push(*ix);
+            continue;
+        }
         let carried = ix
             .index()
             .as_alias()
             .and_then(|v| v.checked_compact_rows())
             .map_err(|source| StoreError::Index {
-                path: path.clone(),
+                path: file.clone(),
                 source,
             })?;
         rows.extend(carried);
-        old = None;
     }
-    write_atomically(&path, |w| {
-        write_merged_alias_index(w, kind, target, packs, old, &mut rows)
+    write_atomically(path, |w| {
+        write_merged_alias_index(w, kind, target, packs, &streamed, &mut rows)
             .map(|_| ())
             .map_err(|source| StoreError::Index {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })
     })
@@ -406,7 +413,7 @@ mod tests {
         layout: AliasLayout,
         rows: &[(Vec<u8>, HashPrefix)],
     ) {
-        let path = StoreLayout::new(dir).alias_index_path(kind);
+        let path = newest_alias_path(dir, kind);
         let packs = pack_index::open(&path).unwrap().packs();
         let bytes = pack_index::write_alias_index(Vec::new(), kind, layout, &packs, rows).unwrap();
         std::fs::write(&path, bytes).unwrap();
@@ -534,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_store_holds_4_byte_prefixes_and_commits_keep_an_index_s_layout() {
+    fn a_small_store_holds_4_byte_prefixes_and_layers_of_5_are_read_beside_them() {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
         let kinds = ALIAS_KINDS;
@@ -542,7 +549,7 @@ mod tests {
         assert_eq!(small.value_len, 4);
         assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
         // An index of 5-byte prefixes (this layout's builds before 2026-12-02, or a store
-        // of 2^24 sequences) keeps them through commits, merged as it is.
+        // of 2^24 sequences) is read beside the new layers of 4, and merged into 4.
         for kind in kinds {
             rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows_of(kind, &r));
         }
@@ -556,16 +563,21 @@ mod tests {
             .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
             .unwrap();
         store.commit().unwrap();
-        assert_eq!(
-            layouts(dir.path()),
-            kinds.map(|_| Some(AliasLayout::COMPACT))
-        );
-        for residues in r.iter().chain([&&b"MQQQW"[..]]) {
-            let sha = SequenceHash::of_residues(residues);
-            for id in [md5_id(residues), sq_id(residues)] {
-                assert_eq!(store.resolve(&id).unwrap(), vec![sha], "{id}");
+        assert_eq!(store.stats().unwrap().layers, 2);
+        assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
+        let all_found = |store: &PackedSequenceStorage| {
+            for residues in r.iter().chain([&&b"MQQQW"[..]]) {
+                let sha = SequenceHash::of_residues(residues);
+                for id in [md5_id(residues), sq_id(residues)] {
+                    assert_eq!(store.resolve(&id).unwrap(), vec![sha], "{id}");
+                }
             }
-        }
+        };
+        all_found(&store);
+        store.compact().unwrap();
+        assert_eq!(store.stats().unwrap().layers, 1);
+        assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
+        all_found(&store);
         // rebuild-index writes them from nothing: 4 bytes again.
         drop(store);
         let store =
@@ -591,12 +603,17 @@ mod tests {
     const ALIAS_KINDS: [IndexKind; 3] =
         [IndexKind::Md5, IndexKind::Sha512t24u, IndexKind::Accession];
 
+    /// The alias index of `kind` of the newest layer of the store at `dir`.
+    fn newest_alias_path(dir: &std::path::Path, kind: IndexKind) -> std::path::PathBuf {
+        let snap = crate::snapshot::Snapshot::open(&StoreLayout::new(dir)).unwrap();
+        snap.layers.last().unwrap().aliases[&kind].0.clone()
+    }
+
     /// The layouts of the store's three alias indexes, in [`ALIAS_KINDS`] order.
     fn layouts(dir: &std::path::Path) -> Vec<Option<AliasLayout>> {
-        let l = StoreLayout::new(dir);
         (ALIAS_KINDS.iter())
             .map(|k| {
-                pack_index::open(&l.alias_index_path(*k))
+                pack_index::open(&newest_alias_path(dir, *k))
                     .unwrap()
                     .as_alias()
                     .ok()
@@ -652,6 +669,10 @@ mod tests {
             .put(b"MQQQW", Representation::new("sp|P4|FOURTH", "sp"))
             .unwrap();
         store.commit().unwrap();
+        for (i, residues) in r.iter().chain([&&b"MQQQW"[..]]).enumerate() {
+            found(&store, i, residues);
+        }
+        store.compact().unwrap();
         // Written as from nothing: a store of a few sequences holds 4-byte prefixes.
         let small = AliasLayout {
             value_len: 4,
@@ -663,10 +684,8 @@ mod tests {
         }
         // What the commit carried over is what the packs give.
         let files = || -> Vec<Vec<u8>> {
-            let l = StoreLayout::new(dir.path());
-            kinds
-                .iter()
-                .map(|k| std::fs::read(l.alias_index_path(*k)).unwrap())
+            (kinds.iter())
+                .map(|k| std::fs::read(newest_alias_path(dir.path(), *k)).unwrap())
                 .collect()
         };
         let carried = files();

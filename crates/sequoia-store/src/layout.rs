@@ -16,18 +16,21 @@ use crate::error::StoreError;
 /// ROOT/LOCK                      writer lock (flock), empty
 /// ROOT/packs/pack_NNNN.tal       finished packs
 /// ROOT/packs/pack_NNNN.tal.tmp   packs of an import not yet committed
-/// ROOT/indices/pack_NNNN.idx     one index per pack
-/// ROOT/indices/multi-pack-index  index over the packs it lists
-/// ROOT/indices/alias-md5.idx     MD5 → SHA-256, over the packs it lists
-/// ROOT/indices/alias-sha512t24u.idx
-/// ROOT/indices/alias-accession.idx
+/// ROOT/indices/pack_NNNN.idx     the index of a v1 pack
+/// ROOT/indices/commit-NNNNNNNNNN the commit records (the highest number is the store)
+/// ROOT/indices/layer-NNNNNNNNNN-TTTTTTTT.rows.idx         a layer's location or entry rows
+/// ROOT/indices/layer-NNNNNNNNNN-TTTTTTTT.md5.idx          MD5 → SHA-256 prefix
+/// ROOT/indices/layer-NNNNNNNNNN-TTTTTTTT.sha512t24u.idx
+/// ROOT/indices/layer-NNNNNNNNNN-TTTTTTTT.accession.idx
+/// ROOT/indices/multi-pack-index, alias-*.idx    the one layer of a store written before
+///                                                layers (read, merged by the next commit)
 /// ```
 #[derive(Clone, Debug)]
 pub struct StoreLayout {
     root: PathBuf,
 }
 
-/// Name of the multi-pack index file.
+/// Name of the multi-pack index file of a store written before layers.
 pub const MULTI_PACK_INDEX: &str = "multi-pack-index";
 
 impl StoreLayout {
@@ -68,12 +71,38 @@ impl StoreLayout {
         self.indices_dir().join(format!("pack_{id:04}.idx"))
     }
 
-    /// The multi-pack index.
+    /// The multi-pack index of a store written before layers.
     pub fn multi_index_path(&self) -> PathBuf {
         self.indices_dir().join(MULTI_PACK_INDEX)
     }
 
-    /// The alias index of `kind` (MD5, `sha512t24u` or accession).
+    /// Commit record `seq`.
+    pub fn commit_record_path(&self, seq: u64) -> PathBuf {
+        (self.indices_dir()).join(crate::commit_record::commit_record_name(seq))
+    }
+
+    /// The rows file of layer `name`.
+    pub fn layer_rows_path(&self, name: crate::commit_record::LayerName) -> PathBuf {
+        self.indices_dir().join(format!("{}.rows.idx", name.stem()))
+    }
+
+    /// The alias index of `kind` of layer `name`.
+    pub fn layer_alias_path(
+        &self,
+        name: crate::commit_record::LayerName,
+        kind: pack_index::IndexKind,
+    ) -> PathBuf {
+        let part = match kind {
+            pack_index::IndexKind::Md5 => "md5",
+            pack_index::IndexKind::Sha512t24u => "sha512t24u",
+            _ => "accession",
+        };
+        self.indices_dir()
+            .join(format!("{}.{part}.idx", name.stem()))
+    }
+
+    /// The alias index of `kind` (MD5, `sha512t24u` or accession) of a store written
+    /// before layers.
     pub fn alias_index_path(&self, kind: pack_index::IndexKind) -> PathBuf {
         self.indices_dir().join(alias_index_name(kind))
     }

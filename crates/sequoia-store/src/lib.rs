@@ -3,13 +3,14 @@
 //! (`pack-format`, `pack-io`) found through memory-mapped indexes (`pack-index`).
 //!
 //! ```text
-//! ROOT/LOCK  ROOT/packs/pack_NNNN.tal  ROOT/indices/multi-pack-index  ROOT/indices/alias-*.idx
+//! ROOT/LOCK  ROOT/packs/pack_NNNN.tal  ROOT/indices/commit-NNNNNNNNNN (commit records)
+//! ROOT/indices/layer-NNNNNNNNNN-TTTTTTTT.{rows,md5,sha512t24u,accession}.idx (index layers)
 //! ROOT/indices/pack_NNNN.idx  (v1 packs only: a v2 pack's footer is its own index)
 //! ```
 //!
 //! Guarantees: a commit is durable when it returns (files fsynced, renamed into place,
 //! directories fsynced); a crash at any moment leaves a store that opens without repair;
-//! nothing is ever deleted or rewritten in place; a second writer gets [`StoreError::Locked`].
+//! nothing is rewritten in place, and nothing is deleted but by `gc`; a second writer gets [`StoreError::Locked`].
 //!
 //! # Examples
 //! ```
@@ -27,12 +28,14 @@
 
 mod alias;
 mod alphabet;
-mod commit_record;
+pub mod commit_record;
 mod error;
 mod export;
 pub mod fasta;
+mod gc;
 mod ids;
 mod import;
+mod layer;
 pub mod layout;
 mod lock;
 mod pool;
@@ -46,6 +49,7 @@ mod verify;
 
 pub use alphabet::normalize_residues;
 pub use error::StoreError;
+pub use gc::GcSummary;
 pub use ids::{accessions, header_answers_to, IdQuery, SequenceDigests, SequenceId};
 pub use import::{import_fasta, ImportError, ImportSummary};
 pub use pool::ordered_parallel;
@@ -53,8 +57,8 @@ pub use rebuild::RebuildSummary;
 pub use repack::RepackSummary;
 pub use report::{OpenProblem, Problem};
 pub use store::{
-    CommitSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions, StoreStats,
-    StoredSequence, ADDITIONS_LIMIT,
+    CommitSummary, CompactSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions,
+    StoreStats, StoredSequence, ADDITIONS_LIMIT,
 };
 pub use verify::VerifyReport;
 

@@ -5,8 +5,9 @@ use pack_index::IndexCounts;
 use pack_io::PackIndexRows;
 
 use crate::alias::AliasRows;
-use crate::commit_record::{write_commit_record, CommitRows};
+use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
+use crate::layer::{write_layer_rows, LayerRows};
 use crate::report::Problem;
 use crate::store::PackedSequenceStorage;
 
@@ -24,8 +25,9 @@ pub struct RebuildSummary {
 impl PackedSequenceStorage {
     /// Rewrites the index of every v1 pack from a scan of it (and of a v2 pack that has
     /// one from before v2 packs went without: its footer's entry table stands in for one),
-    /// the alias indexes from every entry (decompressing every pack), then the multi-pack index
-    /// over the packs that could be read. Unreadable packs are reported
+    /// then one index layer over the packs that could be read: its rows, its alias
+    /// indexes from every entry (decompressing every pack), and a commit record naming
+    /// it alone. Unreadable packs are reported
     /// and left as they are. Needs a store opened with
     /// [`open_for_repair`](Self::open_for_repair) or [`open_writer`](Self::open_writer).
     pub fn rebuild_index(&self) -> Result<RebuildSummary, StoreError> {
@@ -40,9 +42,9 @@ impl PackedSequenceStorage {
                 .map_or(true, |r| r.version() == PackVersion::V2)
         });
         let mut rows = if all_v2 {
-            CommitRows::Entries(Vec::new())
+            LayerRows::Entries(Vec::new())
         } else {
-            CommitRows::Locations(Vec::new())
+            LayerRows::Locations(Vec::new())
         };
         let mut total = IndexCounts::default();
         for (&id, slot) in &snap.packs {
@@ -97,8 +99,26 @@ impl PackedSequenceStorage {
                 });
             }
         }
-        aliases.write(self.layout(), &summary.packs, &Default::default())?;
-        write_commit_record(self.layout(), &summary.packs, total, &mut rows)?;
+        let seq = snap.max_record_seq.map_or(0, |s| s + 1);
+        let name = LayerName::new(seq);
+        aliases.write_layer(
+            self.layout(),
+            name,
+            &summary.packs,
+            &Default::default(),
+            total.sequences,
+        )?;
+        write_layer_rows(self.layout(), name, &summary.packs, total, &[], &mut rows)?;
+        let record = CommitRecord {
+            seq,
+            packs: summary.packs.clone(),
+            counts: total,
+            layers: vec![LayerEntry {
+                name,
+                rows: summary.entries,
+            }],
+        };
+        StagedRecord::write(self.layout(), &record)?.publish()?;
         self.refresh()?;
         Ok(summary)
     }

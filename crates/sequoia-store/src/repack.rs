@@ -80,7 +80,7 @@ impl PackedSequenceStorage {
             }
         }
         let before = snap.counts();
-        summary.old_entries = snap.multi.as_ref().map_or(0, |m| m.len());
+        summary.old_entries = snap.layers.iter().map(|l| l.rows.len()).sum();
         drop(snap);
 
         let writer = PackWriter::spawn(self.writer_config(s.next_pack_id))?;
@@ -225,8 +225,10 @@ mod tests {
         assert_eq!(after.packs, summary.new_packs.len());
         assert_eq!(after.pack_bytes, summary.new_pack_bytes);
         assert!(after.index_bytes < stats.index_bytes, "{after:?}");
-        // The multi-pack index and three alias indexes: v2 packs have no index file.
-        assert_eq!(after.index_files, 4);
+        // One layer: its rows file and three alias indexes, and the commit record (v2
+        // packs have no index file).
+        assert_eq!(after.index_files, 5);
+        assert_eq!(after.layers, 1);
         // Alias lookups still answer, with the same residues.
         for i in [0, 6, 999] {
             let id = SequenceId::parse(&format!("s2_{i}")).unwrap();
@@ -235,7 +237,23 @@ mod tests {
         // The old packs are leftovers; everything else verifies.
         let report = store.verify(&mut |_, _| {});
         assert!(report.problems.is_empty(), "{:?}", report.problems);
-        assert_eq!(report.stray_temp_files.len(), summary.old_packs.len());
+        for id in &summary.old_packs {
+            let path = store.layout().pack_path(*id);
+            assert!(report.leftovers.contains(&path), "{path:?}");
+        }
+        // gc deletes them and nothing the store uses.
+        drop(store);
+        let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
+        let gc = store.gc(false).unwrap();
+        // The leftovers, and the superseded commit records and layers.
+        let deleted: Vec<&std::path::PathBuf> = gc.files.iter().map(|(p, _)| p).collect();
+        assert!(report.leftovers.iter().all(|p| deleted.contains(&p)));
+        assert!(deleted.len() > report.leftovers.len());
+        assert!(store.layout().pack_path(summary.new_packs[0]).exists());
+        assert_eq!(export(&store), before);
+        let report = store.verify(&mut |_, _| {});
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
         drop(store);
         // Reopened from disk, it reads the same, and takes new writes.
         let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
@@ -258,15 +276,15 @@ mod tests {
 
     #[test]
     fn a_repack_whose_commit_record_is_lost_leaves_the_old_store() {
-        // As a crash between the alias indexes and the multi-pack index would.
+        // As a crash between the new layer and the commit record naming it would.
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(dir.path());
         let before = export(&store);
         let layout = store.layout().clone();
-        let old_record = std::fs::read(layout.multi_index_path()).unwrap();
         let summary = store.repack().unwrap();
+        let newest = crate::commit_record::list_commit_records(&layout).unwrap()[0];
         drop(store);
-        std::fs::write(layout.multi_index_path(), old_record).unwrap();
+        std::fs::remove_file(layout.commit_record_path(newest)).unwrap();
         let store = PackedSequenceStorage::open(dir.path()).unwrap();
         assert!(store.problems().is_empty(), "{:?}", store.problems());
         assert_eq!(export(&store), before);
@@ -274,7 +292,9 @@ mod tests {
         assert_eq!(store.get_by(&id).unwrap()[0].1, residues(4));
         let report = store.verify(&mut |_, _| {});
         assert!(report.problems.is_empty(), "{:?}", report.problems);
-        assert_eq!(report.stray_temp_files.len(), summary.new_packs.len());
+        for id in &summary.new_packs {
+            assert!(report.leftovers.contains(&layout.pack_path(*id)));
+        }
     }
 
     #[test]

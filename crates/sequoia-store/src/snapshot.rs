@@ -3,7 +3,7 @@
 //! listing, never a whole index or pack.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memmap2::Mmap;
@@ -11,17 +11,16 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 use pack_index::{hash_prefix, EntryRow, HashPrefix, IndexCounts, IndexKind, PackIndex};
 use pack_io::{BlockCache, PackReader};
 
+use crate::commit_record::{parse_commit_record_name, read_commit_record, CommitRecord, LayerName};
 use crate::error::StoreError;
-use crate::layout::{io_err, parse_pack_index_name, StoreLayout};
+use crate::layer::Layer;
+use crate::layout::{io_err, parse_pack_index_name, StoreLayout, ALIAS_KINDS};
 use crate::report::OpenProblem;
 
-/// A lookup error of the multi-pack index (`None`) or of a pack's own index, named by file.
-pub(crate) fn index_error(id: Option<PackId>) -> impl FnOnce(pack_index::Error) -> StoreError {
+/// A lookup error of the index file at `path`.
+pub(crate) fn index_error(path: &Path) -> impl FnOnce(pack_index::Error) -> StoreError + '_ {
     move |source| StoreError::Index {
-        path: PathBuf::from(match id {
-            None => crate::layout::MULTI_PACK_INDEX.to_string(),
-            Some(id) => format!("pack_{id:04}.idx"),
-        }),
+        path: path.to_path_buf(),
         source,
     }
 }
@@ -41,21 +40,35 @@ impl PackSlot {
 }
 
 pub(crate) struct Snapshot {
-    pub multi: Option<PackIndex<Mmap>>,
-    /// Alias indexes (MD5, `sha512t24u`, accession → SHA-256), each over the packs it lists.
-    pub aliases: BTreeMap<IndexKind, PackIndex<Mmap>>,
-    /// Per-pack indexes, used only when the multi-pack index is missing or unreadable: the
-    /// pack's index file, else one built in memory from the pack (v2 packs have no file).
-    pub extras: Vec<(PackId, PackIndex<Mmap>)>,
+    /// The commit record read (the highest-numbered readable one); `None` in a store
+    /// written before layers, or without a usable record (degraded).
+    pub record: Option<CommitRecord>,
+    /// The highest commit record number in `indices/`, readable or not: the next commit
+    /// takes the one after it.
+    pub max_record_seq: Option<u64>,
+    /// The index layers the record lists, oldest first (or the one layer of a store
+    /// written before layers).
+    pub layers: Vec<Layer>,
+    /// Per-pack indexes, used only without a usable commit record: the pack's index file,
+    /// else one built in memory from the pack (v2 packs have no file).
+    pub extras: Vec<(PathBuf, PackIndex<Mmap>)>,
     pub packs: BTreeMap<PackId, PackSlot>,
     pub problems: Vec<OpenProblem>,
     /// Highest pack id seen in any file name (finished, temporary or index).
     pub max_id_seen: Option<PackId>,
-    /// Leftover `.tmp` files of interrupted imports.
+    /// Leftover `.tmp` files of interrupted writes.
     pub stray_temp_files: Vec<PathBuf>,
-    /// Finished packs no commit lists (a commit interrupted after publishing its packs but
-    /// before writing the multi-pack index): invisible, reported, left in place.
+    /// Finished packs the commit record does not list (a commit interrupted after
+    /// publishing its packs but before its commit record, or packs a repack replaced):
+    /// invisible, reported, deleted only by `gc`.
     pub orphans: Vec<(PackId, PathBuf, Option<PathBuf>)>,
+    /// Layer files of commits interrupted before their commit record (numbered past
+    /// it): leftovers like the packs above, deleted only by `gc`.
+    pub unreferenced: Vec<PathBuf>,
+    /// Index files a later commit replaced: layers merged into others, older commit
+    /// records, the index files of a store written before layers. Readers of an older
+    /// commit may still use them; `gc` deletes them.
+    pub superseded: Vec<PathBuf>,
 }
 
 /// An index of pack `id` built from the pack alone (its footer's entry table, or a scan of
@@ -85,9 +98,12 @@ fn index_in_memory(slot: &PackSlot, id: PackId) -> Result<PackIndex<Mmap>, Strin
 impl Snapshot {
     pub fn open(layout: &StoreLayout) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
-            multi: None,
-            aliases: BTreeMap::new(),
+            record: None,
+            max_record_seq: None,
+            layers: Vec::new(),
             extras: Vec::new(),
+            unreferenced: Vec::new(),
+            superseded: Vec::new(),
             packs: BTreeMap::new(),
             problems: Vec::new(),
             max_id_seen: None,
@@ -119,6 +135,8 @@ impl Snapshot {
         }
         let indices_dir = layout.indices_dir();
         let listing = std::fs::read_dir(&indices_dir).map_err(io_err(&indices_dir))?;
+        let mut records: Vec<u64> = Vec::new();
+        let mut layer_files: Vec<(LayerName, PathBuf)> = Vec::new();
         for item in listing {
             let item = item.map_err(io_err(&indices_dir))?;
             let name = item.file_name();
@@ -133,79 +151,142 @@ impl Snapshot {
             }
             if name.ends_with(".tmp") {
                 snap.stray_temp_files.push(item.path());
+            } else if let Some(seq) = parse_commit_record_name(name) {
+                records.push(seq);
+            } else if let Some(layer) = LayerName::parse_file_name(name) {
+                layer_files.push((layer, item.path()));
             }
         }
-        // The multi-pack index is the commit record: it lists the committed packs. Packs it
-        // does not list belong to an interrupted commit and stay invisible. Without a usable
-        // multi-pack index every pack is served through its own index (degraded: reported).
-        let multi_path = layout.multi_index_path();
-        let multi = if multi_path.exists() {
-            match pack_index::open(&multi_path) {
-                Ok(m) => Some(m),
+        records.sort_unstable_by(|a, b| b.cmp(a));
+        snap.max_record_seq = records.first().copied();
+        // The highest-numbered commit record is the store. One that cannot be read is
+        // reported (writing is refused) and every pack is served through its own index
+        // (degraded), not an older record, which would hide the packs committed since.
+        if let Some(&seq) = records.first() {
+            match read_commit_record(layout, seq) {
+                Ok(r) => snap.record = Some(r),
                 Err(e) => {
-                    snap.problem(multi_path.clone(), e.to_string());
-                    None
+                    snap.problem(layout.commit_record_path(seq), e.to_string());
+                    snap.superseded
+                        .extend(records[1..].iter().map(|s| layout.commit_record_path(*s)));
+                    snap.open_extras(layout);
+                    return Ok(snap);
                 }
             }
+        }
+        let legacy = [layout.multi_index_path()]
+            .into_iter()
+            .chain(ALIAS_KINDS.iter().map(|k| layout.alias_index_path(*k)))
+            .filter(|p| p.exists());
+        if let Some(record) = snap.record.clone() {
+            snap.superseded.extend(legacy);
+            for &seq in &records {
+                if seq < record.seq {
+                    snap.superseded.push(layout.commit_record_path(seq));
+                }
+            }
+            let named: std::collections::HashSet<LayerName> =
+                record.layers.iter().map(|l| l.name).collect();
+            for (layer, path) in layer_files {
+                if layer.seq > record.seq {
+                    snap.unreferenced.push(path);
+                } else if !named.contains(&layer) {
+                    snap.superseded.push(path);
+                }
+            }
+            snap.open_layers(layout, &record);
+        } else if layout.multi_index_path().exists() {
+            // A store written before layers: its multi-pack index is its commit record.
+            snap.unreferenced
+                .extend(layer_files.into_iter().map(|(_, p)| p));
+            snap.open_legacy(layout);
         } else {
             if !snap.packs.is_empty() {
-                snap.problem(multi_path.clone(), "missing".into());
+                snap.problem(layout.commit_record_path(0), "missing".into());
             }
-            None
-        };
-        match multi {
-            Some(m) => {
-                let covered = m.packs();
-                let orphan_ids: Vec<PackId> = snap
-                    .packs
-                    .keys()
-                    .copied()
-                    .filter(|id| covered.binary_search(id).is_err())
-                    .collect();
-                for id in orphan_ids {
-                    if let Some(slot) = snap.packs.remove(&id) {
-                        let index = Some(layout.pack_index_path(id)).filter(|p| p.exists());
-                        snap.orphans.push((id, slot.path, index));
-                    }
+            snap.unreferenced
+                .extend(layer_files.into_iter().map(|(_, p)| p));
+            snap.open_extras(layout);
+        }
+        Ok(snap)
+    }
+
+    /// Opens the layers `record` lists and sorts the packs into committed and orphans.
+    fn open_layers(&mut self, layout: &StoreLayout, record: &CommitRecord) {
+        let mut covered: Vec<PackId> = Vec::new();
+        for entry in &record.layers {
+            match Layer::open(layout, entry.name, entry.rows) {
+                Ok(layer) => {
+                    covered.extend(layer.rows.packs());
+                    self.layers.push(layer);
                 }
-                for id in covered {
-                    if !snap.packs.contains_key(&id) {
-                        snap.problem(
-                            layout.pack_path(id),
-                            "listed in the multi-pack index but missing".into(),
-                        );
-                    }
-                }
-                snap.multi = Some(m);
-            }
-            None => {
-                let ids: Vec<PackId> = snap.packs.keys().copied().collect();
-                for id in ids {
-                    let path = layout.pack_index_path(id);
-                    if path.exists() {
-                        match pack_index::open(&path) {
-                            Ok(ix) => snap.extras.push((id, ix)),
-                            Err(e) => snap.problem(path, e.to_string()),
-                        }
-                        continue;
-                    }
-                    // A v2 pack has no index file: its footer's entry table is one.
-                    match index_in_memory(&snap.packs[&id], id) {
-                        Ok(ix) => snap.extras.push((id, ix)),
-                        Err(reason) => snap.problem(layout.pack_path(id), reason),
-                    }
-                }
+                Err(e) => self.problem(layout.layer_rows_path(entry.name), e.to_string()),
             }
         }
-        // Alias indexes are written before the commit record, so they cover every
+        covered.sort_unstable();
+        if covered.windows(2).any(|w| w[0] == w[1]) {
+            self.problem(
+                layout.commit_record_path(record.seq),
+                "two of its layers cover the same pack".into(),
+            );
+        }
+        if self.problems.is_empty() && covered != record.packs {
+            self.problem(
+                layout.commit_record_path(record.seq),
+                format!(
+                    "lists packs {:?}, its layers cover {covered:?}",
+                    record.packs
+                ),
+            );
+        }
+        self.sort_packs(layout, &record.packs);
+    }
+
+    /// Packs not in `committed` become orphans; committed packs without a file are
+    /// reported.
+    fn sort_packs(&mut self, layout: &StoreLayout, committed: &[PackId]) {
+        let orphan_ids: Vec<PackId> = (self.packs.keys().copied())
+            .filter(|id| committed.binary_search(id).is_err())
+            .collect();
+        for id in orphan_ids {
+            if let Some(slot) = self.packs.remove(&id) {
+                let index = Some(layout.pack_index_path(id)).filter(|p| p.exists());
+                self.orphans.push((id, slot.path, index));
+            }
+        }
+        for &id in committed {
+            if !self.packs.contains_key(&id) {
+                self.problem(
+                    layout.pack_path(id),
+                    "listed in the commit record but missing".into(),
+                );
+            }
+        }
+    }
+
+    /// Opens the index files of a store written before layers: its multi-pack index (the
+    /// commit record then) and alias indexes, as one layer.
+    fn open_legacy(&mut self, layout: &StoreLayout) {
+        let multi_path = layout.multi_index_path();
+        let multi = match pack_index::open(&multi_path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.problem(multi_path, e.to_string());
+                self.open_extras(layout);
+                return;
+            }
+        };
+        let committed = multi.packs();
+        self.sort_packs(layout, &committed);
+        // Alias indexes were written before the commit record, so they cover every
         // committed pack (and maybe the packs of an interrupted commit, whose rows name
         // sequences no lookup finds). One that covers less is out of date.
-        let committed = snap.indexed_packs();
-        for kind in crate::layout::ALIAS_KINDS {
+        let mut aliases = BTreeMap::new();
+        for kind in ALIAS_KINDS {
             let path = layout.alias_index_path(kind);
             if !path.exists() {
                 if !committed.is_empty() {
-                    snap.problem(
+                    self.problem(
                         path,
                         "missing: lookups by digest or accession miss sequences".into(),
                     );
@@ -214,76 +295,94 @@ impl Snapshot {
             }
             match pack_index::open(&path) {
                 Ok(ix) if ix.kind() != kind => {
-                    snap.problem(path, format!("holds a {:?} index", ix.kind()))
+                    self.problem(path, format!("holds a {:?} index", ix.kind()))
                 }
                 Ok(ix) => {
                     let covered = ix.packs();
-                    let missing: Vec<PackId> = committed
-                        .iter()
-                        .copied()
+                    let missing: Vec<PackId> = (committed.iter().copied())
                         .filter(|id| covered.binary_search(id).is_err())
                         .collect();
                     if !missing.is_empty() {
-                        snap.problem(
+                        self.problem(
                             path.clone(),
                             format!("out of date: does not cover packs {missing:?}"),
                         );
                     }
-                    snap.aliases.insert(kind, ix);
+                    aliases.insert(kind, (path, ix));
                 }
-                Err(e) => snap.problem(path, e.to_string()),
+                Err(e) => self.problem(path, e.to_string()),
             }
         }
-        Ok(snap)
+        self.layers.push(Layer {
+            name: None,
+            rows_path: multi_path,
+            rows: multi,
+            aliases,
+        });
     }
 
-    /// The committed sequences whose alias row of `kind` has `key`, each with its
-    /// locations (as [`locations`](Self::locations) gives them): the multi-pack index is
-    /// read once per candidate, by prefix.
+    /// Without a usable commit record every pack is served through its own index
+    /// (degraded: reported, writing refused until `rebuild-index`).
+    fn open_extras(&mut self, layout: &StoreLayout) {
+        let ids: Vec<PackId> = self.packs.keys().copied().collect();
+        for id in ids {
+            let path = layout.pack_index_path(id);
+            if path.exists() {
+                match pack_index::open(&path) {
+                    Ok(ix) => self.extras.push((path, ix)),
+                    Err(e) => self.problem(path, e.to_string()),
+                }
+                continue;
+            }
+            // A v2 pack has no index file: its footer's entry table is one.
+            match index_in_memory(&self.packs[&id], id) {
+                Ok(ix) => self.extras.push((self.packs[&id].path.clone(), ix)),
+                Err(reason) => self.problem(layout.pack_path(id), reason),
+            }
+        }
+    }
+
+    /// The committed sequences whose alias row of `kind` has `key` (in any layer), each
+    /// with its locations (as [`locations`](Self::locations) gives them): every layer's
+    /// rows are read once per candidate prefix.
     pub fn alias_locations(
         &self,
         kind: IndexKind,
         key: &[u8],
     ) -> Result<Vec<(SequenceHash, Vec<PackLocation>)>, StoreError> {
-        let Some(ix) = self.aliases.get(&kind) else {
-            return Ok(Vec::new());
-        };
-        let mut prefixes: Vec<pack_index::HashPrefix> = ix
-            .as_alias()
-            .and_then(|v| v.lookup(key))
-            .map_err(|source| StoreError::Index {
-                path: PathBuf::from(crate::layout::alias_index_name(kind)),
-                source,
-            })?
-            .collect();
+        // Each prefix with the bytes its index holds (4 or 5, or 8 in indexes of earlier
+        // builds): the rows under them may be of other sequences too, which the caller
+        // tells apart.
+        let mut prefixes: Vec<(HashPrefix, usize)> = Vec::new();
+        for layer in &self.layers {
+            let Some((path, ix)) = layer.aliases.get(&kind) else {
+                continue;
+            };
+            let alias = ix.as_alias().map_err(index_error(path))?;
+            let len = alias.layout().value_len;
+            prefixes.extend((alias.lookup(key).map_err(index_error(path))?).map(|p| (p, len)));
+        }
         prefixes.sort_unstable();
         prefixes.dedup();
-        // The prefixes' bytes the index holds (4 or 5, or 8 in indexes of earlier builds): the
-        // rows under them may be of other sequences too, which the caller tells apart.
-        let len = ix
-            .as_alias()
-            .ok()
-            .map(|v| v.layout())
-            .map_or(pack_index::PREFIX_LEN, |l| l.value_len);
         let mut rows: Vec<(SequenceHash, PackLocation)> = Vec::new();
-        for p in prefixes {
+        for (p, len) in prefixes {
             let p = &p[..len];
-            for (id, ix) in self.location_indexes() {
+            for (path, ix) in self.location_indexes() {
                 if ix.kind() == IndexKind::Entries {
                     for row in ix
                         .as_entries()
                         .and_then(|v| v.lookup(p))
-                        .map_err(index_error(id))?
+                        .map_err(index_error(path))?
                     {
                         let reader = self.pack_reader(&row)?;
-                        rows.push(self.resolve_entry(reader, &row)?);
+                        rows.push(self.resolve_entry(reader, &row, path)?);
                     }
                     continue;
                 }
                 let found = ix
                     .as_locations()
                     .and_then(|v| v.lookup_prefix(p))
-                    .map_err(index_error(id))?;
+                    .map_err(index_error(path))?;
                 rows.extend(found.map(|r| (r.hash, r.location)));
             }
         }
@@ -299,11 +398,14 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// The indexes lookups go through: the multi-pack index (`None`), and the per-pack
-    /// indexes of packs it does not cover (degraded mode).
-    fn location_indexes(&self) -> impl Iterator<Item = (Option<PackId>, &PackIndex<Mmap>)> {
-        let extras = self.extras.iter().map(|(id, ix)| (Some(*id), ix));
-        self.multi.iter().map(|m| (None, m)).chain(extras)
+    /// The indexes lookups go through, each with its file: the layers' rows files, oldest
+    /// (largest) first, so that most lookups are answered by the first; and the per-pack
+    /// indexes of degraded mode. Rows are only ever added, never superseded, so the order
+    /// changes speed, not answers.
+    pub(crate) fn location_indexes(&self) -> impl Iterator<Item = (&Path, &PackIndex<Mmap>)> {
+        let extras = self.extras.iter().map(|(p, ix)| (p.as_path(), ix));
+        let layers = self.layers.iter().map(|l| (l.rows_path.as_path(), &l.rows));
+        layers.chain(extras)
     }
 
     /// `NeedsRepair` naming the first problem found at open, if any: writing would build on
@@ -319,14 +421,24 @@ impl Snapshot {
         }
     }
 
-    /// Files that are not part of the store: temporary files of interrupted writes, and
-    /// packs (with their indexes) of commits interrupted before their commit record.
+    /// Files of interrupted writes, not part of the store (reported; `gc` deletes them):
+    /// temporary files, packs (with their indexes) no commit record lists, layer files of
+    /// a commit that never published its record.
     pub fn leftovers(&self) -> Vec<PathBuf> {
         let mut out = self.stray_temp_files.clone();
         for (_, pack, index) in &self.orphans {
             out.push(pack.clone());
             out.extend(index.clone());
         }
+        out.extend(self.unreferenced.iter().cloned());
+        out
+    }
+
+    /// Every file `gc` deletes: the [`leftovers`](Self::leftovers) and the superseded
+    /// index files.
+    pub fn garbage(&self) -> Vec<PathBuf> {
+        let mut out = self.leftovers();
+        out.extend(self.superseded.iter().cloned());
         out
     }
 
@@ -348,10 +460,10 @@ impl Snapshot {
         mut f: impl FnMut(&PackLocation) -> Result<Option<R>, StoreError>,
     ) -> Result<(Option<R>, usize), StoreError> {
         let mut seen = 0;
-        for (id, ix) in self.location_indexes() {
+        for (path, ix) in self.location_indexes() {
             if ix.kind() != IndexKind::Entries {
                 let found = ix.as_locations().and_then(|l| l.lookup(hash));
-                for location in found.map_err(index_error(id))? {
+                for location in found.map_err(index_error(path))? {
                     seen += 1;
                     if let Some(r) = f(&location)? {
                         return Ok((Some(r), seen));
@@ -362,10 +474,10 @@ impl Snapshot {
             for row in ix
                 .as_entries()
                 .and_then(|v| v.lookup(&hash_prefix(hash)))
-                .map_err(index_error(id))?
+                .map_err(index_error(path))?
             {
                 let reader = self.reader(hash, row.pack)?;
-                let (found, location) = self.resolve_entry(reader, &row)?;
+                let (found, location) = self.resolve_entry(reader, &row, path)?;
                 if found != *hash {
                     // Another sequence with the same first 6 bytes (2^-48 a pair: at
                     // 10^9 sequences, one lookup in about 280,000 meets one), or damage in
@@ -398,46 +510,54 @@ impl Snapshot {
         let first = |hash| -> Result<Option<PackLocation>, StoreError> {
             Ok(self.first_location(hash, |loc| Ok(Some(*loc)))?.0)
         };
-        let entries = match &self.multi {
-            Some(m) if self.extras.is_empty() && m.kind() == IndexKind::Entries => m,
-            _ => {
-                for (i, hash) in hashes.iter().enumerate() {
-                    found(i, first(hash)?);
-                }
-                return Ok(());
+        let all_entries = self.extras.is_empty()
+            && (self.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries);
+        if !all_entries {
+            for (i, hash) in hashes.iter().enumerate() {
+                found(i, first(hash)?);
             }
-        };
-        let mut order: Vec<(HashPrefix, usize)> = hashes
+            return Ok(());
+        }
+        let mut pending: Vec<(HashPrefix, usize)> = hashes
             .iter()
             .enumerate()
             .map(|(i, h)| (hash_prefix(h), i))
             .collect();
-        order.sort_unstable();
-        let mut rows: Vec<(PackId, u32, usize)> = Vec::with_capacity(order.len());
-        for (prefix, i) in order {
-            match entries
-                .as_entries()
-                .and_then(|v| v.lookup(&prefix))
-                .map_err(index_error(None))?
-                .next()
-            {
-                Some(row) => rows.push((row.pack, row.entry, i)),
-                None => found(i, None),
+        pending.sort_unstable();
+        // Each layer, oldest (largest) first, answers the keys no earlier one had.
+        let mut rows: Vec<(PackId, u32, usize, usize)> = Vec::with_capacity(pending.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let entries = (layer.rows.as_entries()).map_err(index_error(&layer.rows_path))?;
+            let mut missing = Vec::new();
+            for (prefix, i) in pending {
+                match (entries.lookup(&prefix))
+                    .map_err(index_error(&layer.rows_path))?
+                    .next()
+                {
+                    Some(row) => rows.push((row.pack, row.entry, i, l)),
+                    None => missing.push((prefix, i)),
+                }
             }
+            pending = missing;
+        }
+        for (_, i) in pending {
+            found(i, None);
         }
         rows.sort_unstable();
-        for (j, &(pack, entry, i)) in rows.iter().enumerate() {
-            if let Some(&(_, _, k)) = rows.get(j + 8) {
+        for (j, &(pack, entry, i, l)) in rows.iter().enumerate() {
+            if let Some(&(_, _, k, _)) = rows.get(j + 8) {
                 // The keys are visited out of their order.
                 pack_format::prefetch(hashes[k].as_bytes());
             }
             let hash = &hashes[i];
+            let layer = &self.layers[l];
             let row = EntryRow {
-                prefix: pack_index::cut_prefix(hash_prefix(hash), entries.key_len()),
+                prefix: pack_index::cut_prefix(hash_prefix(hash), layer.rows.key_len()),
                 pack,
                 entry,
             };
-            let (whole, location) = self.resolve_entry(self.reader(hash, pack)?, &row)?;
+            let reader = self.reader(hash, pack)?;
+            let (whole, location) = self.resolve_entry(reader, &row, &layer.rows_path)?;
             if whole == *hash {
                 found(i, Some(location));
             } else {
@@ -492,6 +612,7 @@ impl Snapshot {
         &self,
         reader: &PackReader,
         row: &EntryRow,
+        index: &Path,
     ) -> Result<(SequenceHash, PackLocation), StoreError> {
         let (hash, location) = reader.entry_row(row.pack, row.entry)?;
         // Rows hold the first ENTRY_KEY_LEN bytes of the hash (8 in files of earlier
@@ -501,7 +622,7 @@ impl Snapshot {
             && pack_index::cut_prefix(prefix, pack_index::ENTRY_KEY_LEN) != row.prefix
         {
             reader.check_footer_once()?;
-            return Err(index_error(None)(pack_index::Error::Corrupt {
+            return Err(index_error(index)(pack_index::Error::Corrupt {
                 offset: 0,
                 message: format!(
                     "a row of prefix {} names entry {} of pack {}, which holds sequence {hash}",
@@ -519,13 +640,14 @@ impl Snapshot {
     pub(crate) fn location_rows(
         &self,
         index: &pack_index::CheckedIndex<'_, Mmap>,
+        path: &Path,
     ) -> Result<Vec<pack_index::IndexEntry>, StoreError> {
         let ix = index.index();
-        let entries = ix.as_entries().map_err(index_error(None))?;
+        let entries = ix.as_entries().map_err(index_error(path))?;
         entries
             .rows(0..ix.len())
             .map(|row| {
-                let (hash, location) = self.resolve_entry(self.pack_reader(&row)?, &row)?;
+                let (hash, location) = self.resolve_entry(self.pack_reader(&row)?, &row, path)?;
                 Ok(pack_index::IndexEntry { hash, location })
             })
             .collect()
@@ -564,6 +686,9 @@ impl Snapshot {
     /// Counts over every published pack, from index headers.
     pub fn counts(&self) -> IndexCounts {
         let mut c = IndexCounts::default();
+        if let Some(r) = &self.record {
+            return r.counts;
+        }
         for (_, ix) in self.location_indexes() {
             c.add(&ix.counts());
         }
@@ -572,8 +697,10 @@ impl Snapshot {
 
     /// Packs whose sequences can be found through an index.
     pub fn indexed_packs(&self) -> Vec<PackId> {
-        let mut ids: Vec<PackId> = self.multi.as_ref().map(|m| m.packs()).unwrap_or_default();
-        ids.extend(self.extras.iter().map(|(id, _)| *id));
+        let mut ids: Vec<PackId> = Vec::new();
+        for (_, ix) in self.location_indexes() {
+            ids.extend(ix.packs());
+        }
         ids.sort_unstable();
         ids
     }

@@ -27,8 +27,8 @@ pub struct VerifyReport {
     pub index_files: usize,
     /// Problems; empty means the store is sound.
     pub problems: Vec<Problem>,
-    /// Leftover temporary files (harmless; safe to delete when no import runs).
-    pub stray_temp_files: Vec<PathBuf>,
+    /// Files that are not part of the store (harmless; `sequoia gc` deletes them).
+    pub leftovers: Vec<PathBuf>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -97,7 +97,7 @@ impl PackedSequenceStorage {
         let started = Instant::now();
         let snap = self.snapshot();
         let mut report = VerifyReport {
-            stray_temp_files: snap.leftovers(),
+            leftovers: snap.leftovers(),
             ..VerifyReport::default()
         };
         for p in &snap.problems {
@@ -163,9 +163,10 @@ impl PackedSequenceStorage {
                 progress(done, total);
                 results[j] = Some(outcome);
             }
-            index_files
-                .join()
-                .unwrap_or_else(|_| (Some(Err("checking it panicked".into())), Vec::new()))
+            index_files.join().unwrap_or_else(|_| {
+                let path = PathBuf::from("indices");
+                (vec![(path, Err("checking it panicked".into()))], Vec::new())
+            })
         });
         // Per pack, in pack order: the whole-file checks, then its entries block by block,
         // then its own index against the rows its entries make.
@@ -236,7 +237,7 @@ impl PackedSequenceStorage {
                 }),
             }
         }
-        if let Some(rows) = multi_rows {
+        for (rows_path, rows) in multi_rows {
             report.index_files += 1;
             let problem = match rows {
                 Err(e) => Some(e),
@@ -267,18 +268,18 @@ impl PackedSequenceStorage {
             };
             if let Some(message) = problem {
                 report.problems.push(Problem {
-                    path: self.layout().multi_index_path(),
+                    path: rows_path,
                     offset: None,
                     hash: None,
                     message,
                 });
             }
         }
-        for (kind, problem) in alias_problems {
+        for (path, problem) in alias_problems {
             report.index_files += 1;
             if let Some(message) = problem {
                 report.problems.push(Problem {
-                    path: self.layout().alias_index_path(kind),
+                    path,
                     offset: None,
                     hash: None,
                     message,
@@ -290,59 +291,61 @@ impl PackedSequenceStorage {
     }
 }
 
-/// Rows of the multi-pack index per pack: (count, multiset digest).
+/// Rows of a layer's rows file per pack: (count, multiset digest).
 type RowsPerPack = std::collections::HashMap<PackId, (u64, u64)>;
-/// The packs the multi-pack index lists, its rows per pack and whether they are entry rows
+/// The packs a layer's rows file lists, its rows per pack and whether they are entry rows
 /// (to be compared with the packs' entry tables), or what is wrong with it.
-type CommitRecordCheck = Result<(Vec<PackId>, RowsPerPack, bool), String>;
-/// Per alias index, what is wrong with it.
-type AliasProblems = Vec<(IndexKind, Option<String>)>;
+type LayerRowsCheck = Result<(Vec<PackId>, RowsPerPack, bool), String>;
+/// Per alias index file, what is wrong with it.
+type AliasProblems = Vec<(PathBuf, Option<String>)>;
 
-/// Checks the multi-pack index (sound; its rows summed per pack, to be compared with the
-/// packs) and the alias indexes (sound, and a digest row for every committed sequence:
-/// rows of an interrupted commit may add more, never fewer).
+/// Checks every layer's rows file (sound; its rows summed per pack, to be compared with
+/// the packs) and alias indexes (sound, and a digest row for every sequence of the
+/// layer's packs: rows of an interrupted commit may add more, never fewer).
 fn check_index_files(
     snap: &crate::snapshot::Snapshot,
-) -> (Option<CommitRecordCheck>, AliasProblems) {
-    let multi = snap.multi.as_ref().map(|m| {
-        m.verify().map_err(|e| e.to_string())?;
-        let entry_rows = m.kind() == IndexKind::Entries;
-        let mut per_pack = RowsPerPack::new();
-        let mut add = |pack: PackId, digest: u64| {
-            let slot = per_pack.entry(pack).or_default();
-            slot.0 += 1;
-            slot.1 = slot.1.wrapping_add(digest);
-        };
-        if entry_rows {
-            let entries = m.as_entries().map_err(|e| e.to_string())?;
-            for r in entries.rows(0..m.len()) {
-                add(r.pack, entry_row_digest(&r.prefix, r.entry));
+) -> (Vec<(PathBuf, LayerRowsCheck)>, AliasProblems) {
+    let mut rows_checks = Vec::new();
+    let mut aliases = Vec::new();
+    for layer in &snap.layers {
+        let m = &layer.rows;
+        let check = (|| {
+            m.verify().map_err(|e| e.to_string())?;
+            let entry_rows = m.kind() == IndexKind::Entries;
+            let mut per_pack = RowsPerPack::new();
+            let mut add = |pack: PackId, digest: u64| {
+                let slot = per_pack.entry(pack).or_default();
+                slot.0 += 1;
+                slot.1 = slot.1.wrapping_add(digest);
+            };
+            if entry_rows {
+                let entries = m.as_entries().map_err(|e| e.to_string())?;
+                for r in entries.rows(0..m.len()) {
+                    add(r.pack, entry_row_digest(&r.prefix, r.entry));
+                }
+            } else {
+                let locations = m.as_locations().map_err(|e| e.to_string())?;
+                for r in locations.entries() {
+                    add(r.location.pack, row_digest(&r.hash, &r.location));
+                }
             }
-        } else {
-            let locations = m.as_locations().map_err(|e| e.to_string())?;
-            for r in locations.entries() {
-                add(r.location.pack, row_digest(&r.hash, &r.location));
-            }
-        }
-        Ok((m.packs().to_vec(), per_pack, entry_rows))
-    });
-    let sequences = snap.counts().sequences;
-    let aliases = snap
-        .aliases
-        .iter()
-        .map(|(kind, ix)| {
+            Ok((m.packs().to_vec(), per_pack, entry_rows))
+        })();
+        rows_checks.push((layer.rows_path.clone(), check));
+        let sequences = m.counts().sequences;
+        for (kind, (path, ix)) in &layer.aliases {
             let problem = match ix.verify() {
                 Err(e) => Some(e.to_string()),
                 Ok(()) if *kind != IndexKind::Accession && ix.len() < sequences => Some(format!(
-                    "lists {} digests for {sequences} sequences: run sequoia rebuild-index",
+                    "lists {} digests for the {sequences} sequences of its layer: run sequoia rebuild-index",
                     ix.len()
                 )),
                 Ok(()) => None,
             };
-            (*kind, problem)
-        })
-        .collect();
-    (multi, aliases)
+            aliases.push((path.clone(), problem));
+        }
+    }
+    (rows_checks, aliases)
 }
 
 /// What one verification job found: the whole-file checks of a pack, or its entries in a

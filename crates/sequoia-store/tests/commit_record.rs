@@ -1,7 +1,8 @@
-//! The commit record's two kinds: entry rows (16 bytes: hash prefix, pack, entry number)
-//! for a store of v2 packs, location rows (48 bytes) for a store with v1 packs or one
-//! written before entry rows existed. Commits keep or convert the kind; every sequence
-//! reads, with all its representations, and the store verifies, whichever it is.
+//! The two kinds of index layer rows: entry rows (hash prefix, pack, entry number) for a
+//! store of v2 packs, location rows (48 bytes) for a store with v1 packs or one written
+//! before entry rows existed; and the index files of stores written before layers, which
+//! the first commit merges into a layer. Every sequence reads, with all its
+//! representations, and the store verifies, whichever kind a layer holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,6 +10,8 @@ use std::path::Path;
 use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{IndexCounts, IndexEntry, IndexKind};
 use pack_io::PackReader;
+use sequoia_store::commit_record::{list_commit_records, read_commit_record};
+use sequoia_store::layout::{StoreLayout, ALIAS_KINDS};
 use sequoia_store::{PackedSequenceStorage, StoreOptions};
 
 type Model = BTreeMap<Vec<u8>, BTreeSet<String>>;
@@ -38,9 +41,28 @@ fn commit_round(dir: &Path, format: PackVersion, round: usize, model: &mut Model
     store.commit().unwrap();
 }
 
+/// The rows file of the newest layer (or the multi-pack index of a store written before
+/// layers).
+fn rows_file(dir: &Path) -> std::path::PathBuf {
+    let layout = StoreLayout::new(dir);
+    match list_commit_records(&layout).unwrap().first() {
+        Some(seq) => {
+            let record = read_commit_record(&layout, *seq).unwrap();
+            layout.layer_rows_path(record.layers.last().unwrap().name)
+        }
+        None => layout.multi_index_path(),
+    }
+}
+
 fn kind(dir: &Path) -> IndexKind {
-    let bytes = std::fs::read(dir.join("indices/multi-pack-index")).unwrap();
+    let bytes = std::fs::read(rows_file(dir)).unwrap();
     IndexKind::from_byte(bytes[5]).unwrap()
+}
+
+fn compact(dir: &Path) {
+    let store = PackedSequenceStorage::open_writer(dir, StoreOptions::default()).unwrap();
+    store.compact().unwrap();
+    assert_eq!(store.stats().unwrap().layers, 1);
 }
 
 /// Every sequence reads with exactly its representations, and `verify` finds nothing.
@@ -79,7 +101,9 @@ fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
         assert_eq!(kind(dir.path()), IndexKind::Entries);
     }
     check(dir.path(), &model);
-    let path = dir.path().join("indices/multi-pack-index");
+    compact(dir.path());
+    check(dir.path(), &model);
+    let path = rows_file(dir.path());
     let index = pack_index::open(&path).unwrap();
     // 180 representations of 120 sequences: an entry per commit a sequence was seen in.
     let entries: u64 = model.values().map(|h| h.len() as u64).sum::<u64>();
@@ -104,8 +128,8 @@ fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
     assert_eq!(index.key_len(), pack_index::ENTRY_KEY_LEN);
 }
 
-/// Replaces the commit record with the one an older version wrote: the same rows, as
-/// locations.
+/// Turns the store into the one an older version wrote: one multi-pack index of the same
+/// rows, as locations, and its alias indexes.
 fn rewrite_as_location_rows(dir: &Path) {
     rewrite_commit_record(dir, |packs, counts, tables| {
         let mut rows: Vec<IndexEntry> = tables.into_iter().flat_map(|(_, t)| t).collect();
@@ -115,13 +139,30 @@ fn rewrite_as_location_rows(dir: &Path) {
     assert_eq!(kind(dir), IndexKind::Multi);
 }
 
-/// Replaces the commit record with what `write` makes of the packs it covers, their
-/// counts and each pack's entry table.
+/// Turns the store into one of a build from before index layers: its multi-pack index
+/// (the commit record then) what `write` makes of the packs it covers, their counts and
+/// each pack's entry table; its alias indexes the current layer's.
 fn rewrite_commit_record(
     dir: &Path,
     write: impl FnOnce(&[PackId], IndexCounts, Vec<(PackId, Vec<IndexEntry>)>) -> Vec<u8>,
 ) {
-    let path = dir.join("indices/multi-pack-index");
+    let layout = StoreLayout::new(dir);
+    if !list_commit_records(&layout).unwrap().is_empty() {
+        compact(dir);
+        let from = rows_file(dir);
+        std::fs::copy(&from, layout.multi_index_path()).unwrap();
+        let stem = from.to_str().unwrap().strip_suffix(".rows.idx").unwrap();
+        for (kind, part) in ALIAS_KINDS.iter().zip(["md5", "sha512t24u", "accession"]) {
+            std::fs::copy(format!("{stem}.{part}.idx"), layout.alias_index_path(*kind)).unwrap();
+        }
+        for item in std::fs::read_dir(layout.indices_dir()).unwrap() {
+            let name = item.unwrap().file_name().into_string().unwrap();
+            if name.starts_with("commit-") || name.starts_with("layer-") {
+                std::fs::remove_file(layout.indices_dir().join(name)).unwrap();
+            }
+        }
+    }
+    let path = layout.multi_index_path();
     let index = pack_index::open(&path).unwrap();
     let (packs, counts) = (index.packs(), index.counts());
     drop(index);
@@ -170,7 +211,13 @@ fn location_rows_from_an_older_version_are_kept_until_rebuilt_or_repacked() {
     assert_eq!(
         kind(dir.path()),
         IndexKind::Multi,
-        "a commit keeps the kind"
+        "the first commit merges them into a layer of their kind"
+    );
+    assert_eq!(
+        list_commit_records(&StoreLayout::new(dir.path()))
+            .unwrap()
+            .len(),
+        1
     );
     check(dir.path(), &model);
 
@@ -228,13 +275,11 @@ fn rewrite_with_8_byte_keys(dir: &Path) {
 }
 
 fn key_len(dir: &Path) -> usize {
-    pack_index::open(&dir.join("indices/multi-pack-index"))
-        .unwrap()
-        .key_len()
+    pack_index::open(&rows_file(dir)).unwrap().key_len()
 }
 
 #[test]
-fn entry_rows_of_8_byte_keys_are_kept_until_rebuilt() {
+fn entry_rows_of_8_byte_keys_are_cut_by_the_first_commit() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::new();
     commit_round(dir.path(), PackVersion::V2, 0, &mut model);
@@ -243,7 +288,13 @@ fn entry_rows_of_8_byte_keys_are_kept_until_rebuilt() {
     rewrite_with_8_byte_keys(dir.path());
     check(dir.path(), &model);
     commit_round(dir.path(), PackVersion::V2, 2, &mut model);
-    assert_eq!(key_len(dir.path()), 8, "a commit keeps the old rows' keys");
+    assert_eq!(
+        key_len(dir.path()),
+        pack_index::ENTRY_KEY_LEN,
+        "the first commit merges the old rows into a layer of the current keys"
+    );
+    check(dir.path(), &model);
+    rewrite_with_8_byte_keys(dir.path());
     check(dir.path(), &model);
     let store = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
     store.rebuild_index().unwrap();

@@ -66,6 +66,10 @@ fn build_with(dir: &Path, formats: [PackVersion; 3]) -> Model {
         }
     }
     store.commit().unwrap();
+    // Only the files the store uses: `gc` deletes the layers the commits merged and
+    // the older commit records.
+    store.gc(false).unwrap();
+    assert_eq!(store.stats().unwrap().layers, 1);
     model
 }
 
@@ -164,9 +168,24 @@ fn detected(dir: &Path) -> bool {
     }
 }
 
-/// The kind byte of the store's commit record: 2 location rows, 6 entry rows.
+/// The index files in `indices/`, by name: the commit record, then the layer's files
+/// (accession, md5, rows, sha512t24u), then the v1 packs' indexes.
+fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("indices"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The kind byte of the store's one layer's rows: 2 location rows, 6 entry rows.
 fn commit_record_kind(dir: &Path) -> u8 {
-    std::fs::read(dir.join("indices/multi-pack-index")).unwrap()[5]
+    let rows = index_files(dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".rows.idx"))
+        .unwrap();
+    std::fs::read(rows).unwrap()[5]
 }
 
 #[test]
@@ -309,14 +328,16 @@ fn truncated_packs_are_detected_and_other_packs_still_read() {
 fn rebuild_index_restores_service_after_any_index_is_lost_or_damaged() {
     let dir = tempfile::tempdir().unwrap();
     let model = build(dir.path());
-    let indexes: Vec<PathBuf> = std::fs::read_dir(dir.path().join("indices"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert!(indexes.len() >= 4);
-    for (n, index) in indexes.iter().enumerate() {
-        let original = std::fs::read(index).unwrap();
+    let count = index_files(dir.path()).len();
+    // The commit record, a layer's four files and at least one v1 pack's index.
+    assert!(count >= 6, "{:?}", index_files(dir.path()));
+    for n in 0..count {
         for damage in ["delete", "flip", "truncate", "empty"] {
+            // Each rebuild writes a layer of a new name: the n-th file has the same role.
+            let listed = index_files(dir.path());
+            assert_eq!(listed.len(), count, "{listed:?}");
+            let index = &listed[n];
+            let original = std::fs::read(index).unwrap();
             match damage {
                 "delete" => std::fs::remove_file(index).unwrap(),
                 "flip" => {
@@ -333,6 +354,7 @@ fn rebuild_index_restores_service_after_any_index_is_lost_or_damaged() {
             let store = PackedSequenceStorage::open_for_repair(dir.path()).unwrap();
             let summary = store.rebuild_index().unwrap();
             assert!(summary.skipped.is_empty(), "{at}: {:?}", summary.skipped);
+            store.gc(false).unwrap();
             drop(store);
             assert!(
                 !detected(dir.path()),
@@ -408,24 +430,30 @@ fn a_v2_pack_index_left_by_an_older_version_is_checked_and_rebuilt() {
 }
 
 #[test]
-fn a_commit_over_a_damaged_index_reports_it_and_leaves_every_file_as_it_was() {
-    // (A v1 pack's own index is not read by a commit: its rows are in the multi-pack
-    // index; verify reports its damage.)
-    for name in [
-        "multi-pack-index",
-        "alias-accession.idx",
-        "alias-md5.idx",
-        "alias-sha512t24u.idx",
-    ] {
+fn a_merge_over_a_damaged_layer_reports_it_and_leaves_every_file_as_it_was() {
+    // A commit reads no layer it does not merge; `compact` merges every one. (A v1 pack's
+    // own index is not read by a merge: its rows are in the layer; verify reports its
+    // damage.)
+    for part in [".rows.idx", ".accession.idx", ".md5.idx", ".sha512t24u.idx"] {
         let dir = tempfile::tempdir().unwrap();
         build(dir.path());
-        let path = dir.path().join("indices").join(name);
+        let path = index_files(dir.path())
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(part))
+            .unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         // A byte of the last row's value: only its bucket's CRC covers it (and the file's,
-        // which a commit does not read).
+        // which a merge does not read).
         let at = bytes.len() - 16 - 3;
         bytes[at] ^= 0x10;
         std::fs::write(&path, &bytes).unwrap();
+        let store =
+            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .put(b"MNEWSEQVENCE", Representation::new("NEW1 new", "n"))
+            .unwrap();
+        store.commit().unwrap();
+        assert_eq!(store.stats().unwrap().layers, 2, "{part}");
         let before: Vec<(PathBuf, Vec<u8>)> = files(dir.path())
             .into_iter()
             .map(|p| {
@@ -433,17 +461,17 @@ fn a_commit_over_a_damaged_index_reports_it_and_leaves_every_file_as_it_was() {
                 (p, b)
             })
             .collect();
-        let store =
-            PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
-        store
-            .put(b"MNEWSEQVENCE", Representation::new("NEW1 new", "n"))
-            .unwrap();
-        let err = store.commit().unwrap_err().to_string();
+        let err = store.compact().unwrap_err().to_string();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            err.contains(name) && err.contains("checksum"),
+            err.contains(&name) && err.contains("checksum"),
             "{name}: {err}"
         );
         drop(store);
+        assert_eq!(
+            files(dir.path()),
+            before.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
+        );
         for (p, b) in &before {
             assert!(
                 std::fs::read(p).unwrap() == *b,
@@ -452,8 +480,9 @@ fn a_commit_over_a_damaged_index_reports_it_and_leaves_every_file_as_it_was() {
             );
         }
         let reader = PackedSequenceStorage::open(dir.path()).unwrap();
-        assert!(!reader
+        assert!(reader
             .contains(&SequenceHash::of_residues(b"MNEWSEQVENCE"))
-            .unwrap_or(false));
+            .unwrap());
+        assert_eq!(reader.stats().unwrap().layers, 2);
     }
 }

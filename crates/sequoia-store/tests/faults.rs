@@ -192,9 +192,9 @@ fn every_injected_failure_leaves_a_whole_store_and_the_next_import_works() {
                 report.problems
             );
             assert!(
-                report.stray_temp_files.is_empty(),
+                report.leftovers.is_empty(),
                 "{kind:?} #{n}: left behind {:?}",
-                report.stray_temp_files
+                report.leftovers
             );
             drop(reader);
 

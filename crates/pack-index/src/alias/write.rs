@@ -99,12 +99,12 @@ pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     )
 }
 
-/// Writes the alias index of `kind` over `packs` holding the rows of `old` (if any) and
+/// Writes the alias index of `kind` over `packs` holding the rows of the `old` indexes and
 /// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
 /// bytes), each row once, in `layout` ([`ALIAS_KEY_LEN`]-byte keys; SHA-256 prefixes of 4
 /// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
 /// [`write_alias_index`] gives for all of them, without holding the old rows
-/// in memory. The old index comes checked ([`PackIndex::check_buckets`]) and must be of
+/// in memory. The old indexes come checked ([`PackIndex::check_buckets`]) and must be of
 /// that layout (rows of another come through [`AliasIndex::checked_compact_rows`](crate::AliasIndex::checked_compact_rows)
 /// into `new`).
 pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
@@ -112,15 +112,15 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     kind: IndexKind,
     layout: AliasLayout,
     packs: &[PackId],
-    old: Option<CheckedIndex<'_, T>>,
+    old: &[CheckedIndex<'_, T>],
     new: &mut Vec<(AliasKey, HashPrefix)>,
 ) -> Result<W, Error> {
-    let old = old.map(|c| c.index());
     if !layout.fits(kind)
         || layout.key_len != ALIAS_KEY_LEN
-        || old.is_some_and(|ix| {
-            ix.kind() != kind || ix.as_alias().map(|a| a.layout()).ok() != Some(layout)
-        })
+        || old
+            .iter()
+            .map(|c| c.index())
+            .any(|ix| ix.kind() != kind || ix.as_alias().map(|a| a.layout()).ok() != Some(layout))
     {
         return Err(Error::Write(std::io::Error::other(format!(
             "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \
@@ -132,13 +132,13 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     new.dedup();
-    let old = old.map(|index| FileRows::new(index, PackIndex::alias_row_in::<ALIAS_KEY_LEN>));
+    let old: Vec<_> = (old.iter())
+        .map(|c| FileRows::new(c.index(), PackIndex::alias_row_in::<ALIAS_KEY_LEN>))
+        .collect();
     let new = SliceRows(new);
     let rows = || {
         let mut sources: Vec<&dyn SortedRows<(AliasKey, HashPrefix)>> = vec![&new];
-        if let Some(o) = &old {
-            sources.push(o);
-        }
+        sources.extend((old.iter()).map(|o| o as &dyn SortedRows<(AliasKey, HashPrefix)>));
         Merge::new(sources, true)
     };
     let count = rows().count() as u64;

@@ -74,30 +74,36 @@ pub fn write_entry_index<W: Write>(
             "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
         ))));
     }
-    merge_entry_rows::<W, &[u8]>(out, packs, counts, None, rows, key_len, widths)
+    merge_entry_rows::<W, &[u8]>(out, packs, counts, &[], rows, key_len, widths)
 }
 
-/// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of `old` (if any)
-/// and the `new` rows: the file [`write_entry_index`] gives for all of them, without
-/// holding the old rows in memory. The old index comes checked
-/// ([`PackIndex::check_buckets`]).
+/// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of the `old`
+/// indexes and the `new` rows: the file [`write_entry_index`] gives for all of them,
+/// without holding the old rows in memory. The old indexes come checked
+/// ([`PackIndex::check_buckets`]); each holds rows of packs the others do not.
 ///
-/// Keys have [`ENTRY_KEY_LEN`] bytes, or the old index's width when it has rows (8 in
-/// files of earlier builds, whose rows are merged as they are, not loaded). Values have
-/// the narrowest [`EntryWidths`] that hold every row's pack and entry number: the wider
-/// of the old index's stated widths and the new rows' (an old index that states none, as
+/// Keys have [`ENTRY_KEY_LEN`] bytes, or the old indexes' width when they have rows (8 in
+/// files of earlier builds, whose rows are merged as they are, not loaded); old indexes
+/// with rows of two widths are an error (read the rows of one into `new`). Values have
+/// the narrowest [`EntryWidths`] that hold every row's pack and entry number: the widest
+/// of the old indexes' stated widths and the new rows' (an old index that states none, as
 /// earlier builds wrote them, has its rows read once to see).
 pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     packs: &[PackId],
     counts: IndexCounts,
-    old: Option<CheckedIndex<'_, T>>,
+    old: &[CheckedIndex<'_, T>],
     new: &mut [EntryRow],
 ) -> Result<W, Error> {
-    let key_len = old
-        .map(|c| c.index())
+    let mut lens = (old.iter().map(|c| c.index()))
         .filter(|ix| !ix.is_empty())
-        .map_or(ENTRY_KEY_LEN, |ix| ix.key_len());
+        .map(|ix| ix.key_len());
+    let key_len = lens.next().unwrap_or(ENTRY_KEY_LEN);
+    if lens.any(|l| l != key_len) {
+        return Err(Error::Write(std::io::Error::other(
+            "write_merged_entry_index merges entry indexes of one key length",
+        )));
+    }
     merge_entry_rows(out, packs, counts, old, new, key_len, None)
 }
 
@@ -105,7 +111,7 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
 /// pack and entry number, old and new.
 pub(crate) fn entry_widths<T: AsRef<[u8]>>(
     packs: &[PackId],
-    old: Option<&PackIndex<T>>,
+    old: &[CheckedIndex<'_, T>],
     new: &[EntryRow],
 ) -> EntryWidths {
     let max = |a: u8, b: u8| a.max(b);
@@ -115,7 +121,7 @@ pub(crate) fn entry_widths<T: AsRef<[u8]>>(
         pack_bits = pack_bits.max(bits_for(r.pack));
         entry_bits = entry_bits.max(bits_for(r.entry));
     }
-    if let Some(ix) = old.filter(|ix| !ix.is_empty()) {
+    for ix in old.iter().map(|c| c.index()).filter(|ix| !ix.is_empty()) {
         match ix.entry_widths {
             Some(w) if !w.is_legacy() => {
                 pack_bits = pack_bits.max(w.pack_bits);
@@ -137,13 +143,12 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     out: W,
     packs: &[PackId],
     counts: IndexCounts,
-    old: Option<CheckedIndex<'_, T>>,
+    old: &[CheckedIndex<'_, T>],
     new: &mut [EntryRow],
     key_len: usize,
     widths: Option<EntryWidths>,
 ) -> Result<W, Error> {
-    let old = old.map(|c| c.index());
-    if old.is_some_and(|ix| ix.kind() != IndexKind::Entries) {
+    if old.iter().any(|c| c.index().kind() != IndexKind::Entries) {
         return Err(Error::Write(std::io::Error::other(
             "write_merged_entry_index merges an entry index only",
         )));
@@ -154,7 +159,7 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
         r.prefix = cut_prefix(r.prefix, key_len);
     }
     new.sort_unstable();
-    let count = new.len() as u64 + old.map_or(0, |ix| ix.len());
+    let count = new.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
     let widths = widths.unwrap_or_else(|| entry_widths(packs, old, new));
     if let Some(r) = new.iter().find(|r| !widths.fits(r.pack, r.entry)) {
         return Err(Error::Write(std::io::Error::other(format!(
@@ -162,7 +167,9 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
             r.pack, r.entry
         ))));
     }
-    let old = old.map(|index| FileRows::new(index, PackIndex::entry_row_in));
+    let old: Vec<_> = (old.iter())
+        .map(|c| FileRows::new(c.index(), PackIndex::entry_row_in))
+        .collect();
     let new = SliceRows(new);
     let file_widths = Widths {
         key_len,
@@ -179,9 +186,7 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
         count,
         || {
             let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
-            if let Some(o) = &old {
-                sources.push(o);
-            }
+            sources.extend(old.iter().map(|o| o as &dyn SortedRows<EntryRow>));
             Merge::new(sources, false).map(move |row| EntryRowAs {
                 row,
                 widths,

@@ -73,25 +73,25 @@ proptest! {
         let old_file = write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1], &old).unwrap();
         let old_ix = PackIndex::parse(&old_file[..]).unwrap();
         let compact = AliasLayout::COMPACT;
-        let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_ix.check_buckets().unwrap()), &mut new.clone()).unwrap();
+        let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], &[old_ix.check_buckets().unwrap()], &mut new.clone()).unwrap();
         let whole = write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1, 2], &all).unwrap();
         prop_assert_eq!(merged, whole);
         // In 4-byte prefixes (a small store's), merged onto an old index of those.
         let small = AliasLayout { value_len: 4, ..compact };
         let old_small = crate::write_alias_index(Vec::new(), IndexKind::Accession, small, &[1], &old).unwrap();
         let old_small = PackIndex::parse(&old_small[..]).unwrap();
-        prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).is_err(), "layouts differ");
-        let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], Some(old_small.check_buckets().unwrap()), &mut new.clone()).unwrap();
+        prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], &[old_small.check_buckets().unwrap()], &mut new.clone()).is_err(), "layouts differ");
+        let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], &[old_small.check_buckets().unwrap()], &mut new.clone()).unwrap();
         let whole = crate::write_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], &all).unwrap();
         prop_assert_eq!(merged, whole);
         // An index of the layout before 2026-12-01 is not merged as it is: its rows
         // come in as new ones.
         let legacy = crate::write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
         let legacy = PackIndex::parse(&legacy[..]).unwrap();
-        prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], Some(legacy.check_buckets().unwrap()), &mut new.clone()).is_err());
+        prop_assert!(write_merged_alias_index(Vec::new(), IndexKind::Accession, compact, &[1, 2], &[legacy.check_buckets().unwrap()], &mut new.clone()).is_err());
         let mut carried = legacy.as_alias().and_then(|v| v.checked_compact_rows()).unwrap();
         carried.extend(new.iter().copied());
-        let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, compact, &[1, 2], None, &mut carried).unwrap();
+        let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, compact, &[1, 2], &[], &mut carried).unwrap();
         prop_assert_eq!(converted, write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::COMPACT, &[1, 2], &all).unwrap());
     }
 
@@ -129,8 +129,8 @@ proptest! {
         let old_ix = PackIndex::parse(&old_file[..]).unwrap();
         old_ix.verify().unwrap();
         prop_assert_eq!(old_ix.as_entries().ok().map(|v| v.widths()).unwrap().is_legacy(), legacy_old);
-        let old_arg = with_old.then(|| old_ix.check_buckets().unwrap());
-        let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, old_arg, &mut new).unwrap();
+        let old_arg: Vec<_> = with_old.then(|| old_ix.check_buckets().unwrap()).into_iter().collect();
+        let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &old_arg, &mut new).unwrap();
         let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, EntryLayout::CURRENT, &mut all).unwrap();
         prop_assert_eq!(&merged, &whole);
         let ix = PackIndex::parse(&merged[..]).unwrap();
@@ -152,7 +152,7 @@ proptest! {
             let eight = write_entry_index(Vec::new(), &[0, 1, 2], c, EntryLayout { key_len: 8, widths: old_widths }, &mut old.clone()).unwrap();
             let eight = PackIndex::parse(&eight[..]).unwrap();
             prop_assert_eq!(eight.key_len(), 8);
-            let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, Some(eight.check_buckets().unwrap()), &mut new.clone()).unwrap();
+            let merged = write_merged_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, &[eight.check_buckets().unwrap()], &mut new.clone()).unwrap();
             let whole = write_entry_index(Vec::new(), &[0, 1, 2, 3, 4], c, EntryLayout { key_len: 8, widths: None }, &mut all.clone()).unwrap();
             prop_assert_eq!(&merged, &whole);
             prop_assert_eq!(PackIndex::parse(&merged[..]).unwrap().key_len(), 8);
@@ -223,7 +223,7 @@ fn an_entry_index_is_not_merged_with_other_kinds() {
         Vec::new(),
         &[1],
         IndexCounts::default(),
-        Some(checked),
+        &[checked],
         &mut rows
     )
     .is_err());
@@ -390,7 +390,7 @@ fn entry_indexes_of_earlier_builds_are_read_and_merged_into_the_narrowest_values
             Vec::new(),
             &[1, 2, 3],
             c,
-            Some(ix.check_buckets().unwrap()),
+            &[ix.check_buckets().unwrap()],
             &mut [],
         )
         .unwrap();
@@ -515,7 +515,7 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
             Vec::new(),
             &packs,
             c,
-            Some(ix.check_buckets().unwrap()),
+            &[ix.check_buckets().unwrap()],
             &mut new,
         )
         .unwrap();
@@ -571,7 +571,7 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
             IndexKind::Md5,
             AliasLayout::COMPACT,
             &packs,
-            Some(ax.check_buckets().unwrap()),
+            &[ax.check_buckets().unwrap()],
             &mut compact(&new_aliases),
         )
         .unwrap();

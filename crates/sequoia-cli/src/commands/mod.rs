@@ -7,7 +7,9 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use sequoia_store::{PackVersion, StoreOptions};
 
+pub mod compact;
 pub mod export;
+pub mod gc;
 pub mod get;
 pub mod import;
 pub mod info;
@@ -72,7 +74,7 @@ impl PackArgs {
 }
 
 /// How `stats` and `verify` name a file in the store's directories that is not the store's.
-pub const LEFTOVER_NOTE: &str = "note: not part of the store (left by an interrupted import or replaced by a repack; safe to delete when no import runs)";
+pub const LEFTOVER_NOTE: &str = "note: not part of the store (left by an interrupted import, or replaced by a repack or a merge of index layers; `sequoia gc` deletes it)";
 
 pub fn progress_bar(len: Option<u64>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {

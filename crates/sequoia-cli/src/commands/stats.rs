@@ -28,11 +28,14 @@ struct StatsJson {
     index_bytes: u64,
     index_files: usize,
     /// "entry rows", "location rows" or "none".
-    commit_record: String,
-    commit_record_rows: u64,
+    row_kind: String,
+    index_rows: u64,
+    layers: usize,
     bytes_on_disk: u64,
     compression_ratio: f64,
-    stray_temp_files: Vec<String>,
+    leftovers: Vec<String>,
+    superseded_files: usize,
+    reclaimable_bytes: u64,
     problems: Vec<String>,
 }
 
@@ -51,20 +54,21 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         pack_bytes: s.pack_bytes,
         index_bytes: s.index_bytes,
         index_files: s.index_files,
-        commit_record: match s.commit_record {
+        row_kind: match s.row_kind {
             Some(IndexKind::Entries) => "entry rows",
             Some(_) => "location rows",
             None => "none",
         }
         .into(),
-        commit_record_rows: s.commit_record_rows,
+        index_rows: s.index_rows,
+        layers: s.layers,
         bytes_on_disk: s.pack_bytes + s.index_bytes,
         compression_ratio: (s.compression_ratio() * 1000.0).round() / 1000.0,
-        stray_temp_files: s
-            .stray_temp_files
-            .iter()
+        leftovers: (s.leftovers.iter())
             .map(|p| p.display().to_string())
             .collect(),
+        superseded_files: s.superseded_files,
+        reclaimable_bytes: s.reclaimable_bytes,
         problems: s
             .problems
             .iter()
@@ -98,7 +102,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
             "index bytes      {} in {} files",
             j.index_bytes, j.index_files
         )?;
-        let location_rows = matches!(s.commit_record, Some(k) if k != IndexKind::Entries);
+        let location_rows = matches!(s.row_kind, Some(k) if k != IndexKind::Entries);
         let upgrade = if location_rows && j.v1_packs == 0 {
             ": `sequoia rebuild-index` rewrites them as entry rows of 12 bytes"
         } else {
@@ -106,8 +110,11 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         };
         writeln!(
             out,
-            "commit record    {} {}{upgrade}",
-            j.commit_record_rows, j.commit_record
+            "index rows       {} {} in {} layer{}{upgrade}",
+            j.index_rows,
+            j.row_kind,
+            j.layers,
+            if j.layers == 1 { "" } else { "s" }
         )?;
         writeln!(
             out,
@@ -121,8 +128,16 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
             s.compression_ratio(),
             j.uncompressed_bytes
         )?;
-        for p in &j.stray_temp_files {
+        for p in &j.leftovers {
             writeln!(out, "{LEFTOVER_NOTE}: {p}")?;
+        }
+        if j.reclaimable_bytes > 0 {
+            writeln!(
+                out,
+                "reclaimable      {} bytes in {} files (`sequoia gc` deletes them)",
+                j.reclaimable_bytes,
+                j.leftovers.len() + j.superseded_files
+            )?;
         }
         for p in &j.problems {
             writeln!(out, "problem: {p}")?;

@@ -19,7 +19,7 @@ pub fn exec(root: &Path) -> Result<ExitCode> {
     for p in &report.problems {
         writeln!(out, "problem: {p}")?;
     }
-    for p in &report.stray_temp_files {
+    for p in &report.leftovers {
         writeln!(out, "{LEFTOVER_NOTE}: {}", p.display())?;
     }
     writeln!(

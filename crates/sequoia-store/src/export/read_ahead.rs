@@ -77,6 +77,7 @@ type ResiduesAndAdditions = (Vec<Place>, Vec<Addition>);
 fn located_groups(
     snap: &Snapshot,
     multi: &PackIndex<memmap2::Mmap>,
+    path: &std::path::Path,
     threads: usize,
 ) -> Result<Option<ResiduesAndAdditions>, StoreError> {
     /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
@@ -86,7 +87,7 @@ fn located_groups(
     // The runs of two rows or more, in a share of the fan-out slots: their first rows and
     // their other rows, each with its run numbered from 0 in the share; `None` past the
     // budget.
-    let entries = multi.as_entries().map_err(index_error(None))?;
+    let entries = multi.as_entries().map_err(index_error(path))?;
     let scan = |slots: Range<usize>| {
         let (mut firsts, mut addition_rows): (Vec<Pending>, Vec<Pending>) =
             (Vec::new(), Vec::new());
@@ -111,7 +112,7 @@ fn located_groups(
                 over = (firsts.len() + addition_rows.len()) as u64 * ROW_BYTES > BUDGET;
                 Ok(())
             })
-            .map_err(index_error(None))?;
+            .map_err(index_error(path))?;
         Ok::<_, StoreError>((!over).then_some((firsts, addition_rows, runs)))
     };
     let slots = multi.fanout_slots();
@@ -150,7 +151,7 @@ fn located_groups(
             pack: (key >> 32) as PackId,
             entry: key as u32,
         };
-        snap.resolve_entry(snap.pack_reader(&row)?, &row)
+        snap.resolve_entry(snap.pack_reader(&row)?, &row, path)
     };
     // Each list sorted and read through the entry tables in file order; the two lists on
     // two threads when there are (they read different rows of the same tables).
@@ -232,12 +233,14 @@ pub(crate) enum Additions<'a> {
 
 impl AdditionEntries {
     /// Reads the other entries of every sequence with more than one, on `threads` threads.
-    /// `None` when the store has no multi-pack index or per-pack indexes beside it
-    /// (degraded), or when the entries would need more than the budget: walk with lookups.
+    /// `None` when the store's rows are not in one layer (a sequence's rows are then not
+    /// all adjacent: `sequoia compact` makes them so) or in per-pack indexes (degraded),
+    /// or when the entries would need more than the budget: walk with lookups.
     pub fn read(snap: &Snapshot, threads: usize) -> Result<Option<AdditionEntries>, StoreError> {
-        let Some(multi) = snap.multi.as_ref().filter(|_| snap.extras.is_empty()) else {
+        let ([layer], true) = (&snap.layers[..], snap.extras.is_empty()) else {
             return Ok(None);
         };
+        let (multi, path) = (&layer.rows, layer.rows_path.as_path());
         // Groups in key order; the first row of a key is its residues entry (it was written
         // first, and ties sort by location).
         let mut mains: Vec<Place> = Vec::new();
@@ -245,12 +248,12 @@ impl AdditionEntries {
         let mut bytes = 0u64;
         let mut over = false;
         if multi.kind() == IndexKind::Entries {
-            let Some(found) = located_groups(snap, multi, threads)? else {
+            let Some(found) = located_groups(snap, multi, path, threads)? else {
                 return Ok(None);
             };
             (mains, additions) = found;
         } else {
-            let locations = multi.as_locations().map_err(index_error(None))?;
+            let locations = multi.as_locations().map_err(index_error(path))?;
             multi
                 .for_each_run(|rows| {
                     if rows.end - rows.start < 2 || over {
@@ -272,7 +275,7 @@ impl AdditionEntries {
                     over = bytes > BUDGET;
                     Ok(())
                 })
-                .map_err(index_error(None))?;
+                .map_err(index_error(path))?;
         }
         if over || mains.len() > u32::MAX as usize / 2 {
             return Ok(None);
@@ -501,8 +504,9 @@ mod tests {
                 .unwrap();
             store.commit().unwrap();
         }
+        store.compact().unwrap();
         let snap = store.snapshot();
-        let multi = snap.multi.as_ref().unwrap();
+        let multi = &snap.layers[0].rows;
         assert_eq!(multi.key_len(), pack_index::ENTRY_KEY_LEN);
         assert_eq!(
             multi

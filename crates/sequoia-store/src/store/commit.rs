@@ -6,10 +6,12 @@ use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{write_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{FinishedPack, PackRows, PutEntry};
 
-use crate::alias::AliasRows;
-use crate::commit_record::{stage_commit_record, CommitRows};
+use crate::alias::{AliasRows, OldAliases};
+use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
+use crate::layer::{merge_from, write_layer_rows, LayerRows};
 use crate::layout::{fsync_dir, io_err, write_atomically};
+use crate::snapshot::{index_error, Snapshot};
 
 use super::*;
 
@@ -22,6 +24,17 @@ pub struct CommitSummary {
     pub entries: u64,
     /// Bytes of the new pack files.
     pub pack_bytes: u64,
+}
+
+/// What `compact` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactSummary {
+    /// Index layers before.
+    pub layers_before: usize,
+    /// Index layers after (1, or as before when there was nothing to merge).
+    pub layers_after: usize,
+    /// Rows of the layers' rows files (one per entry of every committed pack).
+    pub rows: u64,
 }
 
 /// Whether published packs add to the committed ones or replace them (repacking).
@@ -86,118 +99,214 @@ impl PackedSequenceStorage {
         Ok(())
     }
 
-    /// Publishes finished packs: their indexes, the packs under their names, the alias
-    /// indexes (`new_aliases` merged with the current ones), then the commit record: over
-    /// the committed packs and these (`Publish::Add`), or these alone (`Publish::Replace`).
+    /// Publishes finished packs: their indexes, the packs under their names, a new index
+    /// layer over them (merged with the newest layers as [`merge_from`] says), then the
+    /// commit record: over the committed packs and these (`Publish::Add`), or these alone
+    /// (`Publish::Replace`, whose layer holds every alias row of the store).
     pub(crate) fn publish_packs(
         &self,
         packs: &mut [FinishedPack],
         new_aliases: AliasRows,
         how: Publish,
     ) -> Result<CommitSummary, StoreError> {
-        let mut summary = CommitSummary::default();
         if packs.is_empty() {
-            return Ok(summary);
+            return Ok(CommitSummary::default());
         }
         let snap = self.snapshot();
-        let committed = snap.indexed_packs();
-        let (mut ids, mut counts) = match how {
-            Publish::Add => (committed.clone(), snap.counts()),
-            Publish::Replace => (Vec::new(), IndexCounts::default()),
-        };
-        // The old rows are merged from the committed indexes as the new commit record is
-        // written, not loaded: a commit holds its own rows, whatever the store's size.
-        // Their buckets are checked here, once, before anything is written or renamed (the
-        // merges take only checked indexes), so that damage in the old commit record is
-        // reported, naming the file, instead of being copied into the new one, and leaves
-        // every file as it was.
-        //
-        // The commit record holds entry rows (hash prefix, pack and entry number: 8 bytes a
-        // row on protein_all) when every pack it covers is a v2 pack and the old one holds
-        // entry rows too (or there is none); else location rows (48 bytes), which v1 packs
-        // need. A store
-        // written before entry rows keeps location rows until `rebuild-index` or `repack`.
-        let entry_rows = packs.iter().all(|p| p.version == PackVersion::V2)
-            && match how {
-                Publish::Replace => true,
-                Publish::Add => {
-                    snap.extras.is_empty()
-                        && (snap.multi.as_ref()).is_none_or(|m| m.kind() == IndexKind::Entries)
-                }
-            };
-        let mut rows = if entry_rows {
-            CommitRows::Entries(Vec::new())
-        } else {
-            CommitRows::Locations(Vec::new())
-        };
-        let mut old: Vec<CheckedIndex<'_, Mmap>> = Vec::new();
-        if how == Publish::Add {
-            let multi = snap
-                .multi
-                .iter()
-                .map(|m| (self.layout.multi_index_path(), m));
-            let extras =
-                (snap.extras.iter()).map(|(id, ix)| (self.layout.pack_index_path(*id), ix));
-            for (path, ix) in multi.chain(extras) {
-                let checked = ix
-                    .check_buckets()
-                    .map_err(|source| StoreError::Index { path, source })?;
-                match &mut rows {
-                    // v1 packs join a store whose commit record holds entry rows: its rows
-                    // become location rows, read through the packs' entry tables (a commit
-                    // that holds the store's rows in memory once).
-                    CommitRows::Locations(r) if ix.kind() == IndexKind::Entries => {
-                        r.extend(snap.location_rows(&checked)?);
-                    }
-                    _ => old.push(checked),
-                }
+        let new_rows: u64 = packs.iter().map(|p| p.rows.len() as u64).sum();
+        let from = match how {
+            Publish::Add if snap.record.is_some() => {
+                let rows: Vec<u64> = snap.layers.iter().map(|l| l.rows.len()).collect();
+                merge_from(&rows, new_rows)
             }
+            // The files of a store written before layers become a layer of this build.
+            Publish::Add => 0,
+            Publish::Replace => snap.layers.len(),
+        };
+        self.publish_layer(&snap, packs, new_aliases, how, from)
+    }
+
+    /// Merges every index layer into one (`sequoia compact`): a commit that adds no pack.
+    /// Lookups then probe one layer; the merged layers' files stay until `gc`.
+    pub fn compact(&self) -> Result<CompactSummary, StoreError> {
+        let mut s = self.session()?;
+        if s.has_uncommitted() {
+            return Err(StoreError::NeedsRepair(
+                "this session has uncommitted writes: commit them before compacting".into(),
+            ));
         }
-        // The alias indexes' too: one damaged kind must not leave the others rewritten.
-        let mut old_aliases = std::collections::BTreeMap::new();
-        for (kind, ix) in &snap.aliases {
+        let snap = self.snapshot();
+        snap.sound_for_writing()?;
+        let mut summary = CompactSummary {
+            layers_before: snap.layers.len(),
+            layers_after: snap.layers.len(),
+            rows: snap.layers.iter().map(|l| l.rows.len()).sum(),
+        };
+        let legacy = snap.record.is_none() && !snap.layers.is_empty();
+        if snap.layers.len() > 1 || legacy {
+            let result = self.publish_layer(&snap, &mut [], AliasRows::default(), Publish::Add, 0);
+            if let Err(e) = &result {
+                s.poisoned = Some(e.to_string());
+            }
+            result?;
+            summary.layers_after = 1;
+        }
+        Ok(summary)
+    }
+
+    /// Writes the layer of `packs` and `new_aliases` merged with `snap.layers[from..]`,
+    /// and publishes the commit record naming it after `snap.layers[..from]`.
+    fn publish_layer(
+        &self,
+        snap: &Snapshot,
+        packs: &mut [FinishedPack],
+        new_aliases: AliasRows,
+        how: Publish,
+        from: usize,
+    ) -> Result<CommitSummary, StoreError> {
+        let mut summary = CommitSummary::default();
+        if !snap.extras.is_empty() {
+            return Err(StoreError::NeedsRepair(
+                "the store has no usable commit record".into(),
+            ));
+        }
+        let merged = &snap.layers[from..];
+        // A repack's layer holds every alias row of the store: rows name sequences by
+        // SHA-256 prefix, not by place.
+        let alias_layers = match how {
+            Publish::Add => merged,
+            Publish::Replace => &snap.layers[..],
+        };
+        // The new layer holds entry rows (hash prefix, pack and entry number: 8 bytes a row
+        // on protein_all) when every pack it covers is a v2 pack and the layers it merges
+        // hold entry rows too; else location rows (48 bytes), which v1 packs need.
+        let entry_rows = packs.iter().all(|p| p.version == PackVersion::V2)
+            && merged.iter().all(|l| l.rows.kind() == IndexKind::Entries);
+        let mut rows = if entry_rows {
+            LayerRows::Entries(Vec::new())
+        } else {
+            LayerRows::Locations(Vec::new())
+        };
+        // The merged rows are read from the mapped files as the new one is written, not
+        // loaded. Their buckets are checked here, once, before anything is written or
+        // renamed (the merges take only checked indexes), so that damage is reported,
+        // naming the file, instead of being copied into the new layer, and leaves every
+        // file as it was.
+        let mut old: Vec<CheckedIndex<'_, Mmap>> = Vec::new();
+        let mut layer_packs: Vec<PackId> = Vec::new();
+        let mut layer_counts = IndexCounts::default();
+        for layer in merged {
+            let path = &layer.rows_path;
+            let ix = &layer.rows;
             let checked = ix.check_buckets().map_err(|source| StoreError::Index {
-                path: self.layout.alias_index_path(*kind),
+                path: path.clone(),
                 source,
             })?;
-            old_aliases.insert(*kind, checked);
+            layer_packs.extend(ix.packs());
+            layer_counts.add(&ix.counts());
+            match &mut rows {
+                // v1 packs join entry rows: those become location rows, read through the
+                // packs' entry tables (the one merge that holds them in memory).
+                LayerRows::Locations(r) if ix.kind() == IndexKind::Entries => {
+                    r.extend(snap.location_rows(&checked, path)?);
+                }
+                // Entry rows of the 8-byte keys of earlier builds: loaded once, cut.
+                LayerRows::Entries(r) if ix.key_len() != pack_index::ENTRY_KEY_LEN => {
+                    let entries = ix.as_entries().map_err(index_error(path))?;
+                    r.extend(entries.rows(0..ix.len()));
+                }
+                _ => old.push(checked),
+            }
         }
-        // Alias indexes before the commit record: a crash in between leaves rows that name
-        // sequences no committed pack holds, which lookups filter out. They cover the packs
-        // committed now as well, so that they stay complete whether or not the commit
-        // record below is written (replaced packs hold the same sequences). They are
-        // written on their own thread while the packs' indexes are written here.
-        let mut alias_ids: Vec<PackId> = committed
-            .iter()
-            .copied()
-            .chain(packs.iter().map(|p| p.id))
-            .collect();
-        alias_ids.sort_unstable();
-        alias_ids.dedup();
+        let mut old_aliases = OldAliases::new();
+        for layer in alias_layers {
+            for (kind, (path, ix)) in &layer.aliases {
+                let checked = ix.check_buckets().map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })?;
+                old_aliases
+                    .entry(*kind)
+                    .or_default()
+                    .push((path.clone(), checked));
+            }
+        }
+        let seq = snap.max_record_seq.map_or(0, |s| s + 1);
+        let name = LayerName::new(seq);
+        let (mut committed, mut counts) = match how {
+            Publish::Add => (snap.indexed_packs(), snap.counts()),
+            Publish::Replace => (Vec::new(), IndexCounts::default()),
+        };
+        let new_counts = packs.iter().fold(IndexCounts::default(), |mut c, p| {
+            c.add(&IndexCounts::from(&p.counts));
+            c
+        });
+        counts.add(&new_counts);
+        layer_counts.add(&new_counts);
+        committed.extend(packs.iter().map(|p| p.id));
+        committed.sort_unstable();
+        layer_packs.extend(packs.iter().map(|p| p.id));
+        layer_packs.sort_unstable();
+        let sequences = counts.sequences;
         // Room for the new packs' rows at once, not by doubling.
         rows.reserve_exact(packs.iter().map(|p| p.rows.len()).sum());
-        let (aliases_written, commit_record) = std::thread::scope(|scope| {
-            let aliases = scope.spawn(|| new_aliases.write(&self.layout, &alias_ids, &old_aliases));
-            // The commit record is written (under its temporary name) while the alias
-            // indexes are, and renamed into place only after them.
-            let staged = self
-                .publish_pack_files(packs, &mut summary, &mut ids, &mut counts, &mut rows)
+        let (aliases_written, rows_written) = std::thread::scope(|scope| {
+            let aliases = scope.spawn(|| {
+                new_aliases.write_layer(&self.layout, name, &layer_packs, &old_aliases, sequences)
+            });
+            let written = self
+                .publish_pack_files(packs, &mut summary, &mut rows)
                 .and_then(|()| {
-                    ids.sort_unstable();
-                    stage_commit_record(&self.layout, &ids, counts, &old, &mut rows)
+                    let n = match &rows {
+                        LayerRows::Locations(r) => r.len(),
+                        LayerRows::Entries(r) => r.len(),
+                    } as u64
+                        + old.iter().map(|c| c.index().len()).sum::<u64>();
+                    write_layer_rows(
+                        &self.layout,
+                        name,
+                        &layer_packs,
+                        layer_counts,
+                        &old,
+                        &mut rows,
+                    )?;
+                    Ok(n)
                 });
-            let written = aliases.join().unwrap_or_else(|_| {
+            let aliases = aliases.join().unwrap_or_else(|_| {
                 Err(StoreError::Corrupt(
                     "the alias index writer panicked".into(),
                 ))
             });
-            (written, staged)
+            (aliases, written)
         });
-        let commit_record = commit_record?;
-        // An alias error drops the staged commit record, which removes its file.
+        let layer_rows = rows_written?;
         aliases_written?;
-        // The commit point: the new multi-pack index lists the new packs.
-        commit_record.publish()?;
+        let mut layers: Vec<LayerEntry> = Vec::new();
+        if how == Publish::Add {
+            for l in &snap.layers[..from] {
+                let Some(name) = l.name else {
+                    return Err(StoreError::Corrupt(
+                        "the index files of a store written before layers are merged by the first commit".into(),
+                    ));
+                };
+                layers.push(LayerEntry {
+                    name,
+                    rows: l.rows.len(),
+                });
+            }
+        }
+        layers.push(LayerEntry {
+            name,
+            rows: layer_rows,
+        });
+        let record = CommitRecord {
+            seq,
+            packs: committed,
+            counts,
+            layers,
+        };
+        // The commit point: the new commit record lists the new packs.
+        StagedRecord::write(&self.layout, &record)?.publish()?;
         self.refresh()?;
         Ok(summary)
     }
@@ -209,9 +318,7 @@ impl PackedSequenceStorage {
         &self,
         packs: &mut [FinishedPack],
         summary: &mut CommitSummary,
-        ids: &mut Vec<PackId>,
-        counts: &mut IndexCounts,
-        rows: &mut CommitRows,
+        rows: &mut LayerRows,
     ) -> Result<(), StoreError> {
         for p in packs.iter_mut() {
             summary.entries += p.rows.len() as u64;
@@ -225,8 +332,6 @@ impl PackedSequenceStorage {
                 }
                 PackRows::Prefixes(prefixes) => rows.add_v2_pack(p, prefixes)?,
             }
-            counts.add(&pack_counts);
-            ids.push(p.id);
         }
         for p in packs.iter() {
             pack_io::fs::rename(&p.temp_path, &self.layout.pack_path(p.id))
@@ -312,6 +417,11 @@ impl PackedSequenceStorage {
                     let _ = pack_io::fs::remove_file(index);
                 }
             }
+        }
+        // Layer files of a commit that failed before its commit record (numbered past the
+        // current one: we hold the lock, so they are this session's).
+        for path in &snap.unreferenced {
+            let _ = pack_io::fs::remove_file(path);
         }
         // Files that could not be removed keep their ids: never reuse them.
         if self.refresh().is_ok() {

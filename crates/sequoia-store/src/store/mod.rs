@@ -21,8 +21,8 @@ mod get;
 mod session;
 mod stats;
 
-pub use commit::CommitSummary;
 pub(crate) use commit::Publish;
+pub use commit::{CommitSummary, CompactSummary};
 pub(crate) use find::FoundBuffers;
 pub use find::FoundSequence;
 pub use get::StoredSequence;
@@ -35,10 +35,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use pack_format::PackVersion;
-use pack_index::IndexCounts;
 use pack_io::BlockCache;
 
-use crate::commit_record::{write_commit_record, CommitRows};
+use crate::commit_record::{CommitRecord, StagedRecord};
 use crate::error::StoreError;
 use crate::layout::{fsync_dir, io_err, StoreLayout};
 use crate::lock::WriterLock;
@@ -169,15 +168,14 @@ impl PackedSequenceStorage {
         }
         let lock = WriterLock::acquire(&layout.lock_path())?;
         let mut snapshot = Snapshot::open(&layout)?;
-        if snapshot.multi.is_none() && snapshot.packs.is_empty() && snapshot.problems.is_empty() {
+        if snapshot.max_record_seq.is_none()
+            && snapshot.layers.is_empty()
+            && snapshot.packs.is_empty()
+            && snapshot.problems.is_empty()
+        {
             // A new store starts with an empty commit record, so that its first commit is
             // atomic like every other.
-            write_commit_record(
-                &layout,
-                &[],
-                IndexCounts::default(),
-                &mut CommitRows::Entries(Vec::new()),
-            )?;
+            StagedRecord::write(&layout, &CommitRecord::default())?.publish()?;
             snapshot = Snapshot::open(&layout)?;
         }
         let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);

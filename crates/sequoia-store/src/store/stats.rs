@@ -32,15 +32,22 @@ pub struct StoreStats {
     pub index_bytes: u64,
     /// Index files.
     pub index_files: usize,
-    /// The commit record's kind: [`IndexKind::Entries`] (16-byte rows naming entry table
-    /// rows), [`IndexKind::Multi`] (48-byte location rows: v1 packs, or a store written
-    /// before entry rows; `rebuild_index` rewrites them as entry rows when every pack is
-    /// a v2 pack), `None` without a usable one.
-    pub commit_record: Option<IndexKind>,
-    /// Its rows (one per entry of every committed pack).
-    pub commit_record_rows: u64,
-    /// Leftover temporary files of interrupted writes.
-    pub stray_temp_files: Vec<PathBuf>,
+    /// The kind of the index layers' rows: [`IndexKind::Entries`] (rows naming entry
+    /// table rows) when every layer holds them, else [`IndexKind::Multi`] (48-byte
+    /// location rows: v1 packs, or a store written before entry rows; `rebuild_index`
+    /// rewrites them as entry rows when every pack is a v2 pack); `None` without layers.
+    pub row_kind: Option<IndexKind>,
+    /// Rows of the layers (one per entry of every committed pack).
+    pub index_rows: u64,
+    /// Index layers the commit record lists (`compact` merges them into one).
+    pub layers: usize,
+    /// Files of interrupted writes that are not part of the store: temporary files, packs
+    /// and layer files no commit record names.
+    pub leftovers: Vec<PathBuf>,
+    /// Index files later commits replaced (merged layers, older commit records).
+    pub superseded_files: usize,
+    /// Bytes of the leftovers and superseded files: what `gc` reclaims.
+    pub reclaimable_bytes: u64,
     /// Files that could not be used.
     pub problems: Vec<OpenProblem>,
 }
@@ -67,9 +74,16 @@ impl PackedSequenceStorage {
             representations: counts.representations,
             residue_bytes: counts.residue_bytes,
             uncompressed_bytes: counts.uncompressed_bytes,
-            commit_record: snap.multi.as_ref().map(|m| m.kind()),
-            commit_record_rows: snap.multi.as_ref().map_or(0, |m| m.len()),
-            stray_temp_files: snap.leftovers(),
+            row_kind: snap.layers.first().map(|_| {
+                if (snap.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries) {
+                    IndexKind::Entries
+                } else {
+                    IndexKind::Multi
+                }
+            }),
+            index_rows: snap.layers.iter().map(|l| l.rows.len()).sum(),
+            layers: snap.layers.len(),
+            leftovers: snap.leftovers(),
             problems: snap.problems.clone(),
             ..StoreStats::default()
         };
@@ -81,7 +95,13 @@ impl PackedSequenceStorage {
             }
         }
         let dir = self.layout.indices_dir();
-        let leftovers = &stats.stray_temp_files;
+        stats.superseded_files = snap.superseded.len();
+        let garbage = snap.garbage();
+        for p in &garbage {
+            // Gone since the snapshot was taken (another gc): nothing to reclaim.
+            stats.reclaimable_bytes += std::fs::metadata(p).map_or(0, |m| m.len());
+        }
+        let leftovers = &garbage;
         for item in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
             let item = item.map_err(io_err(&dir))?;
             if item.file_name().to_string_lossy().ends_with(".tmp")
