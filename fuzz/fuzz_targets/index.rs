@@ -93,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
                 IndexKind::Accession,
                 pack_index::AliasLayout::COMPACT,
                 &[0],
-                Some(checked),
+                &[checked],
                 &mut alias,
             );
             let mut entries = vec![EntryRow {
@@ -105,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
                 Vec::new(),
                 &[0, 1],
                 IndexCounts::default(),
-                Some(checked),
+                &[checked],
                 &mut entries,
             );
         }
