@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The store has damaged index files; writing would build on them.
     #[error("the store needs repair before it can be written: {0}; run `sequoia rebuild-index`")]
     NeedsRepair(String),
+    /// The operation needs every write of this session committed first.
+    #[error("{0}: this session has uncommitted writes; commit them first")]
+    Uncommitted(&'static str),
     /// A repack was refused or found the store inconsistent; nothing was changed.
     #[error("repack: {0}")]
     Repack(String),

@@ -31,9 +31,7 @@ impl PackedSequenceStorage {
     pub fn gc(&self, dry_run: bool) -> Result<GcSummary, StoreError> {
         let s = self.session()?;
         if s.has_uncommitted() {
-            return Err(StoreError::NeedsRepair(
-                "this session has uncommitted writes: commit them before gc".into(),
-            ));
+            return Err(StoreError::Uncommitted("gc"));
         }
         self.refresh()?;
         let snap = self.snapshot();

@@ -3,17 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::{PackedSequenceStorage, StoreOptions};
-
-use super::{fail, Result};
+use super::{fail, open_existing_writer, Result};
 
 pub fn exec(root: &Path) -> Result<ExitCode> {
-    if !root.join("indices").is_dir() {
-        return Err(fail(sequoia_store::StoreError::NoStore {
-            path: root.to_path_buf(),
-        }));
-    }
-    let store = PackedSequenceStorage::open_writer(root, StoreOptions::default()).map_err(fail)?;
+    let store = open_existing_writer(root)?;
     let started = std::time::Instant::now();
     let s = store.compact().map_err(fail)?;
     if s.layers_after == s.layers_before {

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::{PackedSequenceStorage, StoreOptions};
-
-use super::{fail, Result};
+use super::{fail, open_existing_writer, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,12 +14,7 @@ pub struct Args {
 }
 
 pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
-    if !root.join("indices").is_dir() {
-        return Err(fail(sequoia_store::StoreError::NoStore {
-            path: root.to_path_buf(),
-        }));
-    }
-    let store = PackedSequenceStorage::open_writer(root, StoreOptions::default()).map_err(fail)?;
+    let store = open_existing_writer(root)?;
     let s = store.gc(args.dry_run).map_err(fail)?;
     let mut out = std::io::stdout().lock();
     let verb = if s.dry_run { "would delete" } else { "deleted" };

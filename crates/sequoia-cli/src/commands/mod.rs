@@ -73,6 +73,18 @@ impl PackArgs {
     }
 }
 
+/// A writer of the store at `root`, which must exist (`open_writer` would create one).
+pub fn open_existing_writer(
+    root: &std::path::Path,
+) -> Result<sequoia_store::PackedSequenceStorage> {
+    if !root.join("indices").is_dir() {
+        return Err(fail(sequoia_store::StoreError::NoStore {
+            path: root.to_path_buf(),
+        }));
+    }
+    sequoia_store::PackedSequenceStorage::open_writer(root, StoreOptions::default()).map_err(fail)
+}
+
 /// How `stats` and `verify` name a file in the store's directories that is not the store's.
 pub const LEFTOVER_NOTE: &str = "note: not part of the store (left by an interrupted import, or replaced by a repack or a merge of index layers; `sequoia gc` deletes it)";
 

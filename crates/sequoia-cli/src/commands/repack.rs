@@ -35,7 +35,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         s.new_pack_bytes as f64 / 1e6
     );
     let layout = sequoia_store::layout::StoreLayout::new(root);
-    eprintln!("these files are no longer part of the store; delete them to free the space:");
+    eprintln!("these files are no longer part of the store; `sequoia gc` deletes them:");
     for id in &s.old_packs {
         for path in [layout.pack_path(*id), layout.pack_index_path(*id)] {
             if path.exists() {

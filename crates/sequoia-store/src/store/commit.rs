@@ -131,9 +131,7 @@ impl PackedSequenceStorage {
     pub fn compact(&self) -> Result<CompactSummary, StoreError> {
         let mut s = self.session()?;
         if s.has_uncommitted() {
-            return Err(StoreError::NeedsRepair(
-                "this session has uncommitted writes: commit them before compacting".into(),
-            ));
+            return Err(StoreError::Uncommitted("compact"));
         }
         let snap = self.snapshot();
         snap.sound_for_writing()?;
