@@ -21,11 +21,15 @@ use sequoia_store::{
 
 use crate::fixtures::{Residues, Rng};
 
-struct Options {
-    runs: usize,
+pub(crate) struct Options {
+    pub(crate) runs: usize,
     data: Option<PathBuf>,
     scale: Vec<u64>,
     keys: usize,
+    /// Sections to run (`real`, `fixtures`, `scale`, `commits`, `billion`); empty for all.
+    only: Vec<String>,
+    /// Sizes of the index-only stores (section `billion`).
+    index_only: Vec<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -34,6 +38,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         data: None,
         scale: vec![1_000_000, 10_000_000],
         keys: 100_000,
+        only: Vec::new(),
+        index_only: vec![1_000_000, 10_000_000, 100_000_000, 1_000_000_000],
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -41,25 +47,20 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--runs" => o.runs = crate::option_value(&mut it, "--runs")?,
             "--data" => o.data = Some(crate::option_value(&mut it, "--data")?),
             "--keys" => o.keys = crate::option_value(&mut it, "--keys")?,
-            "--scale" => {
-                o.scale = crate::option_value::<String>(&mut it, "--scale")?
+            "--only" => {
+                o.only = crate::option_value::<String>(&mut it, "--only")?
                     .split(',')
+                    .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        let s = s.trim().to_ascii_uppercase();
-                        let (n, mul) = match s.strip_suffix('M') {
-                            Some(n) => (n, 1_000_000),
-                            None => match s.strip_suffix('K') {
-                                Some(n) => (n, 1000),
-                                None => (s.as_str(), 1),
-                            },
-                        };
-                        n.parse::<u64>()
-                            .map(|n| n * mul)
-                            .map_err(|e| format!("--scale: {e}"))
-                    })
-                    .collect::<Result<_, _>>()?
+                    .collect();
+                for s in &o.only {
+                    if !SECTIONS.contains(&s.as_str()) {
+                        return Err(format!("--only: no section {s} (sections: {SECTIONS:?})"));
+                    }
+                }
             }
+            "--scale" => o.scale = sizes(&mut it, "--scale")?,
+            "--index-only" => o.index_only = sizes(&mut it, "--index-only")?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -67,16 +68,46 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// A list of sizes (`1M,10M,500K`) after `option`.
+fn sizes(it: &mut std::slice::Iter<'_, String>, option: &str) -> Result<Vec<u64>, String> {
+    crate::option_value::<String>(it, option)?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let s = s.trim().to_ascii_uppercase();
+            let (n, mul) = match s.strip_suffix('M') {
+                Some(n) => (n, 1_000_000),
+                None => match s.strip_suffix('K') {
+                    Some(n) => (n, 1000),
+                    None => (s.as_str(), 1),
+                },
+            };
+            n.parse::<u64>()
+                .map(|n| n * mul)
+                .map_err(|e| format!("{option}: {e}"))
+        })
+        .collect()
+}
+
+/// The bench's sections, in the order they run.
+const SECTIONS: [&str; 5] = ["real", "fixtures", "scale", "commits", "billion"];
+
+impl Options {
+    fn runs_section(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == name)
+    }
+}
+
 /// Median, min and max of repeated measurements.
 #[derive(Clone, Copy, Debug)]
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
+pub(crate) struct Stat {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
 }
 
 impl Stat {
-    fn of(mut v: Vec<f64>) -> Stat {
+    pub(crate) fn of(mut v: Vec<f64>) -> Stat {
         v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         Stat {
             median: v[v.len() / 2],
@@ -94,13 +125,13 @@ impl Stat {
 }
 
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     rows: Vec<(String, String, String)>,
     json: BTreeMap<String, f64>,
 }
 
 impl Report {
-    fn add(&mut self, key: &str, label: &str, value: f64, unit: &str, note: String) {
+    pub(crate) fn add(&mut self, key: &str, label: &str, value: f64, unit: &str, note: String) {
         self.json.insert(key.to_string(), value);
         let v = if value >= 100.0 {
             format!("{value:.0} {unit}")
@@ -110,7 +141,15 @@ impl Report {
         println!("{label:<58} {v:>18}  {note}");
         self.rows.push((label.to_string(), v, note));
     }
-    fn timed(&mut self, key: &str, label: &str, s: Stat, per: f64, unit: &str, note: &str) {
+    pub(crate) fn timed(
+        &mut self,
+        key: &str,
+        label: &str,
+        s: Stat,
+        per: f64,
+        unit: &str,
+        note: &str,
+    ) {
         let rate = per / s.median;
         let spread = s.spread();
         let mut n = format!("median {:.3} s of {:.3}..{:.3}", s.median, s.min, s.max);
@@ -125,7 +164,7 @@ impl Report {
     }
 }
 
-fn sh(cmd: &str) -> Result<(f64, std::process::Output), String> {
+pub(crate) fn sh(cmd: &str) -> Result<(f64, std::process::Output), String> {
     let t = Instant::now();
     let out = Command::new("bash")
         .args(["-c", cmd])
@@ -141,7 +180,10 @@ fn sh(cmd: &str) -> Result<(f64, std::process::Output), String> {
     Ok((secs, out))
 }
 
-fn repeat(runs: usize, mut f: impl FnMut() -> Result<f64, String>) -> Result<Stat, String> {
+pub(crate) fn repeat(
+    runs: usize,
+    mut f: impl FnMut() -> Result<f64, String>,
+) -> Result<Stat, String> {
     let mut v = Vec::new();
     for _ in 0..runs {
         v.push(f()?);
@@ -623,15 +665,52 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("machine: {machine}; runs per figure: {}", o.runs);
 
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    if let Some(fasta) = find_data(&o) {
-        real_data(&o, &bin, &out, &fasta, &mut r, &mut curves)?;
-    } else {
+    let fasta = find_data(&o);
+    if fasta.is_none() {
         println!("protein_all.fasta not found (run ../shared/datasets/protein.sh DIR, then --data DIR): real-data figures skipped");
     }
-    fixtures(&o, &bin, &out, &mut r)?;
+    if let (Some(fasta), true) = (&fasta, o.runs_section("real")) {
+        real_data(&o, &bin, &out, fasta, &mut r, &mut curves)?;
+    }
+    if o.runs_section("fixtures") {
+        fixtures(&o, &bin, &out, &mut r)?;
+    }
     let mut series = Vec::new();
-    for &n in &o.scale {
-        series.push(scale_store(&o, &bin, &out, n, &mut r)?);
+    if o.runs_section("scale") {
+        for &n in &o.scale {
+            series.push(scale_store(&o, &bin, &out, n, &mut r)?);
+        }
+    }
+    if o.runs_section("commits") {
+        layered_commits(&o, &bin, &out, fasta.as_deref(), &mut r)?;
+    }
+    if o.runs_section("billion") {
+        let measured = crate::billion::series(&bin, &out, &o.index_only, o.runs, &mut r)?;
+        let curve = |f: fn(&crate::billion::IndexOnly) -> f64| -> Vec<(f64, f64)> {
+            measured
+                .iter()
+                .map(|m| (m.sequences as f64, f(m)))
+                .collect()
+        };
+        let svg = svg_plot(
+            "Index-only stores: growth with the number of sequences (log-log)",
+            "sequences (log scale)",
+            "log scale",
+            &[
+                ("entry probe, us".into(), curve(|m| m.probe_us)),
+                ("cold open + get, ms".into(), curve(|m| m.cold_ms)),
+                ("1,000-record commit, ms".into(), curve(|m| m.commit_ms)),
+                (
+                    "index bytes per sequence".into(),
+                    curve(|m| m.bytes_per_sequence),
+                ),
+            ],
+            true,
+            true,
+        );
+        if !svg.is_empty() {
+            std::fs::write(out.join("index_only.svg"), svg).map_err(|e| e.to_string())?;
+        }
     }
     if series.len() >= 2 {
         let first = &series[0];
@@ -652,6 +731,66 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     write_outputs(&out, &machine, &o, &r, &series, &curves)?;
+    Ok(())
+}
+
+/// The layered-commit figures, on the protein_all store and the largest scale store the
+/// bench has built (each built here if missing).
+fn layered_commits(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    fasta: Option<&Path>,
+    r: &mut Report,
+) -> Result<(), String> {
+    let mut targets = Vec::new();
+    let all = out.join("store_protein_all");
+    let keyfile = out.join("keys.txt");
+    if let Some(fasta) = fasta {
+        // A store written before layers pays a one-time merge in its first commit: built
+        // again, as the real-data section does.
+        if !has_commit_record(&all) || !keyfile.exists() {
+            let _ = std::fs::remove_dir_all(&all);
+            sh(&format!(
+                "{} --store {} import {} > /dev/null",
+                bin.display(),
+                all.display(),
+                fasta.display()
+            ))?;
+            let lib = PackedSequenceStorage::open(&all).map_err(|e| e.to_string())?;
+            let keys = sample_keys(&lib, o.keys, 7)?;
+            std::fs::write(
+                &keyfile,
+                keys.iter().map(|k| k.to_hex() + "\n").collect::<String>(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let n = PackedSequenceStorage::open(&all)
+            .and_then(|s| s.stats())
+            .map_err(|e| e.to_string())?
+            .sequences;
+        targets.push(crate::commit_cost::Target {
+            key: "protein_all".into(),
+            label: format!("protein_all ({n} sequences)"),
+            dir: all.clone(),
+        });
+    }
+    if let Some(&n) = o.scale.iter().max() {
+        let name = scale_name(n);
+        let dir = out.join(format!("scale_{name}"));
+        if !dir.join(SCALE_MARKER).exists() {
+            scale_store(o, bin, out, n, r)?;
+        }
+        targets.push(crate::commit_cost::Target {
+            key: format!("scale_{name}"),
+            label: format!("the {name} scale store"),
+            dir,
+        });
+    }
+    crate::commit_cost::commit_into_stores(o, bin, out, &targets, r)?;
+    if fasta.is_some() {
+        crate::commit_cost::many_small_commits(o, bin, out, &all, &keyfile, r)?;
+    }
     Ok(())
 }
 
@@ -1187,6 +1326,9 @@ fn fixtures(o: &Options, bin: &Path, out: &Path, r: &mut Report) -> Result<(), S
     Ok(())
 }
 
+/// The file that marks a scale store whole (and of this build's layout).
+const SCALE_MARKER: &str = "BENCH_COMPLETE_LAYERS";
+
 /// Sequences per commit when a scale store is built.
 const SCALE_COMMIT: u64 = 20_000_000;
 
@@ -1199,11 +1341,7 @@ fn scale_store(
     n: u64,
     r: &mut Report,
 ) -> Result<Measured, String> {
-    let name = if n >= 1_000_000 {
-        format!("{}M", n / 1_000_000)
-    } else {
-        format!("{}K", n / 1000)
-    };
+    let name = scale_name(n);
     let dir = out.join(format!("scale_{name}"));
     println!("\n== scale series: {name} short sequences ==");
     // Stores built before the alias indexes existed lack them, those built before v2
@@ -1212,8 +1350,9 @@ fn scale_store(
     // instead of entry rows, those whose alias rows hold whole digests (before
     // 2026-12-01), those with 8-byte keys in their alias and entry rows, and those whose
     // keys repeat the bytes their fan-out slot implies and whose entry rows hold 3-byte
-    // pack ids and entry numbers (before 2026-12-02): built again.
-    let marker = dir.join("BENCH_COMPLETE_PACKED_ROWS");
+    // pack ids and entry numbers (before 2026-12-02), and those without index layers
+    // (before 2026-12-06): built again.
+    let marker = dir.join(SCALE_MARKER);
     let aa = Residues::protein();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -1332,6 +1471,23 @@ fn scale_store(
     })
 }
 
+/// Whether `store` has a commit record (was written with index layers).
+fn has_commit_record(store: &Path) -> bool {
+    std::fs::read_dir(store.join("indices")).is_ok_and(|rd| {
+        rd.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("commit-"))
+    })
+}
+
+/// `1M`, `100M`, `500K`: a scale store's name.
+fn scale_name(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}K", n / 1000)
+    }
+}
+
 /// Fisher-Yates.
 fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
     for i in (1..items.len()).rev() {
@@ -1345,6 +1501,7 @@ fn svg_plot(
     ylabel: &str,
     series: &[(String, Vec<(f64, f64)>)],
     logx: bool,
+    logy: bool,
 ) -> String {
     let (w, h, m) = (640.0, 360.0, 50.0);
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
@@ -1355,11 +1512,19 @@ fn svg_plot(
     let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| {
         (a.0.min(tx(p.0)), a.1.max(tx(p.0)))
     });
-    let y1 = pts.iter().fold(0.0f64, |a, p| a.max(p.1)) * 1.1;
+    // A log y axis spans the decades of the values; a linear one starts at zero.
+    let ty = |y: f64| if logy { y.max(1e-3).log10() } else { y };
+    let (y0, y1) = if logy {
+        pts.iter().fold((f64::MAX, f64::MIN), |a, p| {
+            (a.0.min(ty(p.1).floor()), a.1.max(ty(p.1).ceil()))
+        })
+    } else {
+        (0.0, pts.iter().fold(0.0f64, |a, p| a.max(p.1)) * 1.1)
+    };
     let sx = |x: f64| m + (tx(x) - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * m);
-    let sy = |y: f64| h - m - y / y1.max(1e-9) * (h - 2.0 * m);
-    let mut s = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{m}' y='20' font-size='14'>{title}</text>\n<line x1='{m}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n<line x1='{m}' y1='{m}' x2='{m}' y2='{}' stroke='black'/>\n<text x='{}' y='{}'>{xlabel}</text>\n<text x='5' y='{}'>{ylabel}</text>\n<text x='5' y='{}'>{:.2}</text>\n", h - m, w - m, h - m, h - m, w / 2.0, h - 15.0, m - 10.0, m + 5.0, y1);
-    let colors = ["#1f77b4", "#d62728", "#2ca02c"];
+    let sy = |y: f64| h - m - (ty(y) - y0) / (y1 - y0).max(1e-9) * (h - 2.0 * m);
+    let mut s = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{m}' y='20' font-size='14'>{title}</text>\n<line x1='{m}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n<line x1='{m}' y1='{m}' x2='{m}' y2='{}' stroke='black'/>\n<text x='{}' y='{}'>{xlabel}</text>\n<text x='5' y='{}'>{ylabel}</text>\n<text x='5' y='{}'>{:.2}</text>\n", h - m, w - m, h - m, h - m, w / 2.0, h - 15.0, m - 10.0, m + 5.0, if logy { 10f64.powf(y1) } else { y1 });
+    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
     for (i, (label, p)) in series.iter().enumerate() {
         let path: Vec<String> = p
             .iter()
@@ -1368,18 +1533,18 @@ fn svg_plot(
         let _ = writeln!(
             s,
             "<polyline fill='none' stroke='{}' stroke-width='2' points='{}'/>",
-            colors[i % 3],
+            colors[i % colors.len()],
             path.join(" ")
         );
         for (x, y) in p {
-            let _ = writeln!(s, "<circle cx='{:.1}' cy='{:.1}' r='3' fill='{}'/><text x='{:.1}' y='{:.1}' font-size='10'>{}</text>", sx(*x), sy(*y), colors[i % 3], sx(*x) + 4.0, sy(*y) - 4.0, if p.len() < 8 { format!("{y:.2}") } else { String::new() });
+            let _ = writeln!(s, "<circle cx='{:.1}' cy='{:.1}' r='3' fill='{}'/><text x='{:.1}' y='{:.1}' font-size='10'>{}</text>", sx(*x), sy(*y), colors[i % colors.len()], sx(*x) + 4.0, sy(*y) - 4.0, if p.len() < 8 { format!("{y:.2}") } else { String::new() });
         }
         let _ = writeln!(
             s,
             "<text x='{}' y='{}' fill='{}'>{label}</text>",
             w - 260.0,
             m + 15.0 * i as f64,
-            colors[i % 3]
+            colors[i % colors.len()]
         );
     }
     s.push_str("</svg>\n");
@@ -1443,6 +1608,7 @@ fn write_outputs(
                 ),
             ],
             true,
+            false,
         );
         std::fs::write(out.join("scale.svg"), svg).map_err(|e| e.to_string())?;
     }
@@ -1452,6 +1618,7 @@ fn write_outputs(
             "seconds",
             "MB/s",
             curves,
+            false,
             false,
         );
         std::fs::write(out.join("import.svg"), svg).map_err(|e| e.to_string())?;

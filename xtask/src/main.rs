@@ -1,6 +1,8 @@
 //! Project tasks, run as `cargo xtask TASK` (see `cargo xtask help`).
 
 mod bench;
+mod billion;
+mod commit_cost;
 mod crash;
 mod dict;
 mod fixtures;

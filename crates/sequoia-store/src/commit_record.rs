@@ -256,9 +256,10 @@ pub fn read_commit_record(layout: &StoreLayout, seq: u64) -> Result<CommitRecord
     Ok(record)
 }
 
-/// A commit record written and fsynced under its temporary name, to be published.
+/// A commit record written and fsynced under its temporary name, to be published by a
+/// caller that holds the writer lock (or builds a store no one else sees).
 #[must_use = "a staged commit record is removed unless published"]
-pub(crate) struct StagedRecord {
+pub struct StagedRecord {
     file: StagedFile,
     path: PathBuf,
 }

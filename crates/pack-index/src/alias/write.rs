@@ -77,6 +77,41 @@ pub fn write_alias_index<W: Write, K: AsRef<[u8]>>(
     write_alias_rows(out, kind, layout, packs, cut.len() as u64, || cut.iter())
 }
 
+/// Writes an alias index of `kind` over `packs` in `layout` of the `count` rows (key of
+/// `layout.key_len` bytes, SHA-256 prefix) that `rows` hands out in key order, each once
+/// (it is called three times, each time from the first row): the file
+/// [`write_alias_index`] gives for them, without holding them in memory (rows merged from
+/// sorted runs, or generated). A key of another length, a row out of order, or another
+/// number of rows than `count`, is an error.
+///
+/// # Examples
+/// ```
+/// use pack_index::{write_sorted_alias_index, AliasLayout, IndexKind, PackIndex};
+/// let row = |i: u64| ((i << 20).to_be_bytes()[2..].to_vec(), [i as u8; 8]);
+/// let bytes = write_sorted_alias_index(Vec::new(), IndexKind::Md5, AliasLayout::COMPACT, &[0], 100, || (0..100).map(row)).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
+/// // Looked up by the whole MD5, whose first 6 bytes are the key.
+/// let mut md5 = [0u8; 16];
+/// md5[..6].copy_from_slice(&row(42).0);
+/// let found: Vec<_> = index.as_alias().unwrap().lookup(&md5).unwrap().collect();
+/// assert_eq!(found, vec![[42, 42, 42, 42, 42, 0, 0, 0]]);
+/// ```
+pub fn write_sorted_alias_index<W: Write, K: AsRef<[u8]>, I: Iterator<Item = (K, HashPrefix)>>(
+    out: W,
+    kind: IndexKind,
+    layout: AliasLayout,
+    packs: &[PackId],
+    count: u64,
+    rows: impl Fn() -> I,
+) -> Result<W, Error> {
+    if !layout.fits(kind) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_sorted_alias_index of {kind:?} in {layout:?}: not a layout of that kind"
+        ))));
+    }
+    write_alias_rows(out, kind, layout, packs, count, rows)
+}
+
 /// [`write_rows`] of an alias index: no counts, no pack CRC.
 pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     out: W,

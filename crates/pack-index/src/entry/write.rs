@@ -77,6 +77,66 @@ pub fn write_entry_index<W: Write>(
     merge_entry_rows::<W, &[u8]>(out, packs, counts, &[], rows, key_len, widths)
 }
 
+/// Writes an [`IndexKind::Entries`] index over `packs` of the `count` rows `rows` hands out
+/// in key order (it is called three times, each time from the first row), in `widths`: the
+/// file [`write_entry_index`] gives for them, without holding them in memory (rows merged
+/// from sorted runs, or generated). A row out of order or that does not fit `widths`, or
+/// another number of rows than `count`, is an error.
+///
+/// # Examples
+/// ```
+/// use pack_index::{write_sorted_entry_index, EntryRow, EntryWidths, IndexCounts, PackIndex};
+/// let row = |i: u64| EntryRow { prefix: (i << 40).to_be_bytes(), pack: 0, entry: i as u32 };
+/// let widths = EntryWidths::for_max(0, 999);
+/// let bytes = write_sorted_entry_index(Vec::new(), &[0], IndexCounts::default(), widths, 1000, || (0..1000).map(row)).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
+/// assert_eq!(index.len(), 1000);
+/// assert_eq!(index.as_entries().unwrap().lookup(&row(7).prefix).unwrap().next(), Some(row(7)));
+/// ```
+pub fn write_sorted_entry_index<W: Write, I: Iterator<Item = EntryRow>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    widths: EntryWidths,
+    count: u64,
+    rows: impl Fn() -> I,
+) -> Result<W, Error> {
+    let misfit = std::cell::Cell::new(None);
+    let file_widths = Widths {
+        key_len: ENTRY_KEY_LEN,
+        value_len: widths.len,
+        entry: Some(widths),
+    };
+    let out = write_rows(
+        out,
+        IndexKind::Entries,
+        Some(file_widths),
+        packs,
+        counts,
+        None,
+        count,
+        || {
+            rows().map(|row| {
+                if !widths.fits(row.pack, row.entry) {
+                    misfit.set(Some(row));
+                }
+                EntryRowAs {
+                    row,
+                    widths,
+                    key_len: ENTRY_KEY_LEN,
+                }
+            })
+        },
+    )?;
+    match misfit.get() {
+        Some(r) => Err(Error::Write(std::io::Error::other(format!(
+            "entry row (pack {}, entry {}) does not fit {widths:?}",
+            r.pack, r.entry
+        )))),
+        None => Ok(out),
+    }
+}
+
 /// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of the `old`
 /// indexes and the `new` rows: the file [`write_entry_index`] gives for all of them,
 /// without holding the old rows in memory. The old indexes come checked

@@ -717,3 +717,77 @@ fn damage_in_the_old_index_is_reported_not_copied() {
     let err = old.check_buckets().unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
 }
+
+#[test]
+fn sorted_writers_give_the_files_the_in_memory_writers_give() {
+    let (mut entries, aliases) = many_rows(5000, 11);
+    let counts = IndexCounts {
+        sequences: 5000,
+        ..IndexCounts::default()
+    };
+    let packs = [1, 2, 3, 4];
+    let layout = EntryLayout::CURRENT;
+    let from_memory =
+        write_entry_index(Vec::new(), &packs, counts, layout, &mut entries.clone()).unwrap();
+    let ix = PackIndex::parse(&from_memory[..]).unwrap();
+    let widths = ix.as_entries().unwrap().widths();
+    for r in entries.iter_mut() {
+        r.prefix = cut_prefix(r.prefix, ENTRY_KEY_LEN);
+    }
+    entries.sort_unstable();
+    let n = entries.len() as u64;
+    let sorted = write_sorted_entry_index(Vec::new(), &packs, counts, widths, n, || {
+        entries.iter().copied()
+    })
+    .unwrap();
+    assert_eq!(sorted, from_memory);
+
+    let alias_layout = AliasLayout::COMPACT;
+    let from_memory =
+        write_alias_index(Vec::new(), IndexKind::Md5, alias_layout, &packs, &aliases).unwrap();
+    let mut cut: Vec<(Vec<u8>, HashPrefix)> = (aliases.iter())
+        .map(|(k, p)| (k[..ALIAS_KEY_LEN].to_vec(), cut_prefix(*p, ALIAS_VALUE_LEN)))
+        .collect();
+    cut.sort_unstable();
+    cut.dedup();
+    let n = cut.len() as u64;
+    let sorted =
+        write_sorted_alias_index(Vec::new(), IndexKind::Md5, alias_layout, &packs, n, || {
+            cut.iter().cloned()
+        })
+        .unwrap();
+    assert_eq!(sorted, from_memory);
+}
+
+#[test]
+fn sorted_writers_refuse_rows_out_of_order_misfits_and_wrong_counts() {
+    let row = |i: u64, entry: u32| EntryRow {
+        prefix: (i << 40).to_be_bytes(),
+        pack: 0,
+        entry,
+    };
+    let widths = EntryWidths::for_max(0, 15);
+    let c = IndexCounts::default();
+    let write = |rows: Vec<EntryRow>, count: u64| {
+        write_sorted_entry_index(Vec::new(), &[0], c, widths, count, || rows.iter().copied())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = write(vec![row(2, 0), row(1, 1)], 2);
+    assert!(e.contains("out of key order"), "{e}");
+    let e = write(vec![row(1, 0), row(2, 16)], 2);
+    assert!(e.contains("does not fit"), "{e}");
+    let e = write(vec![row(1, 0), row(2, 1)], 3);
+    assert!(e.contains("2 rows to write, 3 announced"), "{e}");
+    let e = write_sorted_alias_index(
+        Vec::new(),
+        IndexKind::Md5,
+        AliasLayout::COMPACT,
+        &[0],
+        1,
+        || std::iter::once((vec![1u8; 5], [0u8; 8])),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("a key of 5 bytes, not 6"), "{e}");
+}
