@@ -115,6 +115,14 @@ pub(crate) enum LayerRows {
 }
 
 impl LayerRows {
+    /// Rows held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            LayerRows::Locations(r) => r.len(),
+            LayerRows::Entries(r) => r.len(),
+        }
+    }
+
     pub(crate) fn reserve_exact(&mut self, n: usize) {
         match self {
             LayerRows::Locations(r) => r.reserve_exact(n),

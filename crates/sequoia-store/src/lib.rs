@@ -58,7 +58,7 @@ pub use repack::RepackSummary;
 pub use report::{OpenProblem, Problem};
 pub use store::{
     CommitSummary, CompactSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions,
-    StoreStats, StoredSequence, ADDITIONS_LIMIT,
+    StoreStats, StoredSequence, ADDITIONS_LIMIT, RUN_SEQUENCES,
 };
 pub use verify::VerifyReport;
 

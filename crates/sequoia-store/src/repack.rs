@@ -124,7 +124,7 @@ impl PackedSequenceStorage {
         summary.new_entries = packs.iter().map(|p| p.rows.len() as u64).sum();
         // Alias rows depend on sequences and headers, not on where they are: the current
         // alias indexes are rewritten over the new packs as they are.
-        let published = self.publish_packs(&mut packs, AliasRows::default(), Publish::Replace);
+        let published = self.publish_packs(&mut packs, AliasRows::default(), Publish::Replace, &[]);
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
         }

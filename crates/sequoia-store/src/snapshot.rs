@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 use pack_format::{PackId, PackLocation, SequenceHash};
@@ -31,6 +31,14 @@ pub(crate) struct PackSlot {
 }
 
 impl PackSlot {
+    /// The slot of the pack file at `path`, opened at its first read.
+    pub fn new(path: PathBuf) -> PackSlot {
+        PackSlot {
+            path,
+            reader: OnceLock::new(),
+        }
+    }
+
     pub fn reader(&self) -> Result<&PackReader, String> {
         self.reader
             .get_or_init(|| PackReader::open(&self.path).map_err(|e| e.to_string()))
@@ -52,7 +60,7 @@ pub(crate) struct Snapshot {
     /// Per-pack indexes, used only without a usable commit record: the pack's index file,
     /// else one built in memory from the pack (v2 packs have no file).
     pub extras: Vec<(PathBuf, PackIndex<Mmap>)>,
-    pub packs: BTreeMap<PackId, PackSlot>,
+    pub packs: BTreeMap<PackId, Arc<PackSlot>>,
     pub problems: Vec<OpenProblem>,
     /// Highest pack id seen in any file name (finished, temporary or index).
     pub max_id_seen: Option<PackId>,
@@ -69,6 +77,9 @@ pub(crate) struct Snapshot {
     /// records, the index files of a store written before layers. Readers of an older
     /// commit may still use them; `gc` deletes them.
     pub superseded: Vec<PathBuf>,
+    /// Whether the lists above come from a listing of the store's directories (a snapshot
+    /// a writer makes after its own commit skips it: [`after_commit`](Self::after_commit)).
+    pub listed: bool,
 }
 
 /// An index of pack `id` built from the pack alone (its footer's entry table, or a scan of
@@ -96,6 +107,25 @@ fn index_in_memory(slot: &PackSlot, id: PackId) -> Result<PackIndex<Mmap>, Strin
 }
 
 impl Snapshot {
+    /// A view of `layers` over the packs at these paths alone, nothing committed: what a
+    /// write session's puts find its runs through (`store/run.rs`).
+    pub fn of_layers(layers: Vec<Layer>, packs: BTreeMap<PackId, Arc<PackSlot>>) -> Snapshot {
+        Snapshot {
+            record: None,
+            max_record_seq: None,
+            layers,
+            extras: Vec::new(),
+            unreferenced: Vec::new(),
+            superseded: Vec::new(),
+            packs,
+            problems: Vec::new(),
+            max_id_seen: None,
+            stray_temp_files: Vec::new(),
+            orphans: Vec::new(),
+            listed: false,
+        }
+    }
+
     pub fn open(layout: &StoreLayout) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
             record: None,
@@ -109,6 +139,7 @@ impl Snapshot {
             max_id_seen: None,
             stray_temp_files: Vec::new(),
             orphans: Vec::new(),
+            listed: true,
         };
         let packs_dir = layout.packs_dir();
         let listing = std::fs::read_dir(&packs_dir).map_err(io_err(&packs_dir))?;
@@ -118,13 +149,7 @@ impl Snapshot {
             let Some(name) = name.to_str() else { continue };
             if let Some(id) = pack_io::parse_pack_file_name(name) {
                 snap.see(id);
-                snap.packs.insert(
-                    id,
-                    PackSlot {
-                        path: item.path(),
-                        reader: OnceLock::new(),
-                    },
-                );
+                snap.packs.insert(id, Arc::new(PackSlot::new(item.path())));
             } else if let Some(id) = name
                 .strip_suffix(".tmp")
                 .and_then(pack_io::parse_pack_file_name)
@@ -211,6 +236,31 @@ impl Snapshot {
         Ok(snap)
     }
 
+    /// The snapshot after its writer published `record`, which adds the packs `added`
+    /// (published under their names) to this snapshot's: the record's layers opened,
+    /// without listing the store's directories, so that a commit's cost does not grow with
+    /// the files a store accumulates between two `gc`s. It knows no leftovers or superseded
+    /// files (`listed` is false); what reports them lists the directories again.
+    pub fn after_commit(
+        &self,
+        layout: &StoreLayout,
+        record: CommitRecord,
+        added: &[PackId],
+    ) -> Result<Snapshot, StoreError> {
+        let mut packs = self.packs.clone();
+        for &id in added {
+            packs.insert(id, Arc::new(PackSlot::new(layout.pack_path(id))));
+        }
+        let layers = (record.layers.iter())
+            .map(|l| Layer::open(layout, l.name, l.rows))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut snap = Snapshot::of_layers(layers, packs);
+        snap.max_record_seq = Some(record.seq);
+        snap.max_id_seen = added.iter().copied().chain(self.max_id_seen).max();
+        snap.record = Some(record);
+        Ok(snap)
+    }
+
     /// Opens the layers `record` lists and sorts the packs into committed and orphans.
     fn open_layers(&mut self, layout: &StoreLayout, record: &CommitRecord) {
         let mut covered: Vec<PackId> = Vec::new();
@@ -251,7 +301,7 @@ impl Snapshot {
         for id in orphan_ids {
             if let Some(slot) = self.packs.remove(&id) {
                 let index = Some(layout.pack_index_path(id)).filter(|p| p.exists());
-                self.orphans.push((id, slot.path, index));
+                self.orphans.push((id, slot.path.clone(), index));
             }
         }
         for &id in committed {
@@ -593,7 +643,7 @@ impl Snapshot {
     /// The reader of the pack an entry index row names (no sequence known yet but its
     /// prefix, which the error names).
     pub(crate) fn pack_reader(&self, row: &EntryRow) -> Result<&PackReader, StoreError> {
-        let reason = match self.packs.get(&row.pack).map(PackSlot::reader) {
+        let reason = match self.packs.get(&row.pack).map(|slot| slot.reader()) {
             Some(Ok(reader)) => return Ok(reader),
             Some(Err(reason)) => reason,
             None => "the pack file is missing".into(),

@@ -95,7 +95,8 @@ impl PackedSequenceStorage {
     /// Re-reads every pack and index. `progress(done, total)` counts pack bytes.
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> VerifyReport {
         let started = Instant::now();
-        let snap = self.snapshot();
+        // The listed snapshot: verify reports leftovers.
+        let snap = self.listed_snapshot().unwrap_or_else(|_| self.snapshot());
         let mut report = VerifyReport {
             leftovers: snap.leftovers(),
             ..VerifyReport::default()
@@ -116,7 +117,7 @@ impl PackedSequenceStorage {
         // Each pack is checked as a whole (its id, footer, file CRC and own index) and
         // entry by entry in ranges of blocks: both cores are busy even with few packs.
         let packs: Vec<(PackId, &crate::snapshot::PackSlot)> =
-            snap.packs.iter().map(|(id, slot)| (*id, slot)).collect();
+            snap.packs.iter().map(|(id, slot)| (*id, &**slot)).collect();
         let mut jobs: Vec<(usize, Option<std::ops::Range<u32>>)> = Vec::new();
         let mut share: Vec<u64> = Vec::new();
         for (i, (_, slot)) in packs.iter().enumerate() {

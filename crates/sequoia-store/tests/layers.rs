@@ -99,3 +99,137 @@ fn many_small_commits_keep_few_layers_and_compact_and_gc_leave_one() {
     let reader = PackedSequenceStorage::open(dir.path()).unwrap();
     check(&reader);
 }
+
+/// Files in `indices/` whose names start with `layer-`.
+fn layer_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("indices"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("layer-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_session_past_its_run_bound_seals_runs_that_the_commit_merges_into_one_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        run_sequences: 100,
+        ..StoreOptions::default()
+    };
+    let store = PackedSequenceStorage::open_writer(dir.path(), options.clone()).unwrap();
+    // Committed before the session: 50 sequences, each with one representation.
+    for i in 0..50 {
+        let rep = Representation::new(format!("OLD{i} old"), "a");
+        store.put(&residues(i), rep).unwrap();
+    }
+    store.commit().unwrap();
+    let before = layer_files(dir.path());
+    // 450 new sequences (4 runs of 100 and a rest), each seen again later in the session
+    // with the same representation (a repeat) and a new one (an addition), and every
+    // committed sequence seen again with a new representation.
+    let mut model: BTreeMap<Vec<u8>, Vec<String>> = (0..50)
+        .map(|i| (residues(i), vec![format!("OLD{i} old")]))
+        .collect();
+    for i in 50..500 {
+        let rep = Representation::new(format!("NEW{i} new"), "b");
+        assert!(store.put(&residues(i), rep).unwrap().new_sequence);
+        model
+            .entry(residues(i))
+            .or_default()
+            .push(format!("NEW{i} new"));
+    }
+    let runs = layer_files(dir.path()).len() - before.len();
+    assert_eq!(runs, 4 * 4, "four runs of four files each");
+    // Nothing of the session is visible before the commit.
+    let reader = PackedSequenceStorage::open(dir.path()).unwrap();
+    assert!(reader
+        .get(&SequenceHash::of_residues(&residues(60)))
+        .unwrap()
+        .is_none());
+    for i in (0..500).rev() {
+        let again = Representation::new(
+            model[&residues(i)].last().unwrap().clone(),
+            if i < 50 { "a" } else { "b" },
+        );
+        let put = store.put(&residues(i), again).unwrap();
+        assert!(
+            !put.new_sequence && !put.new_representation,
+            "record {i} repeated"
+        );
+        let h = format!("ALT{i} again");
+        let put = store
+            .put(&residues(i), Representation::new(h.clone(), "c"))
+            .unwrap();
+        assert!(
+            !put.new_sequence && put.new_representation,
+            "record {i} added to"
+        );
+        model.get_mut(&residues(i)).unwrap().push(h);
+    }
+    store.commit().unwrap();
+    // The runs are merged into one new layer and removed; nothing is left over.
+    let after = layer_files(dir.path());
+    assert_eq!(after.len(), before.len() + 4, "{after:?}");
+    let stats = store.stats().unwrap();
+    assert!(stats.leftovers.is_empty(), "{:?}", stats.leftovers);
+    assert_eq!(stats.sequences, 500);
+    drop(store);
+    let store = PackedSequenceStorage::open(dir.path()).unwrap();
+    for (r, headers) in &model {
+        let rec = store
+            .get_record(&SequenceHash::of_residues(r))
+            .unwrap()
+            .unwrap();
+        let mut got: Vec<String> = rec
+            .representations
+            .iter()
+            .map(|r| r.header.clone())
+            .collect();
+        let mut want = headers.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        let acc = headers[0].split(' ').next().unwrap();
+        let found = store.resolve(&SequenceId::Accession(acc.into())).unwrap();
+        assert_eq!(found, vec![SequenceHash::of_residues(r)], "{acc}");
+    }
+    let report = store.verify(&mut |_, _| {});
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_rolled_back_session_leaves_none_of_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        run_sequences: 10,
+        ..StoreOptions::default()
+    };
+    let store = PackedSequenceStorage::open_writer(dir.path(), options).unwrap();
+    store
+        .put(&residues(0), Representation::new("A0 kept", "a"))
+        .unwrap();
+    store.commit().unwrap();
+    let files = |sub: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir.path().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let (packs, indices) = (files("packs"), files("indices"));
+    for i in 1..45 {
+        let rep = Representation::new(format!("B{i} dropped"), "b");
+        store.put(&residues(i), rep).unwrap();
+    }
+    assert!(files("indices").len() > indices.len(), "runs were sealed");
+    store.rollback().unwrap();
+    assert_eq!(files("packs"), packs);
+    assert_eq!(files("indices"), indices);
+    assert!(store
+        .get(&SequenceHash::of_residues(&residues(5)))
+        .unwrap()
+        .is_none());
+}

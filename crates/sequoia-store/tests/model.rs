@@ -45,10 +45,12 @@ fn options(v1: bool) -> StoreOptions {
 }
 
 /// [`options`], and a session that writes every addition at once (`flush`): the
-/// bound an import reaches past 64 MiB of them.
-fn options_flushing(v1: bool, flush: bool) -> StoreOptions {
+/// bound an import reaches past 64 MiB of them; one that seals a run every 3 sequences
+/// (`runs`), as an import does every [`sequoia_store::RUN_SEQUENCES`].
+fn options_flushing(v1: bool, flush: bool, runs: bool) -> StoreOptions {
     StoreOptions {
         additions_limit: if flush { 1 } else { usize::MAX },
+        run_sequences: if runs { 3 } else { usize::MAX },
         ..options(v1)
     }
 }
@@ -62,9 +64,10 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..60),
         v1 in any::<bool>(),
         flush in any::<bool>(),
+        runs in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush)).unwrap();
+        let mut store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush, runs)).unwrap();
         let mut committed: Model = BTreeMap::new();
         let mut pending: Model = BTreeMap::new();
         let norm = |s: &str| s.to_ascii_uppercase().into_bytes();
@@ -152,7 +155,7 @@ proptest! {
                 Op::Reopen => {
                     drop(store);
                     pending.clear();
-                    store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush)).unwrap();
+                    store = PackedSequenceStorage::open_writer(dir.path(), options_flushing(v1, flush, runs)).unwrap();
                 }
             }
         }
@@ -216,6 +219,8 @@ proptest! {
         let stats = reader.stats().unwrap();
         prop_assert_eq!(stats.sequences, committed.len() as u64);
         prop_assert_eq!(stats.representations, committed.values().map(|r| r.len() as u64).sum::<u64>());
+        // Nothing of a commit, rollback or run is left behind.
+        prop_assert!(stats.leftovers.is_empty(), "{:?}", stats.leftovers);
         let report = reader.verify(&mut |_, _| {});
         prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
         // Accessions: `idN` names every committed sequence with a header `idN ...`.

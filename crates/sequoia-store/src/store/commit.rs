@@ -9,7 +9,7 @@ use pack_io::{FinishedPack, PackRows, PutEntry};
 use crate::alias::{AliasRows, OldAliases};
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
-use crate::layer::{merge_from, write_layer_rows, LayerRows};
+use crate::layer::{merge_from, write_layer_rows, Layer, LayerRows};
 use crate::layout::{fsync_dir, io_err, write_atomically};
 use crate::snapshot::{index_error, Snapshot};
 
@@ -63,17 +63,34 @@ impl PackedSequenceStorage {
         let additions = s.dedup.take_additions();
         self.write_additions(s, additions)?;
         self.send_batch(s)?;
-        let Some(writer) = s.writer.take() else {
-            return Ok(CommitSummary::default());
+        let mut packs = match s.writer.take() {
+            Some(writer) => writer.finish()?,
+            None => Vec::new(),
         };
-        let mut packs = writer.finish()?;
         let aliases = match s.aliases.take() {
             Some(worker) => worker.finish()?,
             None => AliasRows::default(),
         };
-        let summary = self.publish_packs(&mut packs, aliases, Publish::Add)?;
+        // The runs' packs come first (lower ids), their rows in the runs' layers.
+        let runs = s.runs.take();
+        let (run_layers, run_files) = match runs {
+            Some(runs) => {
+                let files = runs.files();
+                let mut all = runs.packs;
+                all.append(&mut packs);
+                packs = all;
+                (runs.view.layers, files)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let summary = self.publish_packs(&mut packs, aliases, Publish::Add, &run_layers)?;
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
+        }
+        // The runs' files were never published and are merged into the commit's layer.
+        drop(run_layers);
+        for path in run_files {
+            let _ = pack_io::fs::remove_file(&path);
         }
         Ok(summary)
     }
@@ -108,12 +125,14 @@ impl PackedSequenceStorage {
         packs: &mut [FinishedPack],
         new_aliases: AliasRows,
         how: Publish,
+        runs: &[Layer],
     ) -> Result<CommitSummary, StoreError> {
         if packs.is_empty() {
             return Ok(CommitSummary::default());
         }
         let snap = self.snapshot();
-        let new_rows: u64 = packs.iter().map(|p| p.rows.len() as u64).sum();
+        let new_rows: u64 = packs.iter().map(|p| p.rows.len() as u64).sum::<u64>()
+            + runs.iter().map(|l| l.rows.len()).sum::<u64>();
         let from = match how {
             Publish::Add if snap.record.is_some() => {
                 let rows: Vec<u64> = snap.layers.iter().map(|l| l.rows.len()).collect();
@@ -123,7 +142,7 @@ impl PackedSequenceStorage {
             Publish::Add => 0,
             Publish::Replace => snap.layers.len(),
         };
-        self.publish_layer(&snap, packs, new_aliases, how, from)
+        self.publish_layer(&snap, packs, new_aliases, how, from, runs)
     }
 
     /// Merges every index layer into one (`sequoia compact`): a commit that adds no pack.
@@ -142,7 +161,8 @@ impl PackedSequenceStorage {
         };
         let legacy = snap.record.is_none() && !snap.layers.is_empty();
         if snap.layers.len() > 1 || legacy {
-            let result = self.publish_layer(&snap, &mut [], AliasRows::default(), Publish::Add, 0);
+            let result =
+                self.publish_layer(&snap, &mut [], AliasRows::default(), Publish::Add, 0, &[]);
             if let Err(e) = &result {
                 s.poisoned = Some(e.to_string());
             }
@@ -152,8 +172,9 @@ impl PackedSequenceStorage {
         Ok(summary)
     }
 
-    /// Writes the layer of `packs` and `new_aliases` merged with `snap.layers[from..]`,
-    /// and publishes the commit record naming it after `snap.layers[..from]`.
+    /// Writes the layer of `packs` and `new_aliases` merged with `snap.layers[from..]` and
+    /// the session's `runs` (unpublished layers over some of `packs`, whose rows they
+    /// hold), and publishes the commit record naming it after `snap.layers[..from]`.
     fn publish_layer(
         &self,
         snap: &Snapshot,
@@ -161,6 +182,7 @@ impl PackedSequenceStorage {
         new_aliases: AliasRows,
         how: Publish,
         from: usize,
+        runs: &[Layer],
     ) -> Result<CommitSummary, StoreError> {
         let mut summary = CommitSummary::default();
         if !snap.extras.is_empty() {
@@ -216,8 +238,24 @@ impl PackedSequenceStorage {
                 _ => old.push(checked),
             }
         }
+        // The runs' rows, of packs listed with the new ones (their counts and ids come
+        // from there): entry rows like the new layer's (a session seals runs only then).
+        for run in runs {
+            if !matches!(rows, LayerRows::Entries(_)) {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: a run of entry rows cannot join a layer of location rows",
+                    run.rows_path.display()
+                )));
+            }
+            let checked = run
+                .rows
+                .check_buckets()
+                .map_err(index_error(&run.rows_path))?;
+            summary.entries += run.rows.len();
+            old.push(checked);
+        }
         let mut old_aliases = OldAliases::new();
-        for layer in alias_layers {
+        for layer in alias_layers.iter().chain(runs) {
             for (kind, (path, ix)) in &layer.aliases {
                 let checked = ix.check_buckets().map_err(|source| StoreError::Index {
                     path: path.clone(),
@@ -255,11 +293,7 @@ impl PackedSequenceStorage {
             let written = self
                 .publish_pack_files(packs, &mut summary, &mut rows)
                 .and_then(|()| {
-                    let n = match &rows {
-                        LayerRows::Locations(r) => r.len(),
-                        LayerRows::Entries(r) => r.len(),
-                    } as u64
-                        + old.iter().map(|c| c.index().len()).sum::<u64>();
+                    let n = rows.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
                     write_layer_rows(
                         &self.layout,
                         name,
@@ -305,7 +339,11 @@ impl PackedSequenceStorage {
         };
         // The commit point: the new commit record lists the new packs.
         StagedRecord::write(&self.layout, &record)?.publish()?;
-        self.refresh()?;
+        match how {
+            Publish::Add => self.refresh_after_commit(record, &summary.packs)?,
+            // The replaced packs become leftovers: listed again.
+            Publish::Replace => self.refresh()?,
+        }
         Ok(summary)
     }
 
@@ -373,6 +411,7 @@ impl PackedSequenceStorage {
         s.batch_bytes = 0;
         s.dedup.clear();
         s.aliases = None;
+        s.runs = None;
         s.poisoned = None;
         if let Some(w) = s.writer.take() {
             let _ = w.finish();

@@ -220,6 +220,11 @@ impl SessionDedup {
         out
     }
 
+    /// Sequences touched since the last commit (or run).
+    pub fn len(&self) -> usize {
+        self.sequences.len()
+    }
+
     /// Whether the session has seen nothing since its last commit.
     pub fn is_empty(&self) -> bool {
         self.sequences.is_empty()
@@ -288,7 +293,6 @@ impl SeqTable {
         }
     }
 
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.table.len()
     }

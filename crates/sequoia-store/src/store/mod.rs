@@ -6,6 +6,7 @@
 //! | `store/mod.rs` | open, open_writer, open_for_repair, refresh, problems |
 //! | `store/session.rs` | the write session: put, put_normalized_batch |
 //! | `store/dedup.rs` | the write session's de-duplication state and held additions |
+//! | `store/run.rs` | the write session's runs: rows past a bound, sealed as unpublished layers |
 //! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
 //! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, get_record |
 //! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
@@ -18,6 +19,7 @@ mod commit;
 mod dedup;
 mod find;
 mod get;
+mod run;
 mod session;
 mod stats;
 
@@ -27,7 +29,7 @@ pub(crate) use find::FoundBuffers;
 pub use find::FoundSequence;
 pub use get::StoredSequence;
 pub(crate) use session::{representations_bytes, WriteSession, BATCH_BYTES};
-pub use session::{PutOutcome, ADDITIONS_LIMIT};
+pub use session::{PutOutcome, ADDITIONS_LIMIT, RUN_SEQUENCES};
 pub use stats::StoreStats;
 
 use std::cell::RefCell;
@@ -73,6 +75,11 @@ pub struct StoreOptions {
     /// bounded whatever its input: a sequence seen again after that gets one more entry.
     /// Default [`ADDITIONS_LIMIT`] (counted in the 4 MiB chunks that hold them).
     pub additions_limit: usize,
+    /// Sequences a write session holds in memory before it seals them into a run: its
+    /// packs finished and their rows written as an unpublished index layer, which the
+    /// commit merges (v2 packs over layers of entry rows; others hold everything until the
+    /// commit). Default [`RUN_SEQUENCES`].
+    pub run_sequences: usize,
 }
 
 impl Default for StoreOptions {
@@ -83,6 +90,7 @@ impl Default for StoreOptions {
             block_size: None,
             level: None,
             additions_limit: ADDITIONS_LIMIT,
+            run_sequences: RUN_SEQUENCES,
         }
     }
 }
@@ -191,6 +199,7 @@ impl PackedSequenceStorage {
                 batch_bytes: 0,
                 dedup: SessionDedup::default(),
                 aliases: None,
+                runs: None,
                 poisoned: None,
             })),
         })
@@ -217,6 +226,34 @@ impl PackedSequenceStorage {
         let fresh = Arc::new(Snapshot::open(&self.layout)?);
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
+    }
+
+    /// The snapshot after this handle's own commit `record`, which added the packs
+    /// `added`, without listing the store's directories; a full refresh if a layer
+    /// cannot be opened (reported there).
+    pub(crate) fn refresh_after_commit(
+        &self,
+        record: CommitRecord,
+        added: &[pack_format::PackId],
+    ) -> Result<(), StoreError> {
+        match self.snapshot().after_commit(&self.layout, record, added) {
+            Ok(snap) => {
+                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snap);
+                Ok(())
+            }
+            Err(_) => self.refresh(),
+        }
+    }
+
+    /// The snapshot with the listing of the store's files (leftovers, superseded
+    /// files), re-read if this handle's last commit skipped it.
+    pub(crate) fn listed_snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+        let snap = self.snapshot();
+        if snap.listed {
+            return Ok(snap);
+        }
+        self.refresh()?;
+        Ok(self.snapshot())
     }
 
     /// Files found unreadable when the store was opened (reported, left in place).

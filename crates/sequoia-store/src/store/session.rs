@@ -5,6 +5,7 @@ use pack_format::{PackId, Representation, SequenceHash};
 use pack_io::{PackWriter, PackWriterConfig, PutEntry};
 
 use super::dedup::{fingerprint, SessionDedup};
+use super::run::{fingerprints_in, Runs};
 use crate::alias::AliasWorker;
 use crate::error::StoreError;
 use crate::lock::WriterLock;
@@ -34,13 +35,23 @@ pub(crate) struct WriteSession {
     /// Computes alias-index rows (digests of new sequences, accessions of new
     /// representations) on its own thread, from the batches the writer is sent (shared).
     pub(super) aliases: Option<AliasWorker>,
+    /// Runs sealed since the last commit (`store/run.rs`).
+    pub(super) runs: Option<Runs>,
     pub poisoned: Option<String>,
 }
 
 impl WriteSession {
     /// Whether anything was put since the last commit.
     pub fn has_uncommitted(&self) -> bool {
-        self.writer.is_some() || !self.batch.is_empty() || !self.dedup.is_empty()
+        self.writer.is_some()
+            || !self.batch.is_empty()
+            || !self.dedup.is_empty()
+            || self.runs.is_some()
+    }
+
+    /// The id of the next pack to write: past the packs of the runs.
+    fn next_writer_id(&self) -> PackId {
+        (self.runs.as_ref().and_then(|r| r.packs.last())).map_or(self.next_pack_id, |p| p.id + 1)
     }
 }
 
@@ -48,6 +59,12 @@ pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
 /// The default [`StoreOptions::additions_limit`]: one pack's worth.
 pub const ADDITIONS_LIMIT: usize = 64 << 20;
+
+/// The default [`StoreOptions::run_sequences`]: about 400 MB of a session's
+/// de-duplication state and rows. Lower bounds cost imports with repeated sequences: a
+/// sequence seen again after a run is looked up in the run's packs (a block read) and gets
+/// an addition entry of its own (at 2^18, importing protein_all took three times as long).
+pub const RUN_SEQUENCES: usize = 1 << 21;
 
 /// What `representations` count for towards [`BATCH_BYTES`].
 pub(crate) fn representations_bytes(representations: &[Representation]) -> usize {
@@ -109,7 +126,8 @@ impl PackedSequenceStorage {
     }
 
     /// Stores a record, copying its residues and representation only when the sequence is
-    /// new (a known sequence's new representation is kept by `dedup` until the commit).
+    /// new (a known sequence's new representation is kept by `dedup` until the commit or
+    /// the next run), and seals a run when the session holds enough sequences.
     fn put_locked<R: Into<Vec<u8>>>(
         &self,
         s: &mut WriteSession,
@@ -118,11 +136,39 @@ impl PackedSequenceStorage {
         header: &str,
         source: &str,
     ) -> Result<PutOutcome, StoreError> {
+        let outcome = self.put_one(s, hash, residues, header, source)?;
+        if s.dedup.len() >= self.options.run_sequences && self.may_seal() {
+            self.seal_run(s)?;
+        }
+        Ok(outcome)
+    }
+
+    fn put_one<R: Into<Vec<u8>>>(
+        &self,
+        s: &mut WriteSession,
+        hash: SequenceHash,
+        residues: R,
+        header: &str,
+        source: &str,
+    ) -> Result<PutOutcome, StoreError> {
         let mut outcome = PutOutcome::default();
-        // Touched in this session, else stored by an earlier commit, else new.
+        // Touched since the session's last run, else stored by an earlier commit or in
+        // one of the session's runs (or both: a run may hold an addition to it), else new.
         let mut seen = s.dedup.add_representation(&hash, header, source);
         if seen.is_none() {
-            if let Some(fps) = self.stored_fingerprints(&hash)? {
+            let stored = fingerprints_in(&self.snapshot(), &hash)?;
+            let in_runs = match &s.runs {
+                Some(runs) => fingerprints_in(&runs.view, &hash)?,
+                None => None,
+            };
+            let fps = match (stored, in_runs) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                (a, b) => a.or(b),
+            };
+            if let Some(fps) = fps {
                 s.dedup.insert_sequence(hash, fps);
                 seen = s.dedup.add_representation(&hash, header, source);
             }
@@ -158,28 +204,6 @@ impl PackedSequenceStorage {
         Ok(outcome)
     }
 
-    /// The fingerprints of the representations stored for `hash`, `None` when it is not
-    /// stored.
-    fn stored_fingerprints(&self, hash: &SequenceHash) -> Result<Option<Vec<u64>>, StoreError> {
-        let snap = self.snapshot();
-        let locs = snap.locations(hash)?;
-        if locs.is_empty() {
-            return Ok(None);
-        }
-        let mut fps = Vec::new();
-        CACHE.with(|c| {
-            let mut cache = c.borrow_mut();
-            for loc in &locs {
-                snap.with_entry(hash, loc, &mut cache, |e| {
-                    e.for_each_representation(|h, s| fps.push(fingerprint(h, s)))
-                })?
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            }
-            Ok::<_, StoreError>(())
-        })?;
-        Ok(Some(fps))
-    }
-
     /// How this store writes packs, the first numbered `first_id`.
     pub(crate) fn writer_config(&self, first_id: PackId) -> PackWriterConfig {
         let mut config = PackWriterConfig::new(&self.layout.packs_dir(), first_id);
@@ -198,7 +222,7 @@ impl PackedSequenceStorage {
             return Ok(());
         }
         if s.writer.is_none() {
-            s.writer = Some(PackWriter::spawn(self.writer_config(s.next_pack_id))?);
+            s.writer = Some(PackWriter::spawn(self.writer_config(s.next_writer_id()))?);
         }
         // One batch, shared by the writer and the alias thread.
         let batch = std::sync::Arc::new(std::mem::take(&mut s.batch));

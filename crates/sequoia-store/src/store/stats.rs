@@ -66,7 +66,7 @@ impl StoreStats {
 impl PackedSequenceStorage {
     /// Figures from index headers and file sizes; nothing is decompressed.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
-        let snap = self.snapshot();
+        let snap = self.listed_snapshot()?;
         let counts = snap.counts();
         let mut stats = StoreStats {
             packs: snap.packs.len(),
