@@ -305,7 +305,7 @@ fn repeat_rss(
 }
 
 /// Peak RSS (KB) and wall time of a command, through /usr/bin/time.
-fn timed_rss(cmd: &str) -> Result<(f64, u64), String> {
+pub(crate) fn timed_rss(cmd: &str) -> Result<(f64, u64), String> {
     let (secs, out) = sh(&format!(
         "/usr/bin/time -f 'RSS %M' {cmd} 2>&1 >/dev/null | tail -1"
     ))?;
@@ -675,6 +675,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if o.runs_section("fixtures") {
         fixtures(&o, &bin, &out, &mut r)?;
     }
+    // Before the scale stores: the billion-row index wants the disk they take.
+    if o.runs_section("billion") {
+        index_only(&o, &bin, &out, &mut r)?;
+    }
     let mut series = Vec::new();
     if o.runs_section("scale") {
         for &n in &o.scale {
@@ -683,34 +687,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if o.runs_section("commits") {
         layered_commits(&o, &bin, &out, fasta.as_deref(), &mut r)?;
-    }
-    if o.runs_section("billion") {
-        let measured = crate::billion::series(&bin, &out, &o.index_only, o.runs, &mut r)?;
-        let curve = |f: fn(&crate::billion::IndexOnly) -> f64| -> Vec<(f64, f64)> {
-            measured
-                .iter()
-                .map(|m| (m.sequences as f64, f(m)))
-                .collect()
-        };
-        let svg = svg_plot(
-            "Index-only stores: growth with the number of sequences (log-log)",
-            "sequences (log scale)",
-            "log scale",
-            &[
-                ("entry probe, us".into(), curve(|m| m.probe_us)),
-                ("cold open + get, ms".into(), curve(|m| m.cold_ms)),
-                ("1,000-record commit, ms".into(), curve(|m| m.commit_ms)),
-                (
-                    "index bytes per sequence".into(),
-                    curve(|m| m.bytes_per_sequence),
-                ),
-            ],
-            true,
-            true,
-        );
-        if !svg.is_empty() {
-            std::fs::write(out.join("index_only.svg"), svg).map_err(|e| e.to_string())?;
-        }
     }
     if series.len() >= 2 {
         let first = &series[0];
@@ -731,6 +707,37 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     write_outputs(&out, &machine, &o, &r, &series, &curves)?;
+    Ok(())
+}
+
+/// The index-only series and its log-log plot.
+fn index_only(o: &Options, bin: &Path, out: &Path, r: &mut Report) -> Result<(), String> {
+    let measured = crate::billion::series(bin, out, &o.index_only, o.runs, r)?;
+    let curve = |f: fn(&crate::billion::IndexOnly) -> f64| -> Vec<(f64, f64)> {
+        measured
+            .iter()
+            .map(|m| (m.sequences as f64, f(m)))
+            .collect()
+    };
+    let svg = svg_plot(
+        "Index-only stores: growth with the number of sequences (log-log)",
+        "sequences (log scale)",
+        "log scale",
+        &[
+            ("entry probe, us".into(), curve(|m| m.probe_us)),
+            ("cold open + get, ms".into(), curve(|m| m.cold_ms)),
+            ("1,000-record commit, ms".into(), curve(|m| m.commit_ms)),
+            (
+                "index bytes per sequence".into(),
+                curve(|m| m.bytes_per_sequence),
+            ),
+        ],
+        true,
+        true,
+    );
+    if !svg.is_empty() {
+        std::fs::write(out.join("index_only.svg"), svg).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -788,6 +795,7 @@ fn layered_commits(
         });
     }
     crate::commit_cost::commit_into_stores(o, bin, out, &targets, r)?;
+    crate::commit_cost::import_memory_past_runs(o, bin, out, r)?;
     if fasta.is_some() {
         crate::commit_cost::many_small_commits(o, bin, out, &all, &keyfile, r)?;
     }

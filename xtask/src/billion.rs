@@ -96,6 +96,10 @@ fn free_bytes(dir: &Path) -> u64 {
 /// fan-out implies): for the disk check before building.
 const BYTES_PER_SEQUENCE: u64 = 34;
 
+/// Index-only stores up to this size are kept for the next run; larger ones are deleted
+/// once measured.
+const KEEP_UP_TO: u64 = 10_000_000;
+
 /// Builds the index-only store of `n` sequences at `dir` (once: a marker says it is whole).
 fn build(dir: &Path, n: u64) -> Result<f64, String> {
     let marker = dir.join("BENCH_COMPLETE_INDEX_ONLY");
@@ -289,8 +293,7 @@ fn measure(
     write_new_records(&new, n)?;
     let work = out.join("index_only_work");
     let commit = crate::bench::repeat(runs.max(5), || {
-        let _ = std::fs::remove_dir_all(&work);
-        sh(&format!("cp -al {} {}", dir.display(), work.display()))?;
+        crate::commit_cost::link_copy(dir, &work)?;
         let (secs, _) = sh(&format!(
             "{} --store {} import {} > /dev/null",
             bin.display(),
@@ -317,7 +320,7 @@ fn measure(
 }
 
 /// The index-only series: builds each size that fits the disk (largest last), measures
-/// it, and deletes the ones past the first (they are rebuilt in minutes).
+/// it, and deletes those past [`KEEP_UP_TO`].
 pub(crate) fn series(
     bin: &Path,
     out: &Path,
@@ -352,6 +355,10 @@ pub(crate) fn series(
             println!("built in {secs:.0} s");
         }
         measured.push(measure(bin, out, &dir, n, runs, r)?);
+        if n > KEEP_UP_TO {
+            // Tens of GB, rebuilt in minutes: the disk goes back to the other sections.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     if let (Some(first), Some(last)) = (measured.first(), measured.last()) {
         if measured.len() >= 2 {

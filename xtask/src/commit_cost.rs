@@ -43,10 +43,16 @@ fn write_new_records(path: &Path, n: usize, seed: u64) -> Result<(), String> {
 
 /// A copy of the store `src` at `dst` that shares its files (hard links): a store's files
 /// are immutable once published and a commit only adds files, so the copy takes commits
-/// without touching `src`, and a copy of the 100M store costs no disk.
-fn link_copy(src: &Path, dst: &Path) -> Result<(), String> {
+/// without touching `src`, and a copy of the 100M store costs no disk. Its `LOCK` is its
+/// own (a shared inode would share the lock).
+pub(crate) fn link_copy(src: &Path, dst: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(dst);
-    sh(&format!("cp -al {} {}", src.display(), dst.display())).map(|_| ())
+    sh(&format!("cp -al {} {}", src.display(), dst.display()))?;
+    let lock = dst.join("LOCK");
+    if lock.exists() {
+        std::fs::remove_file(&lock).map_err(|e| format!("{}: {e}", lock.display()))?;
+    }
+    Ok(())
 }
 
 /// A commit of the same 1,000 new records (`sequoia import`, a whole process) into an
@@ -275,5 +281,88 @@ pub(crate) fn many_small_commits(
     );
     let _ = std::fs::remove_dir_all(&compacted);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Writes `n` distinct short synthetic proteins (30-60 residues, seeded by `n`).
+fn write_short_records(path: &Path, n: u64) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    let aa = Residues::protein();
+    let mut rng = Rng::new(n ^ 0xabcd);
+    let mut s = Vec::with_capacity(64);
+    for i in 0..n {
+        s.clear();
+        // The record number spelled in residues keeps every sequence distinct.
+        let mut k = i;
+        loop {
+            s.push(b"ACDEFGHIKL"[(k % 10) as usize]);
+            k /= 10;
+            if k == 0 {
+                break;
+            }
+        }
+        s.push(b'W');
+        let len = 30 + rng.below(31) as usize;
+        while s.len() < len {
+            s.push(aa.pick(&mut rng));
+        }
+        writeln!(w, ">short{i} synthetic").map_err(err)?;
+        w.write_all(&s).map_err(err)?;
+        w.write_all(b"\n").map_err(err)?;
+    }
+    w.flush().map_err(err)
+}
+
+/// Peak RSS of importing `n` and `2n` short sequences, both past the session's run bound
+/// ([`sequoia_store::RUN_SEQUENCES`]): what bounds an import's memory whatever its size.
+pub(crate) fn import_memory_past_runs(
+    o: &Options,
+    bin: &Path,
+    out: &Path,
+    r: &mut Report,
+) -> Result<(), String> {
+    let n = (sequoia_store::RUN_SEQUENCES as u64 * 3 / 2).next_multiple_of(1_000_000);
+    println!(
+        "\n== import memory past the run bound: {n} and {} short sequences ==",
+        2 * n
+    );
+    let mut rss = Vec::new();
+    for m in [n, 2 * n] {
+        let fasta = out.join(format!("short_{m}.fasta"));
+        if !fasta.exists() {
+            write_short_records(&fasta, m)?;
+        }
+        let store = out.join("store_short");
+        let mut v = Vec::new();
+        for _ in 0..o.runs.min(3) {
+            let _ = std::fs::remove_dir_all(&store);
+            let (secs, kb) = crate::bench::timed_rss(&format!(
+                "{} --store {} import {}",
+                bin.display(),
+                store.display(),
+                fasta.display()
+            ))?;
+            v.push((kb as f64 / 1024.0, secs));
+        }
+        let _ = std::fs::remove_dir_all(&store);
+        let mb = Stat::of(v.iter().map(|x| x.0).collect());
+        let secs = Stat::of(v.iter().map(|x| x.1).collect());
+        r.add(
+            &format!("import_short_{m}_peak_rss_mb"),
+            &format!("import {m} short sequences: peak RSS"),
+            mb.median,
+            "MB",
+            format!("{:.0}..{:.0} MB; {:.1} s", mb.min, mb.max, secs.median),
+        );
+        rss.push(mb.median);
+    }
+    r.add(
+        "import_short_double_rss_ratio",
+        "  twice the sequences against once, past the run bound",
+        rss[1] / rss[0],
+        "x",
+        "target <= 1.2".into(),
+    );
     Ok(())
 }

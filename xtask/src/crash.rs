@@ -137,11 +137,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let t0 = Instant::now();
     for k in 0..o.kills {
         let f = rng.below(inputs.len() as u64) as usize;
-        let mut child = Command::new(&bin)
-            .arg("--store")
-            .arg(&store)
-            .args(["import", "--pack-size", "65536"])
-            .arg(&inputs[f].0)
+        // Mostly imports; now and then a compaction or a gc, which must change nothing
+        // visible wherever they are killed.
+        let op = match rng.below(10) {
+            0 => "compact",
+            1 => "gc",
+            _ => "import",
+        };
+        let mut command = Command::new(&bin);
+        command.arg("--store").arg(&store).arg(op);
+        if op == "import" {
+            command.args(["--pack-size", "65536"]).arg(&inputs[f].0);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -150,12 +158,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let _ = child.kill();
         let status = child.wait().map_err(|e| e.to_string())?;
         if status.success() {
-            committed[f] = true;
+            if op == "import" {
+                committed[f] = true;
+            }
             finished += 1;
         } else {
             killed += 1;
         }
-        let fail = |what: String| format!("kill {k} (seed {}, file imp{f}): {what}", o.seed);
+        let fail = |what: String| format!("kill {k} (seed {}, {op} imp{f}): {what}", o.seed);
         let v = sequoia(&bin, &store, &["verify"])?;
         let vtext = String::from_utf8_lossy(&v.stdout).into_owned();
         if !v.status.success() {
@@ -205,9 +215,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!(
-        "crash: {} kills (seed {}): {killed} during an import, {finished} after it finished; \
+        "crash: {} kills (seed {}) of imports, compactions and gcs: {killed} while running, {finished} after they finished; \
          every kill left a store that opened and verified, with every reported import whole, \
-         every import all-or-nothing, nothing never imported; {leftover_notes} leftover files of killed imports reported at the end (never deleted); one import takes about {} ms; {:.1} s",
+         every import all-or-nothing, nothing never imported; {leftover_notes} leftover files of killed runs reported at the end (the random gcs remove them); one import takes about {} ms; {:.1} s",
         o.kills,
         o.seed,
         span * 2 / 3 / 1000,

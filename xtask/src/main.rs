@@ -21,9 +21,10 @@ TASKS
       protein_small.fasta, protein_dup.fasta (a second source sharing sequences),
       nucleotide_small.fasta, and gzip/zstd copies when gzip/zstd are installed.
   crash [--kills N] [--seed S] [--bin PATH] [--records N]
-      SIGKILL `sequoia import` at N seeded random moments (default 200) and check the
-      store after each kill (opens, verifies, reported imports whole, each import
-      all-or-nothing, nothing never imported). Builds the release binary unless --bin.
+      SIGKILL `sequoia import` (one run in ten `compact`, one `gc`) at N seeded random
+      moments (default 200) and check the store after each kill (opens, verifies,
+      reported imports whole, each import all-or-nothing, nothing never imported).
+      Builds the release binary unless --bin.
   reliability [--no-big-line]
       The reliability suites at full size: durability model, injected faults, every
       byte of every file flipped, 200 kills, a 2 GiB one-line record. See

@@ -150,7 +150,8 @@ impl Disk {
 
 type Commit = Vec<(Vec<u8>, Representation)>;
 
-/// Three commits: new sequences, new representations of old ones, and both.
+/// Three commits: new sequences, new representations of old ones, and both; then a
+/// small one, which stays a layer of its own (for `compact` to merge).
 fn workload() -> Vec<Commit> {
     let seq =
         |i: usize| format!("MK{}V{}", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 9 + 1), i).into_bytes();
@@ -172,6 +173,14 @@ fn workload() -> Vec<Commit> {
         }
         commits.push(recs);
     }
+    commits.push(
+        (0..5)
+            .map(|i| {
+                let rep = Representation::new(format!("c3_r{i} small"), "src3");
+                (format!("MWWW{}", "Y".repeat(i + 1)).into_bytes(), rep)
+            })
+            .collect(),
+    );
     commits
 }
 
@@ -179,10 +188,12 @@ fn workload() -> Vec<Commit> {
 fn every_crash_point_leaves_a_consistent_store() {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
+    // A run every 4 sequences: sealed, merged by the commit, their files removed.
     let options = StoreOptions {
         pack_size_limit: 1200,
         block_size: Some(300),
         level: Some(1),
+        run_sequences: 4,
         ..StoreOptions::default()
     };
     let recorder = Arc::new(Recorder::default());
@@ -197,18 +208,23 @@ fn every_crash_point_leaves_a_consistent_store() {
             store.commit().unwrap();
             recorder.0.lock().unwrap().push(Rec::Committed(n));
         }
-        // A repack is a commit that changes what is stored, not what is visible.
+        // Compacting, collecting garbage and repacking are commits (or deletions) that
+        // change what is stored, not what is visible.
+        let done = |n: usize| recorder.0.lock().unwrap().push(Rec::Committed(n));
+        let compacted = store.compact().unwrap();
+        assert_eq!((compacted.layers_before, compacted.layers_after), (2, 1));
+        done(commits.len());
+        assert!(!store.gc(false).unwrap().files.is_empty());
+        done(commits.len() + 1);
         let summary = store.repack().unwrap();
         assert!(summary.new_entries < summary.old_entries);
-        recorder
-            .0
-            .lock()
-            .unwrap()
-            .push(Rec::Committed(commits.len()));
+        done(commits.len() + 2);
+        assert!(!store.gc(false).unwrap().files.is_empty());
+        done(commits.len() + 3);
         pack_io::fs::set_hook(None);
     }
     let mut commits = commits;
-    commits.push(Commit::new());
+    commits.extend(std::iter::repeat_with(Commit::new).take(4));
     let log = recorder.0.lock().unwrap().clone();
     let syncs = log
         .iter()

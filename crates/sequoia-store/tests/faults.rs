@@ -92,11 +92,13 @@ fn visible(store: &PackedSequenceStorage) -> Model {
     m
 }
 
+/// Small packs, and a run every 20 sequences: faults land in seals too.
 fn options() -> StoreOptions {
     StoreOptions {
         pack_size_limit: 4000,
         block_size: Some(500),
         level: Some(1),
+        run_sequences: 20,
         ..StoreOptions::default()
     }
 }

@@ -138,7 +138,12 @@ impl PackedSequenceStorage {
     ) -> Result<PutOutcome, StoreError> {
         let outcome = self.put_one(s, hash, residues, header, source)?;
         if s.dedup.len() >= self.options.run_sequences && self.may_seal() {
-            self.seal_run(s)?;
+            if let Err(e) = self.seal_run(s) {
+                // Packs finished but not in a run would be left out of the commit: the
+                // session is over (a rollback removes what it wrote).
+                s.poisoned = Some(e.to_string());
+                return Err(e);
+            }
         }
         Ok(outcome)
     }
