@@ -91,7 +91,12 @@ pub(crate) const MERGE_BUDGET_ROWS: u64 = 1 << 20;
 /// than [`MERGE_BUDGET_ROWS`] (or four times the commit's own rows, if more) is left to
 /// `sequoia compact`: a commit costs what it adds.
 pub(crate) fn merge_from(rows: &[u64], new: u64) -> usize {
-    let budget = MERGE_BUDGET_ROWS.max(new.saturating_mul(4));
+    merge_within(rows, new, MERGE_BUDGET_ROWS.max(new.saturating_mul(4)))
+}
+
+/// The geometric rule of [`merge_from`] with a merge of at most `budget` rows (a session's
+/// runs merge without one: they are its own, and their number is what each put probes).
+pub(crate) fn merge_within(rows: &[u64], new: u64, budget: u64) -> usize {
     let mut total = new;
     let mut from = rows.len();
     while from > 0 {

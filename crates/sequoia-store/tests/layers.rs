@@ -140,8 +140,10 @@ fn a_session_past_its_run_bound_seals_runs_that_the_commit_merges_into_one_layer
             .or_default()
             .push(format!("NEW{i} new"));
     }
+    // Four runs sealed; the geometric rule merged the first three (100 + 100 + 100 rows)
+    // and kept the fourth apart: two runs of four files each.
     let runs = layer_files(dir.path()).len() - before.len();
-    assert_eq!(runs, 4 * 4, "four runs of four files each");
+    assert_eq!(runs, 2 * 4, "two runs of four files each");
     // Nothing of the session is visible before the commit.
     let reader = PackedSequenceStorage::open(dir.path()).unwrap();
     assert!(reader
@@ -232,4 +234,32 @@ fn a_rolled_back_session_leaves_none_of_its_runs() {
         .get(&SequenceHash::of_residues(&residues(5)))
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn a_long_session_merges_its_runs_so_that_few_are_left_to_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        run_sequences: 10,
+        ..StoreOptions::default()
+    };
+    let store = PackedSequenceStorage::open_writer(dir.path(), options).unwrap();
+    let mut most = 0;
+    for i in 0..2000 {
+        let rep = Representation::new(format!("R{i} run"), "a");
+        store.put(&residues(i), rep).unwrap();
+        most = most.max(layer_files(dir.path()).len() / 4);
+    }
+    // 200 runs sealed; the geometric rule keeps about log3(200) + 1 of them.
+    assert!((2..=8).contains(&most), "{most} runs at once");
+    // A repeat of a sequence of the first run is found through the merged runs.
+    let again = store
+        .put(&residues(3), Representation::new("R3 run", "a"))
+        .unwrap();
+    assert!(!again.new_sequence && !again.new_representation);
+    store.commit().unwrap();
+    assert_eq!(layer_files(dir.path()).len(), 4, "one layer, no run left");
+    assert_eq!(store.stats().unwrap().sequences, 2000);
+    let report = store.verify(&mut |_, _| {});
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -18,8 +18,8 @@ use pack_io::{FinishedPack, PackRows};
 use crate::alias::{AliasRows, OldAliases};
 use crate::commit_record::LayerName;
 use crate::error::StoreError;
-use crate::layer::{write_layer_rows, Layer, LayerRows};
-use crate::snapshot::{PackSlot, Snapshot};
+use crate::layer::{merge_within, write_layer_rows, Layer, LayerRows};
+use crate::snapshot::{index_error, PackSlot, Snapshot};
 
 use super::session::WriteSession;
 use super::PackedSequenceStorage;
@@ -92,19 +92,62 @@ impl PackedSequenceStorage {
                 }
             }
         }
-        let n = rows.len() as u64;
-        let before: u64 = (s.runs.iter().flat_map(|r| &r.view.layers))
-            .map(|l| l.rows.counts().sequences)
-            .sum();
-        let sequences = snap.counts().sequences + before + counts.sequences;
-        write_layer_rows(&self.layout, name, &ids, counts, &[], &mut rows)?;
-        drop(rows);
-        aliases.write_layer(&self.layout, name, &ids, &OldAliases::new(), sequences)?;
-        let layer = Layer::open(&self.layout, name, n)?;
         let runs = s.runs.get_or_insert_with(|| Runs {
             view: Snapshot::of_layers(Vec::new(), BTreeMap::new()),
             packs: Vec::new(),
         });
+        let before: u64 = (runs.view.layers.iter())
+            .map(|l| l.rows.counts().sequences)
+            .sum();
+        let sequences = snap.counts().sequences + before + counts.sequences;
+        // Runs merge by the geometric rule, without a budget, so that a put probes about
+        // log3(session / run) of them, not one per run.
+        let sizes: Vec<u64> = runs.view.layers.iter().map(|l| l.rows.len()).collect();
+        let from = merge_within(&sizes, rows.len() as u64, u64::MAX);
+        let merged = &runs.view.layers[from..];
+        let mut layer_ids = ids.clone();
+        let mut layer_counts = counts;
+        let mut old = Vec::new();
+        let mut old_aliases = OldAliases::new();
+        for run in merged {
+            layer_ids.extend(run.rows.packs());
+            layer_counts.add(&run.rows.counts());
+            old.push(
+                run.rows
+                    .check_buckets()
+                    .map_err(index_error(&run.rows_path))?,
+            );
+            for (kind, (path, ix)) in &run.aliases {
+                let checked = ix.check_buckets().map_err(index_error(path))?;
+                old_aliases
+                    .entry(*kind)
+                    .or_default()
+                    .push((path.clone(), checked));
+            }
+        }
+        layer_ids.sort_unstable();
+        let n = rows.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
+        write_layer_rows(
+            &self.layout,
+            name,
+            &layer_ids,
+            layer_counts,
+            &old,
+            &mut rows,
+        )?;
+        drop(rows);
+        aliases.write_layer(&self.layout, name, &layer_ids, &old_aliases, sequences)?;
+        drop((old, old_aliases));
+        let layer = Layer::open(&self.layout, name, n)?;
+        // The merged runs' files go: never published, now in the new run.
+        for run in runs.view.layers.drain(from..) {
+            let mut files = vec![run.rows_path.clone()];
+            files.extend(run.aliases.values().map(|(p, _)| p.clone()));
+            drop(run);
+            for path in files {
+                let _ = pack_io::fs::remove_file(&path);
+            }
+        }
         runs.view.layers.push(layer);
         for p in &packs {
             runs.view
