@@ -349,7 +349,10 @@ mod tests {
         let want = walk_lines(&store, false);
         let text = String::from_utf8_lossy(&want).into_owned();
         assert!(text.contains(",again0,later0\n"), "{}", &text[..200]);
-        // Read ahead needs every sequence's rows in one layer.
+        // A sequence's rows in two layers (its residues and first addition entry in one,
+        // its later addition in the other), and in one after `compact`.
+        assert_eq!(store.stats().unwrap().layers, 2);
+        assert_eq!(walk_lines(&store, true), want);
         store.compact().unwrap();
         assert_eq!(store.stats().unwrap().layers, 1);
         assert_eq!(walk_lines(&store, false), want);

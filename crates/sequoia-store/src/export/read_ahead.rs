@@ -74,19 +74,38 @@ type ResiduesAndAdditions = (Vec<Place>, Vec<Addition>);
 /// order (sorted by pack and entry number), not at random. Rows of one prefix can hold several sequences (sharing their
 /// first 6 bytes): each is a group of its own. `None` when the rows would need more than
 /// the budget: the walk then looks its sequences up.
+/// Over several layers (`layers`: each entry index and its path, the oldest and largest
+/// first), a prefix's rows are those of every layer: the rows of the newer layers are all
+/// read (they are the smaller ones), the oldest layer's runs are taken when they have two
+/// rows or more or a newer layer has their prefix, and the rows are grouped again by
+/// prefix. A prefix's lowest (pack, entry) is its residues entry: packs are numbered in
+/// the order they were committed.
 fn located_groups(
     snap: &Snapshot,
-    multi: &PackIndex<memmap2::Mmap>,
-    path: &std::path::Path,
+    layers: &[(&PackIndex<memmap2::Mmap>, &std::path::Path)],
     threads: usize,
 ) -> Result<Option<ResiduesAndAdditions>, StoreError> {
     /// A row to read: pack << 32 | entry number, its prefix, the run of its prefix.
     type Pending = (u64, pack_index::HashPrefix, u32);
     // A row pending (24 bytes), then its whole hash and location (48).
     const ROW_BYTES: u64 = 24 + 48;
-    // The runs of two rows or more, in a share of the fan-out slots: their first rows and
-    // their other rows, each with its run numbered from 0 in the share; `None` past the
-    // budget.
+    let (multi, path) = layers[0];
+    let place_key = |r: &pack_index::EntryRow| (u64::from(r.pack) << 32) | u64::from(r.entry);
+    let mut newer: Vec<(pack_index::HashPrefix, u64)> = Vec::new();
+    for &(ix, p) in &layers[1..] {
+        if ix.key_len() != multi.key_len() {
+            return Ok(None);
+        }
+        let rows = ix.as_entries().map_err(index_error(p))?;
+        newer.extend(rows.rows(0..ix.len()).map(|r| (r.prefix, place_key(&r))));
+        if newer.len() as u64 * ROW_BYTES > BUDGET {
+            return Ok(None);
+        }
+    }
+    let newer_prefixes: HashSet<pack_index::HashPrefix> = newer.iter().map(|r| r.0).collect();
+    // The runs of two rows or more (or of a prefix the newer layers have), in a share of
+    // the fan-out slots: their first rows and their other rows, each with its run numbered
+    // from 0 in the share; `None` past the budget.
     let entries = multi.as_entries().map_err(index_error(path))?;
     let scan = |slots: Range<usize>| {
         let (mut firsts, mut addition_rows): (Vec<Pending>, Vec<Pending>) =
@@ -95,7 +114,13 @@ fn located_groups(
         let mut over = false;
         multi
             .for_each_run_in(slots, |slot, rows| {
-                if rows.end - rows.start < 2 || over {
+                if over {
+                    return Ok(());
+                }
+                if rows.end - rows.start < 2
+                    && (newer_prefixes.is_empty()
+                        || !newer_prefixes.contains(&entries.row_in_slot(rows.start, slot).prefix))
+                {
                     return Ok(());
                 }
                 for i in rows.clone() {
@@ -141,7 +166,27 @@ fn located_groups(
     let renumber = |p: Pending| (p.0, p.1, p.2 + runs);
     firsts.extend(more_firsts.into_iter().map(renumber));
     addition_rows.extend(more_addition_rows.into_iter().map(renumber));
-    let runs = runs + more_runs;
+    let mut runs = runs + more_runs;
+    if !newer.is_empty() {
+        // Every layer's rows of those prefixes, grouped again: the lowest place first.
+        let mut all: Vec<(pack_index::HashPrefix, u64)> = (firsts.iter())
+            .chain(addition_rows.iter())
+            .map(|p| (p.1, p.0))
+            .chain(newer)
+            .collect();
+        all.sort_unstable();
+        firsts.clear();
+        addition_rows.clear();
+        runs = 0;
+        for group in all.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
+            }
+            firsts.push((group[0].1, group[0].0, runs));
+            addition_rows.extend(group[1..].iter().map(|r| (r.1, r.0, runs)));
+            runs += 1;
+        }
+    }
     if (firsts.len() + addition_rows.len()) as u64 * ROW_BYTES > BUDGET {
         return Ok(None);
     }
@@ -233,14 +278,25 @@ pub(crate) enum Additions<'a> {
 
 impl AdditionEntries {
     /// Reads the other entries of every sequence with more than one, on `threads` threads.
-    /// `None` when the store's rows are not in one layer (a sequence's rows are then not
-    /// all adjacent: `sequoia compact` makes them so) or in per-pack indexes (degraded),
-    /// or when the entries would need more than the budget: walk with lookups.
+    /// `None` when the store has location rows in more than one layer, or per-pack
+    /// indexes (degraded), or when the entries would need more than the budget: walk with
+    /// lookups.
     pub fn read(snap: &Snapshot, threads: usize) -> Result<Option<AdditionEntries>, StoreError> {
-        let ([layer], true) = (&snap.layers[..], snap.extras.is_empty()) else {
+        let (Some(layer), true) = (snap.layers.first(), snap.extras.is_empty()) else {
             return Ok(None);
         };
         let (multi, path) = (&layer.rows, layer.rows_path.as_path());
+        // Location rows are read ahead from one layer only (a store written before v2
+        // packs, or with v1 packs): with more, walk with lookups.
+        if multi.kind() != IndexKind::Entries && snap.layers.len() > 1 {
+            return Ok(None);
+        }
+        let layers: Vec<_> = (snap.layers.iter())
+            .map(|l| (&l.rows, l.rows_path.as_path()))
+            .collect();
+        if layers.iter().any(|(ix, _)| ix.kind() != IndexKind::Entries) && layers.len() > 1 {
+            return Ok(None);
+        }
         // Groups in key order; the first row of a key is its residues entry (it was written
         // first, and ties sort by location).
         let mut mains: Vec<Place> = Vec::new();
@@ -248,7 +304,7 @@ impl AdditionEntries {
         let mut bytes = 0u64;
         let mut over = false;
         if multi.kind() == IndexKind::Entries {
-            let Some(found) = located_groups(snap, multi, path, threads)? else {
+            let Some(found) = located_groups(snap, &layers, threads)? else {
                 return Ok(None);
             };
             (mains, additions) = found;
