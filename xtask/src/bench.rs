@@ -180,6 +180,16 @@ pub(crate) fn sh(cmd: &str) -> Result<(f64, std::process::Output), String> {
     Ok((secs, out))
 }
 
+/// Seconds of `sequoia --store STORE ARGS`, its output discarded.
+pub(crate) fn sequoia_secs(bin: &Path, store: &Path, args: &str) -> Result<f64, String> {
+    sh(&format!(
+        "{} --store {} {args} > /dev/null",
+        bin.display(),
+        store.display()
+    ))
+    .map(|x| x.0)
+}
+
 pub(crate) fn repeat(
     runs: usize,
     mut f: impl FnMut() -> Result<f64, String>,
@@ -1225,13 +1235,7 @@ fn index_and_gets(
         "target >= 1,000,000",
     );
     let gc = repeat(o.runs, || {
-        sh(&format!(
-            "{} --store {} get --keys {} > /dev/null",
-            bin.display(),
-            store.display(),
-            keyfile.display()
-        ))
-        .map(|x| x.0)
+        sequoia_secs(bin, store, &format!("get --keys {}", keyfile.display()))
     })?;
     r.timed(
         &format!("{prefix}get_cli_keys"),

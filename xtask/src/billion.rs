@@ -294,13 +294,7 @@ fn measure(
     let work = out.join("index_only_work");
     let commit = crate::bench::repeat(runs.max(5), || {
         crate::commit_cost::link_copy(dir, &work)?;
-        let (secs, _) = sh(&format!(
-            "{} --store {} import {} > /dev/null",
-            bin.display(),
-            work.display(),
-            new.display()
-        ))?;
-        Ok(secs)
+        crate::bench::sequoia_secs(bin, &work, &format!("import {}", new.display()))
     })?;
     let _ = std::fs::remove_dir_all(&work);
     r.add(

@@ -9,7 +9,7 @@ use std::time::Instant;
 use pack_format::Representation;
 use sequoia_store::{PackedSequenceStorage, StoreOptions};
 
-use crate::bench::{sh, Options, Report, Stat};
+use crate::bench::{sequoia_secs, sh, Options, Report, Stat};
 use crate::fixtures::{Residues, Rng};
 
 /// Commits of the many-commits figure, and records in each.
@@ -77,13 +77,11 @@ pub(crate) fn commit_into_stores(
             if let Some(src) = src {
                 link_copy(src, &work)?;
             }
-            let (secs, _) = sh(&format!(
-                "{} --store {} import {} > /dev/null",
-                bin.display(),
-                work.display(),
-                new.display()
-            ))?;
-            times[i].push(secs);
+            times[i].push(sequoia_secs(
+                bin,
+                &work,
+                &format!("import {}", new.display()),
+            )?);
         }
     }
     let _ = std::fs::remove_dir_all(&work);
@@ -239,15 +237,7 @@ pub(crate) fn many_small_commits(
         "s",
         format!("{} layers into 1", stats.layers),
     );
-    let get = |store: &Path| {
-        sh(&format!(
-            "{} --store {} get --keys {} > /dev/null",
-            bin.display(),
-            store.display(),
-            keyfile.display()
-        ))
-        .map(|x| x.0)
-    };
+    let get = |store: &Path| sequoia_secs(bin, store, &format!("get --keys {}", keyfile.display()));
     let (layered, flat) = alternating(o.runs.max(5), || get(&dir), || get(&compacted))?;
     r.add(
         "small_commits_get_keys_s",
