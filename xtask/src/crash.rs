@@ -166,6 +166,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             killed += 1;
         }
         let fail = |what: String| format!("kill {k} (seed {}, {op} imp{f}): {what}", o.seed);
+        if !store.exists() {
+            // Killed before the first import created the store: nothing was ever
+            // committed, and there is nothing to check.
+            if committed.iter().any(|c| *c) {
+                return Err(fail("the store directory is gone".into()));
+            }
+            continue;
+        }
         let v = sequoia(&bin, &store, &["verify"])?;
         let vtext = String::from_utf8_lossy(&v.stdout).into_owned();
         if !v.status.success() {
