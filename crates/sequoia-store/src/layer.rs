@@ -16,6 +16,7 @@ use pack_index::{
 };
 use pack_io::FinishedPack;
 
+use crate::alias::OldAliases;
 use crate::commit_record::LayerName;
 use crate::error::StoreError;
 use crate::layout::{write_atomically, StoreLayout, ALIAS_KINDS};
@@ -32,6 +33,19 @@ pub(crate) struct Layer {
 }
 
 impl Layer {
+    /// Its rows file, every bucket checked against its CRC: what a merge reads (damage is
+    /// reported naming the file, never copied into the merged layer).
+    pub fn checked_rows(&self) -> Result<CheckedIndex<'_, Mmap>, StoreError> {
+        (self.rows.check_buckets()).map_err(crate::snapshot::index_error(&self.rows_path))
+    }
+
+    /// Its files: the rows file, then the alias indexes.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.rows_path.clone()];
+        files.extend(self.aliases.values().map(|(p, _)| p.clone()));
+        files
+    }
+
     /// Opens the four files of layer `name`, checking that its rows file holds `rows` rows
     /// and that every file covers the same packs.
     pub fn open(layout: &StoreLayout, name: LayerName, rows: u64) -> Result<Layer, StoreError> {
@@ -77,6 +91,22 @@ impl Layer {
             aliases,
         })
     }
+}
+
+/// The alias indexes of `layers`, by kind, every bucket checked: the old rows of a merge.
+pub(crate) fn checked_aliases<'a>(
+    layers: impl IntoIterator<Item = &'a Layer>,
+) -> Result<OldAliases<'a>, StoreError> {
+    let mut old = OldAliases::new();
+    for layer in layers {
+        for (kind, (path, ix)) in &layer.aliases {
+            let checked = ix
+                .check_buckets()
+                .map_err(crate::snapshot::index_error(path))?;
+            old.entry(*kind).or_default().push((path.clone(), checked));
+        }
+    }
+    Ok(old)
 }
 
 /// Rows per layer below which a commit merges, whatever their proportions: merging a

@@ -102,12 +102,44 @@ pub fn write_sorted_entry_index<W: Write, I: Iterator<Item = EntryRow>>(
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
     let misfit = std::cell::Cell::new(None);
+    let out = write_entry_rows(out, packs, counts, ENTRY_KEY_LEN, widths, count, || {
+        rows().inspect(|row| {
+            if !widths.fits(row.pack, row.entry) {
+                misfit.set(Some(*row));
+            }
+        })
+    })?;
+    match misfit.get() {
+        Some(r) => Err(misfit_error(&r, widths)),
+        None => Ok(out),
+    }
+}
+
+/// A row whose pack or entry number `widths` cannot hold.
+fn misfit_error(r: &EntryRow, widths: EntryWidths) -> Error {
+    Error::Write(std::io::Error::other(format!(
+        "entry row (pack {}, entry {}) does not fit {widths:?}",
+        r.pack, r.entry
+    )))
+}
+
+/// [`write_rows`] of an entry index: `rows` in keys of `key_len` bytes and values in
+/// `widths`, no pack CRC.
+fn write_entry_rows<W: Write, I: Iterator<Item = EntryRow>>(
+    out: W,
+    packs: &[PackId],
+    counts: IndexCounts,
+    key_len: usize,
+    widths: EntryWidths,
+    count: u64,
+    rows: impl Fn() -> I,
+) -> Result<W, Error> {
     let file_widths = Widths {
-        key_len: ENTRY_KEY_LEN,
+        key_len,
         value_len: widths.len,
         entry: Some(widths),
     };
-    let out = write_rows(
+    write_rows(
         out,
         IndexKind::Entries,
         Some(file_widths),
@@ -116,25 +148,13 @@ pub fn write_sorted_entry_index<W: Write, I: Iterator<Item = EntryRow>>(
         None,
         count,
         || {
-            rows().map(|row| {
-                if !widths.fits(row.pack, row.entry) {
-                    misfit.set(Some(row));
-                }
-                EntryRowAs {
-                    row,
-                    widths,
-                    key_len: ENTRY_KEY_LEN,
-                }
+            rows().map(move |row| EntryRowAs {
+                row,
+                widths,
+                key_len,
             })
         },
-    )?;
-    match misfit.get() {
-        Some(r) => Err(Error::Write(std::io::Error::other(format!(
-            "entry row (pack {}, entry {}) does not fit {widths:?}",
-            r.pack, r.entry
-        )))),
-        None => Ok(out),
-    }
+    )
 }
 
 /// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of the `old`
@@ -222,36 +242,15 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     let count = new.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
     let widths = widths.unwrap_or_else(|| entry_widths(packs, old, new));
     if let Some(r) = new.iter().find(|r| !widths.fits(r.pack, r.entry)) {
-        return Err(Error::Write(std::io::Error::other(format!(
-            "entry row (pack {}, entry {}) does not fit {widths:?}",
-            r.pack, r.entry
-        ))));
+        return Err(misfit_error(r, widths));
     }
     let old: Vec<_> = (old.iter())
         .map(|c| FileRows::new(c.index(), PackIndex::entry_row_in))
         .collect();
     let new = SliceRows(new);
-    let file_widths = Widths {
-        key_len,
-        value_len: widths.len,
-        entry: Some(widths),
-    };
-    write_rows(
-        out,
-        IndexKind::Entries,
-        Some(file_widths),
-        packs,
-        counts,
-        None,
-        count,
-        || {
-            let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
-            sources.extend(old.iter().map(|o| o as &dyn SortedRows<EntryRow>));
-            Merge::new(sources, false).map(move |row| EntryRowAs {
-                row,
-                widths,
-                key_len,
-            })
-        },
-    )
+    write_entry_rows(out, packs, counts, key_len, widths, count, || {
+        let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
+        sources.extend(old.iter().map(|o| o as &dyn SortedRows<EntryRow>));
+        Merge::new(sources, false)
+    })
 }

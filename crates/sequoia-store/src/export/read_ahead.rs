@@ -286,15 +286,12 @@ impl AdditionEntries {
             return Ok(None);
         };
         let (multi, path) = (&layer.rows, layer.rows_path.as_path());
-        // Location rows are read ahead from one layer only (a store written before v2
-        // packs, or with v1 packs): with more, walk with lookups.
-        if multi.kind() != IndexKind::Entries && snap.layers.len() > 1 {
-            return Ok(None);
-        }
         let layers: Vec<_> = (snap.layers.iter())
             .map(|l| (&l.rows, l.rows_path.as_path()))
             .collect();
-        if layers.iter().any(|(ix, _)| ix.kind() != IndexKind::Entries) && layers.len() > 1 {
+        // Location rows are read ahead from one layer only (a store written before v2
+        // packs, or with v1 packs): with more, walk with lookups.
+        if layers.len() > 1 && layers.iter().any(|(ix, _)| ix.kind() != IndexKind::Entries) {
             return Ok(None);
         }
         // Groups in key order; the first row of a key is its residues entry (it was written

@@ -6,10 +6,10 @@ use pack_format::{PackId, PackVersion, Representation, SequenceHash};
 use pack_index::{write_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{FinishedPack, PackRows, PutEntry};
 
-use crate::alias::{AliasRows, OldAliases};
+use crate::alias::AliasRows;
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
-use crate::layer::{merge_from, write_layer_rows, Layer, LayerRows};
+use crate::layer::{checked_aliases, merge_from, write_layer_rows, Layer, LayerRows};
 use crate::layout::{fsync_dir, io_err, write_atomically};
 use crate::snapshot::{index_error, Snapshot};
 
@@ -218,10 +218,7 @@ impl PackedSequenceStorage {
         for layer in merged {
             let path = &layer.rows_path;
             let ix = &layer.rows;
-            let checked = ix.check_buckets().map_err(|source| StoreError::Index {
-                path: path.clone(),
-                source,
-            })?;
+            let checked = layer.checked_rows()?;
             layer_packs.extend(ix.packs());
             layer_counts.add(&ix.counts());
             match &mut rows {
@@ -247,26 +244,10 @@ impl PackedSequenceStorage {
                     run.rows_path.display()
                 )));
             }
-            let checked = run
-                .rows
-                .check_buckets()
-                .map_err(index_error(&run.rows_path))?;
             summary.entries += run.rows.len();
-            old.push(checked);
+            old.push(run.checked_rows()?);
         }
-        let mut old_aliases = OldAliases::new();
-        for layer in alias_layers.iter().chain(runs) {
-            for (kind, (path, ix)) in &layer.aliases {
-                let checked = ix.check_buckets().map_err(|source| StoreError::Index {
-                    path: path.clone(),
-                    source,
-                })?;
-                old_aliases
-                    .entry(*kind)
-                    .or_default()
-                    .push((path.clone(), checked));
-            }
-        }
+        let old_aliases = checked_aliases(alias_layers.iter().chain(runs))?;
         let seq = snap.max_record_seq.map_or(0, |s| s + 1);
         let name = LayerName::new(seq);
         let (mut committed, mut counts) = match how {

@@ -15,11 +15,11 @@ use pack_format::{PackId, PackVersion, SequenceHash};
 use pack_index::{IndexCounts, IndexKind};
 use pack_io::{FinishedPack, PackRows};
 
-use crate::alias::{AliasRows, OldAliases};
+use crate::alias::AliasRows;
 use crate::commit_record::LayerName;
 use crate::error::StoreError;
-use crate::layer::{merge_within, write_layer_rows, Layer, LayerRows};
-use crate::snapshot::{index_error, PackSlot, Snapshot};
+use crate::layer::{checked_aliases, merge_within, write_layer_rows, Layer, LayerRows};
+use crate::snapshot::{PackSlot, Snapshot};
 
 use super::session::WriteSession;
 use super::PackedSequenceStorage;
@@ -37,12 +37,7 @@ impl Runs {
     /// The files of the runs' layers (never published: removed once a commit merged them,
     /// else leftovers of an interrupted commit for `gc`).
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        for layer in &self.view.layers {
-            files.push(layer.rows_path.clone());
-            files.extend(layer.aliases.values().map(|(p, _)| p.clone()));
-        }
-        files
+        self.view.layers.iter().flat_map(Layer::files).collect()
     }
 }
 
@@ -108,23 +103,12 @@ impl PackedSequenceStorage {
         let mut layer_ids = ids.clone();
         let mut layer_counts = counts;
         let mut old = Vec::new();
-        let mut old_aliases = OldAliases::new();
         for run in merged {
             layer_ids.extend(run.rows.packs());
             layer_counts.add(&run.rows.counts());
-            old.push(
-                run.rows
-                    .check_buckets()
-                    .map_err(index_error(&run.rows_path))?,
-            );
-            for (kind, (path, ix)) in &run.aliases {
-                let checked = ix.check_buckets().map_err(index_error(path))?;
-                old_aliases
-                    .entry(*kind)
-                    .or_default()
-                    .push((path.clone(), checked));
-            }
+            old.push(run.checked_rows()?);
         }
+        let old_aliases = checked_aliases(merged)?;
         layer_ids.sort_unstable();
         let n = rows.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
         write_layer_rows(
@@ -141,8 +125,7 @@ impl PackedSequenceStorage {
         let layer = Layer::open(&self.layout, name, n)?;
         // The merged runs' files go: never published, now in the new run.
         for run in runs.view.layers.drain(from..) {
-            let mut files = vec![run.rows_path.clone()];
-            files.extend(run.aliases.values().map(|(p, _)| p.clone()));
+            let files = run.files();
             drop(run);
             for path in files {
                 let _ = pack_io::fs::remove_file(&path);
