@@ -90,7 +90,7 @@ fn sizes(it: &mut std::slice::Iter<'_, String>, option: &str) -> Result<Vec<u64>
 }
 
 /// The bench's sections, in the order they run.
-const SECTIONS: [&str; 5] = ["real", "fixtures", "scale", "commits", "billion"];
+const SECTIONS: [&str; 6] = ["real", "fixtures", "scale", "commits", "billion", "s3"];
 
 impl Options {
     fn runs_section(&self, name: &str) -> bool {
@@ -697,6 +697,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if o.runs_section("commits") {
         layered_commits(&o, &bin, &out, fasta.as_deref(), &mut r)?;
+    }
+    if let (Some(fasta), true) = (&fasta, o.runs_section("s3")) {
+        crate::s3::bench(o.runs, &bin, &out, fasta, &mut r)?;
     }
     if series.len() >= 2 {
         let first = &series[0];

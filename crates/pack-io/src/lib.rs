@@ -26,6 +26,7 @@
 
 pub mod fs;
 mod reader;
+pub mod remote;
 mod rows;
 mod writer;
 

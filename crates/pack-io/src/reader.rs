@@ -73,6 +73,8 @@ pub struct PackReader {
     /// The outcome of checking the footer CRC, the first time an entry table row
     /// disagrees with what led a reader to it.
     footer_checked: OnceLock<Result<(), String>>,
+    /// Where the blocks of a remote pack's stub come from (`None`: the file is whole).
+    fetcher: Option<crate::remote::Fetcher>,
 }
 
 static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -122,8 +124,66 @@ impl PackReader {
             serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             dictionary: OnceLock::new(),
             footer_checked: OnceLock::new(),
+            fetcher: None,
         };
         Ok(reader)
+    }
+
+    /// Opens the remote pack `source` names through its stub beside `path`
+    /// ([`remote::stub_path`](crate::remote::stub_path)), making the stub first if there is
+    /// none (header, dictionary and footer fetched: see [`crate::remote`]). Blocks are
+    /// fetched as reads need them.
+    pub fn open_remote(
+        path: &Path,
+        source: std::sync::Arc<dyn crate::remote::RangeSource>,
+    ) -> Result<PackReader, Error> {
+        let stub = crate::remote::stub_path(path);
+        let remote_err = |source: std::io::Error| Error::Io {
+            path: PathBuf::from(&stub),
+            source,
+        };
+        let fetched_err = |e: std::io::Error| Error::Io {
+            path: PathBuf::from(source.name()),
+            source: e,
+        };
+        if !stub.exists()
+            && crate::remote::make_stub(path, &stub, source.as_ref()).map_err(fetched_err)?
+        {
+            return PackReader::open(path);
+        }
+        let mut reader = PackReader::open(&stub)?;
+        if reader.version == PackVersion::V2 {
+            reader.fetcher =
+                Some(crate::remote::Fetcher::new(&stub, source.clone()).map_err(remote_err)?);
+        }
+        Ok(reader)
+    }
+
+    /// Whether blocks are fetched from elsewhere as reads need them
+    /// ([`open_remote`](Self::open_remote)).
+    pub fn is_remote(&self) -> bool {
+        self.fetcher.is_some()
+    }
+
+    /// Fetches the blocks of `blocks` a remote pack's reader does not have yet, neighbours
+    /// in one request (nothing for a local pack). Reads fetch what they need themselves;
+    /// a caller about to read many blocks calls this first so that they arrive together.
+    pub fn fetch_blocks(&self, blocks: impl IntoIterator<Item = u32>) -> Result<(), Error> {
+        let Some(fetcher) = &self.fetcher else {
+            return Ok(());
+        };
+        let v2 = self.v2()?;
+        let mut wanted = Vec::new();
+        for b in blocks {
+            let info = v2.block_info(b).map_err(|e| self.format_err(e))?;
+            wanted.push((b, info.offset..info.offset + info.compressed_len as u64));
+        }
+        wanted.sort_unstable_by_key(|(b, _)| *b);
+        wanted.dedup_by_key(|(b, _)| *b);
+        fetcher.ensure(&wanted).map_err(|source| Error::Io {
+            path: PathBuf::from(fetcher.source.name()),
+            source,
+        })
     }
 
     /// The file.
@@ -141,9 +201,12 @@ impl PackReader {
         self.map.len() as u64
     }
 
-    /// The raw file bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.map
+    /// The raw file bytes (for a remote pack, every block is fetched first).
+    pub fn bytes(&self) -> Result<&[u8], Error> {
+        if self.fetcher.is_some() {
+            self.fetch_blocks(0..self.block_count()?)?;
+        }
+        Ok(&self.map)
     }
 
     /// The pack id written inside the pack (for v1 this decompresses the pack).
@@ -228,6 +291,9 @@ impl PackReader {
                 let key = (self.serial, location.block);
                 if cache.key != Some(key) {
                     cache.key = None;
+                    if self.fetcher.is_some() {
+                        self.fetch_blocks([location.block])?;
+                    }
                     let decoder = decoder_for(&mut cache.decoders, self.serial);
                     self.v2()?
                         .read_block(
@@ -350,6 +416,9 @@ impl PackReader {
     ) -> Result<(), E> {
         let t = *v2.trailer();
         let end = blocks.end.min(t.block_count);
+        if self.fetcher.is_some() {
+            self.fetch_blocks(blocks.start..end)?;
+        }
         let mut row = self.first_row_of_block(&v2, blocks.start)?;
         let end_row = self.first_row_of_block(&v2, end)?;
         for block in blocks.start..end {

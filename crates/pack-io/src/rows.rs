@@ -26,7 +26,7 @@ impl PackReader {
     /// for a v2 pack).
     pub fn index_rows(&self, id: PackId, with_crc: bool) -> Result<PackIndexRows, Error> {
         let crc = if with_crc {
-            crc32fast::hash(self.bytes())
+            crc32fast::hash(self.bytes()?)
         } else {
             0
         };

@@ -4,14 +4,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod target;
 
 use commands::{
-    compact, export, gc, get, import, info, rebuild_index, repack, serve, stats, verify,
+    compact, export, gc, get, import, info, rebuild_index, repack, serve, stats, sync, verify,
 };
+use target::{Access, Target};
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
 /// the parser thread to the others, and glibc's per-thread arenas serialise those frees on
@@ -52,9 +55,26 @@ pub(crate) fn purge_freed_memory_at_once() {
 #[derive(Parser)]
 #[command(name = "sequoia", version, about, long_about = None)]
 struct Cli {
-    /// Store directory [default: $SEQUOIA_STORE, else ~/.talaria/databases/sequences]
-    #[arg(long, global = true, env = "SEQUOIA_STORE", value_name = "DIR")]
-    store: Option<PathBuf>,
+    /// The store: a directory, file://PATH, or s3://BUCKET/PREFIX (credentials and endpoint
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+    /// AWS_ENDPOINT_URL; plain http only with AWS_ALLOW_HTTP=true) [default: $SEQUOIA_STORE,
+    /// else ~/.talaria/databases/sequences]
+    #[arg(long, global = true, env = "SEQUOIA_STORE", value_name = "DIR|URL")]
+    store: Option<String>,
+    /// Local cache of a store on object storage: its index files, and the parts of packs
+    /// read [default: $XDG_CACHE_HOME/sequoia, else ~/.cache/sequoia]
+    #[arg(long, global = true, env = "SEQUOIA_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Seconds a reader of a store on object storage trusts its last look at the newest
+    /// commit (0: look every time; writers always look)
+    #[arg(
+        long,
+        global = true,
+        env = "SEQUOIA_CACHE_TTL",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    cache_ttl: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,31 +115,28 @@ enum Command {
     /// temporary files of interrupted imports, packs a repack replaced, index files no
     /// commit record names. Never a file the store uses; refused while a writer runs.
     Gc(gc::Args),
+    /// Copy a store to another location (directory or s3://BUCKET/PREFIX, either way):
+    /// only the files the destination lacks, the commit record last, so that an
+    /// interrupted sync leaves the destination at its previous commit.
+    Sync(sync::Args),
 }
 
-fn default_store() -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".talaria/databases/sequences")
+impl Command {
+    fn access(&self) -> Access {
+        match self {
+            Command::Import(_)
+            | Command::RebuildIndex
+            | Command::Repack(_)
+            | Command::Compact
+            | Command::Gc(_) => Access::Write,
+            _ => Access::Read,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = cli.store.clone().unwrap_or_else(default_store);
-    let result = match cli.command {
-        Command::Import(args) => import::exec(&root, args),
-        Command::Get(args) => get::exec(&root, args),
-        Command::Info(args) => info::exec(&root, args),
-        Command::Export(args) => export::exec(&root, args),
-        Command::Stats(args) => stats::exec(&root, args),
-        Command::Serve(args) => serve::exec(&root, args),
-        Command::Verify => verify::exec(&root),
-        Command::RebuildIndex => rebuild_index::exec(&root),
-        Command::Repack(args) => repack::exec(&root, args),
-        Command::Compact => compact::exec(&root),
-        Command::Gc(args) => gc::exec(&root, args),
-    };
+    let result = run(cli);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -130,4 +147,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: Cli) -> std::io::Result<ExitCode> {
+    if let Command::Sync(args) = cli.command {
+        return sync::exec(args);
+    }
+    let store =
+        (cli.store.clone()).unwrap_or_else(|| target::default_store().display().to_string());
+    let ttl = Duration::from_secs(cli.cache_ttl);
+    let target = Target::resolve(&store, cli.cache.as_deref(), ttl, cli.command.access())?;
+    let target = &target;
+    let result = match cli.command {
+        Command::Import(args) => import::exec(target, args),
+        Command::Get(args) => get::exec(target, args),
+        Command::Info(args) => info::exec(target, args),
+        Command::Export(args) => export::exec(target, args),
+        Command::Stats(args) => stats::exec(target, args),
+        Command::Serve(args) => serve::exec(target, args),
+        Command::Verify => verify::exec(target),
+        Command::RebuildIndex => rebuild_index::exec(target),
+        Command::Repack(args) => repack::exec(target, args),
+        Command::Compact => compact::exec(target),
+        Command::Gc(args) => gc::exec(target, args),
+        Command::Sync(args) => sync::exec(args),
+    };
+    target.report_traffic();
+    result
 }

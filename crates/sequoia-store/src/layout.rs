@@ -2,8 +2,10 @@
 //! temporary name, fsync, rename, fsync of the directory.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use pack_io::fs::DurableFile;
+use pack_io::remote::RemotePacks;
 use std::path::{Path, PathBuf};
 
 use pack_format::PackId;
@@ -25,9 +27,15 @@ use crate::error::StoreError;
 /// ROOT/indices/multi-pack-index, alias-*.idx    the one layer of a store written before
 ///                                                layers (read, merged by the next commit)
 /// ```
+///
+/// A store that lives elsewhere (an object store) has a local directory too, its cache:
+/// index files and commit records are copied into it whole, packs are read through the
+/// remote object `remote` names (see [`pack_io::remote`]), and new files are written in it
+/// before they are uploaded.
 #[derive(Clone, Debug)]
 pub struct StoreLayout {
     root: PathBuf,
+    remote: Option<Arc<dyn RemotePacks>>,
 }
 
 /// Name of the multi-pack index file of a store written before layers.
@@ -38,7 +46,23 @@ impl StoreLayout {
     pub fn new(root: &Path) -> Self {
         StoreLayout {
             root: root.to_path_buf(),
+            remote: None,
         }
+    }
+
+    /// The layout of a store whose packs are read from `remote`, with `root` as its local
+    /// cache.
+    pub fn with_remote(root: &Path, remote: Arc<dyn RemotePacks>) -> Self {
+        StoreLayout {
+            root: root.to_path_buf(),
+            remote: Some(remote),
+        }
+    }
+
+    /// Where packs not in the local directory are read from, for a store that lives
+    /// elsewhere.
+    pub fn remote(&self) -> Option<&Arc<dyn RemotePacks>> {
+        self.remote.as_ref()
     }
 
     /// The store directory.

@@ -52,6 +52,7 @@ pub use error::StoreError;
 pub use gc::GcSummary;
 pub use ids::{accessions, header_answers_to, IdQuery, SequenceDigests, SequenceId};
 pub use import::{import_fasta, ImportError, ImportSummary};
+pub use lock::WriterLock;
 pub use pool::ordered_parallel;
 pub use rebuild::RebuildSummary;
 pub use repack::RepackSummary;

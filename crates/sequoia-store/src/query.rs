@@ -75,6 +75,16 @@ pub fn open_with_queries(
     texts: &[&str],
     threads: usize,
 ) -> Result<(PackedSequenceStorage, Vec<IdQuery>), QueryError> {
+    open_with_queries_in(&crate::layout::StoreLayout::new(root), texts, threads)
+}
+
+/// [`open_with_queries`] of the store `layout` describes (a store on object storage read
+/// through its cache, say).
+pub fn open_with_queries_in(
+    layout: &crate::layout::StoreLayout,
+    texts: &[&str],
+    threads: usize,
+) -> Result<(PackedSequenceStorage, Vec<IdQuery>), QueryError> {
     let parse = |part: &[&str]| -> Vec<Result<IdQuery, String>> {
         part.iter().map(|h| IdQuery::parse(h)).collect()
     };
@@ -84,7 +94,7 @@ pub fn open_with_queries(
             .chunks(part_len)
             .map(|part| scope.spawn(move || parse(part)))
             .collect();
-        let store = PackedSequenceStorage::open(root);
+        let store = PackedSequenceStorage::open_in(layout.clone());
         let parsed: Vec<_> = parts
             .into_iter()
             .map(|p| p.join().expect("identifier parsing does not panic"))

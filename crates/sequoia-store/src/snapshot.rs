@@ -28,6 +28,9 @@ pub(crate) fn index_error(path: &Path) -> impl FnOnce(pack_index::Error) -> Stor
 pub(crate) struct PackSlot {
     pub path: PathBuf,
     reader: OnceLock<Result<PackReader, String>>,
+    /// Where the pack is read from when `path` does not exist (a store that lives
+    /// elsewhere).
+    remote: Option<Arc<dyn pack_io::remote::RemotePacks>>,
 }
 
 impl PackSlot {
@@ -36,14 +39,41 @@ impl PackSlot {
         PackSlot {
             path,
             reader: OnceLock::new(),
+            remote: None,
+        }
+    }
+
+    /// The slot of pack `id` of the store `layout` describes: its local file, or for a
+    /// store that lives elsewhere its remote object when there is no local file.
+    pub fn of(layout: &StoreLayout, id: PackId) -> PackSlot {
+        PackSlot {
+            path: layout.pack_path(id),
+            reader: OnceLock::new(),
+            remote: layout.remote().cloned(),
         }
     }
 
     pub fn reader(&self) -> Result<&PackReader, String> {
         self.reader
-            .get_or_init(|| PackReader::open(&self.path).map_err(|e| e.to_string()))
+            .get_or_init(|| self.open().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| e.clone())
+    }
+
+    fn open(&self) -> Result<PackReader, pack_io::Error> {
+        match &self.remote {
+            Some(remote) if !self.path.exists() => {
+                let name = (self.path.file_name())
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let source = remote.pack(name).map_err(|source| pack_io::Error::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                PackReader::open_remote(&self.path, source)
+            }
+            _ => PackReader::open(&self.path),
+        }
     }
 }
 
@@ -149,7 +179,7 @@ impl Snapshot {
             let Some(name) = name.to_str() else { continue };
             if let Some(id) = pack_io::parse_pack_file_name(name) {
                 snap.see(id);
-                snap.packs.insert(id, Arc::new(PackSlot::new(item.path())));
+                snap.packs.insert(id, Arc::new(PackSlot::of(layout, id)));
             } else if let Some(id) = name
                 .strip_suffix(".tmp")
                 .and_then(pack_io::parse_pack_file_name)
@@ -204,6 +234,13 @@ impl Snapshot {
             .chain(ALIAS_KINDS.iter().map(|k| layout.alias_index_path(*k)))
             .filter(|p| p.exists());
         if let Some(record) = snap.record.clone() {
+            if layout.remote().is_some() {
+                // The packs of a store that lives elsewhere are where the record says.
+                for &id in &record.packs {
+                    snap.see(id);
+                    (snap.packs.entry(id)).or_insert_with(|| Arc::new(PackSlot::of(layout, id)));
+                }
+            }
             snap.superseded.extend(legacy);
             for &seq in &records {
                 if seq < record.seq {
@@ -249,7 +286,7 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut packs = self.packs.clone();
         for &id in added {
-            packs.insert(id, Arc::new(PackSlot::new(layout.pack_path(id))));
+            packs.insert(id, Arc::new(PackSlot::of(layout, id)));
         }
         let layers = (record.layers.iter())
             .map(|l| Layer::open(layout, l.name, l.rows))
@@ -620,6 +657,36 @@ impl Snapshot {
 
     /// Asks the CPU to start loading the block `loc` (of sequence `hash`) names, for a read
     /// of it soon after (a hint: a pack that cannot be opened is left to that read).
+    /// Fetches, for packs read from elsewhere, every block that `places` (sorted, each
+    /// with the index of its sequence in `hashes`) name, a pack at a time: neighbouring
+    /// blocks in one ranged request, several requests in flight, instead of one request
+    /// per block as the reads come to them. Nothing for local packs.
+    pub fn fetch_places(
+        &self,
+        hash_of: impl Fn(usize) -> SequenceHash,
+        places: &[(PackLocation, usize)],
+    ) -> Result<(), StoreError> {
+        let mut start = 0;
+        while start < places.len() {
+            let pack = places[start].0.pack;
+            let end = start + places[start..].partition_point(|(l, _)| l.pack == pack);
+            let hash = hash_of(places[start].1);
+            let reader = self.reader(&hash, pack)?;
+            if reader.is_remote() {
+                let blocks = places[start..end].iter().map(|(l, _)| l.block);
+                reader
+                    .fetch_blocks(blocks)
+                    .map_err(|e| StoreError::PackUnavailable {
+                        hash,
+                        pack,
+                        reason: e.to_string(),
+                    })?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     pub fn prefetch(&self, hash: &SequenceHash, loc: &PackLocation) {
         if let Ok(reader) = self.reader(hash, loc.pack) {
             reader.prefetch(loc);

@@ -503,10 +503,18 @@ impl PackedSequenceStorage {
             out.index = Ok(None);
             return out;
         }
+        // Only v1 packs have index files; a v1 pack is read whole (fetched whole if remote).
+        let whole = match reader.bytes() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                out.index = Err(e.to_string());
+                return out;
+            }
+        };
         out.index = pack_index::open(&idx_path)
             .and_then(|ix| ix.verify().map(|_| ix))
             .map(|ix| {
-                let computed = crc32fast::hash(reader.bytes());
+                let computed = crc32fast::hash(whole);
                 // Another kind of index under a pack index's name does not describe the
                 // pack (below); its rows are not location rows.
                 let locations = ix.as_locations().ok();

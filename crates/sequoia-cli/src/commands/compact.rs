@@ -1,12 +1,12 @@
 //! `sequoia compact`: merge every index layer into one.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use super::{fail, open_existing_writer, Result};
+use super::{fail, Result};
+use crate::target::Target;
 
-pub fn exec(root: &Path) -> Result<ExitCode> {
-    let store = open_existing_writer(root)?;
+pub fn exec(target: &Target) -> Result<ExitCode> {
+    let store = target.open_existing_writer()?;
     let started = std::time::Instant::now();
     let s = store.compact().map_err(fail)?;
     if s.layers_after == s.layers_before {
@@ -23,5 +23,6 @@ pub fn exec(root: &Path) -> Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
+    target.publish()?;
     Ok(ExitCode::SUCCESS)
 }

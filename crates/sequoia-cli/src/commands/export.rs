@@ -1,12 +1,10 @@
 //! `sequoia export`: the whole store as FASTA, in store order.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::PackedSequenceStorage;
-
 use super::{cores, fail, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,13 +19,13 @@ pub struct Args {
     threads: Option<u16>,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let Args {
         dedup,
         width,
         threads,
     } = args;
-    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let store = target.open()?;
     let threads = threads.map_or_else(cores, usize::from);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -1,20 +1,27 @@
 //! `sequoia gc`: delete the files that are not part of the store.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use super::{fail, open_existing_writer, Result};
+use super::{fail, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// List what would be deleted, delete nothing.
     #[arg(long)]
     dry_run: bool,
+    /// On object storage (which has no lock), keep unused objects written less than this
+    /// many seconds ago: they may be the uploads of a commit another process is making.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    grace: u64,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
-    let store = open_existing_writer(root)?;
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
+    if let Some(remote) = target.remote() {
+        return remote_gc(target, remote, &args);
+    }
+    let store = target.open_existing_writer()?;
     let s = store.gc(args.dry_run).map_err(fail)?;
     let mut out = std::io::stdout().lock();
     let verb = if s.dry_run { "would delete" } else { "deleted" };
@@ -27,6 +34,42 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         s.files.len(),
         s.bytes,
         s.bytes as f64 / 1e6
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gc` of a store on object storage: the objects its newest commit does not name.
+fn remote_gc(
+    target: &Target,
+    remote: &sequoia_remote::RemoteStore,
+    args: &Args,
+) -> Result<ExitCode> {
+    let grace = std::time::Duration::from_secs(args.grace);
+    let s = remote.gc(args.dry_run, grace).map_err(fail)?;
+    let mut out = std::io::stdout().lock();
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for (rel, len) in &s.deleted {
+        writeln!(out, "{verb} {} ({len} bytes)", remote.client().url_of(rel))?;
+    }
+    for (rel, len) in &s.young {
+        writeln!(
+            out,
+            "kept {} ({len} bytes): written less than {} s ago (--grace)",
+            remote.client().url_of(rel),
+            args.grace
+        )?;
+    }
+    let bytes: u64 = s.deleted.iter().map(|(_, n)| n).sum();
+    writeln!(
+        out,
+        "{verb} {} objects of {}, {bytes} bytes ({:.1} MB)",
+        s.deleted.len(),
+        target.name(),
+        bytes as f64 / 1e6
     )?;
     Ok(ExitCode::SUCCESS)
 }

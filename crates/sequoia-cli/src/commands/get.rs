@@ -1,12 +1,12 @@
 //! `sequoia get`: FASTA of the sequences (or regions) that identifiers name, in input order.
 
 use std::io::{BufWriter, Read, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::query::{answer_fasta, open_with_queries, Answer, QueryError};
+use sequoia_store::query::{answer_fasta, open_with_queries_in, Answer, QueryError};
 
 use super::{cores, fail, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +21,7 @@ pub struct Args {
     width: usize,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     // The key file is read whole and its lines borrowed, not copied one `String` each.
     let mut text = String::new();
     if let Some(path) = &args.keys {
@@ -39,7 +39,9 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         return Err(fail("give at least one ID or --keys FILE"));
     }
     // Every identifier is read before anything is printed: a malformed one is an error.
-    let (store, queries) = open_with_queries(root, &texts, cores()).map_err(query_error)?;
+    target.check_exists()?;
+    let (store, queries) =
+        open_with_queries_in(target.layout(), &texts, cores()).map_err(query_error)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut missing = 0usize;

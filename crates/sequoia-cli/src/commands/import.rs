@@ -1,12 +1,12 @@
 //! `sequoia import`: FASTA files into the store, committed together or not at all.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use sequoia_store::fasta::open_input;
-use sequoia_store::{import_fasta, ImportSummary, PackedSequenceStorage};
+use sequoia_store::{import_fasta, ImportSummary};
 
 use super::{fail, progress_bar, PackArgs, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,7 +20,7 @@ pub struct Args {
     files: Vec<String>,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let Args {
         source,
         packs,
@@ -29,7 +29,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
     let options = packs.options();
     let files = &files;
     crate::purge_freed_memory_at_once();
-    let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
+    let store = target.open_writer(options)?;
     let mut total = ImportSummary::default();
     for file in files {
         let name = if file == "-" {
@@ -66,6 +66,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
     store
         .commit()
         .map_err(|e| fail(format!("commit failed: {e}")))?;
+    target.publish()?;
     total.seconds += started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} records: {} new sequences, {} new representations, {:.1} MB in {:.2} s ({:.0} records/s)",

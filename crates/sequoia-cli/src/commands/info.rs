@@ -1,12 +1,12 @@
 //! `sequoia info`: a sequence's length, digests and representations.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::{PackedSequenceStorage, SequenceDigests, SequenceId};
+use sequoia_store::{SequenceDigests, SequenceId};
 
 use super::{fail, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +18,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let (ids, json) = (&args.ids, args.json);
     let parsed = ids
         .iter()
@@ -30,7 +30,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<SequenceId>>>()?;
-    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let store = target.open()?;
     let mut missing = 0usize;
     let mut all = Vec::new();
     let stdout = std::io::stdout();

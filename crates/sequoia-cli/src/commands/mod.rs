@@ -17,6 +17,7 @@ pub mod rebuild_index;
 pub mod repack;
 pub mod serve;
 pub mod stats;
+pub mod sync;
 pub mod verify;
 
 pub type Result<T> = std::result::Result<T, std::io::Error>;
@@ -71,18 +72,6 @@ impl PackArgs {
             ..StoreOptions::default()
         }
     }
-}
-
-/// A writer of the store at `root`, which must exist (`open_writer` would create one).
-pub fn open_existing_writer(
-    root: &std::path::Path,
-) -> Result<sequoia_store::PackedSequenceStorage> {
-    if !root.join("indices").is_dir() {
-        return Err(fail(sequoia_store::StoreError::NoStore {
-            path: root.to_path_buf(),
-        }));
-    }
-    sequoia_store::PackedSequenceStorage::open_writer(root, StoreOptions::default()).map_err(fail)
 }
 
 /// How `stats` and `verify` name a file in the store's directories that is not the store's.

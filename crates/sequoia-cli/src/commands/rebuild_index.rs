@@ -1,20 +1,19 @@
 //! `sequoia rebuild-index`: every index file recreated from the packs alone.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::PackedSequenceStorage;
-
 use super::{fail, Result};
+use crate::target::Target;
 
-pub fn exec(root: &Path) -> Result<ExitCode> {
-    let store = PackedSequenceStorage::open_for_repair(root).map_err(fail)?;
+pub fn exec(target: &Target) -> Result<ExitCode> {
+    let store = target.open_for_repair()?;
     let s = store.rebuild_index().map_err(fail)?;
     eprintln!(
         "rebuilt indexes of {} packs ({} entries)",
         s.packs.len(),
         s.entries
     );
+    target.publish()?;
     for p in &s.skipped {
         eprintln!("skipped unreadable pack: {p}");
     }

@@ -1,11 +1,9 @@
 //! `sequoia repack`: every pack rewritten with one entry per sequence.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::PackedSequenceStorage;
-
 use super::{fail, PackArgs, Result};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,12 +11,12 @@ pub struct Args {
     packs: PackArgs,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let options = args.packs.options();
-    let store = PackedSequenceStorage::open_writer(root, options).map_err(fail)?;
+    let store = target.open_writer(options)?;
     eprintln!(
         "repacking {} (every sequence is read and written again)",
-        root.display()
+        target.name()
     );
     let s = store.repack().map_err(fail)?;
     if s.old_packs.is_empty() {
@@ -34,7 +32,8 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         s.new_packs.len(),
         s.new_pack_bytes as f64 / 1e6
     );
-    let layout = sequoia_store::layout::StoreLayout::new(root);
+    target.publish()?;
+    let layout = target.layout();
     eprintln!("these files are no longer part of the store; `sequoia gc` deletes them:");
     for id in &s.old_packs {
         for path in [layout.pack_path(*id), layout.pack_index_path(*id)] {

@@ -1,12 +1,13 @@
 //! `sequoia serve`: the GA4GH refget API over HTTP (`sequoia-server`).
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::PackedSequenceStorage;
-
 use super::{fail, Result};
+use crate::target::Target;
+
+/// How often `serve` on a store on object storage looks for commits made elsewhere.
+const REMOTE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +22,7 @@ pub struct Args {
     threads: Option<usize>,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let (listen, log, threads) = (args.listen.as_str(), args.log.as_str(), args.threads);
     let level: tracing::Level = log.parse().map_err(|_| {
         fail(format!(
@@ -33,7 +34,16 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let store = std::sync::Arc::new(PackedSequenceStorage::open(root).map_err(fail)?);
+    let store = std::sync::Arc::new(target.open()?);
+    if let Some(remote) = target.remote().cloned() {
+        // Commits made elsewhere reach the cache, where the server's watcher sees them.
+        std::thread::spawn(move || loop {
+            std::thread::sleep(REMOTE_POLL);
+            if let Err(e) = remote.refresh(std::time::Duration::ZERO) {
+                tracing::warn!("cannot look for new commits: {e}");
+            }
+        });
+    }
     for p in store.problems() {
         tracing::warn!("{}: {}", p.path.display(), p.reason);
     }
@@ -50,7 +60,7 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
         // The first line of standard output: scripts and tests read the port from it.
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!("serving {} on http://{addr}", root.display());
+        tracing::info!("serving {} on http://{addr}", target.name());
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -1,12 +1,12 @@
 //! `sequoia stats`: what the store holds, as text or JSON.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::{IndexKind, PackedSequenceStorage};
+use sequoia_store::IndexKind;
 
 use super::{fail, Result, LEFTOVER_NOTE};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,12 +39,12 @@ struct StatsJson {
     problems: Vec<String>,
 }
 
-pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
+pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let json = args.json;
-    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+    let store = target.open()?;
     let s = store.stats().map_err(fail)?;
-    let j = StatsJson {
-        store: root.display().to_string(),
+    let mut j = StatsJson {
+        store: target.name().to_string(),
         packs: s.packs,
         v1_packs: s.v1_packs,
         sequences: s.sequences,
@@ -75,6 +75,16 @@ pub fn exec(root: &Path, args: Args) -> Result<ExitCode> {
             .map(|p| format!("{}: {}", p.path.display(), p.reason))
             .collect(),
     };
+    if let Some(remote) = target.remote() {
+        // What is reclaimable is in the bucket, not in the cache.
+        let left = remote.leftovers().map_err(fail)?;
+        j.leftovers = (left.objects.iter())
+            .filter(|(rel, _)| !rel.starts_with("indices/commit-"))
+            .map(|(rel, _)| remote.client().url_of(rel))
+            .collect();
+        j.superseded_files = left.objects.len() - j.leftovers.len();
+        j.reclaimable_bytes = left.bytes();
+    }
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &j).map_err(fail)?;

@@ -1,15 +1,13 @@
 //! `sequoia verify`: every pack and index re-read, every sequence re-hashed.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use sequoia_store::PackedSequenceStorage;
-
 use super::{fail, progress_bar, Result, LEFTOVER_NOTE};
+use crate::target::Target;
 
-pub fn exec(root: &Path) -> Result<ExitCode> {
-    let store = PackedSequenceStorage::open(root).map_err(fail)?;
+pub fn exec(target: &Target) -> Result<ExitCode> {
+    let store = target.open()?;
     let total = store.stats().map_err(fail)?.pack_bytes;
     let bar = progress_bar(Some(total));
     bar.set_message("verify");

@@ -257,6 +257,9 @@ impl PackedSequenceStorage {
         }
         // Sorted by place, each sequence's entries keep their order (`locations` sorts them).
         places.sort_unstable();
+        if self.layout.remote().is_some() {
+            snap.fetch_places(|n| named[n].1, &places)?;
+        }
         let mut records: Vec<FoundBuffers> = Vec::new();
         records.resize_with(named.len(), FoundBuffers::default);
         CACHE.with(|c| -> Result<(), StoreError> {

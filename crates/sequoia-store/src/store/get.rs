@@ -149,6 +149,9 @@ impl PackedSequenceStorage {
         // gets a cache of its own).
         let mut cache = CACHE.with(|c| c.take());
         let result = (|| {
+            if self.layout.remote().is_some() {
+                snap.fetch_places(|i| hashes[i], places)?;
+            }
             for (j, &(loc, i)) in places.iter().enumerate() {
                 if let Some(&(ahead, k)) = places.get(j + PREFETCH_AHEAD) {
                     // The keys are visited out of their order, the blocks with gaps between

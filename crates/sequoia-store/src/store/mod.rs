@@ -126,10 +126,15 @@ pub struct PackedSequenceStorage {
 impl PackedSequenceStorage {
     /// Opens an existing store for reading.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        let layout = StoreLayout::new(root);
+        Self::open_in(StoreLayout::new(root))
+    }
+
+    /// Opens an existing store for reading, laid out as `layout` says (a store that lives
+    /// elsewhere, read through its local cache: [`StoreLayout::with_remote`]).
+    pub fn open_in(layout: StoreLayout) -> Result<Self, StoreError> {
         if !layout.packs_dir().is_dir() || !layout.indices_dir().is_dir() {
             return Err(StoreError::NoStore {
-                path: root.to_path_buf(),
+                path: layout.root().to_path_buf(),
             });
         }
         let snapshot = Snapshot::open(&layout)?;
@@ -146,18 +151,32 @@ impl PackedSequenceStorage {
     ///
     /// [`rebuild_index`]: PackedSequenceStorage::rebuild_index
     pub fn open_writer(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let store = Self::open_writer_unchecked(root, options)?;
+        Self::open_writer_in(StoreLayout::new(root), options)
+    }
+
+    /// Like [`open_writer`](Self::open_writer), laid out as `layout` says. For a store that
+    /// lives elsewhere the commit is made in the local cache, and publishing it is the
+    /// caller's (`sequoia-remote`).
+    pub fn open_writer_in(layout: StoreLayout, options: StoreOptions) -> Result<Self, StoreError> {
+        let store = Self::open_writer_unchecked(layout, options)?;
         store.snapshot().sound_for_writing()?;
         Ok(store)
     }
 
     /// Like [`open_writer`](Self::open_writer) but accepts damaged indexes (for repair).
     pub fn open_for_repair(root: &Path) -> Result<Self, StoreError> {
-        Self::open_writer_unchecked(root, StoreOptions::default())
+        Self::open_for_repair_in(StoreLayout::new(root))
     }
 
-    fn open_writer_unchecked(root: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let layout = StoreLayout::new(root);
+    /// Like [`open_for_repair`](Self::open_for_repair), laid out as `layout` says.
+    pub fn open_for_repair_in(layout: StoreLayout) -> Result<Self, StoreError> {
+        Self::open_writer_unchecked(layout, StoreOptions::default())
+    }
+
+    fn open_writer_unchecked(
+        layout: StoreLayout,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
         for dir in [
             layout.root().to_path_buf(),
             layout.packs_dir(),
@@ -186,7 +205,13 @@ impl PackedSequenceStorage {
             StagedRecord::write(&layout, &CommitRecord::default())?.publish()?;
             snapshot = Snapshot::open(&layout)?;
         }
-        let next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
+        let mut next_pack_id = snapshot.max_id_seen.map_or(0, |m| m + 1);
+        if let Some(remote) = layout.remote() {
+            // Packs of failed writers are in the remote store too, under no commit: new
+            // packs are numbered past them.
+            let listed = remote.pack_ids().map_err(io_err(layout.root()))?;
+            next_pack_id = (listed.into_iter().map(|m| m + 1)).fold(next_pack_id, u32::max);
+        }
         Ok(PackedSequenceStorage {
             layout,
             options,

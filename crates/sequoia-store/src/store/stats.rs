@@ -88,8 +88,17 @@ impl PackedSequenceStorage {
             ..StoreStats::default()
         };
         for slot in snap.packs.values() {
-            let meta = std::fs::metadata(&slot.path).map_err(io_err(&slot.path))?;
-            stats.pack_bytes += meta.len();
+            stats.pack_bytes += match std::fs::metadata(&slot.path) {
+                Ok(meta) => meta.len(),
+                // A pack of a store on object storage that the cache does not hold whole.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && self.layout.remote().is_some() =>
+                {
+                    slot.reader().map_err(StoreError::Corrupt)?.file_len()
+                }
+                Err(e) => return Err(io_err(&slot.path)(e)),
+            };
             if matches!(slot.reader().map(|r| r.version()), Ok(PackVersion::V1)) {
                 stats.v1_packs += 1;
             }
