@@ -33,8 +33,8 @@ mod writer;
 pub use reader::{BlockCache, PackReader};
 pub use rows::PackIndexRows;
 pub use writer::{
-    FinishedPack, PackRows, PackWriter, PackWriterConfig, PutEntry, ADDITIONS_BLOCK_SIZE,
-    DICTIONARY_BLOCK_SIZE,
+    FinishedPack, PackClosedHook, PackRows, PackWriter, PackWriterConfig, PutEntry,
+    ADDITIONS_BLOCK_SIZE, DICTIONARY_BLOCK_SIZE,
 };
 
 use std::path::PathBuf;

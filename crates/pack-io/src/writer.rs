@@ -27,6 +27,21 @@ pub struct PutEntry {
     pub representations: Vec<Representation>,
 }
 
+/// Called by the writer thread with each pack it closes (fsynced under its temporary
+/// name, the path given): a store on object storage starts uploading it there. It must
+/// be quick (send the pack on, do not upload in it).
+#[derive(Clone)]
+pub struct PackClosedHook(pub std::sync::Arc<PackClosedFn>);
+
+/// What a [`PackClosedHook`] calls: the pack's id and its (temporary) path.
+pub type PackClosedFn = dyn Fn(PackId, &Path) + Send + Sync;
+
+impl std::fmt::Debug for PackClosedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PackClosedHook")
+    }
+}
+
 /// How packs are written.
 #[derive(Clone, Debug)]
 pub struct PackWriterConfig {
@@ -57,6 +72,8 @@ pub struct PackWriterConfig {
     pub additions_block_size: usize,
     /// Entry bytes a dictionary is trained on (`TRAINING_BYTES`).
     pub training_bytes: usize,
+    /// Told of every pack closed, once it is fsynced.
+    pub on_closed: Option<PackClosedHook>,
 }
 
 /// Default block size with a dictionary (see docs/format.md).
@@ -93,6 +110,7 @@ impl PackWriterConfig {
             dictionary_block_size: DICTIONARY_BLOCK_SIZE,
             additions_block_size: ADDITIONS_BLOCK_SIZE,
             training_bytes: TRAINING_BYTES,
+            on_closed: None,
         }
     }
 }
@@ -595,6 +613,9 @@ impl WriterState {
         })?;
         let file_len = file.len();
         let crc32 = file.crc32();
+        if let Some(hook) = &self.config.on_closed {
+            (hook.0)(pack.id, &path);
+        }
         self.done.push(FinishedPack {
             id: pack.id,
             temp_path: path,

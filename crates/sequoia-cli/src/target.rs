@@ -25,6 +25,8 @@ pub struct Target {
     /// The newest commit when the command started (object storage only).
     base: Option<u64>,
     name: String,
+    /// Uploads of the packs a writer closed, under way (object storage only).
+    early: std::sync::Mutex<Option<sequoia_remote::EarlyUploads>>,
 }
 
 impl Target {
@@ -43,6 +45,7 @@ impl Target {
                 layout: StoreLayout::new(&root),
                 remote: None,
                 base: None,
+                early: Default::default(),
             }),
             Location::S3 { bucket, prefix } => {
                 let cache_root =
@@ -59,6 +62,7 @@ impl Target {
                     layout: remote.layout(),
                     remote: Some(remote),
                     base,
+                    early: Default::default(),
                 })
             }
         }
@@ -108,8 +112,14 @@ impl Target {
         PackedSequenceStorage::open_in(self.layout.clone()).map_err(fail)
     }
 
-    /// A writer, creating the store if there is none.
-    pub fn open_writer(&self, options: StoreOptions) -> Result<PackedSequenceStorage> {
+    /// A writer, creating the store if there is none. On object storage, each pack it
+    /// closes is uploaded at once, while the writer goes on.
+    pub fn open_writer(&self, mut options: StoreOptions) -> Result<PackedSequenceStorage> {
+        if let Some(remote) = &self.remote {
+            let (hook, uploads) = remote.upload_as_closed();
+            options.on_pack_closed = Some(hook);
+            *self.early.lock().unwrap_or_else(|p| p.into_inner()) = Some(uploads);
+        }
         PackedSequenceStorage::open_writer_in(self.layout.clone(), options).map_err(fail)
     }
 
@@ -137,7 +147,8 @@ impl Target {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
-        if let Some(seq) = remote.publish(self.base).map_err(fail)? {
+        let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(seq) = remote.publish(self.base, early).map_err(fail)? {
             eprintln!("published commit {seq} to {}", remote.url());
         }
         Ok(())

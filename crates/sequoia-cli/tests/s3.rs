@@ -412,6 +412,8 @@ const DROP: u8 = 1;
 const UNAVAILABLE: u8 = 2;
 /// Forwards, cutting the answer after its first 600 bytes.
 const TRUNCATE: u8 = 3;
+/// Forwards, waiting 100 ms before each piece of an answer.
+const SLOW: u8 = 4;
 
 /// A TCP proxy on loopback in front of the S3 server that injects faults.
 struct Proxy {
@@ -530,7 +532,20 @@ fn serve_one(
                 let _ = client.write_all(&buf[..got]);
                 let _ = client.shutdown(std::net::Shutdown::Both);
             } else {
-                let _ = std::io::copy(&mut server, &mut client);
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    match server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if mode == SLOW {
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                            if client.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
                 let _ = client.shutdown(std::net::Shutdown::Both);
             }
             let _ = up.join();
@@ -632,6 +647,28 @@ fn faults_end_in_a_clear_error_naming_the_object_and_the_store_stays_at_its_last
     proxy.set(FORWARD);
     assert!(!via("fresh3", &["get", "three000001"]).status.success());
     assert!(via("fresh3", &["get", "two000499"]).status.success());
+
+    // Slow answers: slower, whole.
+    proxy.set(SLOW);
+    let slow = fasta(tmp.path(), "slow", 200);
+    let started = Instant::now();
+    let out = via("w", &["import", slow.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "slow answers: import took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let out = via("fresh9", &["get", "slow000199"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    proxy.set(FORWARD);
 
     // Truncated answers: never wrong data; an error or the right answer.
     let want = text(&ok(

@@ -219,15 +219,35 @@ impl RemoteStore {
     /// number exists. Returns the published number, or `None` when the cache holds no
     /// commit past `base`. On a lost race, the cache is put back to `base` and
     /// [`RemoteError::Conflict`] returned.
-    pub fn publish(&self, base: Option<u64>) -> Result<Option<u64>, RemoteError> {
+    pub fn publish(
+        &self,
+        base: Option<u64>,
+        early: Option<crate::EarlyUploads>,
+    ) -> Result<Option<u64>, RemoteError> {
         let layout = self.cache_layout();
+        let early = early.map(crate::EarlyUploads::finish);
         let Some(&top) = list_commit_records(&layout)?.first() else {
             return Ok(None);
         };
         if Some(top) <= base {
-            return Ok(None);
+            return early.transpose().map(|_| None);
         }
         let record = read_commit_record(&layout, top)?;
+        // This commit's packs: those its record lists that the commit it started from
+        // did not.
+        let before: HashSet<u32> = match base {
+            Some(b) if layout.commit_record_path(b).exists() => {
+                read_commit_record(&layout, b)?.packs.into_iter().collect()
+            }
+            _ => HashSet::new(),
+        };
+        let made: Vec<u32> = (record.packs.iter().copied())
+            .filter(|id| !before.contains(id))
+            .collect();
+        if let Some(Err(e)) = early {
+            self.roll_back(&layout, top, &made);
+            return Err(e);
+        }
         let remote_packs: HashSet<String> = self
             .client
             .list("packs")?
@@ -298,16 +318,20 @@ impl RemoteStore {
                 Ok(Some(top))
             }
             Err(e) => {
-                // The cache goes back to the store's state: the unpublished record and
-                // the packs of this commit (whose names another writer may take) leave it.
-                let _ = std::fs::remove_file(layout.commit_record_path(top));
-                for id in ours {
-                    let _ = std::fs::remove_file(layout.pack_path(id));
-                }
-                let _ = std::fs::remove_file(self.cache.join(REFRESHED));
+                self.roll_back(&layout, top, &made);
                 Err(e)
             }
         }
+    }
+
+    /// Puts the cache back to the store's state after commit `top` failed to publish: its
+    /// record and its packs (whose names another writer may take) leave the cache.
+    fn roll_back(&self, layout: &StoreLayout, top: u64, made: &[u32]) {
+        let _ = std::fs::remove_file(layout.commit_record_path(top));
+        for &id in made {
+            let _ = std::fs::remove_file(layout.pack_path(id));
+        }
+        let _ = std::fs::remove_file(self.cache.join(REFRESHED));
     }
 }
 

@@ -20,6 +20,7 @@ mod client;
 mod gc;
 mod packs;
 mod sync;
+mod upload;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub use client::{Created, Listed, ObjectClient, Traffic};
 pub use gc::{RemoteGc, RemoteLeftovers};
 pub use packs::PackObjects;
 pub use sync::{sync, SyncSummary};
+pub use upload::EarlyUploads;
 
 /// Where a store is: a local directory or a prefix in a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -72,8 +72,11 @@ fn of_two_writers_on_one_commit_number_one_wins_and_the_other_applies_later() {
     assert_eq!((base_a, base_b), (None, None));
     let from_a = commit_in_cache(&a, 1, 50);
     let from_b = commit_in_cache(&b, 2, 40);
-    let won = a.publish(base_a).unwrap().expect("a commit to publish");
-    let lost = b.publish(base_b);
+    let won = a
+        .publish(base_a, None)
+        .unwrap()
+        .expect("a commit to publish");
+    let lost = b.publish(base_b, None);
     assert!(
         matches!(lost, Err(RemoteError::Conflict { .. })),
         "the second publisher of one number must lose: {lost:?}"
@@ -89,7 +92,10 @@ fn of_two_writers_on_one_commit_number_one_wins_and_the_other_applies_later() {
     assert_eq!(base_b, Some(won));
     let again = commit_in_cache(&b, 2, 40);
     assert_eq!(again, from_b);
-    let second = b.publish(base_b).unwrap().expect("a commit to publish");
+    let second = b
+        .publish(base_b, None)
+        .unwrap()
+        .expect("a commit to publish");
     assert_eq!(second, won + 1);
     let r = reader(&caches.path().join("r2"), &bucket, &prefix);
     assert!(from_a
@@ -130,7 +136,7 @@ fn eight_racing_publishers_make_exactly_one_commit() {
                 let barrier = barrier.clone();
                 s.spawn(move || {
                     barrier.wait();
-                    r.publish(*base)
+                    r.publish(*base, None)
                 })
             })
             .collect();

@@ -80,6 +80,9 @@ pub struct StoreOptions {
     /// commit merges (v2 packs over layers of entry rows; others hold everything until the
     /// commit). Default [`RUN_SEQUENCES`].
     pub run_sequences: usize,
+    /// Told of every pack a write session closes, fsynced under its temporary name (a
+    /// store on object storage uploads it while the import goes on).
+    pub on_pack_closed: Option<pack_io::PackClosedHook>,
 }
 
 impl Default for StoreOptions {
@@ -91,6 +94,7 @@ impl Default for StoreOptions {
             level: None,
             additions_limit: ADDITIONS_LIMIT,
             run_sequences: RUN_SEQUENCES,
+            on_pack_closed: None,
         }
     }
 }

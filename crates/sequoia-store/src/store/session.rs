@@ -219,6 +219,7 @@ impl PackedSequenceStorage {
             config.dictionary_block_size = size;
         }
         config.level = self.options.level;
+        config.on_closed = self.options.on_pack_closed.clone();
         config
     }
 
