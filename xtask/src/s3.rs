@@ -355,6 +355,71 @@ pub(crate) fn bench(
         ),
     );
     let _ = std::fs::remove_dir_all(&cache);
+    samtools_anchor(runs, out, &server, r)
+}
+
+/// htslib's `samtools faidx` on the de-duplicated FASTA in the same bucket: each process
+/// downloads the whole `.fai`, then reads the record by an open-ended range.
+fn samtools_anchor(
+    runs: usize,
+    out: &std::path::Path,
+    server: &Seaweed,
+    r: &mut crate::bench::Report,
+) -> Result<(), String> {
+    use crate::bench::{sh, Stat};
+    let fa = out.join("protein_all.dedup.fa");
+    if !fa.exists() || sh("command -v samtools").is_err() {
+        println!(
+            "anchor samtools faidx s3: skipped (needs samtools and {})",
+            fa.display()
+        );
+        return Ok(());
+    }
+    let fai = out.join("protein_all.dedup.fa.fai");
+    if !fai.exists() {
+        sh(&format!("samtools faidx {}", fa.display()))?;
+    }
+    for (k, v) in server.env() {
+        // SAFETY (edition 2021: safe): xtask is one thread here.
+        std::env::set_var(k, v);
+    }
+    let prefix = format!("anchor-{}", std::process::id());
+    let client = sequoia_remote::ObjectClient::s3(BUCKET, &prefix).map_err(|e| e.to_string())?;
+    for file in [&fa, &fai] {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        client.upload(name, file).map_err(|e| e.to_string())?;
+    }
+    let fai_text = std::fs::read_to_string(&fai).map_err(|e| e.to_string())?;
+    let name = (fai_text.lines().nth(12_345))
+        .and_then(|l| l.split('\t').next())
+        .ok_or("short .fai")?
+        .to_string();
+    let hts = format!(
+        "AWS_ACCESS_KEY_ID={KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET} HTS_S3_HOST=127.0.0.1:{PORT} HTS_S3_ADDRESS_STYLE=path"
+    );
+    let url = format!("s3+http://{BUCKET}/{prefix}/protein_all.dedup.fa");
+    let mut t = Vec::new();
+    for _ in 0..runs.max(3) {
+        let (secs, o) = sh(&format!("{hts} samtools faidx {url} '{name}'"))?;
+        if !String::from_utf8_lossy(&o.stdout).starts_with('>') {
+            return Err(format!("samtools faidx {url} {name}: no record"));
+        }
+        t.push(secs);
+    }
+    let fai_bytes = fai_text.len();
+    r.timed(
+        "anchor_samtools_s3_get",
+        "anchor: samtools faidx s3+http:// one record (new process): gets/s",
+        Stat::of(t),
+        1.0,
+        "1/s",
+        &format!(
+            "downloads the whole .fai ({fai_bytes} bytes) each time, then an open-ended range"
+        ),
+    );
     Ok(())
 }
 

@@ -128,8 +128,11 @@ impl Fetcher {
         })
     }
 
-    /// Fetches the blocks of `wanted` (block number and its byte range in the pack) this
-    /// reader has not fetched yet, neighbours in one range, and writes them into the stub.
+    /// Fetches the blocks of `wanted` (block number and its byte range in the pack, in
+    /// block order) this reader has not fetched yet and writes them into the stub.
+    /// Missing blocks less than [`GAP`] apart are fetched as one range, the blocks between
+    /// them too (all then count as fetched): one request costs more than a MiB of
+    /// transfer on any link object storage is reached over.
     pub fn ensure(&self, wanted: &[(u32, Range<u64>)]) -> std::io::Result<()> {
         let missing: Vec<&(u32, Range<u64>)> = {
             let present = self.present.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,14 +146,18 @@ impl Fetcher {
         if missing.is_empty() {
             return Ok(());
         }
-        // Neighbouring blocks become one range.
-        let mut ranges: Vec<Range<u64>> = Vec::new();
-        for (_, r) in &missing {
-            match ranges.last_mut() {
-                Some(last) if last.end == r.start => last.end = r.end,
-                _ => ranges.push(r.clone()),
+        // Runs of blocks: (first block, last block, byte range).
+        let mut runs: Vec<(u32, u32, Range<u64>)> = Vec::new();
+        for (b, r) in missing {
+            match runs.last_mut() {
+                Some((_, last, range)) if r.start >= range.end && r.start - range.end < GAP => {
+                    *last = *b;
+                    range.end = r.end;
+                }
+                _ => runs.push((*b, *b, r.clone())),
             }
         }
+        let ranges: Vec<Range<u64>> = runs.iter().map(|(_, _, r)| r.clone()).collect();
         let fetched = self.source.read_ranges(&ranges)?;
         for (r, bytes) in ranges.iter().zip(&fetched) {
             if bytes.len() as u64 != r.end - r.start {
@@ -168,16 +175,21 @@ impl Fetcher {
             self.file.write_all_at(bytes, r.start)?;
         }
         let mut present = self.present.lock().unwrap_or_else(|p| p.into_inner());
-        for (b, _) in missing {
-            let (word, bit) = (*b as usize / 64, *b % 64);
-            if present.len() <= word {
-                present.resize(word + 1, 0);
+        for (first, last, _) in runs {
+            for b in first..=last {
+                let (word, bit) = (b as usize / 64, b % 64);
+                if present.len() <= word {
+                    present.resize(word + 1, 0);
+                }
+                present[word] |= 1 << bit;
             }
-            present[word] |= 1 << bit;
         }
         Ok(())
     }
 }
+
+/// Missing blocks closer than this are fetched in one range with what lies between.
+pub const GAP: u64 = 1 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -294,6 +306,16 @@ mod tests {
             source.requests.load(Ordering::SeqCst),
             opened + 1,
             "fetched once"
+        );
+        // Blocks less than a MiB apart come in one request, with those between them.
+        let before = source.requests.load(Ordering::SeqCst);
+        reader.fetch_blocks([10, 30]).unwrap();
+        assert_eq!(source.requests.load(Ordering::SeqCst), before + 1);
+        reader.fetch_blocks([20, 29, 11]).unwrap();
+        assert_eq!(
+            source.requests.load(Ordering::SeqCst),
+            before + 1,
+            "fetched with 10..=30"
         );
         // A walk fetches the rest together and decodes what a local reader decodes.
         let (mut remote_rows, mut local_rows) = (Vec::new(), Vec::new());
