@@ -185,6 +185,13 @@ fn every_command_works_on_a_store_in_a_bucket() {
     let stats: serde_json::Value =
         serde_json::from_str(&text(&ok(&store, &cache, &["stats", "--json"]))).unwrap();
     assert!(stats["reclaimable_bytes"].as_u64().unwrap() > 0, "{stats}");
+    let v = text(&ok(&store, &cache, &["verify"]));
+    assert!(
+        v.contains("not part of the store")
+            && v.contains("/packs/pack_0000.tal")
+            && v.contains(": OK"),
+        "verify names the bucket's leftovers: {v}"
+    );
     let gc = text(&ok(&store, &cache, &["gc", "--grace", "0"]));
     assert!(
         gc.contains("deleted") && gc.contains("packs/pack_0000.tal"),

@@ -658,14 +658,15 @@ impl Snapshot {
     /// Asks the CPU to start loading the block `loc` (of sequence `hash`) names, for a read
     /// of it soon after (a hint: a pack that cannot be opened is left to that read).
     /// Fetches, for packs read from elsewhere, every block that `places` (sorted, each
-    /// with the index of its sequence in `hashes`) name, a pack at a time: neighbouring
-    /// blocks in one ranged request, several requests in flight, instead of one request
-    /// per block as the reads come to them. Nothing for local packs.
+    /// with the index of its sequence in `hashes`) name: per pack, neighbouring blocks in
+    /// one ranged request, the packs at the same time, instead of one request per block as
+    /// the reads come to them. Nothing for local packs.
     pub fn fetch_places(
         &self,
         hash_of: impl Fn(usize) -> SequenceHash,
         places: &[(PackLocation, usize)],
     ) -> Result<(), StoreError> {
+        let mut groups: Vec<(SequenceHash, PackId, &PackReader, Vec<u32>)> = Vec::new();
         let mut start = 0;
         while start < places.len() {
             let pack = places[start].0.pack;
@@ -673,18 +674,33 @@ impl Snapshot {
             let hash = hash_of(places[start].1);
             let reader = self.reader(&hash, pack)?;
             if reader.is_remote() {
-                let blocks = places[start..end].iter().map(|(l, _)| l.block);
-                reader
-                    .fetch_blocks(blocks)
-                    .map_err(|e| StoreError::PackUnavailable {
-                        hash,
-                        pack,
-                        reason: e.to_string(),
-                    })?;
+                let blocks = places[start..end].iter().map(|(l, _)| l.block).collect();
+                groups.push((hash, pack, reader, blocks));
             }
             start = end;
         }
-        Ok(())
+        let fetch =
+            |(hash, pack, reader, blocks): &(SequenceHash, PackId, &PackReader, Vec<u32>)| {
+                reader.fetch_blocks(blocks.iter().copied()).map_err(|e| {
+                    StoreError::PackUnavailable {
+                        hash: *hash,
+                        pack: *pack,
+                        reason: e.to_string(),
+                    }
+                })
+            };
+        match groups.len() {
+            0 => Ok(()),
+            1 => fetch(&groups[0]),
+            _ => std::thread::scope(|scope| {
+                let handles: Vec<_> = groups
+                    .iter()
+                    .map(|g| scope.spawn(move || fetch(g)))
+                    .collect();
+                (handles.into_iter())
+                    .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            }),
+        }
     }
 
     pub fn prefetch(&self, hash: &SequenceHash, loc: &PackLocation) {

@@ -17,8 +17,20 @@ pub fn exec(target: &Target) -> Result<ExitCode> {
     for p in &report.problems {
         writeln!(out, "problem: {p}")?;
     }
-    for p in &report.leftovers {
-        writeln!(out, "{LEFTOVER_NOTE}: {}", p.display())?;
+    match target.remote() {
+        // The bucket's leftovers, not the cache's.
+        Some(remote) => {
+            for (rel, _) in remote.leftovers().map_err(fail)?.objects {
+                if !rel.starts_with("indices/commit-") {
+                    writeln!(out, "{LEFTOVER_NOTE}: {}", remote.client().url_of(&rel))?;
+                }
+            }
+        }
+        None => {
+            for p in &report.leftovers {
+                writeln!(out, "{LEFTOVER_NOTE}: {}", p.display())?;
+            }
+        }
     }
     writeln!(
         out,
