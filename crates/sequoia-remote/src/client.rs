@@ -96,7 +96,13 @@ impl ObjectClient {
         // only when `AWS_ALLOW_HTTP` says so.
         let allow_http =
             std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        // An http:// endpoint never uses TLS: the system's root certificates, which the
+        // HTTP client would otherwise parse at start, are not loaded.
+        let plain = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .is_ok_and(|e| e.starts_with("http://"));
         let options = ClientOptions::new()
+            .with_no_system_certificates(plain && allow_http)
             .with_allow_http(allow_http)
             .with_connect_timeout(Duration::from_secs(5))
             .with_timeout(Duration::from_secs(
