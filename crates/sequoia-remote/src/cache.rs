@@ -265,28 +265,9 @@ impl RemoteStore {
             .collect();
         let outcome = (|| {
             // Four uploads at a time; the first failure stops the others' next start.
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let failed: std::sync::Mutex<Option<RemoteError>> = std::sync::Mutex::new(None);
-            std::thread::scope(|scope| {
-                for _ in 0..UPLOADS.min(ours.len()) {
-                    scope.spawn(|| loop {
-                        if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                            return;
-                        }
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&id) = ours.get(i) else { return };
-                        if let Err(e) = self.upload_pack(&layout, id, top) {
-                            failed
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
-                        }
-                    });
-                }
-            });
-            if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                return Err(e);
-            }
+            crate::on_workers(UPLOADS, &ours, |&id| {
+                self.upload_pack(&layout, id, top).map(|()| 0)
+            })?;
             let named: HashSet<String> = record.layers.iter().map(|l| l.name.stem()).collect();
             let dir = layout.indices_dir();
             for item in std::fs::read_dir(&dir).map_err(io_err(&dir))? {

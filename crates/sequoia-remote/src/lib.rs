@@ -31,6 +31,44 @@ pub use packs::PackObjects;
 pub use sync::{sync, SyncSummary};
 pub use upload::EarlyUploads;
 
+/// Calls `f` on every item of `items` from `workers` threads (transfers: each item a file
+/// or object), returning the sum of what it returns; after the first error no item is
+/// started and that error is returned.
+pub(crate) fn on_workers<T: Sync>(
+    workers: usize,
+    items: &[T],
+    f: impl Fn(&T) -> Result<u64, RemoteError> + Sync,
+) -> Result<u64, RemoteError> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let total = AtomicU64::new(0);
+    let failed: std::sync::Mutex<Option<RemoteError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(items.len()) {
+            scope.spawn(|| loop {
+                if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    return;
+                }
+                let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                match f(item) {
+                    Ok(n) => {
+                        total.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        (failed.lock().unwrap_or_else(|p| p.into_inner())).get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(total.into_inner()),
+    }
+}
+
 /// Where a store is: a local directory or a prefix in a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {

@@ -2,8 +2,7 @@
 //! first and the commit record last.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sequoia_store::commit_record::{
@@ -228,44 +227,17 @@ pub fn sync(src: &Location, dst: &Location) -> Result<SyncSummary, RemoteError> 
             None => todo.push((rel, size)),
         }
     }
-    let next = AtomicUsize::new(0);
-    let bytes = AtomicU64::new(0);
-    let failed: Mutex<Option<RemoteError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| loop {
-                if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((rel, _)) = todo.get(i) else { return };
-                let copied = from.read(rel).and_then(|data| {
-                    let n = data.len() as u64;
-                    match to.write_new(rel, data)? {
-                        Created::Yes => Ok(n),
-                        Created::Exists => Err(RemoteError::Mismatch(format!(
-                            "{} appeared while syncing: another writer is at work there",
-                            to.name(rel)
-                        ))),
-                    }
-                });
-                match copied {
-                    Ok(n) => {
-                        bytes.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        failed
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
-                    }
-                }
-            });
+    let bytes = crate::on_workers(4, &todo, |(rel, _)| {
+        let data = from.read(rel)?;
+        let n = data.len() as u64;
+        match to.write_new(rel, data)? {
+            Created::Yes => Ok(n),
+            Created::Exists => Err(RemoteError::Mismatch(format!(
+                "{} appeared while syncing: another writer is at work there",
+                to.name(rel)
+            ))),
         }
-    });
-    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    })?;
     let record_rel = format!("indices/{}", commit_record_name(seq));
     let n = record_bytes.len() as u64;
     if to.write_new(&record_rel, record_bytes)? == Created::Exists {
@@ -275,7 +247,7 @@ pub fn sync(src: &Location, dst: &Location) -> Result<SyncSummary, RemoteError> 
         });
     }
     summary.files = todo.len() + 1;
-    summary.bytes = bytes.into_inner() + n;
+    summary.bytes = bytes + n;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
