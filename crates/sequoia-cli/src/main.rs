@@ -9,12 +9,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod commands;
-mod target;
 
 use commands::{
     compact, export, gc, get, import, info, rebuild_index, repack, serve, stats, sync, verify,
 };
-use target::{Access, Target};
+use sequoia_remote::target::{default_store, Access, Target};
 
 /// mimalloc instead of the system allocator: an import hands every record's buffers from
 /// the parser thread to the others, and glibc's per-thread arenas serialise those frees on
@@ -153,10 +152,10 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
     if let Command::Sync(args) = cli.command {
         return sync::exec(args);
     }
-    let store =
-        (cli.store.clone()).unwrap_or_else(|| target::default_store().display().to_string());
+    let store = (cli.store.clone()).unwrap_or_else(|| default_store().display().to_string());
     let ttl = Duration::from_secs(cli.cache_ttl);
-    let target = Target::resolve(&store, cli.cache.as_deref(), ttl, cli.command.access())?;
+    let target = Target::resolve(&store, cli.cache.as_deref(), ttl, cli.command.access())
+        .map_err(commands::fail)?;
     let target = &target;
     let result = match cli.command {
         Command::Import(args) => import::exec(target, args),
@@ -172,6 +171,22 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
         Command::Gc(args) => gc::exec(target, args),
         Command::Sync(args) => sync::exec(args),
     };
-    target.report_traffic();
+    report_traffic(target);
     result
+}
+
+/// Prints the requests made to object storage (`SEQUOIA_TRACE_REQUESTS`).
+fn report_traffic(target: &Target) {
+    if let Some(r) = target.remote() {
+        if std::env::var_os("SEQUOIA_TRACE_REQUESTS").is_some_and(|v| v != "0") {
+            let t = r.client().traffic();
+            use std::sync::atomic::Ordering::Relaxed;
+            eprintln!(
+                "s3: {} requests, {} bytes in, {} bytes out",
+                t.requests.load(Relaxed),
+                t.bytes_in.load(Relaxed),
+                t.bytes_out.load(Relaxed)
+            );
+        }
+    }
 }

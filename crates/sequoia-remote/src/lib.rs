@@ -20,6 +20,7 @@ mod client;
 mod gc;
 mod packs;
 mod sync;
+pub mod target;
 mod upload;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use client::{Created, Listed, ObjectClient, Traffic};
 pub use gc::{RemoteGc, RemoteLeftovers};
 pub use packs::PackObjects;
 pub use sync::{sync, SyncSummary};
+pub use target::{Access, Target};
 pub use upload::EarlyUploads;
 
 /// Calls `f` on every item of `items` from `workers` threads (transfers: each item a file

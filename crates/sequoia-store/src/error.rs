@@ -19,6 +19,15 @@ pub enum StoreError {
         /// The lock file.
         path: PathBuf,
     },
+    /// The commit a reader was asked to open is not in the store (never made, or removed
+    /// by `gc` after a later one).
+    #[error(
+        "{path}: no such commit in the store (gc removes older commits); open the newest instead"
+    )]
+    NoCommit {
+        /// The commit record's path.
+        path: PathBuf,
+    },
     /// The operation needs write access, and the store was opened read-only.
     #[error("the store was opened read-only")]
     ReadOnly,

@@ -157,6 +157,11 @@ impl Snapshot {
     }
 
     pub fn open(layout: &StoreLayout) -> Result<Snapshot, StoreError> {
+        Snapshot::open_at(layout, None)
+    }
+
+    /// The snapshot of commit `at` (its record must exist), or of the newest commit.
+    pub fn open_at(layout: &StoreLayout, at: Option<u64>) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
             record: None,
             max_record_seq: None,
@@ -214,6 +219,14 @@ impl Snapshot {
         }
         records.sort_unstable_by(|a, b| b.cmp(a));
         snap.max_record_seq = records.first().copied();
+        if let Some(at) = at {
+            if !records.contains(&at) {
+                return Err(StoreError::NoCommit {
+                    path: layout.commit_record_path(at),
+                });
+            }
+            records.retain(|&seq| seq <= at);
+        }
         // The highest-numbered commit record is the store. One that cannot be read is
         // reported (writing is refused) and every pack is served through its own index
         // (degraded), not an older record, which would hide the packs committed since.

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use super::{fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 pub fn exec(target: &Target) -> Result<ExitCode> {
-    let store = target.open_existing_writer()?;
+    let store = target.open_existing_writer().map_err(fail)?;
     let started = std::time::Instant::now();
     let s = store.compact().map_err(fail)?;
     if s.layers_after == s.layers_before {
@@ -23,6 +23,6 @@ pub fn exec(target: &Target) -> Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
-    target.publish()?;
+    super::publish(target)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::{cores, fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,7 +25,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         width,
         threads,
     } = args;
-    let store = target.open()?;
+    let store = target.open().map_err(fail)?;
     let threads = threads.map_or_else(cores, usize::from);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

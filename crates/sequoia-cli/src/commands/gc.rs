@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::{fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +21,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     if let Some(remote) = target.remote() {
         return remote_gc(target, remote, &args);
     }
-    let store = target.open_existing_writer()?;
+    let store = target.open_existing_writer().map_err(fail)?;
     let s = store.gc(args.dry_run).map_err(fail)?;
     let mut out = std::io::stdout().lock();
     let verb = if s.dry_run { "would delete" } else { "deleted" };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sequoia_store::query::{answer_fasta, open_with_queries_in, Answer, QueryError};
 
 use super::{cores, fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,7 +39,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         return Err(fail("give at least one ID or --keys FILE"));
     }
     // Every identifier is read before anything is printed: a malformed one is an error.
-    target.check_exists()?;
+    target.check_exists().map_err(fail)?;
     let (store, queries) =
         open_with_queries_in(target.layout(), &texts, cores()).map_err(query_error)?;
     let stdout = std::io::stdout();

@@ -6,7 +6,7 @@ use sequoia_store::fasta::open_input;
 use sequoia_store::{import_fasta, ImportSummary};
 
 use super::{fail, progress_bar, PackArgs, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,7 +29,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let options = packs.options();
     let files = &files;
     crate::purge_freed_memory_at_once();
-    let store = target.open_writer(options)?;
+    let store = target.open_writer(options).map_err(fail)?;
     let mut total = ImportSummary::default();
     for file in files {
         let name = if file == "-" {
@@ -66,7 +66,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     store
         .commit()
         .map_err(|e| fail(format!("commit failed: {e}")))?;
-    target.publish()?;
+    super::publish(target)?;
     total.seconds += started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} records: {} new sequences, {} new representations, {:.1} MB in {:.2} s ({:.0} records/s)",

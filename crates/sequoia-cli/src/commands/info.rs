@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sequoia_store::{SequenceDigests, SequenceId};
 
 use super::{fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,7 +30,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<SequenceId>>>()?;
-    let store = target.open()?;
+    let store = target.open().map_err(fail)?;
     let mut missing = 0usize;
     let mut all = Vec::new();
     let stdout = std::io::stdout();

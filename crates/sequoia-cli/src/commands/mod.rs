@@ -27,6 +27,15 @@ pub fn fail(msg: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(msg.to_string())
 }
 
+/// Publishes the commit a writer made on `target` (a store on object storage) and says so.
+pub fn publish(target: &sequoia_remote::Target) -> Result<()> {
+    if let Some(seq) = target.publish().map_err(fail)? {
+        let url = target.name();
+        eprintln!("published commit {seq} to {url}");
+    }
+    Ok(())
+}
+
 /// Threads for work spread over the machine: one per core.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -3,17 +3,17 @@
 use std::process::ExitCode;
 
 use super::{fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 pub fn exec(target: &Target) -> Result<ExitCode> {
-    let store = target.open_for_repair()?;
+    let store = target.open_for_repair().map_err(fail)?;
     let s = store.rebuild_index().map_err(fail)?;
     eprintln!(
         "rebuilt indexes of {} packs ({} entries)",
         s.packs.len(),
         s.entries
     );
-    target.publish()?;
+    super::publish(target)?;
     for p in &s.skipped {
         eprintln!("skipped unreadable pack: {p}");
     }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::{fail, PackArgs, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,7 +13,7 @@ pub struct Args {
 
 pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let options = args.packs.options();
-    let store = target.open_writer(options)?;
+    let store = target.open_writer(options).map_err(fail)?;
     eprintln!(
         "repacking {} (every sequence is read and written again)",
         target.name()
@@ -32,7 +32,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         s.new_packs.len(),
         s.new_pack_bytes as f64 / 1e6
     );
-    target.publish()?;
+    super::publish(target)?;
     let layout = target.layout();
     eprintln!("these files are no longer part of the store; `sequoia gc` deletes them:");
     for id in &s.old_packs {

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use super::{fail, Result};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 /// How often `serve` on a store on object storage looks for commits made elsewhere.
 const REMOTE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -34,7 +34,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let store = std::sync::Arc::new(target.open()?);
+    let store = std::sync::Arc::new(target.open().map_err(fail)?);
     if let Some(remote) = target.remote().cloned() {
         // Commits made elsewhere reach the cache, where the server's watcher sees them.
         std::thread::spawn(move || loop {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sequoia_store::IndexKind;
 
 use super::{fail, Result, LEFTOVER_NOTE};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,7 +41,7 @@ struct StatsJson {
 
 pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let json = args.json;
-    let store = target.open()?;
+    let store = target.open().map_err(fail)?;
     let s = store.stats().map_err(fail)?;
     let mut j = StatsJson {
         store: target.name().to_string(),

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::{fail, progress_bar, Result, LEFTOVER_NOTE};
-use crate::target::Target;
+use sequoia_remote::Target;
 
 pub fn exec(target: &Target) -> Result<ExitCode> {
-    let store = target.open()?;
+    let store = target.open().map_err(fail)?;
     let total = store.stats().map_err(fail)?.pack_bytes;
     let bar = progress_bar(Some(total));
     bar.set_message("verify");

@@ -3,14 +3,15 @@
 //!
 //! | file | methods |
 //! |---|---|
-//! | `store/mod.rs` | open, open_writer, open_for_repair, refresh, problems |
+//! | `store/mod.rs` | open, open_at_in, open_writer, open_for_repair, commit_seq, refresh, problems |
 //! | `store/session.rs` | the write session: put, put_normalized_batch |
 //! | `store/dedup.rs` | the write session's de-duplication state and held additions |
 //! | `store/run.rs` | the write session's runs: rows past a bound, sealed as unpublished layers |
 //! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
 //! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, get_record |
 //! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
-//! | `store/stats.rs` | stats |
+//! | `store/keys.rs` | the SHA-256 keys, pack by pack: packs, keys_of_pack |
+//! | `store/stats.rs` | stats, sequence_count |
 //!
 //! Whole-store operations add their methods in their own modules: `verify`,
 //! `rebuild` (rebuild_index), `repack` and `export`.
@@ -19,6 +20,7 @@ mod commit;
 mod dedup;
 mod find;
 mod get;
+mod keys;
 mod run;
 mod session;
 mod stats;
@@ -136,12 +138,39 @@ impl PackedSequenceStorage {
     /// Opens an existing store for reading, laid out as `layout` says (a store that lives
     /// elsewhere, read through its local cache: [`StoreLayout::with_remote`]).
     pub fn open_in(layout: StoreLayout) -> Result<Self, StoreError> {
+        Self::open_at_in(layout, None)
+    }
+
+    /// Opens a store for reading at commit `at` (`None`: the newest), so that readers in
+    /// several processes see the same sequences: a commit stays readable until `gc` runs
+    /// after a later one ([`StoreError::NoCommit`] then). [`refresh`](Self::refresh)
+    /// moves it to the newest commit.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use sequoia_store::layout::StoreLayout;
+    /// use sequoia_store::{PackedSequenceStorage, Representation, StoreError, StoreOptions};
+    /// let w = PackedSequenceStorage::open_writer(dir.path(), StoreOptions::default()).unwrap();
+    /// w.put(b"MKV", Representation::new("a", "s")).unwrap();
+    /// w.commit().unwrap();
+    /// let first = w.commit_seq();
+    /// w.put(b"MVL", Representation::new("b", "s")).unwrap();
+    /// w.commit().unwrap();
+    /// let layout = StoreLayout::new(dir.path());
+    /// let old = PackedSequenceStorage::open_at_in(layout.clone(), first).unwrap();
+    /// assert_eq!((old.sequence_count(), w.sequence_count()), (1, 2));
+    /// old.refresh().unwrap();
+    /// assert_eq!(old.sequence_count(), 2);
+    /// let gone = PackedSequenceStorage::open_at_in(layout, Some(99));
+    /// assert!(matches!(gone, Err(StoreError::NoCommit { .. })));
+    /// ```
+    pub fn open_at_in(layout: StoreLayout, at: Option<u64>) -> Result<Self, StoreError> {
         if !layout.packs_dir().is_dir() || !layout.indices_dir().is_dir() {
             return Err(StoreError::NoStore {
                 path: layout.root().to_path_buf(),
             });
         }
-        let snapshot = Snapshot::open(&layout)?;
+        let snapshot = Snapshot::open_at(&layout, at)?;
         Ok(PackedSequenceStorage {
             layout,
             options: StoreOptions::default(),
@@ -248,6 +277,12 @@ impl PackedSequenceStorage {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The number of the commit this handle reads (`None`: a store written before commit
+    /// records, or one whose record cannot be read).
+    pub fn commit_seq(&self) -> Option<u64> {
+        self.snapshot().record.as_ref().map(|r| r.seq)
     }
 
     /// Re-reads the store's indexes to see commits made by other handles or processes.

@@ -64,6 +64,12 @@ impl StoreStats {
 }
 
 impl PackedSequenceStorage {
+    /// Distinct sequences of the commit this handle reads, from its commit record (or the
+    /// index headers): no file is listed or read.
+    pub fn sequence_count(&self) -> u64 {
+        self.snapshot().counts().sequences
+    }
+
     /// Figures from index headers and file sizes; nothing is decompressed.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let snap = self.listed_snapshot()?;

@@ -1,14 +1,16 @@
-//! The store a command works on: a local directory, or a store on object storage worked
-//! on through its local cache (`sequoia-remote`).
+//! The store a program works on, named as users name it (a path, `file://PATH` or
+//! `s3://BUCKET/PREFIX`): a local directory, or a store on object storage worked on
+//! through its local cache. What the `sequoia` command and the Python module open.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sequoia_remote::{Location, RemoteStore};
 use sequoia_store::layout::StoreLayout;
 use sequoia_store::{PackedSequenceStorage, StoreError, StoreOptions};
 
-use crate::commands::{fail, Result};
+use crate::{Location, RemoteError, RemoteStore};
+
+type Result<T> = std::result::Result<T, RemoteError>;
 
 /// Whether a command writes (and so must start from the newest commit and publish its
 /// own).
@@ -18,7 +20,7 @@ pub enum Access {
     Write,
 }
 
-/// A resolved `--store`.
+/// A resolved store location.
 pub struct Target {
     layout: StoreLayout,
     remote: Option<RemoteStore>,
@@ -26,7 +28,7 @@ pub struct Target {
     base: Option<u64>,
     name: String,
     /// Uploads of the packs a writer closed, under way (object storage only).
-    early: std::sync::Mutex<Option<sequoia_remote::EarlyUploads>>,
+    early: std::sync::Mutex<Option<crate::EarlyUploads>>,
 }
 
 impl Target {
@@ -39,7 +41,7 @@ impl Target {
         ttl: Duration,
         access: Access,
     ) -> Result<Target> {
-        match Location::parse(store).map_err(fail)? {
+        match Location::parse(store)? {
             Location::Local(root) => Ok(Target {
                 name: root.display().to_string(),
                 layout: StoreLayout::new(&root),
@@ -48,15 +50,14 @@ impl Target {
                 early: Default::default(),
             }),
             Location::S3 { bucket, prefix } => {
-                let cache_root =
-                    cache.map_or_else(sequoia_remote::default_cache_root, Path::to_path_buf);
-                let remote = RemoteStore::open_s3(&bucket, &prefix, &cache_root).map_err(fail)?;
+                let cache_root = cache.map_or_else(crate::default_cache_root, Path::to_path_buf);
+                let remote = RemoteStore::open_s3(&bucket, &prefix, &cache_root)?;
                 let ttl = if access == Access::Write {
                     Duration::ZERO
                 } else {
                     ttl
                 };
-                let base = remote.refresh(ttl).map_err(fail)?;
+                let base = remote.refresh(ttl)?;
                 Ok(Target {
                     name: remote.url().to_string(),
                     layout: remote.layout(),
@@ -88,13 +89,18 @@ impl Target {
         self.remote.as_ref()
     }
 
-    fn no_store(&self) -> std::io::Error {
+    fn no_store(&self) -> RemoteError {
         match &self.remote {
-            Some(r) => fail(sequoia_remote::RemoteError::NoStore(r.url().to_string())),
-            None => fail(StoreError::NoStore {
+            Some(r) => RemoteError::NoStore(r.url().to_string()),
+            None => RemoteError::Store(StoreError::NoStore {
                 path: self.root().to_path_buf(),
             }),
         }
+    }
+
+    /// The newest commit when the target was resolved (object storage only).
+    pub fn base(&self) -> Option<u64> {
+        self.base
     }
 
     /// An error naming the store when it is on object storage and has no commit (a local
@@ -109,7 +115,15 @@ impl Target {
     /// A reader.
     pub fn open(&self) -> Result<PackedSequenceStorage> {
         self.check_exists()?;
-        PackedSequenceStorage::open_in(self.layout.clone()).map_err(fail)
+        Ok(PackedSequenceStorage::open_in(self.layout.clone())?)
+    }
+
+    /// A reader of commit `at` (a local store; on object storage the cache holds the
+    /// newest commit alone, which is opened).
+    pub fn open_at(&self, at: Option<u64>) -> Result<PackedSequenceStorage> {
+        self.check_exists()?;
+        let at = if self.remote.is_some() { None } else { at };
+        Ok(PackedSequenceStorage::open_at_in(self.layout.clone(), at)?)
     }
 
     /// A writer, creating the store if there is none. On object storage, each pack it
@@ -120,7 +134,10 @@ impl Target {
             options.on_pack_closed = Some(hook);
             *self.early.lock().unwrap_or_else(|p| p.into_inner()) = Some(uploads);
         }
-        PackedSequenceStorage::open_writer_in(self.layout.clone(), options).map_err(fail)
+        Ok(PackedSequenceStorage::open_writer_in(
+            self.layout.clone(),
+            options,
+        )?)
     }
 
     /// A writer of a store that must exist.
@@ -138,40 +155,23 @@ impl Target {
     /// A writer that accepts damaged indexes.
     pub fn open_for_repair(&self) -> Result<PackedSequenceStorage> {
         self.check_exists()?;
-        PackedSequenceStorage::open_for_repair_in(self.layout.clone()).map_err(fail)
+        Ok(PackedSequenceStorage::open_for_repair_in(
+            self.layout.clone(),
+        )?)
     }
 
     /// Publishes the commit a writer made (object storage; nothing to do for a local
-    /// store, whose commit is published by the library).
-    pub fn publish(&self) -> Result<()> {
+    /// store, whose commit is published by the library): the number published, if any.
+    pub fn publish(&self) -> Result<Option<u64>> {
         let Some(remote) = &self.remote else {
-            return Ok(());
+            return Ok(None);
         };
         let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(seq) = remote.publish(self.base, early).map_err(fail)? {
-            eprintln!("published commit {seq} to {}", remote.url());
-        }
-        Ok(())
-    }
-
-    /// Prints the requests made to object storage (`SEQUOIA_TRACE_REQUESTS`).
-    pub fn report_traffic(&self) {
-        if let Some(r) = &self.remote {
-            if std::env::var_os("SEQUOIA_TRACE_REQUESTS").is_some_and(|v| v != "0") {
-                let t = r.client().traffic();
-                use std::sync::atomic::Ordering::Relaxed;
-                eprintln!(
-                    "s3: {} requests, {} bytes in, {} bytes out",
-                    t.requests.load(Relaxed),
-                    t.bytes_in.load(Relaxed),
-                    t.bytes_out.load(Relaxed)
-                );
-            }
-        }
+        remote.publish(self.base, early)
     }
 }
 
-/// The default store directory: `~/.talaria/databases/sequences`.
+/// The store a program works on when none is named: `~/.talaria/databases/sequences`.
 pub fn default_store() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
