@@ -24,6 +24,12 @@ mod write;
 
 use store::Store;
 
+/// mimalloc for the module's own (Rust) allocations: a batch allocates a buffer per
+/// sequence on the reading threads and frees it on the calling one, which glibc's
+/// per-thread arenas serialise (as in the `sequoia` binary).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A location as text: a path, `file://PATH` or `s3://BUCKET/PREFIX`.
 pub(crate) fn location_text(path: PathBuf) -> PyResult<String> {
     path.into_os_string()

@@ -1,8 +1,6 @@
 //! Reads by identifier: one sequence, or a batch read in pack order, with the GIL released
 //! while the library works.
 
-use std::sync::OnceLock;
-
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -92,11 +90,21 @@ pub fn ambiguous(text: &str, n: usize) -> PyErr {
     ))
 }
 
-/// Residues (upper-case ASCII letters) as a Python str.
+/// Residues (upper-case ASCII letters) as a Python str, made by CPython's ASCII decoder:
+/// it checks the bytes and copies them into a compact ASCII string in one pass (no UTF-8
+/// decoding, no check of our own first: on 100,000 sequences that was a tenth of
+/// `fetch_many`'s time). A byte past ASCII (damage) raises `UnicodeDecodeError`.
 pub fn to_str<'py>(py: Python<'py>, residues: &[u8]) -> PyResult<Bound<'py, PyString>> {
-    let text = std::str::from_utf8(residues)
-        .map_err(|e| PyValueError::new_err(format!("stored residues are not text: {e}")))?;
-    Ok(PyString::new(py, text))
+    let len = pyo3::ffi::Py_ssize_t::try_from(residues.len())
+        .map_err(|_| PyValueError::new_err("a sequence too long for a Python str"))?;
+    // SAFETY: the pointer and length describe `residues`, alive for the call; a null
+    // `errors` asks for strict decoding; the result is a new reference or null with an
+    // exception set, which `from_owned_ptr_or_err` turns into the error.
+    let any = unsafe {
+        let ptr = pyo3::ffi::PyUnicode_DecodeASCII(residues.as_ptr().cast(), len, std::ptr::null());
+        Bound::from_owned_ptr_or_err(py, ptr)?
+    };
+    Ok(any.cast_into::<PyString>()?)
 }
 
 /// The residues (within `region`) of the one sequence `text` names.
@@ -203,7 +211,7 @@ pub fn many<'py>(
     Ok(list)
 }
 
-/// Reads a batch: SHA-256 keys alone on every core (`get_many_parallel`), any other
+/// Reads a batch: SHA-256 keys alone on every core (`map_many_parallel`), any other
 /// identifiers through `find_many`; both in pack order, copying only each region.
 fn read_many(store: &PackedSequenceStorage, queries: &[Query]) -> Result<Vec<Found>, StoreError> {
     let hashes: Option<Vec<SequenceHash>> = (queries.iter())
@@ -213,17 +221,13 @@ fn read_many(store: &PackedSequenceStorage, queries: &[Query]) -> Result<Vec<Fou
         })
         .collect();
     if let Some(hashes) = hashes {
-        let slots: Vec<OnceLock<Vec<u8>>> = (0..hashes.len()).map(|_| OnceLock::new()).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Below a few thousand keys, threads cost more than they share.
         let threads = threads.min(hashes.len() / 2048 + 1);
-        store.get_many_parallel(&hashes, threads, |i, r| {
-            if let Some(r) = r {
-                let _ = slots[i].set(queries[i].region.of(r).to_vec());
-            }
-        })?;
-        return Ok((slots.into_iter())
-            .map(|s| s.into_inner().map_or(Found::None, Found::One))
+        let found =
+            store.map_many_parallel(&hashes, threads, |i, r| queries[i].region.of(r).to_vec())?;
+        return Ok((found.into_iter())
+            .map(|r| r.map_or(Found::None, Found::One))
             .collect());
     }
     let ids: Vec<SequenceId> = queries.iter().map(|q| q.id.clone()).collect();

@@ -2,14 +2,16 @@
 //! the Python benchmark to compare with (`cargo xtask bench --only python`):
 //!
 //! ```text
-//! cargo run --release -p sequoia-store --example fetch_rate -- STORE KEYS sha256|ids ROUNDS
+//! cargo run --release -p sequoia-store --example fetch_rate -- STORE KEYS map|sha256|ids|single ROUNDS
 //! ```
 //!
-//! KEYS holds one identifier a line. `sha256`: [`get_many_parallel`] on every core, each
-//! sequence copied out (what `fetch_many` does with SHA-256 keys); `ids`: [`find_many`] on
-//! one thread (what it does with other identifiers). Prints the best round's sequences
-//! per second.
+//! KEYS holds one identifier a line. `map`: [`map_many_parallel`] on every core, each
+//! sequence copied out (what `fetch_many` does with SHA-256 keys); `sha256`: the same with
+//! [`get_many_parallel`] and a slot per key; `ids`: [`find_many`] on one thread (what
+//! `fetch_many` does with other identifiers); `single`: one `get` after another (what
+//! `store[key]` does). Prints the best round's sequences per second.
 //!
+//! [`map_many_parallel`]: sequoia_store::PackedSequenceStorage::map_many_parallel
 //! [`get_many_parallel`]: sequoia_store::PackedSequenceStorage::get_many_parallel
 //! [`find_many`]: sequoia_store::PackedSequenceStorage::find_many
 
@@ -21,7 +23,7 @@ use sequoia_store::{PackedSequenceStorage, SequenceHash, SequenceId};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [store, keys, mode, rounds] = args.as_slice() else {
-        return Err("usage: fetch_rate STORE KEYS sha256|ids ROUNDS".into());
+        return Err("usage: fetch_rate STORE KEYS map|sha256|ids|single ROUNDS".into());
     };
     let rounds: usize = rounds.parse()?;
     let store = PackedSequenceStorage::open(std::path::Path::new(store))?;
@@ -53,6 +55,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .into_iter()
                     .map(|s| s.into_inner().map_or(0, |r| r.len()))
                     .sum()
+            }
+            "single" => {
+                let mut bytes = 0;
+                for id in &ids {
+                    if let SequenceId::Sha256(h) = id {
+                        bytes += store.get(h)?.map_or(0, |r| r.len());
+                    }
+                }
+                bytes
+            }
+            "map" => {
+                let hashes: Vec<SequenceHash> = (ids.iter())
+                    .filter_map(|id| match id {
+                        SequenceId::Sha256(h) => Some(*h),
+                        _ => None,
+                    })
+                    .collect();
+                let found = store.map_many_parallel(&hashes, threads, |_, r| r.to_vec())?;
+                found.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum()
             }
             "ids" => {
                 let mut found: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];

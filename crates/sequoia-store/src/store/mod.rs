@@ -8,7 +8,7 @@
 //! | `store/dedup.rs` | the write session's de-duplication state and held additions |
 //! | `store/run.rs` | the write session's runs: rows past a bound, sealed as unpublished layers |
 //! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
-//! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, get_record |
+//! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, map_many_parallel, get_record |
 //! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
 //! | `store/keys.rs` | the SHA-256 keys, pack by pack: packs, keys_of_pack |
 //! | `store/stats.rs` | stats, sequence_count |
