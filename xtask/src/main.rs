@@ -6,6 +6,7 @@ mod commit_cost;
 mod crash;
 mod dict;
 mod fixtures;
+mod layout;
 mod python;
 mod refget;
 mod reliability;
@@ -37,6 +38,10 @@ TASKS
   dict-experiment --store DIR
       Compare per-entry zstd frames with a trained dictionary against blocks on a
       store's entries (bytes, random decode time). Writes nothing.
+  layout-experiment --fasta FILE [--levels 1,3] [--slow]
+      Bytes and one-block decode time of separate residue and header streams of a
+      FASTA file's distinct sequences, in blocks of 2 KiB to 1 MiB, per level and order
+      (as imported, or similar sequences together). Writes nothing.
   refget [--bin PATH]
       The GA4GH refget compliance suite (refget-compliance from PyPI, installed in
       target/py-tools when missing) against `sequoia serve` over the suite's three
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Some("crash") => crash::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("dict-experiment") => dict::run(&args[1..]),
+        Some("layout-experiment") => layout::run(&args[1..]),
         Some("reliability") => reliability::run(&args[1..]),
         Some("s3") => s3::run(),
         Some("python") => match args.get(1..3) {

@@ -193,3 +193,18 @@ def test_help_teaches_the_api():
         assert name in text
     assert "Opens the store" in sequoia.open.__doc__
     assert sequoia.Store.fetch_many.__doc__
+
+
+def test_fetch_many_of_repeated_ids_keeps_input_order(store, records, infos):
+    # Large batches (read on every core) with every id many times over.
+    by_key = {sha256(r): r for _, r in records}
+    keys = sorted(by_key)
+    items = (keys * 200)[:40_000]
+    assert store.fetch_many(items) == [by_key[k] for k in items]
+    md5s = [infos[k]["md5"] for k in keys]
+    assert store.fetch_many((md5s * 100)[:20_000]) == [by_key[k] for k in (keys * 100)[:20_000]]
+    late_absent = items[:30_000] + ["f" * 64] + items[:10]
+    with pytest.raises(KeyError, match="f" * 64):
+        store.fetch_many(late_absent)
+    assert len(store.fetch_many(late_absent, missing="skip")) == 30_010
+    assert store.fetch_many(late_absent, missing="none")[30_000] is None
