@@ -1,4 +1,5 @@
-//! `cargo xtask layout-experiment --fasta FILE [--levels 1,3] [--slow]`: what a pack layout
+//! `cargo xtask layout-experiment --fasta FILE [--levels 1,3] [--blocks 2,16]
+//! [--slow]`: what a pack layout
 //! with separate residue and header streams would weigh, on the distinct sequences of a
 //! real FASTA file, and what one random read of it would cost: each stream cut into
 //! blocks of a size, each block compressed on its own (with a dictionary trained on the
@@ -157,6 +158,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut fasta = None;
     let mut levels = vec![1, 3];
     let mut slow = false;
+    let mut block_list: Option<Vec<usize>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -168,11 +170,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .collect::<Result<_, _>>()?;
             }
             "--slow" => slow = true,
+            "--blocks" => {
+                let text = crate::option_value::<String>(&mut it, "--blocks")?;
+                block_list = Some(
+                    (text.split(','))
+                        .map(|b| b.parse::<usize>().map(|k| k << 10))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("--blocks (KiB): {e}"))?,
+                );
+            }
             other => return Err(format!("layout-experiment: unknown option {other}")),
         }
     }
     let fasta =
-        fasta.ok_or("usage: cargo xtask layout-experiment --fasta FILE [--levels 1,3] [--slow]")?;
+        fasta.ok_or("usage: cargo xtask layout-experiment --fasta FILE [--levels 1,3] [--blocks KIB,...] [--slow]")?;
     let d = read_distinct(&fasta)?;
     let joined: Vec<Vec<u8>> = (d.headers.iter())
         .map(|hs| {
@@ -195,21 +206,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     let similar = similarity_order(&d.residues);
     let import: Vec<usize> = (0..d.residues.len()).collect();
-    // Similar sequences together within each pack's worth (64 MB of residues, in import
-    // order), as a writer that buffers a pack before writing it could.
-    let mut per_pack: Vec<usize> = Vec::with_capacity(import.len());
-    let mut start = 0;
-    while start < import.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < import.len() && bytes < 64 << 20 {
-            bytes += d.residues[end].len();
-            end += 1;
+    // Similar sequences together within windows of the input (MB of residues, in import
+    // order), as a writer that buffers that much before writing could.
+    let windowed = |window: usize| -> Vec<usize> {
+        let mut order: Vec<usize> = Vec::with_capacity(import.len());
+        let mut start = 0;
+        while start < import.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < import.len() && bytes < window << 20 {
+                bytes += d.residues[end].len();
+                end += 1;
+            }
+            let part = &d.residues[start..end];
+            order.extend(similarity_order(part).into_iter().map(|i| start + i));
+            start = end;
         }
-        let part = &d.residues[start..end];
-        per_pack.extend(similarity_order(part).into_iter().map(|i| start + i));
-        start = end;
-    }
+        order
+    };
+    let (w4, w16, w64) = (windowed(4), windowed(16), windowed(64));
     let show = |stream: &str, order: &str, block: usize, level: i32, m: &Measured| {
         let b = if block == 0 {
             "whole".to_string()
@@ -225,16 +240,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
             m.compress_s
         );
     };
-    let blocks = [2usize << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20];
+    let blocks: Vec<usize> = match &block_list {
+        Some(b) => b.clone(),
+        None => vec![2 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20],
+    };
     let orders = [
         ("import", &import),
         ("similar", &similar),
-        ("sim-pack", &per_pack),
+        ("sim-4M", &w4),
+        ("sim-16M", &w16),
+        ("sim-64M", &w64),
     ];
+    // Both streams in one, each sequence's residues then its headers: what a v2 pack's
+    // entries hold (without the entry framing).
+    let mixed: Vec<Vec<u8>> = (d.residues.iter().zip(&joined))
+        .map(|(r, h)| [r.as_slice(), h.as_slice()].concat())
+        .collect();
     for (name, ord) in orders {
         let res: Vec<&[u8]> = ord.iter().map(|&i| d.residues[i].as_slice()).collect();
         let hdr: Vec<&[u8]> = ord.iter().map(|&i| joined[i].as_slice()).collect();
-        for (stream, items) in [("residues", &res), ("headers", &hdr)] {
+        let mix: Vec<&[u8]> = ord.iter().map(|&i| mixed[i].as_slice()).collect();
+        for (stream, items) in [("residues", &res), ("headers", &hdr), ("mixed", &mix)] {
             for &level in &levels {
                 for &block in &blocks {
                     let dict = if block <= 64 << 10 { 64 << 10 } else { 0 };

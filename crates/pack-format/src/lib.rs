@@ -28,6 +28,7 @@ mod error;
 mod hash;
 mod location;
 mod msgpack;
+mod order;
 pub mod v1;
 pub mod v2;
 
@@ -37,6 +38,7 @@ pub use hash::{
     from_hex, to_hex, ParseHashError, PassThroughHasher, SequenceHash, SequenceHashBuilder,
 };
 pub use location::{PackId, PackLocation};
+pub use order::similarity_key;
 
 /// Asks the CPU to start loading `bytes` into its caches (a hint for reads soon after;
 /// nothing on targets without a prefetch instruction).

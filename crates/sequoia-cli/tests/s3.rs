@@ -178,7 +178,7 @@ fn every_command_works_on_a_store_in_a_bucket() {
     assert!(text(&ok(&store, &cache, &["verify"])).contains(": OK"));
     // Writers: compact, repack, rebuild-index, gc, each published and read back.
     ok(&store, &cache, &["compact"]);
-    ok(&store, &cache, &["repack"]);
+    ok(&store, &cache, &["repack", "--order", "store"]);
     ok(&store, &cache, &["rebuild-index"]);
     let before = text(&ok(&store, &tmp.path().join("c3"), &["export"]));
     assert_eq!(before, text(&local(&reference, &["export"])));

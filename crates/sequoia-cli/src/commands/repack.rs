@@ -4,11 +4,23 @@ use std::process::ExitCode;
 
 use super::{fail, PackArgs, Result};
 use sequoia_remote::Target;
+use sequoia_store::RepackOrder;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     packs: PackArgs,
+    /// Order of the sequences in the new packs: `similar` puts similar sequences next to
+    /// each other (smaller packs; holds 48 bytes per sequence while it sorts), `store`
+    /// keeps the store's order (one pass, nothing held).
+    #[arg(long, value_enum, default_value = "similar")]
+    order: Order,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Order {
+    Similar,
+    Store,
 }
 
 pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
@@ -18,7 +30,11 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         "repacking {} (every sequence is read and written again)",
         target.name()
     );
-    let s = store.repack().map_err(fail)?;
+    let order = match args.order {
+        Order::Similar => RepackOrder::Similar,
+        Order::Store => RepackOrder::Store,
+    };
+    let s = store.repack_with(order).map_err(fail)?;
     if s.old_packs.is_empty() {
         eprintln!("nothing to repack: the store is empty");
         return Ok(ExitCode::SUCCESS);
