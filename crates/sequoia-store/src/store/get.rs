@@ -115,20 +115,8 @@ impl PackedSequenceStorage {
             return self.get_many(hashes, &f);
         }
         let snap = self.snapshot();
-        let share = hashes.len().div_ceil(threads);
         let (snap, f) = (&snap, &f);
-        // Each thread's places, sorted; then all of them, merged (a stable sort merges
-        // sorted runs in linear time).
-        let runs = on_threads(hashes.chunks(share).enumerate(), |(c, part)| {
-            let first = c * share;
-            let mut places = located(snap, part, |i| f(first + i, None))?;
-            for (_, i) in &mut places {
-                *i += first;
-            }
-            Ok(places)
-        })?;
-        let mut places = runs.concat();
-        places.sort();
+        let places = located_on_threads(snap, hashes, threads, |i| f(i, None))?;
         let cuts = block_cuts(&places, threads);
         let ranges = cuts.windows(2).map(|w| &places[w[0]..w[1]]);
         on_threads(ranges, |range| {
@@ -167,18 +155,8 @@ impl PackedSequenceStorage {
             return Ok(out);
         }
         let snap = self.snapshot();
-        let share = hashes.len().div_ceil(threads);
         let (snap, f) = (&snap, &f);
-        let runs = on_threads(hashes.chunks(share).enumerate(), |(c, part)| {
-            let first = c * share;
-            let mut places = located(snap, part, |_| ())?;
-            for (_, i) in &mut places {
-                *i += first;
-            }
-            Ok(places)
-        })?;
-        let mut places = runs.concat();
-        places.sort();
+        let places = located_on_threads(snap, hashes, threads, |_| ())?;
         let cuts = block_cuts(&places, threads);
         let ranges = cuts.windows(2).map(|w| &places[w[0]..w[1]]);
         let parts = on_threads(ranges, |range| {
@@ -282,6 +260,31 @@ fn located(
         None => missing(i),
     })?;
     places.sort_unstable();
+    Ok(places)
+}
+
+/// [`located`] on `threads` threads, a share of `hashes` each (`missing(i)` for each key
+/// not stored): every place, sorted.
+fn located_on_threads(
+    snap: &Snapshot,
+    hashes: &[SequenceHash],
+    threads: usize,
+    missing: impl Fn(usize) + Sync,
+) -> Result<Vec<(PackLocation, usize)>, StoreError> {
+    let share = hashes.len().div_ceil(threads.max(1)).max(1);
+    let missing = &missing;
+    // Each thread's places, sorted; then all of them, merged (a stable sort merges
+    // sorted runs in linear time).
+    let runs = on_threads(hashes.chunks(share).enumerate(), |(c, part)| {
+        let first = c * share;
+        let mut places = located(snap, part, |i| missing(first + i))?;
+        for (_, i) in &mut places {
+            *i += first;
+        }
+        Ok(places)
+    })?;
+    let mut places = runs.concat();
+    places.sort();
     Ok(places)
 }
 
