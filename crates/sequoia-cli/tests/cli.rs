@@ -286,17 +286,6 @@ fn importing_the_same_records_again_adds_nothing() {
     );
 }
 
-/// The FASTA records of an export (header line and residue lines each), sorted.
-fn sorted_records(fasta: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(fasta);
-    let mut records: Vec<String> = text
-        .split("\n>")
-        .map(|r| r.trim_start_matches('>').trim_end().to_string())
-        .collect();
-    records.sort();
-    records
-}
-
 #[test]
 fn repack_merges_entries_keeps_every_answer_and_names_the_old_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -326,7 +315,7 @@ fn repack_merges_entries_keeps_every_answer_and_names_the_old_files() {
     }
     // Similar sequences together: the same records, in another order.
     let repacked = ok(store, &["export"]).stdout;
-    assert_eq!(sorted_records(&repacked), sorted_records(&export_before));
+    assert_eq!(sorted(records(&repacked)), sorted(records(&export_before)));
     let after = stats(store);
     for key in ["sequences", "representations"] {
         assert_eq!(after.get(key), stats_before.get(key), "{key}");
