@@ -55,7 +55,7 @@ pub use import::{import_fasta, ImportError, ImportSummary};
 pub use lock::WriterLock;
 pub use pool::ordered_parallel;
 pub use rebuild::RebuildSummary;
-pub use repack::{RepackOrder, RepackSummary};
+pub use repack::{RepackOrder, RepackSummary, ORDER_WINDOW};
 pub use report::{OpenProblem, Problem};
 pub use store::{
     CommitSummary, CompactSummary, FoundSequence, PackedSequenceStorage, PutOutcome, StoreOptions,

@@ -11,8 +11,8 @@ pub struct Args {
     #[command(flatten)]
     packs: PackArgs,
     /// Order of the sequences in the new packs: `similar` puts similar sequences next to
-    /// each other (smaller packs; holds 48 bytes per sequence while it sorts), `store`
-    /// keeps the store's order (one pass, nothing held).
+    /// each other (smaller packs; sorts up to 1 GiB of records at a time), `store` keeps
+    /// the store's order (nothing held).
     #[arg(long, value_enum, default_value = "similar")]
     order: Order,
 }
