@@ -32,6 +32,14 @@ def test_a_store_in_a_bucket_reads_and_writes_as_a_local_one(cli, tmp_path, reco
         w.put_many([("frombucket1 py", "MKVLWWWWB")], source="py")
     out = cli(url, "--cache", str(tmp_path / "c4"), "get", "--width", "0", "frombucket1")
     assert out.stdout.splitlines()[1] == "MKVLWWWWB"
+    # One writer, two commits, each published on top of the one before.
+    w = sequoia.open(url, read_only=False, cache=tmp_path / "c7")
+    first = w.put_many([("twice1 py", "MKVLWWWWT")], source="py")
+    second = w.put_many([("twice2 py", "MKVLWWWWU")], source="py")
+    assert first["new_sequences"] == second["new_sequences"] == 1
+    w.close()
+    with sequoia.open(url, cache=tmp_path / "c8") as s:
+        assert s["twice1"] == "MKVLWWWWT" and s["twice2"] == "MKVLWWWWU"
     with pytest.raises(RuntimeError):
         with sequoia.open(url, read_only=False, cache=tmp_path / "c5") as w:
             w.put_many([("rolledback1", "MKVLWWWWX")], source="py")

@@ -24,8 +24,9 @@ pub enum Access {
 pub struct Target {
     layout: StoreLayout,
     remote: Option<RemoteStore>,
-    /// The newest commit when the command started (object storage only).
-    base: Option<u64>,
+    /// The newest commit when the target was resolved, then the last one it published
+    /// (object storage only): what the next commit is published on top of.
+    base: std::sync::Mutex<Option<u64>>,
     name: String,
     /// Uploads of the packs a writer closed, under way (object storage only).
     early: std::sync::Mutex<Option<crate::EarlyUploads>>,
@@ -46,7 +47,7 @@ impl Target {
                 name: root.display().to_string(),
                 layout: StoreLayout::new(&root),
                 remote: None,
-                base: None,
+                base: Default::default(),
                 early: Default::default(),
             }),
             Location::S3 { bucket, prefix } => {
@@ -62,7 +63,7 @@ impl Target {
                     name: remote.url().to_string(),
                     layout: remote.layout(),
                     remote: Some(remote),
-                    base,
+                    base: std::sync::Mutex::new(base),
                     early: Default::default(),
                 })
             }
@@ -98,15 +99,16 @@ impl Target {
         }
     }
 
-    /// The newest commit when the target was resolved (object storage only).
+    /// The commit the next one is published on top of: the newest when the target was
+    /// resolved, then the last one it published (object storage only).
     pub fn base(&self) -> Option<u64> {
-        self.base
+        *self.base.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// An error naming the store when it is on object storage and has no commit (a local
     /// store's absence is found when it is opened).
     pub fn check_exists(&self) -> Result<()> {
-        if self.remote.is_some() && self.base.is_none() {
+        if self.remote.is_some() && self.base().is_none() {
             return Err(self.no_store());
         }
         Ok(())
@@ -143,7 +145,7 @@ impl Target {
     /// A writer of a store that must exist.
     pub fn open_existing_writer(&self) -> Result<PackedSequenceStorage> {
         let exists = match &self.remote {
-            Some(_) => self.base.is_some(),
+            Some(_) => self.base().is_some(),
             None => self.layout.indices_dir().is_dir(),
         };
         if !exists {
@@ -167,7 +169,12 @@ impl Target {
             return Ok(None);
         };
         let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
-        remote.publish(self.base, early)
+        let mut base = self.base.lock().unwrap_or_else(|p| p.into_inner());
+        let published = remote.publish(*base, early)?;
+        if published.is_some() {
+            *base = published;
+        }
+        Ok(published)
     }
 }
 
