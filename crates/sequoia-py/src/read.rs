@@ -212,7 +212,8 @@ pub fn many<'py>(
 }
 
 /// Reads a batch: SHA-256 keys alone on every core (`map_many_parallel`), any other
-/// identifiers through `find_many`; both in pack order, copying only each region.
+/// identifiers through `find_many` on every core (a share each); both in pack order,
+/// copying only each region.
 fn read_many(store: &PackedSequenceStorage, queries: &[Query]) -> Result<Vec<Found>, StoreError> {
     let hashes: Option<Vec<SequenceHash>> = (queries.iter())
         .map(|q| match q.id {
@@ -230,6 +231,31 @@ fn read_many(store: &PackedSequenceStorage, queries: &[Query]) -> Result<Vec<Fou
             .map(|r| r.map_or(Found::None, Found::One))
             .collect());
     }
+    // Other identifiers: `find_many` (one thread) over a share of the batch per core,
+    // each share read in pack order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.min(queries.len() / 2048 + 1);
+    if threads == 1 {
+        return find_share(store, queries);
+    }
+    let share = queries.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<Found>, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (queries.chunks(share))
+            .map(|part| s.spawn(move || find_share(store, part)))
+            .collect();
+        (handles.into_iter())
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut found = Vec::with_capacity(queries.len());
+    for part in parts {
+        found.extend(part?);
+    }
+    Ok(found)
+}
+
+/// What `find_many` finds for each of `queries`.
+fn find_share(store: &PackedSequenceStorage, queries: &[Query]) -> Result<Vec<Found>, StoreError> {
     let ids: Vec<SequenceId> = queries.iter().map(|q| q.id.clone()).collect();
     let mut found: Vec<Found> = (0..ids.len()).map(|_| Found::None).collect();
     store.find_many(&ids, |i, seq| {
