@@ -8,7 +8,9 @@ use pack_io::{PackWriter, PutEntry};
 
 use crate::alias::AliasRows;
 use crate::error::StoreError;
-use crate::store::{representations_bytes, PackedSequenceStorage, Publish, BATCH_BYTES};
+use crate::store::{
+    representations_bytes, PackedSequenceStorage, Publish, StoredSequence, BATCH_BYTES,
+};
 
 /// The order in which [`repack`](PackedSequenceStorage::repack_with) writes the sequences.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,26 +160,13 @@ impl PackedSequenceStorage {
 impl PackedSequenceStorage {
     /// Sends every sequence to `writer` in store order, as one walk reads them.
     fn write_in_store_order(&self, writer: &PackWriter) -> Result<(), StoreError> {
-        let mut batch = Vec::new();
-        let mut batch_bytes = 0;
-        self.for_each_sequence(|rec| {
-            batch_bytes += rec.residues.len() + representations_bytes(&rec.representations);
-            batch.push(PutEntry {
-                hash: rec.hash,
-                residues: rec.residues.clone(),
-                representations: rec.representations.clone(),
-            });
-            if batch_bytes >= BATCH_BYTES {
-                batch_bytes = 0;
-                writer.put(std::mem::take(&mut batch))?;
-            }
-            Ok(())
-        })?;
-        Ok(writer.put(batch)?)
+        let mut out = Batches::new(writer);
+        self.for_each_sequence(|rec| out.push(entry_of(rec)))?;
+        out.finish()
     }
 
     /// Sends every sequence to `writer` with similar ones together ([`RepackOrder::Similar`]):
-    /// the walk's records are held until they reach `window` bytes ([`ORDER_WINDOW`]),
+    /// the walk's records are held until they reach `window_bytes` ([`ORDER_WINDOW`]),
     /// sorted, sent, and the walk goes on. One walk, no second read; a store smaller than
     /// the window (protein_all: 251 MB of records) is ordered as a whole.
     fn write_similar_together(
@@ -185,43 +174,68 @@ impl PackedSequenceStorage {
         writer: &PackWriter,
         window_bytes: usize,
     ) -> Result<(), StoreError> {
+        let mut out = Batches::new(writer);
         let mut window: Vec<(u64, PutEntry)> = Vec::new();
         let mut held = 0usize;
-        let send = |window: &mut Vec<(u64, PutEntry)>| -> Result<(), StoreError> {
+        let mut send = |window: &mut Vec<(u64, PutEntry)>| -> Result<(), StoreError> {
             // Length, then the hash, break ties: the order, and so the packs, depend on
             // the sequences alone.
             window.sort_unstable_by(|(a, x), (b, y)| {
                 (a, x.residues.len(), &x.hash).cmp(&(b, y.residues.len(), &y.hash))
             });
-            let mut batch = Vec::new();
-            let mut batch_bytes = 0;
-            for (_, e) in window.drain(..) {
-                batch_bytes += e.residues.len() + representations_bytes(&e.representations);
-                batch.push(e);
-                if batch_bytes >= BATCH_BYTES {
-                    batch_bytes = 0;
-                    writer.put(std::mem::take(&mut batch))?;
-                }
-            }
-            Ok(writer.put(batch)?)
+            window.drain(..).try_for_each(|(_, e)| out.push(e))
         };
         self.for_each_sequence(|rec| {
             held += rec.residues.len() + representations_bytes(&rec.representations);
-            window.push((
-                similarity_key(&rec.residues),
-                PutEntry {
-                    hash: rec.hash,
-                    residues: rec.residues.clone(),
-                    representations: rec.representations.clone(),
-                },
-            ));
+            window.push((similarity_key(&rec.residues), entry_of(rec)));
             if held >= window_bytes {
                 held = 0;
                 send(&mut window)?;
             }
             Ok(())
         })?;
-        send(&mut window)
+        send(&mut window)?;
+        out.finish()
+    }
+}
+
+/// A sequence as the writer takes it.
+fn entry_of(rec: &StoredSequence) -> PutEntry {
+    PutEntry {
+        hash: rec.hash,
+        residues: rec.residues.clone(),
+        representations: rec.representations.clone(),
+    }
+}
+
+/// Entries handed to a pack writer in batches of about [`BATCH_BYTES`].
+struct Batches<'w> {
+    writer: &'w PackWriter,
+    batch: Vec<PutEntry>,
+    bytes: usize,
+}
+
+impl<'w> Batches<'w> {
+    fn new(writer: &'w PackWriter) -> Self {
+        Batches {
+            writer,
+            batch: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, e: PutEntry) -> Result<(), StoreError> {
+        self.bytes += e.residues.len() + representations_bytes(&e.representations);
+        self.batch.push(e);
+        if self.bytes >= BATCH_BYTES {
+            self.bytes = 0;
+            self.writer.put(std::mem::take(&mut self.batch))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        Ok(self.writer.put(self.batch)?)
     }
 }
 
