@@ -54,14 +54,7 @@ fn open_store(
     cache: Option<PathBuf>,
     cache_ttl: f64,
 ) -> PyResult<Store> {
-    Store::open(
-        py,
-        location_text(location)?,
-        read_only,
-        cache,
-        cache_ttl,
-        None,
-    )
+    Store::new(py, location, read_only, cache, cache_ttl)
 }
 
 /// Re-opens a pickled store at its commit (what unpickling calls).

@@ -143,7 +143,7 @@ impl Store {
 impl Store {
     #[new]
     #[pyo3(signature = (location, *, read_only = true, cache = None, cache_ttl = 10.0))]
-    fn new(
+    pub(crate) fn new(
         py: Python<'_>,
         location: PathBuf,
         read_only: bool,
@@ -374,8 +374,7 @@ impl Store {
 
     /// Discards what this writer added since its last commit.
     fn rollback(&self, py: Python<'_>) -> PyResult<()> {
-        let w = self.writer()?;
-        py.detach(|| w.store.rollback()).map_err(store_error)
+        write::rollback(py, &self.writer()?)
     }
 
     /// Moves a reader to the store's newest commit (a store opened at an older one, or
@@ -449,7 +448,7 @@ impl Store {
         self.in_block.store(false, Ordering::SeqCst);
         let result = match (self.read_only, self.handles()) {
             (false, Ok(w)) if exc_type.is_none() => write::commit(py, &w).map(|_| ()),
-            (false, Ok(w)) => py.detach(|| w.store.rollback()).map_err(store_error),
+            (false, Ok(w)) => write::rollback(py, &w),
             _ => Ok(()),
         };
         self.close(py);

@@ -4,7 +4,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use sequoia_store::fasta::open_input;
+use sequoia_store::fasta::{default_source, open_input};
 use sequoia_store::{import_fasta, ImportSummary, Representation, StoreError};
 
 use crate::errors::{import_error, io_error, remote_error, store_error};
@@ -42,18 +42,16 @@ pub fn import(
     let result = py.detach(|| -> PyResult<ImportSummary> {
         let mut total = ImportSummary::default();
         for path in paths {
-            let name = std::path::Path::new(path)
-                .file_name()
-                .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+            let source = source.map_or_else(|| default_source(path), str::to_string);
             let input = open_input(path).map_err(|e| io_error(e.kind(), format!("{path}: {e}")))?;
-            let s = import_fasta(store, input, path, source.unwrap_or(&name), &mut |_, _| {})
-                .map_err(import_error)?;
+            let s =
+                import_fasta(store, input, path, &source, &mut |_, _| {}).map_err(import_error)?;
             total.add(&s);
         }
         Ok(total)
     });
     if result.is_err() {
-        py.detach(|| store.rollback()).map_err(store_error)?;
+        rollback(py, w)?;
     }
     result
 }
@@ -107,7 +105,7 @@ pub fn put_many(
         put_batch(&mut batch, &mut total)
     })();
     if let Err(e) = result {
-        py.detach(|| store.rollback()).map_err(store_error)?;
+        rollback(py, w)?;
         return Err(e);
     }
     total.seconds = started.elapsed().as_secs_f64();
@@ -122,6 +120,11 @@ pub fn commit(py: Python<'_>, w: &Opened) -> PyResult<Option<u64>> {
         let published = w.target.publish().map_err(remote_error)?;
         Ok(published.or_else(|| w.store.commit_seq()))
     })
+}
+
+/// Discards what the writer `w` added since its last commit.
+pub fn rollback(py: Python<'_>, w: &Opened) -> PyResult<()> {
+    py.detach(|| w.store.rollback()).map_err(store_error)
 }
 
 /// An import's figures as a dict.

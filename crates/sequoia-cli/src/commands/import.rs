@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use sequoia_store::fasta::open_input;
+use sequoia_store::fasta::{default_source, open_input};
 use sequoia_store::{import_fasta, ImportSummary};
 
 use super::{fail, progress_bar, PackArgs, Result};
@@ -32,15 +32,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
     let store = target.open_writer(options).map_err(fail)?;
     let mut total = ImportSummary::default();
     for file in files {
-        let name = if file == "-" {
-            "stdin".to_string()
-        } else {
-            std::path::Path::new(file)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| file.clone())
-        };
-        let source = source.clone().unwrap_or(name);
+        let source = source.clone().unwrap_or_else(|| default_source(file));
         let input = open_input(file).map_err(|e| fail(format!("{file}: {e}")))?;
         let size = (file != "-")
             .then(|| std::fs::metadata(file).map(|m| m.len()).ok())

@@ -426,6 +426,22 @@ fn finish_header(s: &mut Scan<'_>) -> Result<(), FastaError> {
     Ok(())
 }
 
+/// The source name an import gives the records of `path` when none is given: the file's
+/// name (`stdin` for `-`).
+///
+/// ```
+/// assert_eq!(sequoia_store::fasta::default_source("/data/uniprot_sprot.fasta.gz"), "uniprot_sprot.fasta.gz");
+/// assert_eq!(sequoia_store::fasta::default_source("-"), "stdin");
+/// ```
+pub fn default_source(path: &str) -> String {
+    if path == "-" {
+        return "stdin".to_string();
+    }
+    std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 /// Opens `path` (`-` for standard input), decompressing gzip or Zstandard input detected
 /// from its first bytes.
 pub fn open_input(path: &str) -> std::io::Result<Box<dyn BufRead + Send>> {
