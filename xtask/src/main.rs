@@ -122,10 +122,25 @@ pub fn release_binary() -> Result<PathBuf, String> {
 }
 
 pub fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+    step_with_env(name, program, args, std::iter::empty::<(&str, String)>())
+}
+
+/// [`step`] with variables added to its environment.
+pub fn step_with_env<K, V>(
+    name: &str,
+    program: &str,
+    args: &[&str],
+    env: impl IntoIterator<Item = (K, V)>,
+) -> Result<(), String>
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
     eprintln!("==> {name}: {program} {}", args.join(" "));
     let started = std::time::Instant::now();
     let status = Command::new(program)
         .args(args)
+        .envs(env)
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("{name}: cannot run {program}: {e}"))?;

@@ -2,7 +2,6 @@
 //! environment (`target/py-tools`), then its pytest suite run against it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::workspace_root;
 
@@ -10,36 +9,25 @@ use crate::workspace_root;
 /// Python environment; returns that environment's interpreter.
 pub fn install(profile: &str) -> Result<PathBuf, String> {
     let env = crate::refget::python_env()?;
-    let started = std::time::Instant::now();
-    eprintln!("==> python module: maturin develop --profile {profile}");
-    let status =
-        Command::new(env.join("bin/maturin"))
-            .args([
-                "develop",
-                "--quiet",
-                "--manifest-path",
-                "crates/sequoia-py/Cargo.toml",
-                "--profile",
-                profile,
-            ])
-            .env("VIRTUAL_ENV", &env)
-            .env(
-                "PATH",
-                std::env::join_paths(std::iter::once(env.join("bin")).chain(
-                    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-                ))
-                .map_err(|e| e.to_string())?,
-            )
-            .current_dir(workspace_root())
-            .status()
-            .map_err(|e| format!("cannot run maturin: {e}"))?;
-    eprintln!(
-        "    python module took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    if !status.success() {
-        return Err(format!("maturin develop failed ({status})"));
-    }
+    let path = std::env::join_paths(
+        std::iter::once(env.join("bin")).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .map_err(|e| e.to_string())?;
+    crate::step_with_env(
+        "python module",
+        &env.join("bin/maturin").display().to_string(),
+        &[
+            "develop",
+            "--quiet",
+            "--manifest-path",
+            "crates/sequoia-py/Cargo.toml",
+            "--profile",
+            profile,
+        ],
+        [("VIRTUAL_ENV", env.as_os_str()), ("PATH", path.as_os_str())],
+    )?;
     Ok(env.join("bin/python"))
 }
 
@@ -57,24 +45,14 @@ pub fn run(bin: &Path) -> Result<(), String> {
         }
         Err(e) => return Err(e),
     };
-    eprintln!("==> python tests: pytest crates/sequoia-py/tests");
-    let started = std::time::Instant::now();
-    let status = Command::new(python)
-        .args(["-m", "pytest", "-q", "-rs", "crates/sequoia-py/tests"])
-        .envs(server.iter().flat_map(|s| s.env()))
-        .env("SEQUOIA_BIN", bin)
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("cannot run pytest: {e}"))?;
-    eprintln!(
-        "    python tests took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("python tests failed ({status})"))
-    }
+    let mut env: Vec<(&str, String)> = server.iter().flat_map(|s| s.env()).collect();
+    env.push(("SEQUOIA_BIN", bin.display().to_string()));
+    crate::step_with_env(
+        "python tests",
+        &python.display().to_string(),
+        &["-m", "pytest", "-q", "-rs", "crates/sequoia-py/tests"],
+        env,
+    )
 }
 
 /// The Python figures of `cargo xtask bench` (section `python`): random fetches by

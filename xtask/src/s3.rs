@@ -118,10 +118,10 @@ pub fn run() -> Result<(), String> {
         Err(e) => return Err(e),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("==> object storage tests against {}", server.endpoint);
-    let started = Instant::now();
-    let status = Command::new(&cargo)
-        .args([
+    crate::step_with_env(
+        &format!("object storage tests against {}", server.endpoint),
+        &cargo,
+        &[
             "test",
             "-p",
             "sequoia-remote",
@@ -132,20 +132,9 @@ pub fn run() -> Result<(), String> {
             "--",
             "--ignored",
             "--test-threads=2",
-        ])
-        .envs(server.env())
-        .current_dir(crate::workspace_root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    eprintln!(
-        "    object storage tests took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("object storage tests failed ({status})"))
-    }
+        ],
+        server.env(),
+    )
 }
 
 /// The status of an unsigned `GET path` to the S3 gateway, `None` when it does not answer.
