@@ -18,35 +18,22 @@ struct Distinct {
 }
 
 fn read_distinct(path: &str) -> Result<Distinct, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    use sequoia_store::fasta::{open_input, FastaReader, FastaRecord};
+    let input = open_input(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut reader = FastaReader::new(input, path);
     let mut seen: HashMap<Vec<u8>, u32> = HashMap::new();
     let mut order: Vec<Vec<String>> = Vec::new();
-    let mut header: Option<String> = None;
-    let mut residues: Vec<u8> = Vec::new();
-    let mut finish = |header: Option<String>, residues: &mut Vec<u8>| {
-        if let Some(h) = header {
-            let r = std::mem::take(residues);
-            let next = order.len() as u32;
-            let id = *seen.entry(r).or_insert(next);
-            if id == next {
-                order.push(Vec::new());
-            }
-            order[id as usize].push(h);
+    let mut rec = FastaRecord::default();
+    while reader.next_record(&mut rec).map_err(|e| e.to_string())? {
+        let next = order.len() as u32;
+        let id = *seen
+            .entry(std::mem::take(&mut rec.residues))
+            .or_insert(next);
+        if id == next {
+            order.push(Vec::new());
         }
-    };
-    for line in text.split(|&b| b == b'\n') {
-        if let Some(h) = line.strip_prefix(b">") {
-            finish(header.take(), &mut residues);
-            header = Some(String::from_utf8_lossy(h).trim_end().to_string());
-        } else {
-            residues.extend(
-                line.iter()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .map(u8::to_ascii_uppercase),
-            );
-        }
+        order[id as usize].push(std::mem::take(&mut rec.header));
     }
-    finish(header.take(), &mut residues);
     let mut by_id: Vec<Vec<u8>> = vec![Vec::new(); order.len()];
     for (r, id) in seen {
         by_id[id as usize] = r;
@@ -128,27 +115,13 @@ fn measure(items: &[&[u8]], block: usize, level: i32, dict: usize) -> Result<Mea
     })
 }
 
-/// An order of the sequences that puts similar ones next to each other: sorted by the
-/// smallest hash of their 6-mers (two proteins sharing a long stretch likely share their
-/// minimum), then by length.
+/// The order writers give sequences ([`pack_format::similarity_key`], then length), of
+/// `residues`: similar ones next to each other.
 fn similarity_order(residues: &[Vec<u8>]) -> Vec<usize> {
-    const K: usize = 6;
-    let key = |r: &[u8]| -> u64 {
-        if r.len() < K {
-            return u64::MAX;
-        }
-        r.windows(K)
-            .map(|w| {
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for &b in w {
-                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-                }
-                h
-            })
-            .min()
-            .unwrap_or(u64::MAX)
-    };
-    let keys: Vec<u64> = residues.iter().map(|r| key(r)).collect();
+    let keys: Vec<u64> = residues
+        .iter()
+        .map(|r| pack_format::similarity_key(r))
+        .collect();
     let mut order: Vec<usize> = (0..residues.len()).collect();
     order.sort_by_key(|&i| (keys[i], residues[i].len()));
     order

@@ -4,8 +4,8 @@
 //!
 //! Measured on protein_all's 435,059 distinct sequences (`cargo xtask layout-experiment`,
 //! level 1, a dictionary per stream): residues and headers as v2 blocks of 2 KiB hold
-//! them, 113.0 MB in import order, 101.3 MB sorted within each 64 MB of residues, 94.6 MB
-//! sorted over the whole set; residues alone in 16 KiB blocks 85.3 MB against 63.9 MB.
+//! them, 113.0 MB in import order, 101.8 MB sorted within each 64 MB of residues, 95.4 MB
+//! sorted over the whole set; residues alone in 16 KiB blocks 85.3 MB against 64.7 MB.
 
 /// Residues in a k-mer of the sketch.
 const K: usize = 6;
