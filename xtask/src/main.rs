@@ -190,7 +190,7 @@ fn ci() -> Result<(), String> {
     s3::run()?;
     python::run(&bin)?;
     if has_fuzz_toolchain() {
-        for target in ["pack_v1", "pack_v2", "index"] {
+        for target in ["pack_v1", "pack_v2", "pack_v3", "index"] {
             step(
                 &format!("fuzz {target}"),
                 "cargo",

@@ -159,20 +159,53 @@ fn checked_u32(n: usize, what: &str) -> Result<u32, Error> {
     u32::try_from(n).map_err(|_| Error::TooLarge(format!("{what} of {n} bytes exceeds 4 GiB")))
 }
 
-/// A decoded entry borrowing from the bytes it was read from.
+/// A decoded entry borrowing from the bytes it was read from: an entry of a v1 or v2
+/// pack, or a sequence row of a v3 pack (residues and representations from two streams).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryRef<'a> {
     /// The sequence's key as stored.
     pub hash: SequenceHash,
     /// The residues; empty for an addition entry.
     pub sequence: &'a [u8],
-    /// The MessagePack-encoded representations, decoded by [`EntryRef::representations`].
-    pub representations_bytes: &'a [u8],
-    /// Offset of the representations, for error messages.
-    representations_offset: u64,
+    /// The encoded representations, decoded by [`EntryRef::representations`].
+    representations: Encoded<'a>,
+}
+
+/// How an entry's representations are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoded<'a> {
+    /// A MessagePack array of `[header, source]` (v1, v2), at `offset` of its unit.
+    MessagePack { bytes: &'a [u8], offset: u64 },
+    /// A v3 header-stream item (see [`crate::v3`]): sources by their index in `sources`.
+    Item {
+        bytes: &'a [u8],
+        sources: &'a [String],
+        offset: u64,
+    },
 }
 
 impl<'a> EntryRef<'a> {
+    /// A v3 sequence row: `residues` and its header-stream `item` (at `offset` of its
+    /// block, for errors), whose source numbers index `sources`, the pack's source table.
+    /// The item is decoded (and checked) by [`representations`](Self::representations).
+    pub fn from_item(
+        hash: SequenceHash,
+        residues: &'a [u8],
+        item: &'a [u8],
+        sources: &'a [String],
+        offset: u64,
+    ) -> Self {
+        EntryRef {
+            hash,
+            sequence: residues,
+            representations: Encoded::Item {
+                bytes: item,
+                sources,
+                offset,
+            },
+        }
+    }
+
     /// Whether this entry carries residues (otherwise it is an addition entry: it adds representations).
     pub fn has_sequence(&self) -> bool {
         !self.sequence.is_empty()
@@ -192,13 +225,21 @@ impl<'a> EntryRef<'a> {
         &self,
         mut f: impl FnMut(&'a str, &'a str),
     ) -> Result<(), Error> {
-        let mut r = Reader::new(self.representations_bytes, self.representations_offset);
+        let (bytes, offset) = match self.representations {
+            Encoded::MessagePack { bytes, offset } => (bytes, offset),
+            Encoded::Item {
+                bytes,
+                sources,
+                offset,
+            } => return crate::v3::decode_item(bytes, sources, offset, f),
+        };
+        let mut r = Reader::new(bytes, offset);
         let n = r.read_array_len("representations")?;
         for _ in 0..n {
             let fields = r.read_array_len("representation")?;
             if fields != 2 {
                 return Err(Error::Corrupt {
-                    offset: self.representations_offset + r.position() as u64,
+                    offset: offset + r.position() as u64,
                     message: format!("a representation has {fields} fields, expected 2"),
                 });
             }
@@ -208,7 +249,7 @@ impl<'a> EntryRef<'a> {
         }
         if !r.is_empty() {
             return Err(Error::Corrupt {
-                offset: self.representations_offset + r.position() as u64,
+                offset: offset + r.position() as u64,
                 message: "bytes left after the representations".into(),
             });
         }
@@ -337,8 +378,10 @@ fn decode_inner<'a>(
         EntryRef {
             hash,
             sequence,
-            representations_bytes: &bytes[seq_end..total],
-            representations_offset: base + seq_end as u64,
+            representations: Encoded::MessagePack {
+                bytes: &bytes[seq_end..total],
+                offset: base + seq_end as u64,
+            },
         },
         total,
     ))

@@ -21,7 +21,7 @@ pub enum Error {
         message: String,
     },
     /// The header names a version this code does not read.
-    #[error("unsupported pack version {version} (this build reads versions 1 and 2)")]
+    #[error("unsupported pack version {version} (this build reads versions 1, 2 and 3)")]
     UnsupportedVersion {
         /// The version byte found.
         version: u8,
@@ -33,6 +33,20 @@ pub enum Error {
         offset: u64,
         /// What is wrong.
         message: String,
+    },
+    /// The row read is of another sequence whose key starts with the same bytes as the
+    /// one looked up: an index that keeps key prefixes led there, and the reader should
+    /// go on to the key's other rows (not damage: the prefixes agree).
+    #[error(
+        "the row at byte {offset} holds sequence {found}, which shares the first bytes of {wanted}"
+    )]
+    OtherSequence {
+        /// Where the row's residues start in their block.
+        offset: u64,
+        /// The sequence the row holds (hex).
+        found: String,
+        /// The sequence looked up (hex).
+        wanted: String,
     },
     /// A stored checksum does not match the bytes it covers.
     #[error("checksum mismatch in {what} at byte {offset}: stored {stored:08x}, computed {computed:08x}")]

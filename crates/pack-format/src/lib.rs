@@ -1,4 +1,4 @@
-//! Byte-level codecs of SEQUOIA pack files, v1 and v2, over byte slices and writers: no
+//! Byte-level codecs of SEQUOIA pack files, v1, v2 and v3, over byte slices and writers: no
 //! files, no threads.
 //!
 //! A pack holds entries; an entry holds one sequence's residues and representations
@@ -7,6 +7,8 @@
 //! ```text
 //! v1: zstd( "PKSQ" 01 id | entry* | count )          whole file one frame
 //! v2: "PKSQ" 02 id pad | frame* | block table | entry table | trailer "SQPKEND2"
+//! v3: "PKSQ" 03 id pad | residue frame* | header frame* | block table | sources
+//!     | groups | lengths | trailer "SQPKEND3"      (no hashes: the key is re-hashed)
 //! entry: [u32 header length][msgpack {hash, sequence_length, representations_length}]
 //!        [msgpack bin residues][msgpack [[header, source]...]]
 //!        (hash: the whole SHA-256, or its first 4 bytes in a v2 pack with hash tags,
@@ -31,6 +33,7 @@ mod msgpack;
 mod order;
 pub mod v1;
 pub mod v2;
+pub mod v3;
 
 pub use entry::{EntryRef, Representation};
 pub use error::Error;
@@ -70,6 +73,16 @@ pub enum PackVersion {
     V1,
     /// Independent blocks with a footer table.
     V2,
+    /// Residue and header streams of independent blocks, a sequence table without hashes.
+    V3,
+}
+
+impl PackVersion {
+    /// Whether the pack lists its rows in a table of its own, so that an index names a
+    /// row by number (entry rows) rather than by place (v1: location rows).
+    pub fn has_row_table(self) -> bool {
+        matches!(self, PackVersion::V2 | PackVersion::V3)
+    }
 }
 
 /// Tells a pack's layout from its first bytes.
@@ -86,6 +99,7 @@ pub fn detect(bytes: &[u8]) -> Result<PackVersion, Error> {
     if &bytes[..4] == MAGIC {
         return match bytes[4] {
             2 => Ok(PackVersion::V2),
+            3 => Ok(PackVersion::V3),
             1 => Err(Error::NotAPack {
                 message: "a v1 pack must be Zstandard-compressed as a whole; this one is not"
                     .into(),

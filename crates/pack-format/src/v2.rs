@@ -505,7 +505,12 @@ fn encode_trailer(t: &Trailer, out: &mut Vec<u8>) {
 }
 
 /// The CRC-32 of `bytes` must be `stored`.
-fn check_crc32(what: &'static str, offset: u64, bytes: &[u8], stored: u32) -> Result<(), Error> {
+pub(crate) fn check_crc32(
+    what: &'static str,
+    offset: u64,
+    bytes: &[u8],
+    stored: u32,
+) -> Result<(), Error> {
     let computed = crc32fast::hash(bytes);
     if computed == stored {
         Ok(())
@@ -519,17 +524,17 @@ fn check_crc32(what: &'static str, offset: u64, bytes: &[u8], stored: u32) -> Re
     }
 }
 
-fn le_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked 4 bytes"))
 }
 
-fn le_u64(b: &[u8], at: usize) -> u64 {
+pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("caller checked 8 bytes"))
 }
 
 /// A reusable Zstandard decompression context.
 pub struct BlockDecoder {
-    inner: zstd::zstd_safe::DCtx<'static>,
+    pub(crate) inner: zstd::zstd_safe::DCtx<'static>,
 }
 
 impl BlockDecoder {

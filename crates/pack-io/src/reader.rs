@@ -8,6 +8,7 @@ use memmap2::Mmap;
 use pack_format::entry::HashField;
 use pack_format::v1::V1Body;
 use pack_format::v2::{self, BlockDecoder, PackDictionary, V2Pack};
+use pack_format::v3::{self, V3Pack};
 use pack_format::{detect, EntryRef, PackId, PackLocation, PackVersion, SequenceHash};
 
 use crate::Error;
@@ -19,6 +20,44 @@ thread_local! {
     /// The decompression context of this thread's block walks
     /// ([`PackReader::for_each_entry_skipping`]), kept between them.
     static WALK_DECODER: std::cell::Cell<Option<BlockDecoder>> = const { std::cell::Cell::new(None) };
+    /// This thread's v3 blocks: the last residue and header block it decompressed.
+    static V3_BLOCKS: std::cell::Cell<Option<Box<V3Blocks>>> = const { std::cell::Cell::new(None) };
+}
+
+/// The last residue block and header block one thread decompressed from v3 packs, with
+/// its context: a read of a row needs both, and an index lookup (which re-hashes the
+/// residues) followed by the read of the same row finds them here.
+#[derive(Default)]
+struct V3Blocks {
+    decoder: BlockDecoder,
+    residue_key: Option<(u64, u32)>,
+    residues: Vec<u8>,
+    header_key: Option<(u64, u32)>,
+    headers: Vec<u8>,
+    /// Where the last place looked up was, in which pack: rows asked for in order are
+    /// stepped over once ([`V3Pack::place_after`]).
+    cursor: Option<(u64, v3::Cursor)>,
+}
+
+impl V3Blocks {
+    /// Runs `f` with this thread's blocks (a nested call gets blocks of its own).
+    fn with<R>(f: impl FnOnce(&mut V3Blocks) -> R) -> R {
+        let mut blocks = V3_BLOCKS.take().unwrap_or_default();
+        let r = f(&mut blocks);
+        V3_BLOCKS.set(Some(blocks));
+        r
+    }
+
+    /// Row `row`'s place in `pack` (the reader numbered `serial`), from this thread's
+    /// cursor when it is in that pack.
+    fn place(pack: &V3Pack<'_>, serial: u64, row: u32) -> Result<v3::Place, pack_format::Error> {
+        V3Blocks::with(|c| {
+            let after = c.cursor.filter(|(s, _)| *s == serial).map(|(_, c)| c);
+            let (place, cursor) = pack.place_after(after, row)?;
+            c.cursor = Some((serial, cursor));
+            Ok(place)
+        })
+    }
 }
 
 /// A decompression context and the last block it produced, reused across reads by one
@@ -65,6 +104,8 @@ pub struct PackReader {
     hash_field: HashField,
     /// A v2 pack's trailer as parsed at open.
     parsed: Option<v2::Trailer>,
+    /// A v3 pack's trailer and source table as parsed at open.
+    v3: Option<(v3::Trailer, Vec<String>)>,
     v1_body: OnceLock<Result<Vec<u8>, String>>,
     /// Distinguishes readers in a [`BlockCache`] (addresses of dropped maps are reused).
     serial: u64,
@@ -106,10 +147,16 @@ impl PackReader {
             source,
         };
         let version = detect(&map).map_err(format)?;
+        let mut v3 = None;
         let (pack_id, hash_field, parsed) = match version {
             PackVersion::V2 => {
                 let v2 = V2Pack::parse(&map).map_err(format)?;
                 (v2.pack_id(), v2.hash_field(), Some(*v2.trailer()))
+            }
+            PackVersion::V3 => {
+                let pack = V3Pack::parse(&map).map_err(format)?;
+                v3 = Some((*pack.trailer(), pack.sources().map_err(format)?));
+                (pack.pack_id(), HashField::Full, None)
             }
             PackVersion::V1 => (u32::MAX, HashField::Full, None),
         };
@@ -120,6 +167,7 @@ impl PackReader {
             pack_id,
             hash_field,
             parsed,
+            v3,
             v1_body: OnceLock::new(),
             serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             dictionary: OnceLock::new(),
@@ -172,10 +220,9 @@ impl PackReader {
         let Some(fetcher) = &self.fetcher else {
             return Ok(());
         };
-        let v2 = self.v2()?;
         let mut wanted = Vec::new();
         for b in blocks {
-            let info = v2.block_info(b).map_err(|e| self.format_err(e))?;
+            let info = self.block_info(b)?;
             wanted.push((b, info.offset..info.offset + info.compressed_len as u64));
         }
         wanted.sort_unstable_by_key(|(b, _)| *b);
@@ -212,7 +259,7 @@ impl PackReader {
     /// The pack id written inside the pack (for v1 this decompresses the pack).
     pub fn pack_id(&self) -> Result<PackId, Error> {
         match self.version {
-            PackVersion::V2 => Ok(self.pack_id),
+            PackVersion::V2 | PackVersion::V3 => Ok(self.pack_id),
             PackVersion::V1 => Ok(self.v1()?.pack_id()),
         }
     }
@@ -236,6 +283,79 @@ impl PackReader {
                 .ok_or_else(|| self.corrupt(0, "the pack changed size since it was opened".into())),
             None => V2Pack::parse(&self.map).map_err(|e| self.format_err(e)),
         }
+    }
+
+    fn v3(&self) -> Result<(V3Pack<'_>, &[String]), Error> {
+        let (trailer, sources) = self
+            .v3
+            .as_ref()
+            .ok_or_else(|| self.corrupt(0, "a v3 read of a pack of another version".into()))?;
+        let pack = V3Pack::from_parsed(&self.map, *trailer)
+            .ok_or_else(|| self.corrupt(0, "the pack changed size since it was opened".into()))?;
+        Ok((pack, sources))
+    }
+
+    /// Row `b` of a v2 or v3 pack's block table.
+    fn block_info(&self, b: u32) -> Result<v2::BlockInfo, Error> {
+        match self.version {
+            PackVersion::V3 => self.v3()?.0.block_info(b),
+            _ => self.v2()?.block_info(b),
+        }
+        .map_err(|e| self.format_err(e))
+    }
+
+    /// Reads row `row` of a v3 pack (its residue block must be `block`) through this
+    /// thread's [`V3Blocks`], hands it to `f` as an entry, checking that the residues are
+    /// of `expected` if given.
+    fn read_v3_row<R>(
+        &self,
+        pack: PackId,
+        row: u32,
+        block: Option<u32>,
+        expected: Option<&SequenceHash>,
+        f: impl FnOnce(PackLocation, EntryRef<'_>) -> R,
+    ) -> Result<R, Error> {
+        // The tables place each row's item; nothing else ties an item to its row, so they
+        // are checked (once, a fraction of a millisecond) before any is trusted.
+        self.check_footer_once()?;
+        let (v3, sources) = self.v3()?;
+        let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
+        if block.is_some_and(|b| b != place.residue_block) {
+            return Err(self.corrupt(
+                v3.trailer().footer_offset,
+                format!(
+                    "row {row} is in block {}, the index says block {}",
+                    place.residue_block,
+                    block.unwrap_or_default()
+                ),
+            ));
+        }
+        // An addition row has no residues to read.
+        let residues = place.addition.is_none().then_some(place.residue_block);
+        if self.fetcher.is_some() {
+            self.fetch_blocks(residues.into_iter().chain([place.header_block]))?;
+        }
+        V3Blocks::with(|c| {
+            for (b, key, buf) in [
+                (residues, &mut c.residue_key, &mut c.residues),
+                (Some(place.header_block), &mut c.header_key, &mut c.headers),
+            ] {
+                let Some(b) = b else { continue };
+                if *key != Some((self.serial, b)) {
+                    *key = None;
+                    v3.read_block(b, &mut c.decoder, buf)
+                        .map_err(|e| self.format_err(e))?;
+                    *key = Some((self.serial, b));
+                }
+            }
+            let e = v3
+                .entry_at(&place, &c.residues, &c.headers, sources, expected)
+                .map_err(|e| {
+                    let at = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
+                    self.format_err(in_block(e, place.residue_block, at))
+                })?;
+            Ok(f(v3_location(pack, row, &place), e))
+        })
     }
 
     /// The pack's dictionary (v2 packs that have one), checked against its CRC once.
@@ -271,6 +391,13 @@ impl PackReader {
         f: impl FnOnce(EntryRef<'_>) -> R,
     ) -> Result<R, Error> {
         match self.version {
+            PackVersion::V3 => self.read_v3_row(
+                location.pack,
+                location.offset,
+                Some(location.block),
+                Some(hash),
+                |_, e| f(e),
+            ),
             PackVersion::V1 => {
                 let body = self.v1()?;
                 let e = body
@@ -340,6 +467,7 @@ impl PackReader {
         match self.version {
             PackVersion::V1 => Ok(1),
             PackVersion::V2 => Ok(self.v2()?.trailer().block_count),
+            PackVersion::V3 => Ok(self.v3()?.0.residue_blocks()),
         }
     }
 
@@ -367,6 +495,7 @@ impl PackReader {
         mut f: impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         match self.version {
+            PackVersion::V3 => self.walk_v3(pack, blocks, &mut f),
             PackVersion::V1 if blocks.start > 0 || blocks.end == 0 => Ok(()),
             PackVersion::V1 => {
                 for item in self.v1()?.entries() {
@@ -484,6 +613,78 @@ impl PackReader {
         Ok(())
     }
 
+    /// The v3 part of [`for_each_entry_skipping`](Self::for_each_entry_skipping): the rows
+    /// whose residues are in `blocks`, each block decompressed once, every row re-hashed.
+    fn walk_v3<E: From<Error>>(
+        &self,
+        pack: PackId,
+        blocks: std::ops::Range<u32>,
+        f: &mut impl FnMut(PackLocation, EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.check_footer_once()?;
+        let (v3, sources) = self.v3()?;
+        let t = *v3.trailer();
+        let end = blocks.end.min(t.residue_blocks);
+        if t.rows == 0 || blocks.start >= end {
+            return Ok(());
+        }
+        if self.fetcher.is_some() {
+            self.fetch_blocks(0..t.residue_blocks + t.header_blocks)?;
+        }
+        let err = |e| self.format_err(e);
+        // The first group holding a row of `blocks.start`: groups are in block order.
+        let (mut lo, mut hi) = (0u32, (t.rows - 1) / v3::GROUP);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let first = v3
+                .places_from(mid * v3::GROUP)
+                .map_err(err)?
+                .next_place()
+                .map_err(err)?;
+            if first.residue_block < blocks.start {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let mut places = v3.places_from(lo * v3::GROUP).map_err(err)?;
+        let mut dec = WALK_DECODER.take().unwrap_or_default();
+        let (mut residues, mut headers) = (Vec::new(), Vec::new());
+        let (mut have_residues, mut have_headers) = (None, None);
+        let walked = (|| -> Result<(), E> {
+            for row in lo * v3::GROUP..t.rows {
+                let place = places.next_place().map_err(err)?;
+                if place.residue_block < blocks.start {
+                    continue;
+                }
+                if place.residue_block >= end {
+                    break;
+                }
+                let read_residues = place.addition.is_none().then_some(place.residue_block);
+                for (b, have, buf) in [
+                    (read_residues, &mut have_residues, &mut residues),
+                    (Some(place.header_block), &mut have_headers, &mut headers),
+                ] {
+                    let Some(b) = b else { continue };
+                    if *have != Some(b) {
+                        v3.read_block(b, &mut dec, buf).map_err(err)?;
+                        *have = Some(b);
+                    }
+                }
+                let e = v3
+                    .entry_at(&place, &residues, &headers, sources, None)
+                    .map_err(|e| {
+                        let at = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
+                        self.format_err(in_block(e, place.residue_block, at))
+                    })?;
+                f(v3_location(pack, row, &place), e)?;
+            }
+            Ok(())
+        })();
+        WALK_DECODER.set(Some(dec));
+        walked
+    }
+
     /// The first entry table row of `block` or a later one (the table lists entries in
     /// block order; `entry_count` for `block_count`).
     fn first_row_of_block(&self, v2: &V2Pack<'_>, block: u32) -> Result<u32, Error> {
@@ -510,6 +711,7 @@ impl PackReader {
                 self.v2()?.verify_footer().map_err(|e| self.format_err(e))?;
                 self.dictionary().map(|_| ())
             }
+            PackVersion::V3 => self.v3()?.0.verify_footer().map_err(|e| self.format_err(e)),
             PackVersion::V1 => self.v1().map(|_| ()),
         }
     }
@@ -518,10 +720,15 @@ impl PackReader {
     /// caches, for a [`read_entry`](Self::read_entry) of it soon after (a hint: v1 packs
     /// and invalid locations are ignored).
     pub fn prefetch(&self, location: &PackLocation) {
-        if self.version == PackVersion::V2 {
-            if let Ok(pack) = self.v2() {
-                pack.prefetch_block(location.block);
+        match self.version {
+            PackVersion::V2 => {
+                if let Ok(pack) = self.v2() {
+                    pack.prefetch_block(location.block);
+                }
             }
+            // A v3 block (16 KiB) is read whole by the decompressor, forwards: the
+            // hardware's own prefetching serves it.
+            PackVersion::V1 | PackVersion::V3 => {}
         }
     }
 
@@ -535,6 +742,11 @@ impl PackReader {
         pack: PackId,
         entry: u32,
     ) -> Result<(SequenceHash, PackLocation), Error> {
+        if self.version == PackVersion::V3 {
+            // No hash is stored: the row's residues are read and hashed (and the block
+            // stays in this thread's cache for the read that usually follows).
+            return self.v3_row_hash(pack, entry);
+        }
         if self.version != PackVersion::V2 {
             return Err(self.corrupt(
                 0,
@@ -556,6 +768,64 @@ impl PackReader {
         ))
     }
 
+    /// Row `entry` of a v2 or v3 pack's table without reading any block: its location and
+    /// its key where the pack stores it (a v2 row; a v3 addition row), `None` for a v3 row
+    /// with residues, whose key is their hash: a read with the key checks it
+    /// ([`read_entry`](Self::read_entry), which says [`pack_format::Error::OtherSequence`]
+    /// for another sequence of the same key prefix).
+    pub fn entry_place(
+        &self,
+        pack: PackId,
+        entry: u32,
+    ) -> Result<(Option<SequenceHash>, PackLocation), Error> {
+        if self.version != PackVersion::V3 {
+            return self.entry_row(pack, entry).map(|(h, l)| (Some(h), l));
+        }
+        self.check_footer_once()?;
+        let (v3, _) = self.v3()?;
+        let place = V3Blocks::place(&v3, self.serial, entry).map_err(|e| self.format_err(e))?;
+        let hash = match place.addition {
+            Some(i) => Some(v3.addition_hash(i).map_err(|e| self.format_err(e))?),
+            None => None,
+        };
+        Ok((hash, v3_location(pack, entry, &place)))
+    }
+
+    /// The key and location of v3 row `row`: an addition row's stored key, or the hash
+    /// of the residues, read through this thread's [`V3Blocks`] (the header block is not
+    /// read).
+    fn v3_row_hash(&self, pack: PackId, row: u32) -> Result<(SequenceHash, PackLocation), Error> {
+        let (hash, location) = self.entry_place(pack, row)?;
+        if let Some(hash) = hash {
+            return Ok((hash, location));
+        }
+        let (v3, _) = self.v3()?;
+        let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
+        if self.fetcher.is_some() {
+            self.fetch_blocks([place.residue_block])?;
+        }
+        V3Blocks::with(|c| {
+            if c.residue_key != Some((self.serial, place.residue_block)) {
+                c.residue_key = None;
+                v3.read_block(place.residue_block, &mut c.decoder, &mut c.residues)
+                    .map_err(|e| self.format_err(e))?;
+                c.residue_key = Some((self.serial, place.residue_block));
+            }
+            let residues = (c.residues.get(place.residue_offset as usize..))
+                .and_then(|r| r.get(..place.residue_len as usize))
+                .ok_or_else(|| {
+                    self.corrupt(
+                        v3.block_info(place.residue_block).map_or(0, |b| b.offset),
+                        format!(
+                            "row {row}'s residues lie outside block {}",
+                            place.residue_block
+                        ),
+                    )
+                })?;
+            Ok((SequenceHash::of_residues(residues), location))
+        })
+    }
+
     /// Checks the v2 footer CRC (block and entry tables, trailer) once for this reader and
     /// returns the outcome of that check on later calls.
     pub fn check_footer_once(&self) -> Result<(), Error> {
@@ -563,6 +833,10 @@ impl PackReader {
             PackVersion::V2 => self
                 .v2()
                 .and_then(|v2| v2.verify_footer().map_err(|e| self.format_err(e)))
+                .map_err(|e| e.to_string()),
+            PackVersion::V3 => self
+                .v3()
+                .and_then(|(v3, _)| v3.verify_footer().map_err(|e| self.format_err(e)))
                 .map_err(|e| e.to_string()),
             PackVersion::V1 => Ok(()),
         });
@@ -578,6 +852,17 @@ impl PackReader {
         let Some(count) = self.entry_count()? else {
             return Ok(None);
         };
+        if self.version == PackVersion::V3 {
+            let mut rows = Vec::with_capacity(count as usize);
+            self.for_each_entry(pack, |location, e| {
+                rows.push(pack_index::IndexEntry {
+                    hash: e.hash,
+                    location,
+                });
+                Ok::<(), Error>(())
+            })?;
+            return Ok(Some(rows));
+        }
         (0..count)
             .map(|i| {
                 let (hash, location) = self.entry_row(pack, i)?;
@@ -590,7 +875,7 @@ impl PackReader {
     /// File offset of block `block` (v2), or `None` for v1 or a block out of range.
     pub fn block_file_offset(&self, block: u32) -> Option<u64> {
         match self.version {
-            PackVersion::V2 => self.v2().ok()?.block_info(block).ok().map(|b| b.offset),
+            PackVersion::V2 | PackVersion::V3 => self.block_info(block).ok().map(|b| b.offset),
             PackVersion::V1 => None,
         }
     }
@@ -604,6 +889,7 @@ impl PackReader {
     pub fn entry_count(&self) -> Result<Option<u32>, Error> {
         match self.version {
             PackVersion::V2 => Ok(Some(self.v2()?.trailer().entry_count)),
+            PackVersion::V3 => Ok(Some(self.v3()?.0.trailer().rows)),
             PackVersion::V1 => Ok(None),
         }
     }
@@ -612,8 +898,20 @@ impl PackReader {
     pub fn trailer_counts(&self) -> Result<Option<v2::PackCounts>, Error> {
         match self.version {
             PackVersion::V2 => Ok(Some(self.v2()?.trailer().counts)),
+            PackVersion::V3 => Ok(Some(self.v3()?.0.counts())),
             PackVersion::V1 => Ok(None),
         }
+    }
+}
+
+/// The location of v3 row `row` at `place`: its residue block, the row number as the
+/// offset, and its residue and item bytes as the length.
+fn v3_location(pack: PackId, row: u32, place: &v3::Place) -> PackLocation {
+    PackLocation {
+        pack,
+        block: place.residue_block,
+        offset: row,
+        length: place.residue_len.saturating_add(place.header_len),
     }
 }
 

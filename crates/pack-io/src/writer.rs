@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use pack_format::v1::V1PackEncoder;
 use pack_format::v2::{PackCounts, V2PackEncoder};
+use pack_format::v3::V3PackEncoder;
 use pack_format::{PackId, PackLocation, PackVersion, Representation, SequenceHash};
 use pack_index::{hash_prefix, HashPrefix, IndexEntry};
 
@@ -74,6 +75,8 @@ pub struct PackWriterConfig {
     pub training_bytes: usize,
     /// Told of every pack closed, once it is fsynced.
     pub on_closed: Option<PackClosedHook>,
+    /// v3 only: block sizes of the two streams and the level (`level`, when set, wins).
+    pub v3: pack_format::v3::Options,
 }
 
 /// Default block size with a dictionary (see docs/format.md).
@@ -111,6 +114,7 @@ impl PackWriterConfig {
             additions_block_size: ADDITIONS_BLOCK_SIZE,
             training_bytes: TRAINING_BYTES,
             on_closed: None,
+            v3: pack_format::v3::Options::default(),
         }
     }
 }
@@ -276,6 +280,7 @@ impl Drop for PackWriter {
 enum Open {
     V1(V1PackEncoder),
     V2(Box<V2PackEncoder<BufWriter<DurableFile>>>),
+    V3(Box<V3PackEncoder<BufWriter<DurableFile>>>),
     /// A v2 pack collecting its first entries to train a dictionary on: nothing written yet.
     Training {
         pending: Vec<PutEntry>,
@@ -434,10 +439,18 @@ impl WriterState {
                 let level = self.config.level.unwrap_or(pack_format::v2::DEFAULT_LEVEL);
                 self.v2_encoder(id, &path, None, level)?
             }
+            PackVersion::V3 => {
+                let file = DurableFile::create_new(&path).map_err(Self::io(&path))?;
+                let out = BufWriter::with_capacity(1 << 20, file);
+                let mut options = self.config.v3;
+                options.level = self.config.level.unwrap_or(options.level);
+                let encoder = V3PackEncoder::new(out, id, options).map_err(Self::format(&path))?;
+                Open::V3(Box::new(encoder))
+            }
         };
         let rows = match self.config.version {
             PackVersion::V1 => PackRows::Locations(Vec::new()),
-            PackVersion::V2 => PackRows::Prefixes(Vec::new()),
+            PackVersion::V2 | PackVersion::V3 => PackRows::Prefixes(Vec::new()),
         };
         self.open = Some(OpenPack {
             id,
@@ -510,6 +523,13 @@ impl WriterState {
             Open::V2(enc) => enc
                 .push(&e.hash, &e.residues, &e.representations)
                 .map_err(Self::format(&pack.path))?,
+            Open::V3(enc) => {
+                let (row, length) = enc
+                    .push(&e.hash, &e.residues, &e.representations)
+                    .map_err(Self::format(&pack.path))?;
+                // The block is known to readers only: v3 rows are indexed by number.
+                (0, row, length)
+            }
             Open::Training { .. } => unreachable!("entries are pushed only once training ended"),
         };
         pack.counts
@@ -559,6 +579,7 @@ impl WriterState {
             let size = match &pack.encoder {
                 Open::V1(enc) => enc.len() as u64,
                 Open::V2(enc) => enc.size_estimate(),
+                Open::V3(enc) => enc.size_estimate(),
                 Open::Training { .. } => 0,
             };
             if self.config.dictionary
@@ -584,6 +605,7 @@ impl WriterState {
         let path = pack.path;
         let version = match pack.encoder {
             Open::V1(_) => PackVersion::V1,
+            Open::V3(_) => PackVersion::V3,
             _ => PackVersion::V2,
         };
         let file = match pack.encoder {
@@ -599,6 +621,11 @@ impl WriterState {
                     .map_err(|e| Self::io(&path)(e.into_error()))?
             }
             Open::V2(enc) => {
+                let (w, _trailer) = enc.finish().map_err(Self::format(&path))?;
+                w.into_inner()
+                    .map_err(|e| Self::io(&path)(e.into_error()))?
+            }
+            Open::V3(enc) => {
                 let (w, _trailer) = enc.finish().map_err(Self::format(&path))?;
                 w.into_inner()
                     .map_err(|e| Self::io(&path)(e.into_error()))?

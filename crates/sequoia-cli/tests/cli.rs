@@ -346,6 +346,58 @@ fn repack_merges_entries_keeps_every_answer_and_names_the_old_files() {
 }
 
 #[test]
+fn repack_to_v3_then_every_command_reads_it_and_imports_add_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let a = data("sample.fasta");
+    let b = data("sample_dup.fasta");
+    ok(store, &["import", a.to_str().unwrap()]);
+    ok(store, &["import", b.to_str().unwrap()]);
+    let export_before = ok(store, &["export"]).stdout;
+    let before = stats(store);
+    ok(store, &["repack", "--format", "v3"]);
+    ok(store, &["gc"]);
+    let after = stats(store);
+    assert_eq!(after.get("v3_packs"), after.get("packs"));
+    for key in ["sequences", "representations"] {
+        assert_eq!(after.get(key), before.get(key), "{key}");
+    }
+    assert!(after.get("pack_bytes") < before.get("pack_bytes"));
+    let repacked = ok(store, &["export"]).stdout;
+    assert_eq!(sorted(records(&repacked)), sorted(records(&export_before)));
+    let text = String::from_utf8_lossy(&ok(store, &["stats"]).stdout).into_owned();
+    assert!(text.contains(" v3)"), "{text}");
+    ok(store, &["verify"]);
+    ok(store, &["rebuild-index"]);
+    assert_eq!(ok(store, &["export"]).stdout, repacked);
+    // Each record by its identifier, as before.
+    let first = records(&export_before)[0].0.clone();
+    let id = first.split_whitespace().next().unwrap().to_string();
+    let got = ok(store, &["get", &id]).stdout;
+    assert!(
+        String::from_utf8_lossy(&got).starts_with(&format!(">{id}")),
+        "{id}"
+    );
+    // An import into it, in v3 too: new sequences and new records of stored ones.
+    ok(
+        store,
+        &[
+            "import",
+            "--format",
+            "v3",
+            "--source",
+            "again",
+            a.to_str().unwrap(),
+        ],
+    );
+    let again = stats(store);
+    assert_eq!(again.get("sequences"), after.get("sequences"));
+    assert!(again.get("representations") > after.get("representations"));
+    assert_eq!(again.get("v3_packs"), again.get("packs"));
+    ok(store, &["verify"]);
+}
+
+#[test]
 fn a_flipped_byte_in_a_pack_fails_verify_naming_the_pack() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path();

@@ -295,6 +295,7 @@ impl Store {
         let d = PyDict::new(py);
         d.set_item("packs", s.packs)?;
         d.set_item("v1_packs", s.v1_packs)?;
+        d.set_item("v3_packs", s.v3_packs)?;
         d.set_item("sequences", s.sequences)?;
         d.set_item("representations", s.representations)?;
         d.set_item("residue_bytes", s.residue_bytes)?;

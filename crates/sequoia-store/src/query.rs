@@ -1,7 +1,8 @@
 //! Answering a list of identifier texts as FASTA, as `sequoia get` does: the texts parsed
-//! into [`IdQuery`]s (on every core, while the store opens), looked up in chunks on several
-//! threads ([`PackedSequenceStorage::find_many`]: in pack order) and answered in input
-//! order.
+//! into [`IdQuery`]s (on every core, while the store opens), looked up on several threads
+//! (without regions: units of [`UNIT`] identifiers read by every thread together,
+//! [`PackedSequenceStorage::find_many_parallel`]; with regions: chunks, a thread each)
+//! in pack order, and answered in input order.
 //!
 //! # Examples
 //! ```
@@ -36,8 +37,14 @@ use crate::ids::{IdQuery, SequenceId};
 use crate::pool::ordered_parallel;
 use crate::store::PackedSequenceStorage;
 
-/// Identifiers per unit of work.
+/// Identifiers per unit of work of a list with regions.
 const CHUNK: usize = 512;
+
+/// Identifiers per unit of a list without regions, read by every thread together
+/// ([`PackedSequenceStorage::find_many_parallel`]): the larger the unit, the fewer blocks
+/// are decompressed per sequence (a v3 block of 16 KiB holds about 40 protein sequences);
+/// its records are held until the unit is answered.
+const UNIT: usize = 1 << 17;
 
 /// Part of the answer to a list of identifiers, in input order.
 #[derive(Debug)]
@@ -140,8 +147,15 @@ pub fn answer_fasta(
     // of the time).
     let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
     let keep = 2 * threads.max(1);
+    if queries.iter().all(|q| q.region.is_none()) {
+        for (texts, queries) in texts.chunks(UNIT).zip(queries.chunks(UNIT)) {
+            answer_unit(store, texts, queries, width, threads, &mut sink)?;
+        }
+        return Ok(());
+    }
+    let chunk = CHUNK;
     ordered_parallel(
-        queries.len().div_ceil(CHUNK),
+        queries.len().div_ceil(chunk),
         threads,
         || (),
         |_, i| {
@@ -151,8 +165,8 @@ pub fn answer_fasta(
                 .ok()
                 .and_then(|mut s| s.pop())
                 .unwrap_or_default();
-            let from = i * CHUNK;
-            let to = (from + CHUNK).min(queries.len());
+            let from = i * chunk;
+            let to = (from + chunk).min(queries.len());
             let (texts, chunk) = (&texts[from..to], &queries[from..to]);
             if chunk.iter().all(|q| q.region.is_none()) {
                 answer_all(store, texts, chunk, width, &mut out, &mut pieces)?;
@@ -182,6 +196,65 @@ pub fn answer_fasta(
         },
         QueryError::Stopped,
     )
+}
+
+/// Bytes of FASTA handed on at once by [`answer_unit`].
+const PIECE: usize = 1 << 20;
+
+/// Answers identifiers none of which has a region, read together on `threads` threads
+/// ([`PackedSequenceStorage::find_many_parallel`]), handing the records and messages to
+/// `sink` in the order of the identifiers, in pieces of about [`PIECE`] bytes.
+fn answer_unit(
+    store: &PackedSequenceStorage,
+    texts: &[&str],
+    queries: &[IdQuery],
+    width: usize,
+    threads: usize,
+    sink: &mut impl FnMut(&Answer) -> std::io::Result<()>,
+) -> Result<(), QueryError> {
+    let ids: Vec<SequenceId> = queries.iter().map(|q| q.id.clone()).collect();
+    let mut out = Vec::with_capacity(2 * PIECE);
+    // The first error of `sink`: what comes after it is not handed on.
+    let mut failed: Option<std::io::Error> = None;
+    let mut emit = |answer: Answer| {
+        if failed.is_none() {
+            failed = sink(&answer).err();
+        }
+    };
+    let mut answered = 0;
+    store.find_many_parallel(&ids, threads, |i, rec| {
+        let mut messages = (texts[answered..i].iter())
+            .map(|text| format!("no sequence matches {text}"))
+            .collect::<Vec<_>>();
+        answered = i + 1;
+        let written = out.len();
+        if let Err(message) = write_found(&mut out, rec, &queries[i], width) {
+            out.truncate(written);
+            messages.push(message);
+        }
+        if !messages.is_empty() {
+            // The records before the messages, then the messages, in order.
+            let tail = out.split_off(written.min(out.len()));
+            if !out.is_empty() {
+                emit(Answer::Fasta(std::mem::take(&mut out)));
+            }
+            messages.into_iter().for_each(|m| emit(Answer::Missing(m)));
+            out = tail;
+        }
+        if out.len() >= PIECE {
+            emit(Answer::Fasta(std::mem::replace(
+                &mut out,
+                Vec::with_capacity(2 * PIECE),
+            )));
+        }
+    })?;
+    if !out.is_empty() {
+        emit(Answer::Fasta(out));
+    }
+    for text in &texts[answered..] {
+        emit(Answer::Missing(format!("no sequence matches {text}")));
+    }
+    failed.map_or(Ok(()), |e| Err(QueryError::Output(e)))
 }
 
 /// What `answer` and `answer_all` call for an identifier or region that matches nothing:

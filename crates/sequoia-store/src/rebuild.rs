@@ -1,6 +1,6 @@
 //! Recreating every index file from the packs alone.
 
-use pack_format::{PackId, PackVersion};
+use pack_format::PackId;
 use pack_index::IndexCounts;
 use pack_io::PackIndexRows;
 
@@ -35,12 +35,10 @@ impl PackedSequenceStorage {
         let _session = self.session_guard()?;
         let snap = self.snapshot();
         let mut summary = RebuildSummary::default();
-        // Entry rows (the commit record's compact kind) when every pack is a v2 pack (an
-        // unreadable one is skipped either way), from each entry table in its order.
-        let all_v2 = (snap.packs.values()).all(|slot| {
-            slot.reader()
-                .map_or(true, |r| r.version() == PackVersion::V2)
-        });
+        // Entry rows (the commit record's compact kind) when every pack has a row table
+        // (v2, v3; an unreadable one is skipped either way), from each table in its order.
+        let all_v2 = (snap.packs.values())
+            .all(|slot| slot.reader().map_or(true, |r| r.version().has_row_table()));
         let mut rows = if all_v2 {
             LayerRows::Entries(Vec::new())
         } else {

@@ -594,6 +594,69 @@ impl Snapshot {
         Ok((None, seen))
     }
 
+    /// [`locations`](Self::locations) of each of `hashes`, in one pass: with entry rows
+    /// alone, every key's rows are looked up in key order, then resolved in pack and row
+    /// order, so that each pack's table is read forwards. A v3 row with residues stores no
+    /// key (its key is their hash): it is kept when the index row's prefix is the key's,
+    /// and the read checks it, saying [`pack_format::Error::OtherSequence`] when it is
+    /// another sequence with that prefix (one in 2^48 a pair), which the reader skips.
+    pub fn locations_many(
+        &self,
+        hashes: &[SequenceHash],
+    ) -> Result<Vec<Vec<PackLocation>>, StoreError> {
+        let all_entries = self.extras.is_empty()
+            && (self.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries);
+        if !all_entries {
+            return hashes.iter().map(|h| self.locations(h)).collect();
+        }
+        let mut keys: Vec<(HashPrefix, usize)> = (hashes.iter().enumerate())
+            .map(|(i, h)| (hash_prefix(h), i))
+            .collect();
+        keys.sort_unstable();
+        let mut rows: Vec<(PackId, u32, usize, usize)> = Vec::with_capacity(keys.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let entries = (layer.rows.as_entries()).map_err(index_error(&layer.rows_path))?;
+            for &(prefix, i) in &keys {
+                for row in entries
+                    .lookup(&prefix)
+                    .map_err(index_error(&layer.rows_path))?
+                {
+                    rows.push((row.pack, row.entry, i, l));
+                }
+            }
+        }
+        rows.sort_unstable();
+        let mut out = vec![Vec::new(); hashes.len()];
+        for (pack, entry, i, l) in rows {
+            let hash = &hashes[i];
+            let layer = &self.layers[l];
+            let row = EntryRow {
+                prefix: pack_index::cut_prefix(hash_prefix(hash), layer.rows.key_len()),
+                pack,
+                entry,
+            };
+            let reader = self.reader(hash, pack)?;
+            let (whole, location) = reader.entry_place(row.pack, row.entry)?;
+            let Some(whole) = whole else {
+                out[i].push(location);
+                continue;
+            };
+            let (whole, location) =
+                self.check_entry(reader, &row, &layer.rows_path, whole, location)?;
+            if whole == *hash {
+                out[i].push(location);
+            } else {
+                // Another sequence with the same prefix, or damage: as `first_location`.
+                reader.check_footer_once()?;
+            }
+        }
+        for locations in &mut out {
+            locations.sort_unstable();
+            locations.dedup();
+        }
+        Ok(out)
+    }
+
     /// [`first_location`](Self::first_location) of each of `hashes`, as `found(i, location)`
     /// (`None`: not stored), in no particular order.
     ///
@@ -761,6 +824,19 @@ impl Snapshot {
         index: &Path,
     ) -> Result<(SequenceHash, PackLocation), StoreError> {
         let (hash, location) = reader.entry_row(row.pack, row.entry)?;
+        self.check_entry(reader, row, index, hash, location)
+    }
+
+    /// [`resolve_entry`](Self::resolve_entry) of a table row already read: `hash` and
+    /// `location`, checked against the index row.
+    fn check_entry(
+        &self,
+        reader: &PackReader,
+        row: &EntryRow,
+        index: &Path,
+        hash: SequenceHash,
+        location: PackLocation,
+    ) -> Result<(SequenceHash, PackLocation), StoreError> {
         // Rows hold the first ENTRY_KEY_LEN bytes of the hash (8 in files of earlier
         // builds), the rest zero.
         let prefix = hash_prefix(&hash);

@@ -414,7 +414,7 @@ fn walk_entries(
                 .block_file_offset(loc.block)
                 .or(match reader.version() {
                     PackVersion::V1 => Some(loc.offset as u64),
-                    PackVersion::V2 => None,
+                    PackVersion::V2 | PackVersion::V3 => None,
                 });
             entry_problems.push(Problem {
                 path: path.clone(),
@@ -499,7 +499,7 @@ impl PackedSequenceStorage {
             Ok(table) => out.table = table,
         }
         let idx_path = self.layout().pack_index_path(id);
-        if reader.version() == PackVersion::V2 && !idx_path.exists() {
+        if reader.version().has_row_table() && !idx_path.exists() {
             out.index = Ok(None);
             return out;
         }

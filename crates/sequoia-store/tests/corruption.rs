@@ -212,6 +212,19 @@ fn every_flipped_byte_of_a_store_of_v2_packs_is_detected_and_never_returns_wrong
     flip_every_file(dir.path(), &model);
 }
 
+#[test]
+fn every_flipped_byte_of_a_store_of_v3_packs_is_detected_and_never_returns_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_with(dir.path(), [PackVersion::V3; 3]);
+    let v3_packs = files(dir.path())
+        .iter()
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.starts_with(b"PKSQ\x03")))
+        .count();
+    assert!(v3_packs >= 3, "{v3_packs} v3 packs");
+    assert_eq!(commit_record_kind(dir.path()), 6, "v3 packs: entry rows");
+    flip_every_file(dir.path(), &model);
+}
+
 /// A byte of a pack's entry table row changed: the sequence the row is of reads as an
 /// error (the footer CRC), never as missing or wrong, whichever byte it is.
 #[test]

@@ -45,6 +45,9 @@ pub fn cores() -> usize {
 pub enum Format {
     V1,
     V2,
+    /// Residues and headers in separate streams of 16 KiB blocks, no stored hashes: the
+    /// smallest, best after `repack`, which puts similar sequences together.
+    V3,
 }
 
 /// How new packs are written (import, repack).
@@ -56,8 +59,8 @@ pub struct PackArgs {
     /// Pack size limit in bytes.
     #[arg(long, default_value_t = 64 << 20, hide = true)]
     pack_size: u64,
-    /// Uncompressed bytes at which a block of new sequences closes (v2) [default: 2048 in
-    /// packs with a dictionary, 8192 without]. 1 puts every sequence in a block of its own:
+    /// Uncompressed bytes at which a block of new sequences closes [default: v2 2048 in
+    /// packs with a dictionary, 8192 without; v3 16384]. 1 puts every sequence in a block of its own:
     /// random reads of single sequences about 1.5 times as fast, packs about 11% larger,
     /// export and verify slower (docs/performance.md)
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(1 << 26)))]
@@ -74,6 +77,7 @@ impl PackArgs {
             format: match self.format {
                 Format::V1 => PackVersion::V1,
                 Format::V2 => PackVersion::V2,
+                Format::V3 => PackVersion::V3,
             },
             pack_size_limit: self.pack_size,
             block_size: self.block_size.map(|b| b as usize),

@@ -20,6 +20,7 @@ struct StatsJson {
     store: String,
     packs: usize,
     v1_packs: usize,
+    v3_packs: usize,
     sequences: u64,
     representations: u64,
     residue_bytes: u64,
@@ -47,6 +48,7 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         store: target.name().to_string(),
         packs: s.packs,
         v1_packs: s.v1_packs,
+        v3_packs: s.v3_packs,
         sequences: s.sequences,
         representations: s.representations,
         residue_bytes: s.residue_bytes,
@@ -93,10 +95,11 @@ pub fn exec(target: &Target, args: Args) -> Result<ExitCode> {
         writeln!(out, "store            {}", j.store)?;
         writeln!(
             out,
-            "packs            {} ({} v1, {} v2)",
+            "packs            {} ({} v1, {} v2, {} v3)",
             j.packs,
             j.v1_packs,
-            j.packs - j.v1_packs
+            j.packs - j.v1_packs - j.v3_packs,
+            j.v3_packs
         )?;
         writeln!(out, "sequences        {}", j.sequences)?;
         writeln!(out, "representations  {}", j.representations)?;

@@ -2,7 +2,7 @@
 //! the commit record published last (docs/format.md, "Committing"); rollback.
 
 use memmap2::Mmap;
-use pack_format::{PackId, PackVersion, Representation, SequenceHash};
+use pack_format::{PackId, Representation, SequenceHash};
 use pack_index::{write_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{FinishedPack, PackRows, PutEntry};
 
@@ -200,7 +200,7 @@ impl PackedSequenceStorage {
         // The new layer holds entry rows (hash prefix, pack and entry number: 8 bytes a row
         // on protein_all) when every pack it covers is a v2 pack and the layers it merges
         // hold entry rows too; else location rows (48 bytes), which v1 packs need.
-        let entry_rows = packs.iter().all(|p| p.version == PackVersion::V2)
+        let entry_rows = packs.iter().all(|p| p.version.has_row_table())
             && merged.iter().all(|l| l.rows.kind() == IndexKind::Entries);
         let mut rows = if entry_rows {
             LayerRows::Entries(Vec::new())

@@ -10,7 +10,9 @@ use crate::error::StoreError;
 use crate::ids::SequenceId;
 use crate::snapshot::Snapshot;
 
-use super::get::{fill_record, no_residues, residues_at, Located, PREFETCH_AHEAD};
+use super::get::{
+    block_cuts, fill_record, no_residues, on_threads, residues_at, Located, PREFETCH_AHEAD,
+};
 use super::*;
 
 thread_local! {
@@ -67,6 +69,8 @@ pub(crate) struct FoundBuffers {
     ends: Vec<(usize, usize)>,
     /// `residues` holds an entry's residues (an empty sequence included).
     pub(super) has_residues: bool,
+    /// A place read for it held another sequence with the same key prefix (skipped).
+    other_sequence: bool,
 }
 
 impl FoundBuffers {
@@ -75,6 +79,26 @@ impl FoundBuffers {
         self.text.clear();
         self.ends.clear();
         self.has_residues = false;
+        self.other_sequence = false;
+    }
+
+    /// Joins `other`, read from entries after this one's: its residues if this has none,
+    /// and its representations after this one's.
+    fn append(&mut self, other: FoundBuffers) {
+        if self.ends.is_empty() && !self.has_residues {
+            let other_sequence = self.other_sequence;
+            *self = other;
+            self.other_sequence |= other_sequence;
+            return;
+        }
+        self.other_sequence |= other.other_sequence;
+        if other.has_residues && !self.has_residues {
+            self.residues = other.residues;
+            self.has_residues = true;
+        }
+        let shift = self.text.len();
+        self.text.push_str(&other.text);
+        (self.ends).extend(other.ends.iter().map(|&(h, e)| (h + shift, e + shift)));
     }
 
     /// Adds what entry `e` holds: its residues, unless an entry before gave them, and its
@@ -243,47 +267,66 @@ impl PackedSequenceStorage {
     pub fn find_many(
         &self,
         ids: &[SequenceId],
+        f: impl FnMut(usize, &FoundSequence<'_>),
+    ) -> Result<Vec<usize>, StoreError> {
+        self.find_many_parallel(ids, 1, f)
+    }
+
+    /// [`find_many`](Self::find_many) on `threads` threads: a share of the ids each finds
+    /// its sequences' places, then the places, sorted, are read in `threads` shares cut
+    /// between blocks, so that each block is decompressed by one thread, once; `f` is
+    /// called on the calling thread, in the order of the ids.
+    pub fn find_many_parallel(
+        &self,
+        ids: &[SequenceId],
+        threads: usize,
         mut f: impl FnMut(usize, &FoundSequence<'_>),
     ) -> Result<Vec<usize>, StoreError> {
+        let threads = threads.clamp(1, ids.len().max(1));
         let snap = self.snapshot();
+        let snap = &snap;
+        let share = ids.len().div_ceil(threads).max(1);
+        let found = on_threads(ids.chunks(share).enumerate(), |(c, part)| {
+            named_places(snap, part, c * share)
+        })?;
         // Every sequence the ids name (in the order of the ids), and every entry of each.
         let mut named: Vec<(usize, SequenceHash)> = Vec::new();
         let mut places: Vec<(PackLocation, usize)> = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            for (hash, locs) in candidates(&snap, id)? {
-                places.extend(locs.into_iter().map(|loc| (loc, named.len())));
-                named.push((i, hash));
-            }
+        for (part_named, part_places) in found {
+            let base = named.len();
+            named.extend(part_named);
+            places.extend(part_places.into_iter().map(|(l, n)| (l, n + base)));
         }
         // Sorted by place, each sequence's entries keep their order (`locations` sorts them).
         places.sort_unstable();
         if self.layout.remote().is_some() {
             snap.fetch_places(|n| named[n].1, &places)?;
         }
+        let named = &named;
+        let cuts = block_cuts(&places, threads);
+        let read = on_threads(cuts.windows(2).map(|w| &places[w[0]..w[1]]), |range| {
+            read_records(snap, ids, named, range)
+        })?;
+        // Each thread's records in the order of its places; a sequence whose entries two
+        // threads read is joined in place order (the threads' order).
         let mut records: Vec<FoundBuffers> = Vec::new();
         records.resize_with(named.len(), FoundBuffers::default);
-        CACHE.with(|c| -> Result<(), StoreError> {
-            let mut cache = c.borrow_mut();
-            for (j, &(loc, n)) in places.iter().enumerate() {
-                if let Some(&(ahead, m)) = places.get(j + PREFETCH_AHEAD) {
-                    snap.prefetch(&named[m].1, &ahead);
-                }
-                let (i, hash) = &named[n];
-                let id = &ids[*i];
-                let record = &mut records[n];
-                snap.with_entry(hash, &loc, &mut cache, |e| {
-                    record.add(&e, |h| id.matches_header(h))
-                })??;
+        for part in read {
+            for (n, record) in part {
+                records[n].append(record);
             }
-            Ok(())
-        })?;
-        if let Some(((_, hash), _)) = named.iter().zip(&records).find(|(_, r)| !r.has_residues) {
+        }
+        // A sequence none of whose places held its residues is damage, unless a place held
+        // another sequence of its key prefix: then it is not stored.
+        if let Some(((_, hash), _)) =
+            (named.iter().zip(&records)).find(|(_, r)| !r.has_residues && !r.other_sequence)
+        {
             return Err(no_residues(hash));
         }
-        let answers = answers_of_many(ids, &named, &records);
+        let answers = answers_of_many(ids, named, &records);
         let mut counts = vec![0; ids.len()];
         for (((i, hash), record), answers) in named.iter().zip(&records).zip(answers) {
-            if !answers {
+            if !answers || !record.has_residues {
                 continue;
             }
             f(*i, &record.view(*hash));
@@ -291,6 +334,85 @@ impl PackedSequenceStorage {
         }
         Ok(counts)
     }
+}
+
+/// The sequences `ids` name, as (index of the id + `base`, key), in the order of the ids,
+/// and the places of their entries, as (location, index into the first list). SHA-256 ids
+/// are looked up together ([`Snapshot::locations_many`]).
+#[allow(clippy::type_complexity)]
+fn named_places(
+    snap: &Snapshot,
+    ids: &[SequenceId],
+    base: usize,
+) -> Result<(Vec<(usize, SequenceHash)>, Vec<(PackLocation, usize)>), StoreError> {
+    let mut named: Vec<(usize, SequenceHash)> = Vec::new();
+    let mut places: Vec<(PackLocation, usize)> = Vec::new();
+    let sha256: Vec<SequenceHash> = (ids.iter())
+        .filter_map(|id| match id {
+            SequenceId::Sha256(h) => Some(*h),
+            _ => None,
+        })
+        .collect();
+    let mut located = snap.locations_many(&sha256)?.into_iter();
+    for (i, id) in ids.iter().enumerate() {
+        let found = match id {
+            SequenceId::Sha256(h) => {
+                let locs = located.next().unwrap_or_default();
+                if locs.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(*h, locs)]
+                }
+            }
+            _ => candidates(snap, id)?,
+        };
+        for (hash, locs) in found {
+            places.extend(locs.into_iter().map(|loc| (loc, named.len())));
+            named.push((base + i, hash));
+        }
+    }
+    Ok((named, places))
+}
+
+/// Reads the entries at `places` (sorted) into a record per sequence, in the order the
+/// places first name them.
+fn read_records(
+    snap: &Snapshot,
+    ids: &[SequenceId],
+    named: &[(usize, SequenceHash)],
+    places: &[(PackLocation, usize)],
+) -> Result<Vec<(usize, FoundBuffers)>, StoreError> {
+    let mut slot = vec![u32::MAX; named.len()];
+    let mut records: Vec<(usize, FoundBuffers)> = Vec::new();
+    CACHE.with(|c| -> Result<(), StoreError> {
+        let mut cache = c.borrow_mut();
+        for (j, &(loc, n)) in places.iter().enumerate() {
+            if let Some(&(ahead, m)) = places.get(j + PREFETCH_AHEAD) {
+                snap.prefetch(&named[m].1, &ahead);
+            }
+            let (i, hash) = &named[n];
+            let id = &ids[*i];
+            if slot[n] == u32::MAX {
+                slot[n] = records.len() as u32;
+                records.push((n, FoundBuffers::default()));
+            }
+            let record = &mut records[slot[n] as usize].1;
+            let read = snap.with_entry(hash, &loc, &mut cache, |e| {
+                record.add(&e, |h| id.matches_header(h))
+            });
+            match read {
+                Ok(added) => added?,
+                // A v3 row found by its key prefix holds another sequence: not this one's.
+                Err(StoreError::Pack(pack_io::Error::Format {
+                    source: pack_format::Error::OtherSequence { .. },
+                    ..
+                })) => record.other_sequence = true,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 /// The committed sequences `id` may name, with their locations: one index lookup for a
@@ -413,5 +535,103 @@ fn accession_residues(
     match residues {
         None => Err(no_residues(hash)),
         Some(r) => Ok(answers.then_some(r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    fn residues(i: usize) -> Vec<u8> {
+        format!("M{}W", "ACDEFGHIKLMNPQRSTVWY".repeat(i % 7 + 1))
+            .into_bytes()
+            .into_iter()
+            .chain(
+                i.to_string()
+                    .bytes()
+                    .map(|d| b"KLMNPQRSTV"[(d - b'0') as usize]),
+            )
+            .collect()
+    }
+
+    /// Three commits in small packs: the later two add representations to sequences of
+    /// the first, whose addition rows land in other packs (and other threads' shares).
+    fn store_in(dir: &std::path::Path, format: pack_format::PackVersion) -> PackedSequenceStorage {
+        let options = StoreOptions {
+            format,
+            pack_size_limit: 6_000,
+            block_size: Some(600),
+            ..StoreOptions::default()
+        };
+        let store = PackedSequenceStorage::open_writer(dir, options).unwrap();
+        for (round, step) in [(0, 1), (1, 3), (2, 7)] {
+            for i in (0..900).step_by(step) {
+                let r = Representation::new(format!("r{round}_{i} ACC{i}"), format!("s{round}"));
+                store.put(&residues(i), r).unwrap();
+            }
+            store.commit().unwrap();
+        }
+        store
+    }
+
+    fn found(
+        store: &PackedSequenceStorage,
+        ids: &[SequenceId],
+        threads: usize,
+    ) -> (Vec<usize>, Vec<(usize, StoredSequence)>) {
+        let mut out = Vec::new();
+        let counts = store
+            .find_many_parallel(ids, threads, |i, rec| out.push((i, rec.to_stored())))
+            .unwrap();
+        (counts, out)
+    }
+
+    #[test]
+    fn find_many_on_threads_answers_as_on_one_in_every_layout() {
+        for format in [pack_format::PackVersion::V2, pack_format::PackVersion::V3] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store_in(dir.path(), format);
+            let packs = store.stats().unwrap().packs;
+            assert!(packs > 4, "{packs} packs of {format:?}");
+            // SHA-256 keys (stored and not), accessions naming one or no sequence, in an
+            // order unlike the packs'.
+            let mut ids: Vec<SequenceId> = Vec::new();
+            for i in (0..1000).rev().step_by(3) {
+                ids.push(SequenceId::Sha256(SequenceHash::of_residues(&residues(i))));
+                ids.push(SequenceId::parse(&format!("r0_{i}")).unwrap());
+            }
+            let (one_counts, one) = found(&store, &ids, 1);
+            assert_eq!(one_counts.iter().sum::<usize>(), one.len());
+            // Every stored key found, with all its representations, oldest first.
+            let rec = &one.iter().find(|(i, _)| *i == 2 * 100).unwrap().1;
+            assert_eq!(rec.residues, residues(999 - 300));
+            for n in 0..ids.len() {
+                let k = 999 - 3 * (n / 2);
+                assert_eq!(one_counts[n], usize::from(k < 900), "{:?}", ids[n]);
+            }
+            let seven = &one
+                .iter()
+                .find(|(_, r)| r.residues == residues(693))
+                .unwrap()
+                .1;
+            let headers: Vec<&str> = seven
+                .representations
+                .iter()
+                .map(|r| r.header.as_str())
+                .collect();
+            assert_eq!(
+                headers,
+                ["r0_693 ACC693", "r1_693 ACC693", "r2_693 ACC693"],
+                "{format:?}"
+            );
+            for threads in [2, 3, 8] {
+                assert_eq!(
+                    found(&store, &ids, threads),
+                    (one_counts.clone(), one.clone()),
+                    "{format:?} on {threads} threads"
+                );
+            }
+        }
     }
 }

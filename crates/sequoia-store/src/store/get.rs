@@ -291,7 +291,7 @@ fn located_on_threads(
 /// Where to cut sorted `places` into `parts` shares of about equal length, none starting
 /// inside a block another share reads: `parts + 1` ascending bounds from 0 to the length
 /// (shares may be empty).
-fn block_cuts(places: &[(PackLocation, usize)], parts: usize) -> Vec<usize> {
+pub(super) fn block_cuts(places: &[(PackLocation, usize)], parts: usize) -> Vec<usize> {
     let same_block = |a: &PackLocation, b: &PackLocation| (a.pack, a.block) == (b.pack, b.block);
     let mut cuts = vec![0];
     for t in 1..parts {
@@ -308,7 +308,7 @@ fn block_cuts(places: &[(PackLocation, usize)], parts: usize) -> Vec<usize> {
 /// `work` on each of `parts`, each on a thread of its own (the last on the calling one);
 /// the results in the order of `parts`, or the first part's error. A panic in `work`
 /// is resumed on the calling thread.
-fn on_threads<P: Send, R: Send>(
+pub(super) fn on_threads<P: Send, R: Send>(
     parts: impl Iterator<Item = P>,
     work: impl Fn(P) -> Result<R, StoreError> + Sync,
 ) -> Result<Vec<R>, StoreError> {

@@ -9,7 +9,7 @@
 //! | `store/run.rs` | the write session's runs: rows past a bound, sealed as unpublished layers |
 //! | `store/commit.rs` | commit, rollback, and publishing packs and index files |
 //! | `store/get.rs` | reads by SHA-256: get, get_many, get_many_parallel, map_many_parallel, get_record |
-//! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many |
+//! | `store/find.rs` | reads by any identifier: resolve, find, find_each, find_many, find_many_parallel |
 //! | `store/keys.rs` | the SHA-256 keys, pack by pack: packs, keys_of_pack |
 //! | `store/stats.rs` | stats, sequence_count |
 //!

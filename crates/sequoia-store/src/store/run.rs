@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pack_format::{PackId, PackVersion, SequenceHash};
+use pack_format::{PackId, SequenceHash};
 use pack_index::{IndexCounts, IndexKind};
 use pack_io::{FinishedPack, PackRows};
 
@@ -46,7 +46,7 @@ impl PackedSequenceStorage {
     /// holds entry rows, so that the commit's layer holds entry rows too (location rows
     /// are read through committed packs only).
     pub(super) fn may_seal(&self) -> bool {
-        self.options.format == PackVersion::V2
+        self.options.format.has_row_table()
             && (self.snapshot().layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries)
     }
 

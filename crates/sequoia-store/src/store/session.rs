@@ -217,6 +217,8 @@ impl PackedSequenceStorage {
         if let Some(size) = self.options.block_size {
             config.block_size = size;
             config.dictionary_block_size = size;
+            config.v3.residue_block = size;
+            config.v3.header_block = size;
         }
         config.level = self.options.level;
         config.on_closed = self.options.on_pack_closed.clone();

@@ -18,6 +18,8 @@ pub struct StoreStats {
     pub packs: usize,
     /// Of those, v1 packs.
     pub v1_packs: usize,
+    /// Packs of the v3 layout (separate residue and header streams).
+    pub v3_packs: usize,
     /// Distinct sequences.
     pub sequences: u64,
     /// Representations.
@@ -105,8 +107,10 @@ impl PackedSequenceStorage {
                 }
                 Err(e) => return Err(io_err(&slot.path)(e)),
             };
-            if matches!(slot.reader().map(|r| r.version()), Ok(PackVersion::V1)) {
-                stats.v1_packs += 1;
+            match slot.reader().map(|r| r.version()) {
+                Ok(PackVersion::V1) => stats.v1_packs += 1,
+                Ok(PackVersion::V3) => stats.v3_packs += 1,
+                _ => {}
             }
         }
         let dir = self.layout.indices_dir();
