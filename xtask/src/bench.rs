@@ -90,8 +90,8 @@ fn sizes(it: &mut std::slice::Iter<'_, String>, option: &str) -> Result<Vec<u64>
 }
 
 /// The bench's sections, in the order they run.
-const SECTIONS: [&str; 7] = [
-    "real", "fixtures", "scale", "commits", "billion", "s3", "python",
+const SECTIONS: [&str; 8] = [
+    "real", "fixtures", "scale", "commits", "billion", "s3", "python", "size",
 ];
 
 impl Options {
@@ -203,7 +203,7 @@ pub(crate) fn repeat(
     Ok(Stat::of(v))
 }
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     Command::new("bash")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
@@ -330,7 +330,7 @@ pub(crate) fn timed_rss(cmd: &str) -> Result<(f64, u64), String> {
     Ok((secs, kb))
 }
 
-fn dir_bytes(dir: &Path) -> (u64, usize) {
+pub(crate) fn dir_bytes(dir: &Path) -> (u64, usize) {
     let mut bytes = 0;
     let mut files = 0;
     for sub in ["packs", "indices"] {
@@ -344,7 +344,7 @@ fn dir_bytes(dir: &Path) -> (u64, usize) {
     (bytes, files + 1)
 }
 
-fn sample_keys(
+pub(crate) fn sample_keys(
     store: &PackedSequenceStorage,
     n: usize,
     seed: u64,
@@ -397,7 +397,7 @@ fn timed_on_threads<T: Send + Sync + 'static>(
 }
 
 /// Seconds of `store.get` over `keys` on `threads` threads (warm).
-fn library_gets(
+pub(crate) fn library_gets(
     store: &Arc<PackedSequenceStorage>,
     keys: &Arc<Vec<SequenceHash>>,
     threads: usize,
@@ -705,6 +705,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if let (Some(fasta), true) = (&fasta, o.runs_section("python")) {
         crate::python::bench(o.runs, &bin, &out, fasta, &mut r)?;
+    }
+    if let (Some(fasta), true) = (&fasta, o.runs_section("size")) {
+        crate::size::bench(o.runs, o.keys, &bin, &out, fasta, &mut r)?;
     }
     if series.len() >= 2 {
         let first = &series[0];

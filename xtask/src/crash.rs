@@ -18,6 +18,8 @@ struct Options {
     bin: Option<PathBuf>,
     files: usize,
     records: usize,
+    /// The pack layout imports write (`--format`).
+    format: String,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -27,6 +29,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         bin: None,
         files: 8,
         records: 1500,
+        format: "v2".into(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -35,6 +38,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--seed" => o.seed = crate::option_value(&mut it, "--seed")?,
             "--bin" => o.bin = Some(crate::option_value(&mut it, "--bin")?),
             "--records" => o.records = crate::option_value(&mut it, "--records")?,
+            "--format" => o.format = crate::option_value(&mut it, "--format")?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -120,6 +124,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "import",
             "--pack-size",
             "65536",
+            "--format",
+            &o.format,
             inputs[0].0.to_str().expect("UTF-8 path"),
         ],
     )?;
@@ -147,7 +153,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let mut command = Command::new(&bin);
         command.arg("--store").arg(&store).arg(op);
         if op == "import" {
-            command.args(["--pack-size", "65536"]).arg(&inputs[f].0);
+            command
+                .args(["--pack-size", "65536", "--format", &o.format])
+                .arg(&inputs[f].0);
         }
         let mut child = command
             .stdout(Stdio::null())
@@ -223,11 +231,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!(
-        "crash: {} kills (seed {}) of imports, compactions and gcs: {killed} while running, {finished} after they finished; \
+        "crash: {} kills (seed {}) of imports ({} packs), compactions and gcs: {killed} while running, {finished} after they finished; \
          every kill left a store that opened and verified, with every reported import whole, \
          every import all-or-nothing, nothing never imported; {leftover_notes} leftover files of killed runs reported at the end (the random gcs remove them); one import takes about {} ms; {:.1} s",
         o.kills,
         o.seed,
+        o.format,
         span * 2 / 3 / 1000,
         t0.elapsed().as_secs_f64()
     );

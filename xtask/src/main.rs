@@ -11,6 +11,7 @@ mod python;
 mod refget;
 mod reliability;
 mod s3;
+mod size;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -23,7 +24,7 @@ TASKS
       Write deterministic synthetic FASTA to DIR (default target/fixtures):
       protein_small.fasta, protein_dup.fasta (a second source sharing sequences),
       nucleotide_small.fasta, and gzip/zstd copies when gzip/zstd are installed.
-  crash [--kills N] [--seed S] [--bin PATH] [--records N]
+  crash [--kills N] [--seed S] [--bin PATH] [--records N] [--format v2|v3]
       SIGKILL `sequoia import` (one run in ten `compact`, one `gc`) at N seeded random
       moments (default 200) and check the store after each kill (opens, verifies,
       reported imports whole, each import all-or-nothing, nothing never imported).
@@ -179,13 +180,17 @@ fn ci() -> Result<(), String> {
     step("tests", &cargo, &["test", "--workspace"])?;
     // The tests built the debug binary; a short crash run on it.
     let bin = workspace_root().join("target/debug/sequoia");
-    eprintln!("==> crash: 20 kills");
-    crash::run(&[
-        "--kills".into(),
-        "20".into(),
-        "--bin".into(),
-        bin.display().to_string(),
-    ])?;
+    for format in ["v2", "v3"] {
+        eprintln!("==> crash: 20 kills, {format} packs");
+        crash::run(&[
+            "--kills".into(),
+            "20".into(),
+            "--bin".into(),
+            bin.display().to_string(),
+            "--format".into(),
+            format.into(),
+        ])?;
+    }
     refget::run(&bin)?;
     s3::run()?;
     python::run(&bin)?;

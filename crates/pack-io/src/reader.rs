@@ -200,7 +200,7 @@ impl PackReader {
             return PackReader::open(path);
         }
         let mut reader = PackReader::open(&stub)?;
-        if reader.version == PackVersion::V2 {
+        if reader.version != PackVersion::V1 {
             reader.fetcher =
                 Some(crate::remote::Fetcher::new(&stub, source.clone()).map_err(remote_err)?);
         }

@@ -9,7 +9,9 @@
 //! memory only, so a block's bytes are never trusted across processes (a block read costs
 //! one ranged request per process, whatever happened to the stub before).
 //!
-//! A v1 pack (whole-file zstd) is fetched whole into its stub: it is read whole anyway.
+//! A v1 pack (whole-file zstd) is fetched whole into its stub: it is read whole anyway. A
+//! v3 pack's stub holds its header and footer (block table, sources, groups, lengths,
+//! additions, trailer); a row read fetches its residue block and its header block.
 
 use std::fs::{File, OpenOptions};
 use std::ops::Range;
@@ -17,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use pack_format::v2;
+use pack_format::{v2, v3};
 
 /// Where a remote pack's bytes come from: ranged reads of one object.
 pub trait RangeSource: Send + Sync {
@@ -62,8 +64,9 @@ pub(crate) fn make_stub(
     let (len, tail) = source.read_suffix(SUFFIX_FETCH)?;
     let tail_at = len - tail.len() as u64;
     let mut pieces: Vec<(u64, Vec<u8>)> = Vec::new();
+    let v3 = tail.ends_with(v3::TRAILER_MAGIC);
     let whole = tail_at == 0
-        || !tail.ends_with(v2::TRAILER_MAGIC)
+        || !(tail.ends_with(v2::TRAILER_MAGIC) || v3)
         || (tail.len() as u64) < v2::TRAILER_LEN as u64;
     if whole {
         // Not a v2 pack (or not a pack: the reader says so): fetched whole.
@@ -74,7 +77,13 @@ pub(crate) fn make_stub(
     } else {
         let t = &tail[tail.len() - v2::TRAILER_LEN..];
         let footer_offset = u64::from_le_bytes(t[0..8].try_into().expect("8 bytes"));
-        let dictionary_len = u32::from_le_bytes(t[40..44].try_into().expect("4 bytes")) as u64;
+        // A v2 pack's dictionary follows its header; a v3 pack has none (its trailer
+        // bytes 40..44 are the source table's length).
+        let dictionary_len = if v3 {
+            0
+        } else {
+            u32::from_le_bytes(t[40..44].try_into().expect("4 bytes")) as u64
+        };
         let head_end = (v2::HEADER_LEN as u64 + dictionary_len).min(tail_at);
         let mut ranges = Vec::with_capacity(2);
         ranges.push(0..head_end);
@@ -236,7 +245,16 @@ mod tests {
     /// A v2 pack of 5,000 sequences of incompressible residues (about 3.4 MB, so that its
     /// blocks lie outside the first request), and its entries.
     fn pack(dir: &Path) -> (Vec<u8>, Vec<pack_index::IndexEntry>) {
+        pack_of(dir, pack_format::PackVersion::V2)
+    }
+
+    /// [`pack`] in `version`'s layout.
+    fn pack_of(
+        dir: &Path,
+        version: pack_format::PackVersion,
+    ) -> (Vec<u8>, Vec<pack_index::IndexEntry>) {
         let mut config = PackWriterConfig::new(dir, 7);
+        config.version = version;
         config.pack_size_limit = 1 << 30;
         let writer = PackWriter::spawn(config).unwrap();
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -340,6 +358,47 @@ mod tests {
         let e = &entries[10];
         assert_eq!(read(&again, e), read(&local, e));
         assert_eq!(source.requests.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[test]
+    fn a_remote_v3_pack_reads_a_row_fetching_its_two_blocks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, entries) = pack_of(dir.path(), pack_format::PackVersion::V3);
+        assert!(bytes.len() > 2 << 20, "{} bytes", bytes.len());
+        let local = PackReader::open(&dir.path().join("pack_0007.tal.tmp")).unwrap();
+        let source = Arc::new(Counted {
+            bytes: bytes.clone(),
+            requests: AtomicUsize::new(0),
+            fetched: AtomicUsize::new(0),
+            short: false,
+        });
+        let cache = tempfile::tempdir().unwrap();
+        let path = cache.path().join("pack_0007.tal");
+        let reader = PackReader::open_remote(&path, source.clone()).unwrap();
+        assert!(reader.is_remote() && stub_path(&path).exists() && !path.exists());
+        let opened = source.requests.load(Ordering::SeqCst);
+        assert!(opened <= 3, "{opened} requests to open");
+        let e = &entries[2_500];
+        assert_eq!(read(&reader, e), read(&local, e));
+        // Its residue block and its header block (far apart: two ranges).
+        assert_eq!(source.requests.load(Ordering::SeqCst), opened + 2);
+        let fetched = source.fetched.load(Ordering::SeqCst);
+        // The last MiB (trailer and footer), then the two blocks.
+        assert!(
+            fetched < (1 << 20) + 100_000,
+            "{fetched} of {} bytes",
+            bytes.len()
+        );
+        let (mut remote_rows, mut local_rows) = (Vec::new(), Vec::new());
+        for (r, rows) in [(&reader, &mut remote_rows), (&local, &mut local_rows)] {
+            r.for_each_entry::<crate::Error>(7, |loc, x| {
+                rows.push((loc, x.sequence.to_vec(), x.representations().unwrap()));
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(remote_rows.len(), 5_000);
+        assert_eq!(remote_rows, local_rows);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use pack_format::Representation;
+use pack_format::{PackVersion, Representation};
 use pack_io::fs::{IoHook, IoOp};
 use sequoia_store::{PackedSequenceStorage, StoreOptions};
 
@@ -93,8 +93,9 @@ fn visible(store: &PackedSequenceStorage) -> Model {
 }
 
 /// Small packs, and a run every 20 sequences: faults land in seals too.
-fn options() -> StoreOptions {
+fn options(format: PackVersion) -> StoreOptions {
     StoreOptions {
+        format,
         pack_size_limit: 4000,
         block_size: Some(500),
         level: Some(1),
@@ -113,6 +114,14 @@ fn import(store: &PackedSequenceStorage, recs: &[(Vec<u8>, Representation)]) -> 
 
 #[test]
 fn every_injected_failure_leaves_a_whole_store_and_the_next_import_works() {
+    // One layout after the other: the injecting hook is the process's.
+    for format in [PackVersion::V2, PackVersion::V3] {
+        inject_every_failure(format);
+    }
+}
+
+/// Fails each file operation of an import writing `format` in turn.
+fn inject_every_failure(format: PackVersion) {
     let first = batch("a", 0);
     // Half new sequences, half new representations of stored ones.
     let second: Vec<_> = batch("b", 30);
@@ -128,14 +137,15 @@ fn every_injected_failure_leaves_a_whole_store_and_the_next_import_works() {
         for n in 1.. {
             let dir = tempfile::tempdir().unwrap();
             {
-                let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
+                let store =
+                    PackedSequenceStorage::open_writer(dir.path(), options(format)).unwrap();
                 import(&store, &first).unwrap();
             }
             *injector.seen.lock().unwrap() = HashMap::new();
             *injector.fired.lock().unwrap() = false;
             *injector.target.lock().unwrap() = Some((kind, n));
             pack_io::fs::set_hook(Some(injector.clone()));
-            let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
+            let store = PackedSequenceStorage::open_writer(dir.path(), options(format)).unwrap();
             let result = import(&store, &second);
             let fired = *injector.fired.lock().unwrap();
             if !fired {
@@ -200,7 +210,7 @@ fn every_injected_failure_leaves_a_whole_store_and_the_next_import_works() {
             );
             drop(reader);
 
-            let store = PackedSequenceStorage::open_writer(dir.path(), options()).unwrap();
+            let store = PackedSequenceStorage::open_writer(dir.path(), options(format)).unwrap();
             import(&store, &second).unwrap();
             assert_eq!(
                 visible(&store),
@@ -210,6 +220,6 @@ fn every_injected_failure_leaves_a_whole_store_and_the_next_import_works() {
             assert!(store.verify(&mut |_, _| {}).problems.is_empty());
         }
     }
-    eprintln!("injected {injected} faults");
+    eprintln!("{format:?}: injected {injected} faults");
     assert!(injected > 20, "only {injected} faults were injected");
 }
