@@ -739,26 +739,8 @@ impl<'a> V2Pack<'a> {
             });
         }
         let at = self.trailer.footer_offset as usize + i as usize * BLOCK_ROW_LEN;
-        let b = &self.bytes[at..at + BLOCK_ROW_LEN];
-        let info = BlockInfo {
-            offset: le_u64(b, 0),
-            compressed_len: le_u32(b, 8),
-            uncompressed_len: le_u32(b, 12),
-            crc32: le_u32(b, 16),
-        };
         let first = HEADER_LEN as u64 + self.trailer.dictionary_len as u64;
-        if info.offset < first
-            || info.offset.saturating_add(info.compressed_len as u64) > self.trailer.footer_offset
-        {
-            return Err(Error::Corrupt {
-                offset: at as u64,
-                message: format!(
-                    "block {i} spans bytes {}..+{} outside the block area",
-                    info.offset, info.compressed_len
-                ),
-            });
-        }
-        Ok(info)
+        block_row(self.bytes, at, i, first..self.trailer.footer_offset)
     }
 
     /// Row `i` of the entry table.
@@ -789,13 +771,7 @@ impl<'a> V2Pack<'a> {
     /// invalid `i` does nothing).
     pub fn prefetch_block(&self, i: u32) {
         if let Ok(info) = self.block_info(i) {
-            if let Some(frame) = self
-                .bytes
-                .get(info.offset as usize..)
-                .and_then(|b| b.get(..info.compressed_len as usize))
-            {
-                crate::prefetch(frame);
-            }
+            prefetch_frame(self.bytes, &info);
         }
     }
 
@@ -809,22 +785,6 @@ impl<'a> V2Pack<'a> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let info = self.block_info(i)?;
-        let frame = &self.bytes[info.offset as usize..][..info.compressed_len as usize];
-        check_crc32("block", info.offset, frame, info.crc32)?;
-        // The table row is not covered by the block CRC; the frame header is. Both must
-        // agree before anything is allocated on their word.
-        let declared = zstd::zstd_safe::get_frame_content_size(frame)
-            .ok()
-            .flatten();
-        if declared != Some(info.uncompressed_len as u64) {
-            return Err(Error::Corrupt {
-                offset: info.offset,
-                message: format!(
-                    "block {i}: the frame declares {declared:?} bytes, the table {}",
-                    info.uncompressed_len
-                ),
-            });
-        }
         if dictionary.is_some() != (self.trailer.dictionary_len > 0) {
             return Err(Error::Corrupt {
                 offset: info.offset,
@@ -832,27 +792,95 @@ impl<'a> V2Pack<'a> {
                     .into(),
             });
         }
-        out.clear();
-        out.reserve(info.uncompressed_len as usize);
-        let result = match dictionary {
-            Some(d) => dec.inner.decompress_using_ddict(out, frame, &d.ddict),
-            None => dec.inner.decompress(out, frame),
-        };
-        let n = result.map_err(|code| Error::Decompress {
-            offset: info.offset,
-            source: std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
-        })?;
-        if n != info.uncompressed_len as usize {
-            return Err(Error::Corrupt {
-                offset: info.offset,
-                message: format!(
-                    "block {i} decompresses to {n} bytes, the table says {}",
-                    info.uncompressed_len
-                ),
-            });
-        }
-        Ok(())
+        decode_block(self.bytes, i, &info, dec, dictionary, out)
     }
+}
+
+/// Row `i` of a block table, at byte `at` of `bytes`, checked to lie in `area` (the bytes
+/// between a pack's header and its footer).
+pub(crate) fn block_row(
+    bytes: &[u8],
+    at: usize,
+    i: u32,
+    area: std::ops::Range<u64>,
+) -> Result<BlockInfo, Error> {
+    let b = &bytes[at..at + BLOCK_ROW_LEN];
+    let info = BlockInfo {
+        offset: le_u64(b, 0),
+        compressed_len: le_u32(b, 8),
+        uncompressed_len: le_u32(b, 12),
+        crc32: le_u32(b, 16),
+    };
+    if info.offset < area.start || info.offset.saturating_add(info.compressed_len as u64) > area.end
+    {
+        return Err(Error::Corrupt {
+            offset: at as u64,
+            message: format!(
+                "block {i} spans bytes {}..+{} outside the block area",
+                info.offset, info.compressed_len
+            ),
+        });
+    }
+    Ok(info)
+}
+
+/// Asks the CPU to start loading the frame `info` places in `bytes` (a hint).
+pub(crate) fn prefetch_frame(bytes: &[u8], info: &BlockInfo) {
+    if let Some(frame) = bytes
+        .get(info.offset as usize..)
+        .and_then(|b| b.get(..info.compressed_len as usize))
+    {
+        crate::prefetch(frame);
+    }
+}
+
+/// Checks block `i`'s frame (placed by `info`, a row [`block_row`] checked) against its
+/// CRC and declared size, and decompresses it into `out` (cleared first), with
+/// `dictionary` if given.
+pub(crate) fn decode_block(
+    bytes: &[u8],
+    i: u32,
+    info: &BlockInfo,
+    dec: &mut BlockDecoder,
+    dictionary: Option<&PackDictionary>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let frame = &bytes[info.offset as usize..][..info.compressed_len as usize];
+    check_crc32("block", info.offset, frame, info.crc32)?;
+    // The table row is not covered by the block CRC; the frame header is. Both must
+    // agree before anything is allocated on their word.
+    let declared = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten();
+    if declared != Some(info.uncompressed_len as u64) {
+        return Err(Error::Corrupt {
+            offset: info.offset,
+            message: format!(
+                "block {i}: the frame declares {declared:?} bytes, the table {}",
+                info.uncompressed_len
+            ),
+        });
+    }
+    out.clear();
+    out.reserve(info.uncompressed_len as usize);
+    let result = match dictionary {
+        Some(d) => dec.inner.decompress_using_ddict(out, frame, &d.ddict),
+        None => dec.inner.decompress(out, frame),
+    };
+    let n = result.map_err(|code| Error::Decompress {
+        offset: info.offset,
+        source: std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
+    })?;
+    if n != info.uncompressed_len as usize {
+        return Err(Error::Corrupt {
+            offset: info.offset,
+            message: format!(
+                "block {i} decompresses to {n} bytes, the table says {}",
+                info.uncompressed_len
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The entry at `offset` of a decompressed block, exactly `length` bytes long, checked to

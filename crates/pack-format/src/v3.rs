@@ -31,7 +31,10 @@ use std::io::Write;
 use crate::entry::EntryRef;
 use crate::error::Error;
 use crate::hash::SequenceHash;
-use crate::v2::{check_crc32, le_u32, le_u64, BlockDecoder, BlockInfo, PackCounts};
+use crate::v2::{
+    block_row, check_crc32, decode_block, le_u32, le_u64, prefetch_frame, BlockDecoder, BlockInfo,
+    PackCounts,
+};
 use crate::{PackId, Representation, MAGIC};
 
 /// The version byte of a v3 pack.
@@ -794,37 +797,13 @@ impl<'a> V3Pack<'a> {
             });
         }
         let at = t.footer_offset as usize + i as usize * BLOCK_ROW_LEN;
-        let b = &self.bytes[at..at + BLOCK_ROW_LEN];
-        let info = BlockInfo {
-            offset: le_u64(b, 0),
-            compressed_len: le_u32(b, 8),
-            uncompressed_len: le_u32(b, 12),
-            crc32: le_u32(b, 16),
-        };
-        if info.offset < HEADER_LEN as u64
-            || info.offset.saturating_add(info.compressed_len as u64) > t.footer_offset
-        {
-            return Err(Error::Corrupt {
-                offset: at as u64,
-                message: format!(
-                    "block {i} spans bytes {}..+{} outside the block area",
-                    info.offset, info.compressed_len
-                ),
-            });
-        }
-        Ok(info)
+        block_row(self.bytes, at, i, HEADER_LEN as u64..t.footer_offset)
     }
 
     /// Asks the CPU to start loading block `i`'s compressed bytes (a hint).
     pub fn prefetch_block(&self, i: u32) {
         if let Ok(info) = self.block_info(i) {
-            if let Some(frame) = self
-                .bytes
-                .get(info.offset as usize..)
-                .and_then(|b| b.get(..info.compressed_len as usize))
-            {
-                crate::prefetch(frame);
-            }
+            prefetch_frame(self.bytes, &info);
         }
     }
 
@@ -835,40 +814,7 @@ impl<'a> V3Pack<'a> {
         dec: &mut BlockDecoder,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let info = self.block_info(i)?;
-        let frame = &self.bytes[info.offset as usize..][..info.compressed_len as usize];
-        check_crc32("block", info.offset, frame, info.crc32)?;
-        let declared = zstd::zstd_safe::get_frame_content_size(frame)
-            .ok()
-            .flatten();
-        if declared != Some(info.uncompressed_len as u64) {
-            return Err(Error::Corrupt {
-                offset: info.offset,
-                message: format!(
-                    "block {i}: the frame declares {declared:?} bytes, the table {}",
-                    info.uncompressed_len
-                ),
-            });
-        }
-        out.clear();
-        out.reserve(info.uncompressed_len as usize);
-        let n = dec
-            .inner
-            .decompress(out, frame)
-            .map_err(|code| Error::Decompress {
-                offset: info.offset,
-                source: std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
-            })?;
-        if n != info.uncompressed_len as usize {
-            return Err(Error::Corrupt {
-                offset: info.offset,
-                message: format!(
-                    "block {i} decompresses to {n} bytes, the table says {}",
-                    info.uncompressed_len
-                ),
-            });
-        }
-        Ok(())
+        decode_block(self.bytes, i, &self.block_info(i)?, dec, None, out)
     }
 
     /// Where row `row` is: from its group's row, stepping over the rows before it.
@@ -1327,44 +1273,36 @@ mod tests {
     }
 
     #[test]
-    fn residues_of_another_sequence_are_reported_by_a_read_that_expects_one() {
+    fn a_read_expecting_another_key_tells_another_sequence_from_damage() {
         let rows = vec![(b"MKV".to_vec(), vec![Representation::new("x", "y")])];
         let file = build(&rows, Options::default());
         let pack = V3Pack::parse(&file).unwrap();
         let sources = pack.sources().unwrap();
         let place = pack.place(0).unwrap();
-        let (mut dec, mut rb, mut hb) = (BlockDecoder::new(), Vec::new(), Vec::new());
-        pack.read_block(place.residue_block, &mut dec, &mut rb)
-            .unwrap();
-        pack.read_block(place.header_block, &mut dec, &mut hb)
-            .unwrap();
-        let other = SequenceHash::of_residues(b"MKW");
-        let err = pack
-            .entry_at(&place, &rb, &hb, &sources, Some(&other))
-            .unwrap_err();
-        assert!(err.to_string().contains("not"), "{err}");
         assert!(pack.place(1).is_err());
-    }
-
-    #[test]
-    fn a_key_sharing_the_first_bytes_is_another_sequence_and_one_differing_there_damage() {
-        let rows = vec![(b"MKV".to_vec(), vec![Representation::new("x", "y")])];
-        let file = build(&rows, Options::default());
-        let pack = V3Pack::parse(&file).unwrap();
-        let sources = pack.sources().unwrap();
-        let place = pack.place(0).unwrap();
         let (mut dec, mut rb, mut hb) = (BlockDecoder::new(), Vec::new(), Vec::new());
         pack.read_block(place.residue_block, &mut dec, &mut rb)
             .unwrap();
         pack.read_block(place.header_block, &mut dec, &mut hb)
             .unwrap();
+        let read = |key: &SequenceHash| {
+            pack.entry_at(&place, &rb, &hb, &sources, Some(key))
+                .map(|e| e.hash)
+        };
+        // Another key altogether: damage (an index row that names the wrong row).
+        let other = SequenceHash::of_residues(b"MKW");
+        let err = read(&other).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { .. }) && err.to_string().contains("not"),
+            "{err}"
+        );
+        // The same first bytes: another sequence an index of prefixes led to.
         let mut near = SequenceHash::of_residues(b"MKV");
+        assert_eq!(read(&near).unwrap(), near);
         near.0[KEY_PREFIX] ^= 1;
-        let read = pack.entry_at(&place, &rb, &hb, &sources, Some(&near));
-        assert!(matches!(read, Err(Error::OtherSequence { .. })), "{read:?}");
+        assert!(matches!(read(&near), Err(Error::OtherSequence { .. })));
         near.0[KEY_PREFIX - 1] ^= 1;
-        let read = pack.entry_at(&place, &rb, &hb, &sources, Some(&near));
-        assert!(matches!(read, Err(Error::Corrupt { .. })), "{read:?}");
+        assert!(matches!(read(&near), Err(Error::Corrupt { .. })));
     }
 
     #[test]

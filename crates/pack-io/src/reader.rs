@@ -781,9 +781,7 @@ impl PackReader {
         if self.version != PackVersion::V3 {
             return self.entry_row(pack, entry).map(|(h, l)| (Some(h), l));
         }
-        self.check_footer_once()?;
-        let (v3, _) = self.v3()?;
-        let place = V3Blocks::place(&v3, self.serial, entry).map_err(|e| self.format_err(e))?;
+        let (v3, place) = self.v3_place(entry)?;
         let hash = match place.addition {
             Some(i) => Some(v3.addition_hash(i).map_err(|e| self.format_err(e))?),
             None => None,
@@ -791,16 +789,24 @@ impl PackReader {
         Ok((hash, v3_location(pack, entry, &place)))
     }
 
+    /// A v3 pack and the place of its row `row`, its footer checked first.
+    fn v3_place(&self, row: u32) -> Result<(V3Pack<'_>, v3::Place), Error> {
+        self.check_footer_once()?;
+        let (v3, _) = self.v3()?;
+        let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
+        Ok((v3, place))
+    }
+
     /// The key and location of v3 row `row`: an addition row's stored key, or the hash
     /// of the residues, read through this thread's [`V3Blocks`] (the header block is not
     /// read).
     fn v3_row_hash(&self, pack: PackId, row: u32) -> Result<(SequenceHash, PackLocation), Error> {
-        let (hash, location) = self.entry_place(pack, row)?;
-        if let Some(hash) = hash {
+        let (v3, place) = self.v3_place(row)?;
+        let location = v3_location(pack, row, &place);
+        if let Some(i) = place.addition {
+            let hash = v3.addition_hash(i).map_err(|e| self.format_err(e))?;
             return Ok((hash, location));
         }
-        let (v3, _) = self.v3()?;
-        let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
         if self.fetcher.is_some() {
             self.fetch_blocks([place.residue_block])?;
         }

@@ -281,6 +281,21 @@ mod tests {
         (bytes, packs[0].entries().unwrap())
     }
 
+    /// `bytes` behind a counting source, opened as a remote pack with its stub in `cache`
+    /// (checked to be a stub, not a whole copy): the source, the pack's path, the reader.
+    fn opened_remote(bytes: &[u8], cache: &Path) -> (Arc<Counted>, PathBuf, PackReader) {
+        let source = Arc::new(Counted {
+            bytes: bytes.to_vec(),
+            requests: AtomicUsize::new(0),
+            fetched: AtomicUsize::new(0),
+            short: false,
+        });
+        let path = cache.join("pack_0007.tal");
+        let reader = PackReader::open_remote(&path, source.clone()).unwrap();
+        assert!(reader.is_remote() && stub_path(&path).exists() && !path.exists());
+        (source, path, reader)
+    }
+
     fn read(reader: &PackReader, e: &pack_index::IndexEntry) -> Vec<u8> {
         let mut cache = BlockCache::default();
         (reader.read_entry(&e.hash, &e.location, &mut cache, |x| x.sequence.to_vec())).unwrap()
@@ -292,16 +307,8 @@ mod tests {
         let (bytes, entries) = pack(dir.path());
         assert!(bytes.len() > 2 << 20, "{} bytes", bytes.len());
         let local = PackReader::open(&dir.path().join("pack_0007.tal.tmp")).unwrap();
-        let source = Arc::new(Counted {
-            bytes: bytes.clone(),
-            requests: AtomicUsize::new(0),
-            fetched: AtomicUsize::new(0),
-            short: false,
-        });
         let cache = tempfile::tempdir().unwrap();
-        let path = cache.path().join("pack_0007.tal");
-        let reader = PackReader::open_remote(&path, source.clone()).unwrap();
-        assert!(reader.is_remote() && stub_path(&path).exists() && !path.exists());
+        let (source, path, reader) = opened_remote(&bytes, cache.path());
         // Opening: the last MiB, then the header with the dictionary and the rest of the
         // footer, in one call.
         let opened = source.requests.load(Ordering::SeqCst);
@@ -366,16 +373,8 @@ mod tests {
         let (bytes, entries) = pack_of(dir.path(), pack_format::PackVersion::V3);
         assert!(bytes.len() > 2 << 20, "{} bytes", bytes.len());
         let local = PackReader::open(&dir.path().join("pack_0007.tal.tmp")).unwrap();
-        let source = Arc::new(Counted {
-            bytes: bytes.clone(),
-            requests: AtomicUsize::new(0),
-            fetched: AtomicUsize::new(0),
-            short: false,
-        });
         let cache = tempfile::tempdir().unwrap();
-        let path = cache.path().join("pack_0007.tal");
-        let reader = PackReader::open_remote(&path, source.clone()).unwrap();
-        assert!(reader.is_remote() && stub_path(&path).exists() && !path.exists());
+        let (source, _, reader) = opened_remote(&bytes, cache.path());
         let opened = source.requests.load(Ordering::SeqCst);
         assert!(opened <= 3, "{opened} requests to open");
         let e = &entries[2_500];

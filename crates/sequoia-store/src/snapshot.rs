@@ -594,6 +594,12 @@ impl Snapshot {
         Ok((None, seen))
     }
 
+    /// Whether every layer holds entry rows and nothing is served through other indexes:
+    /// then keys can be looked up in key order and resolved in row order.
+    fn entry_rows_only(&self) -> bool {
+        self.extras.is_empty() && (self.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries)
+    }
+
     /// [`locations`](Self::locations) of each of `hashes`, in one pass: with entry rows
     /// alone, every key's rows are looked up in key order, then resolved in pack and row
     /// order, so that each pack's table is read forwards. A v3 row with residues stores no
@@ -604,15 +610,10 @@ impl Snapshot {
         &self,
         hashes: &[SequenceHash],
     ) -> Result<Vec<Vec<PackLocation>>, StoreError> {
-        let all_entries = self.extras.is_empty()
-            && (self.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries);
-        if !all_entries {
+        if !self.entry_rows_only() {
             return hashes.iter().map(|h| self.locations(h)).collect();
         }
-        let mut keys: Vec<(HashPrefix, usize)> = (hashes.iter().enumerate())
-            .map(|(i, h)| (hash_prefix(h), i))
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_prefixes(hashes);
         let mut rows: Vec<(PackId, u32, usize, usize)> = Vec::with_capacity(keys.len());
         for (l, layer) in self.layers.iter().enumerate() {
             let entries = (layer.rows.as_entries()).map_err(index_error(&layer.rows_path))?;
@@ -673,20 +674,13 @@ impl Snapshot {
         let first = |hash| -> Result<Option<PackLocation>, StoreError> {
             Ok(self.first_location(hash, |loc| Ok(Some(*loc)))?.0)
         };
-        let all_entries = self.extras.is_empty()
-            && (self.layers.iter()).all(|l| l.rows.kind() == IndexKind::Entries);
-        if !all_entries {
+        if !self.entry_rows_only() {
             for (i, hash) in hashes.iter().enumerate() {
                 found(i, first(hash)?);
             }
             return Ok(());
         }
-        let mut pending: Vec<(HashPrefix, usize)> = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (hash_prefix(h), i))
-            .collect();
-        pending.sort_unstable();
+        let mut pending = sorted_prefixes(hashes);
         // Each layer, oldest (largest) first, answers the keys no earlier one had.
         let mut rows: Vec<(PackId, u32, usize, usize)> = Vec::with_capacity(pending.len());
         for (l, layer) in self.layers.iter().enumerate() {
@@ -926,4 +920,13 @@ impl Snapshot {
         ids.sort_unstable();
         ids
     }
+}
+
+/// Each of `hashes`' prefix with its index, in key order.
+fn sorted_prefixes(hashes: &[SequenceHash]) -> Vec<(HashPrefix, usize)> {
+    let mut keys: Vec<(HashPrefix, usize)> = (hashes.iter().enumerate())
+        .map(|(i, h)| (hash_prefix(h), i))
+        .collect();
+    keys.sort_unstable();
+    keys
 }
