@@ -50,8 +50,8 @@ const VARIANTS: [Variant; 6] = [
     },
     Variant {
         key: "v3_archive",
-        label: "v3 archival: 64 KiB blocks, level 19",
-        repack: Some("repack --format v3 --block-size 65536 --level 19"),
+        label: "v3 archival (--profile archive: 64 KiB blocks, level 19)",
+        repack: Some("repack --profile archive"),
     },
 ];
 

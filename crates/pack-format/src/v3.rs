@@ -679,11 +679,13 @@ impl<'a> V3Pack<'a> {
     pub fn from_parsed(bytes: &'a [u8], trailer: Trailer) -> Option<Self> {
         if bytes.len() < HEADER_LEN + TRAILER_LEN
             || trailer.footer_offset < HEADER_LEN as u64
+            || trailer.footer_offset > bytes.len() as u64
             || trailer.sources_len < 4
         {
             return None;
         }
-        // Each part is below 2^32 rows of at most 24 bytes: no sum overflows u64.
+        // The footer offset is within the file and each part below 2^32 rows of at most
+        // 24 bytes: no sum below overflows u64.
         let additions = ((bytes.len() - TRAILER_LEN) as u64).checked_sub(trailer.additions())?;
         let rows = additions / ADDITION_ROW_LEN as u64;
         if additions % ADDITION_ROW_LEN as u64 != 0 || rows > trailer.rows as u64 {
@@ -1303,6 +1305,57 @@ mod tests {
         assert!(matches!(read(&near), Err(Error::OtherSequence { .. })));
         near.0[KEY_PREFIX - 1] ^= 1;
         assert!(matches!(read(&near), Err(Error::Corrupt { .. })));
+    }
+
+    /// Everything a reader does with a pack's bytes, as the pack_v3 fuzzer does.
+    fn exercise(bytes: &[u8]) {
+        let Ok(pack) = V3Pack::parse(bytes) else {
+            return;
+        };
+        let _ = (pack.verify_footer(), pack.counts());
+        let Ok(sources) = pack.sources() else {
+            return;
+        };
+        let (mut dec, mut rb, mut hb) = (BlockDecoder::new(), Vec::new(), Vec::new());
+        let mut cursor = None;
+        for row in 0..pack.trailer().rows.min(4096) {
+            let Ok((place, c)) = pack.place_after(cursor, row) else {
+                break;
+            };
+            cursor = Some(c);
+            let _ = pack.read_block(place.residue_block, &mut dec, &mut rb);
+            if pack
+                .read_block(place.header_block, &mut dec, &mut hb)
+                .is_ok()
+            {
+                if let Ok(e) = pack.entry_at(&place, &rb, &hb, &sources, None) {
+                    let _ = e.representations();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fuzzer_regressions_decode_without_panicking() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/pack_v3");
+        let mut n = 0;
+        for item in std::fs::read_dir(dir).unwrap() {
+            exercise(&std::fs::read(item.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the regression inputs are committed");
+    }
+
+    #[test]
+    fn a_trailer_placing_its_footer_past_the_file_is_refused() {
+        let rows = vec![(b"MKV".to_vec(), vec![Representation::new("x", "y")])];
+        let mut file = build(&rows, Options::default());
+        let at = file.len() - TRAILER_LEN;
+        for offset in [u64::MAX, u64::MAX - 100, file.len() as u64 + 1] {
+            file[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+            assert!(V3Pack::parse(&file).is_err(), "footer at {offset}");
+        }
     }
 
     #[test]

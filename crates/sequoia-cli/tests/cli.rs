@@ -395,6 +395,19 @@ fn repack_to_v3_then_every_command_reads_it_and_imports_add_to_it() {
     assert!(again.get("representations") > after.get("representations"));
     assert_eq!(again.get("v3_packs"), again.get("packs"));
     ok(store, &["verify"]);
+    // The archival profile: v3 in larger blocks at a higher level, smaller still.
+    let before_archive = ok(store, &["export"]).stdout;
+    ok(store, &["repack", "--profile", "archive"]);
+    ok(store, &["gc"]);
+    let archived = stats(store);
+    assert_eq!(archived.get("v3_packs"), archived.get("packs"));
+    assert!(archived.get("pack_bytes") < again.get("pack_bytes"));
+    ok(store, &["verify"]);
+    let after_archive = ok(store, &["export"]).stdout;
+    assert_eq!(
+        sorted(records(&after_archive)),
+        sorted(records(&before_archive))
+    );
 }
 
 #[test]

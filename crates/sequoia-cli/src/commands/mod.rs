@@ -41,6 +41,12 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Block size of `--profile archive` (docs/performance.md, "Store size").
+const ARCHIVE_BLOCK_SIZE: usize = 64 << 10;
+
+/// Zstandard level of `--profile archive`.
+const ARCHIVE_LEVEL: i32 = 19;
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
     V1,
@@ -50,12 +56,25 @@ pub enum Format {
     V3,
 }
 
+/// What a profile sets unless an option says otherwise.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Profile {
+    /// The layout and settings of each option's default.
+    Default,
+    /// The smallest store whose sequences still read one at a time: v3 packs, 64 KiB
+    /// blocks, zstd level 19 (slow to write; each read decompresses 64 KiB).
+    Archive,
+}
+
 /// How new packs are written (import, repack).
 #[derive(clap::Args)]
 pub struct PackArgs {
-    /// Layout of new packs.
-    #[arg(long, value_enum, default_value = "v2")]
-    format: Format,
+    /// Settings for a purpose; --format, --block-size and --level override its.
+    #[arg(long, value_enum, default_value = "default")]
+    profile: Profile,
+    /// Layout of new packs [default: v2; v3 with --profile archive].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Pack size limit in bytes.
     #[arg(long, default_value_t = 64 << 20, hide = true)]
     pack_size: u64,
@@ -73,15 +92,19 @@ pub struct PackArgs {
 
 impl PackArgs {
     pub fn options(&self) -> StoreOptions {
+        let (format, block_size, level) = match self.profile {
+            Profile::Default => (Format::V2, None, None),
+            Profile::Archive => (Format::V3, Some(ARCHIVE_BLOCK_SIZE), Some(ARCHIVE_LEVEL)),
+        };
         StoreOptions {
-            format: match self.format {
+            format: match self.format.unwrap_or(format) {
                 Format::V1 => PackVersion::V1,
                 Format::V2 => PackVersion::V2,
                 Format::V3 => PackVersion::V3,
             },
             pack_size_limit: self.pack_size,
-            block_size: self.block_size.map(|b| b as usize),
-            level: self.level,
+            block_size: self.block_size.map(|b| b as usize).or(block_size),
+            level: self.level.or(level),
             ..StoreOptions::default()
         }
     }
