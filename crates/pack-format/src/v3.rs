@@ -706,7 +706,8 @@ impl<'a> V3Pack<'a> {
             sequences: t.rows - self.additions,
             representations: t.representations,
             residue_bytes: t.residue_bytes,
-            uncompressed_bytes: t.residue_bytes + t.header_bytes,
+            // Damaged trailers may hold any values: counts saturate.
+            uncompressed_bytes: t.residue_bytes.saturating_add(t.header_bytes),
         }
     }
 
@@ -968,8 +969,10 @@ impl Places<'_> {
             // No residues to place: the row counts as the block the next residues go in
             // (the last one, if that is past the end).
             let block = self.c.residue.0.min(t.residue_blocks.saturating_sub(1));
-            self.c.addition += 1;
-            (block, 0, Some(self.c.addition - 1))
+            // A damaged group row may start anywhere: `addition_hash` checks the number.
+            let number = self.c.addition;
+            self.c.addition = number.saturating_add(1);
+            (block, 0, Some(number))
         } else {
             let (b, o) = Self::advance(
                 &self.pack,
