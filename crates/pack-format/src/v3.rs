@@ -1056,7 +1056,7 @@ impl<'a> V3Pack<'a> {
     /// The row at `place` as an entry, from its decompressed residue block (not read, and
     /// may be empty, for an addition row) and header block and the pack's sources. The
     /// entry's hash is the residues' SHA-256, or an addition row's stored one; with
-    /// `expected`, it must be that.
+    /// `expected`, it must be that ([`residues_at`](Self::residues_at)).
     pub fn entry_at<'b>(
         &self,
         place: &Place,
@@ -1065,57 +1065,13 @@ impl<'a> V3Pack<'a> {
         sources: &'b [String],
         expected: Option<&SequenceHash>,
     ) -> Result<EntryRef<'b>, Error> {
-        let slice = |block: &'b [u8], offset: u32, len: u32, what: &str| {
-            block
-                .get(offset as usize..)
-                .and_then(|b| b.get(..len as usize))
-                .ok_or_else(|| Error::Corrupt {
-                    offset: offset as u64,
-                    message: format!(
-                        "{what} of {len} bytes at {offset} lie outside their block of {} bytes",
-                        block.len()
-                    ),
-                })
-        };
-        let (residues, hash) = match place.addition {
-            Some(i) => (&[][..], self.addition_hash(i)?),
-            None => {
-                let r = slice(
-                    residue_block,
-                    place.residue_offset,
-                    place.residue_len,
-                    "residues",
-                )?;
-                (r, SequenceHash::of_residues(r))
-            }
-        };
-        let item = slice(
+        let (hash, residues) = self.residues_at(place, residue_block, expected)?;
+        let item = slice_of(
             header_block,
             place.header_offset,
             place.header_len,
             "an item",
         )?;
-        if let Some(expected) = expected {
-            if hash != *expected && hash.0[..KEY_PREFIX] == expected.0[..KEY_PREFIX] {
-                return Err(Error::OtherSequence {
-                    offset: place.residue_offset as u64,
-                    found: hash.to_string(),
-                    wanted: expected.to_string(),
-                });
-            }
-            if hash != *expected {
-                return Err(Error::Corrupt {
-                    offset: place.residue_offset as u64,
-                    message: match place.addition {
-                        None => format!(
-                            "the residues at offset {} of block {} are sequence {hash}, not {expected}",
-                            place.residue_offset, place.residue_block
-                        ),
-                        Some(i) => format!("addition row {i} adds to sequence {hash}, not {expected}"),
-                    },
-                });
-            }
-        }
         Ok(EntryRef::from_item(
             hash,
             residues,
@@ -1124,6 +1080,66 @@ impl<'a> V3Pack<'a> {
             place.header_offset as u64,
         ))
     }
+
+    /// The key and residues of the row at `place` (empty for an addition row, whose
+    /// residue block is not read), from its decompressed residue block. With `expected`,
+    /// the key must be that: one that shares its first [`KEY_PREFIX`] bytes is
+    /// [`Error::OtherSequence`], any other is damage.
+    pub fn residues_at<'b>(
+        &self,
+        place: &Place,
+        residue_block: &'b [u8],
+        expected: Option<&SequenceHash>,
+    ) -> Result<(SequenceHash, &'b [u8]), Error> {
+        let (residues, hash) = match place.addition {
+            Some(i) => (&[][..], self.addition_hash(i)?),
+            None => {
+                let r = slice_of(
+                    residue_block,
+                    place.residue_offset,
+                    place.residue_len,
+                    "residues",
+                )?;
+                (r, SequenceHash::of_residues(r))
+            }
+        };
+        match expected {
+            Some(expected) if hash != *expected => {
+                if hash.0[..KEY_PREFIX] == expected.0[..KEY_PREFIX] {
+                    return Err(Error::OtherSequence {
+                        offset: place.residue_offset as u64,
+                        found: hash.to_string(),
+                        wanted: expected.to_string(),
+                    });
+                }
+                Err(Error::Corrupt {
+                    offset: place.residue_offset as u64,
+                    message: match place.addition {
+                        None => format!(
+                            "the residues at offset {} of block {} are sequence {hash}, not {expected}",
+                            place.residue_offset, place.residue_block
+                        ),
+                        Some(i) => format!("addition row {i} adds to sequence {hash}, not {expected}"),
+                    },
+                })
+            }
+            _ => Ok((hash, residues)),
+        }
+    }
+}
+
+/// The `len` bytes at `offset` of a decompressed block: a row's residues or item.
+fn slice_of<'b>(block: &'b [u8], offset: u32, len: u32, what: &str) -> Result<&'b [u8], Error> {
+    block
+        .get(offset as usize..)
+        .and_then(|b| b.get(..len as usize))
+        .ok_or_else(|| Error::Corrupt {
+            offset: offset as u64,
+            message: format!(
+                "{what} of {len} bytes at {offset} lie outside their block of {} bytes",
+                block.len()
+            ),
+        })
 }
 
 #[cfg(test)]

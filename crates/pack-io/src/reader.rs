@@ -801,11 +801,40 @@ impl PackReader {
     /// of the residues, read through this thread's [`V3Blocks`] (the header block is not
     /// read).
     fn v3_row_hash(&self, pack: PackId, row: u32) -> Result<(SequenceHash, PackLocation), Error> {
+        self.with_v3_residues(pack, row, None, None, |hash, location, _| (hash, location))
+    }
+
+    /// Hands `f` the key, location and residues (`None` for an addition row) of v3 row
+    /// `row`, whose residue block must be `block` if given and whose key must be
+    /// `expected` if given, reading the residue block only, through this thread's
+    /// [`V3Blocks`].
+    fn with_v3_residues<R>(
+        &self,
+        pack: PackId,
+        row: u32,
+        block: Option<u32>,
+        expected: Option<&SequenceHash>,
+        f: impl FnOnce(SequenceHash, PackLocation, Option<&[u8]>) -> R,
+    ) -> Result<R, Error> {
         let (v3, place) = self.v3_place(row)?;
+        if block.is_some_and(|b| b != place.residue_block) {
+            return Err(self.corrupt(
+                v3.trailer().footer_offset,
+                format!(
+                    "row {row} is in block {}, the index says block {}",
+                    place.residue_block,
+                    block.unwrap_or_default()
+                ),
+            ));
+        }
         let location = v3_location(pack, row, &place);
-        if let Some(i) = place.addition {
-            let hash = v3.addition_hash(i).map_err(|e| self.format_err(e))?;
-            return Ok((hash, location));
+        let at = |e| {
+            let offset = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
+            self.format_err(in_block(e, place.residue_block, offset))
+        };
+        if place.addition.is_some() {
+            let (hash, _) = v3.residues_at(&place, &[], expected).map_err(at)?;
+            return Ok(f(hash, location, None));
         }
         if self.fetcher.is_some() {
             self.fetch_blocks([place.residue_block])?;
@@ -817,19 +846,33 @@ impl PackReader {
                     .map_err(|e| self.format_err(e))?;
                 c.residue_key = Some((self.serial, place.residue_block));
             }
-            let residues = (c.residues.get(place.residue_offset as usize..))
-                .and_then(|r| r.get(..place.residue_len as usize))
-                .ok_or_else(|| {
-                    self.corrupt(
-                        v3.block_info(place.residue_block).map_or(0, |b| b.offset),
-                        format!(
-                            "row {row}'s residues lie outside block {}",
-                            place.residue_block
-                        ),
-                    )
-                })?;
-            Ok((SequenceHash::of_residues(residues), location))
+            let (hash, residues) = v3.residues_at(&place, &c.residues, expected).map_err(at)?;
+            Ok(f(hash, location, Some(residues)))
         })
+    }
+
+    /// The residues of the entry at `location`, checked to be an entry of `hash` as
+    /// [`read_entry`](Self::read_entry) checks, handed to `f` (`None`: an addition entry,
+    /// which has none). A v3 pack reads the row's residue block only, not its header block.
+    pub fn read_residues<R>(
+        &self,
+        hash: &SequenceHash,
+        location: &PackLocation,
+        cache: &mut BlockCache,
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, Error> {
+        if self.version != PackVersion::V3 {
+            return self.read_entry(hash, location, cache, |e| {
+                f(e.has_sequence().then_some(e.sequence))
+            });
+        }
+        self.with_v3_residues(
+            location.pack,
+            location.offset,
+            Some(location.block),
+            Some(hash),
+            |_, _, residues| f(residues),
+        )
     }
 
     /// Checks the v2 footer CRC (block and entry tables, trailer) once for this reader and

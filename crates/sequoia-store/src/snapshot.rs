@@ -899,6 +899,21 @@ impl Snapshot {
             .map_err(StoreError::from)
     }
 
+    /// The residues of the entry at `loc` (`None`: an addition entry), checked to be of
+    /// `hash`, without its representations (a v3 pack reads no header block for them).
+    pub fn with_residues<R>(
+        &self,
+        hash: &SequenceHash,
+        loc: &PackLocation,
+        cache: &mut BlockCache,
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StoreError> {
+        let reader = self.reader(hash, loc.pack)?;
+        reader
+            .read_residues(hash, loc, cache, f)
+            .map_err(StoreError::from)
+    }
+
     /// Counts over every published pack, from index headers.
     pub fn counts(&self) -> IndexCounts {
         let mut c = IndexCounts::default();

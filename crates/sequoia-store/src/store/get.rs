@@ -197,12 +197,11 @@ impl PackedSequenceStorage {
                     snap.prefetch(&hashes[k], &ahead);
                 }
                 let hash = &hashes[i];
-                let read = snap.with_entry(hash, &loc, &mut cache, |e| {
-                    let has = e.has_sequence();
-                    if has {
-                        f(i, Some(e.sequence));
+                let read = snap.with_residues(hash, &loc, &mut cache, |residues| {
+                    if let Some(r) = residues {
+                        f(i, Some(r));
                     }
-                    has
+                    residues.is_some()
                 })?;
                 if !read {
                     // Only damage leaves the first entry without residues: `get` tells
@@ -372,9 +371,7 @@ fn residues_in(
     loc: &pack_format::PackLocation,
     cache: &mut BlockCache,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    snap.with_entry(hash, loc, cache, |e| {
-        e.has_sequence().then(|| e.sequence.to_vec())
-    })
+    snap.with_residues(hash, loc, cache, |residues| residues.map(<[u8]>::to_vec))
 }
 
 /// A sequence found in the index without an entry holding its residues.
