@@ -3,6 +3,7 @@
 import base64
 import json
 import random
+import shutil
 
 import pytest
 import sequoia
@@ -13,6 +14,20 @@ from conftest import sha256
 def cli_get(cli, store, query):
     out = cli(store, "get", "--width", "0", query).stdout.splitlines()
     return [line for line in out if not line.startswith(">")]
+
+
+@pytest.fixture(scope="module", params=["v2", "v3"])
+def sample_store(request, sample_store, cli, tmp_path_factory):
+    """The sample store as imported (v2 packs), and a copy repacked as v3 packs: every
+    read below is checked against the command on each."""
+    if request.param == "v2":
+        return sample_store
+    path = tmp_path_factory.mktemp("sample_v3") / "store"
+    shutil.copytree(sample_store, path)
+    cli(path, "repack", "--format", "v3")
+    cli(path, "gc")
+    assert json.loads(cli(path, "stats", "--json").stdout)["v3_packs"] > 0
+    return path
 
 
 @pytest.fixture(scope="module")
