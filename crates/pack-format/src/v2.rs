@@ -535,6 +535,8 @@ pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
 /// A reusable Zstandard decompression context.
 pub struct BlockDecoder {
     pub(crate) inner: zstd::zstd_safe::DCtx<'static>,
+    /// A coded block before it is decoded (v3 residue blocks of coded packs).
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl BlockDecoder {
@@ -542,6 +544,7 @@ impl BlockDecoder {
     pub fn new() -> Self {
         BlockDecoder {
             inner: zstd::zstd_safe::DCtx::create(),
+            scratch: Vec::new(),
         }
     }
 }

@@ -444,6 +444,8 @@ impl WriterState {
                 let out = BufWriter::with_capacity(1 << 20, file);
                 let mut options = self.config.v3;
                 options.level = self.config.level.unwrap_or(options.level);
+                // Nucleotide packs code their residue blocks two bits a base.
+                options.coded_residues |= pack_format::v3::codes_residues(&first.residues);
                 let encoder = V3PackEncoder::new(out, id, options).map_err(Self::format(&path))?;
                 Open::V3(Box::new(encoder))
             }

@@ -177,3 +177,31 @@ fn the_committed_v3_packs_read_back() {
             .is_err());
     }
 }
+
+#[test]
+fn the_committed_v3_pack_of_coded_nucleotides_reads_back() {
+    // sample_nucleotide.fasta (30 records) imported as v3: residue blocks coded two bits
+    // a base (header flag bit 0).
+    let (reader, entries) = read_all("pack_v3/seed_v3_nucleotide.tal");
+    let bytes = std::fs::read(corpus("pack_v3/seed_v3_nucleotide.tal")).unwrap();
+    assert_eq!(bytes[9], 1, "flags: coded residue blocks");
+    assert_eq!(reader.version(), PackVersion::V3);
+    let fasta = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../sequoia-cli/tests/data/sample_nucleotide.fasta"),
+    )
+    .unwrap();
+    let mut keys: Vec<SequenceHash> = fasta
+        .split('>')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let residues: String = r.lines().skip(1).collect();
+            SequenceHash::of_residues(residues.to_ascii_uppercase().as_bytes())
+        })
+        .collect();
+    let mut read: Vec<SequenceHash> = entries.iter().map(|e| e.0).collect();
+    keys.sort();
+    read.sort();
+    assert_eq!(read, keys);
+    assert_eq!(entries[0].2[0].1, "sample_nucleotide.fasta");
+}
