@@ -79,38 +79,61 @@ pub fn codes_residues(sample: &[u8]) -> bool {
     crate::v2::default_level([sample]) == crate::v2::NUCLEOTIDE_LEVEL
 }
 
-/// The two bits of base `b`, if it is one of `A`, `C`, `G`, `T`.
-fn base_bits(b: u8) -> Option<u8> {
-    match b {
-        b'A' => Some(0),
-        b'C' => Some(1),
-        b'G' => Some(2),
-        b'T' => Some(3),
-        _ => None,
-    }
+/// Whether `b` is one of `A`, `C`, `G`, `T`.
+fn is_base(b: u8) -> bool {
+    matches!(b, b'A' | b'C' | b'G' | b'T')
 }
+
+/// The two bits of base `b` (`A` 0, `C` 1, `G` 2, `T` 3; other bytes give some value,
+/// overwritten by their runs): bits 1 and 2 of the ASCII code, xored, without a branch.
+fn base_bits(b: u8) -> u8 {
+    ((b >> 1) ^ (b >> 2)) & 3
+}
+
+/// The four bases each byte of packed bases stands for.
+const UNPACKED: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut k = 0;
+        while k < 4 {
+            t[i][k] = b"ACGT"[(i >> (2 * k)) & 3];
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// Appends residue block `residues` coded: [`CODING_2BIT`] when its runs of bytes other
 /// than `A`, `C`, `G`, `T` are few (at most one per 32 residues: a run costs about 3
 /// bytes against a quarter byte a base), else [`CODING_PLAIN`].
 fn code_residues(residues: &[u8], out: &mut Vec<u8>) {
     let mut runs: Vec<(usize, usize, u8)> = Vec::new();
+    // Whole stretches of bases are passed over 64 at a time (the test vectorises).
     let mut i = 0;
     while i < residues.len() {
-        let b = residues[i];
-        if base_bits(b).is_some() {
-            i += 1;
+        let end = (i + 64).min(residues.len());
+        if residues[i..end].iter().all(|&b| is_base(b)) {
+            i = end;
             continue;
         }
-        let start = i;
-        while i < residues.len() && residues[i] == b {
-            i += 1;
-        }
-        runs.push((start, i - start, b));
-        if runs.len() * 32 > residues.len() {
-            out.push(CODING_PLAIN);
-            out.extend_from_slice(residues);
-            return;
+        while i < end {
+            let b = residues[i];
+            if is_base(b) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < residues.len() && residues[i] == b {
+                i += 1;
+            }
+            runs.push((start, i - start, b));
+            if runs.len() * 32 > residues.len() {
+                out.push(CODING_PLAIN);
+                out.extend_from_slice(residues);
+                return;
+            }
         }
     }
     out.push(CODING_2BIT);
@@ -123,11 +146,13 @@ fn code_residues(residues: &[u8], out: &mut Vec<u8>) {
         out.push(b);
         end = start + len;
     }
-    for quad in residues.chunks(4) {
-        let mut byte = 0u8;
-        for (k, &b) in quad.iter().enumerate() {
-            byte |= base_bits(b).unwrap_or(0) << (2 * k);
-        }
+    let quads = residues.chunks_exact(4);
+    let rest = quads.remainder();
+    out.extend(quads.map(|q| {
+        base_bits(q[0]) | base_bits(q[1]) << 2 | base_bits(q[2]) << 4 | base_bits(q[3]) << 6
+    }));
+    if !rest.is_empty() {
+        let byte = (rest.iter().enumerate()).fold(0, |acc, (k, &b)| acc | base_bits(b) << (2 * k));
         out.push(byte);
     }
 }
@@ -179,9 +204,7 @@ fn decode_residues(coded: &[u8], len: u32, offset: u64, out: &mut Vec<u8>) -> Re
             }
             out.reserve(n + 4);
             for &byte in packed {
-                for k in 0..4 {
-                    out.push(b"ACGT"[(byte >> (2 * k) & 3) as usize]);
-                }
+                out.extend_from_slice(&UNPACKED[byte as usize]);
             }
             out.truncate(n);
             for (start, run, byte) in runs {
