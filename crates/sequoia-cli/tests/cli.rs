@@ -963,7 +963,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[test]
-fn a_store_written_before_hash_tags_reads_verifies_and_takes_new_imports() {
+fn a_store_written_before_hash_tags_reads_verifies_takes_new_imports_and_repacks_to_v3() {
     // tests/data/store_full_hashes: sample.fasta then sample_dup.fasta imported by the
     // build of 2026-11-25 before hash tags (v2 packs whose entries hold whole hashes).
     let dir = tempfile::tempdir().unwrap();
@@ -1031,6 +1031,16 @@ fn a_store_written_before_hash_tags_reads_verifies_and_takes_new_imports() {
     let keys_path = dir.path().join("keys.txt");
     std::fs::write(&keys_path, keys).unwrap();
     let k = keys_path.to_str().unwrap();
+    assert_eq!(
+        ok(&old, &["get", "--keys", k]).stdout,
+        ok(&new, &["get", "--keys", k]).stdout
+    );
+    // Repacked into v3 packs, it answers the same, in the same order.
+    ok(&old, &["repack", "--format", "v3"]);
+    ok(&old, &["gc"]);
+    assert!(flags(&old).iter().all(|&f| f <= 1), "{:?}", flags(&old));
+    ok(&old, &["verify"]);
+    assert_eq!(sorted(records(&ok(&old, &["export"]).stdout)), both);
     assert_eq!(
         ok(&old, &["get", "--keys", k]).stdout,
         ok(&new, &["get", "--keys", k]).stdout
