@@ -4,7 +4,9 @@
 //! several block sizes (the curve of bytes against read time), and an archival v3
 //! setting; `get --keys`, cold `get`, library gets and `export --dedup` of each, and
 //! `zstd -3` / `zstd -19 --long` of the separated streams and `bgzip -@2 -dc` of the
-//! de-duplicated FASTA.
+//! de-duplicated FASTA. Then 300,000 synthetic transcripts (600-880 bases) imported as
+//! v2 and as v3 (residue blocks coded two bits a base): bytes, import time against
+//! `zstd -3 -T2`, export.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
@@ -103,7 +105,148 @@ fn split_streams(fasta: &Path, headers: &Path, residues: &Path) -> Result<(), St
     r.flush().map_err(err)
 }
 
-/// Runs the section on protein_all (`fasta`).
+/// Writes `n` random transcripts of 600-880 bases (one in 7 with a run of up to 15 `N`),
+/// 70 bases a line: the nucleotide input of the section, the same bytes every run.
+fn write_transcripts(path: &Path, n: usize) -> Result<(), String> {
+    let err = |e: std::io::Error| e.to_string();
+    let mut rng = crate::fixtures::Rng::new(3);
+    let mut w = BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    for i in 0..n {
+        let len = 600 + rng.below(281) as usize;
+        let mut s: Vec<u8> = (0..len).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        if i % 7 == 0 {
+            let at = rng.below((len - 20) as u64) as usize;
+            let run = 1 + rng.below(15) as usize;
+            s[at..at + run].fill(b'N');
+        }
+        writeln!(w, ">NR_{i:07}.1 synthetic transcript {i}").map_err(err)?;
+        for line in s.chunks(70) {
+            w.write_all(line).map_err(err)?;
+            w.write_all(b"\n").map_err(err)?;
+        }
+    }
+    w.flush().map_err(err)
+}
+
+/// The nucleotide half: 300,000 transcripts imported as v2 and as v3 (coded residue
+/// blocks), bytes against `zstd -3` of their separated streams, import time against
+/// `zstd -3 -T2` of the file, `export --dedup` against `bgzip -@2 -dc`.
+fn nucleotides(runs: usize, bin: &Path, dir: &Path, r: &mut Report) -> Result<(), String> {
+    println!("\n== Store size: nucleotides (300,000 synthetic transcripts) ==");
+    let fasta = dir.join("transcripts.fa");
+    if !fasta.exists() {
+        write_transcripts(&fasta, 300_000)?;
+    }
+    let b = bin.display();
+    let f = fasta.display();
+    let stores = [("v2", "import"), ("v3", "import --format v3")];
+    let mut imports: Vec<Vec<f64>> = vec![Vec::new(); stores.len()];
+    let mut zstd = Vec::new();
+    for _ in 0..runs {
+        for (i, (key, how)) in stores.iter().enumerate() {
+            let store = dir.join(format!("nt_{key}"));
+            let _ = std::fs::remove_dir_all(&store);
+            imports[i].push(
+                sh(&format!(
+                    "{b} --store {} {how} {f} 2>/dev/null",
+                    store.display()
+                ))?
+                .0,
+            );
+        }
+        zstd.push(sh(&format!("zstd -3 -T2 -c {f} > /dev/null"))?.0);
+    }
+    let z = Stat::of(zstd).median;
+    r.add(
+        "size_nt_anchor_zstd3_t2_s",
+        "nucleotides: anchor zstd -3 -T2 of the FASTA (s)",
+        z,
+        "s",
+        String::new(),
+    );
+    let dedup = dir.join("transcripts.dedup.fa");
+    sh(&format!(
+        "{b} --store {} export --dedup > {}",
+        dir.join("nt_v3").display(),
+        dedup.display()
+    ))?;
+    let (headers, residues) = (dir.join("nt_headers.txt"), dir.join("nt_residues.txt"));
+    split_streams(&dedup, &headers, &residues)?;
+    let goal = (zstd_bytes(&headers, "-3 -T2")? + zstd_bytes(&residues, "-3 -T2")?) / 1e6;
+    r.add(
+        "size_nt_anchor_zstd3_mb",
+        "nucleotides: anchor zstd -3 of headers + residues, separately",
+        goal,
+        "MB",
+        String::new(),
+    );
+    let gz = dir.join("transcripts.dedup.fa.gz");
+    let bgzip = crate::bench::have("bgzip");
+    if bgzip {
+        sh(&format!(
+            "bgzip -@2 -c {} > {}",
+            dedup.display(),
+            gz.display()
+        ))?;
+    }
+    for (i, (key, _)) in stores.iter().enumerate() {
+        let store = dir.join(format!("nt_{key}"));
+        let (bytes, _) = crate::bench::dir_bytes(&store);
+        let mb = bytes as f64 / 1e6;
+        r.add(
+            &format!("size_nt_{key}_store_mb"),
+            &format!("nucleotides, {key} imported: store bytes (packs + indexes)"),
+            mb,
+            "MB",
+            format!("{:.2}x zstd -3 of the streams; target <= 1", mb / goal),
+        );
+        let t = Stat::of(imports[i].clone());
+        r.add(
+            &format!("size_nt_{key}_import_s"),
+            &format!("nucleotides, {key}: import (s)"),
+            t.median,
+            "s",
+            format!(
+                "{:.2}..{:.2}; {:.2}x zstd -3 -T2; target <= 1.2x",
+                t.min,
+                t.max,
+                t.median / z
+            ),
+        );
+        let mut exports = Vec::new();
+        let mut gzs = Vec::new();
+        for _ in 0..runs {
+            exports.push(
+                sh(&format!(
+                    "{b} --store {} export --dedup > /dev/null",
+                    store.display()
+                ))?
+                .0,
+            );
+            if bgzip {
+                gzs.push(sh(&format!("bgzip -@2 -dc {} > /dev/null", gz.display()))?.0);
+            }
+        }
+        let e = Stat::of(exports);
+        r.add(
+            &format!("size_nt_{key}_export_dedup_s"),
+            &format!("nucleotides, {key}: export --dedup (s)"),
+            e.median,
+            "s",
+            if gzs.is_empty() {
+                "bgzip not installed".into()
+            } else {
+                format!(
+                    "{:.2}x the speed of bgzip -@2 -dc; target >= 1",
+                    Stat::of(gzs).median / e.median
+                )
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Runs the section on protein_all (`fasta`), then on synthetic nucleotides.
 pub(crate) fn bench(
     runs: usize,
     keys: usize,
@@ -308,5 +451,5 @@ pub(crate) fn bench(
             },
         );
     }
-    Ok(())
+    nucleotides(runs, bin, &dir, r)
 }
