@@ -58,6 +58,32 @@ impl V3Blocks {
             Ok(place)
         })
     }
+
+    /// Holds the blocks the row at `place` of `pack` (the reader numbered `serial`) is
+    /// read from, decompressing those not held already: its residue block (none for an
+    /// addition row) and, with `items`, its header block.
+    fn hold(
+        &mut self,
+        pack: &V3Pack<'_>,
+        serial: u64,
+        place: &v3::Place,
+        items: bool,
+    ) -> Result<(), pack_format::Error> {
+        let residues = place.addition.is_none().then_some(place.residue_block);
+        let headers = items.then_some(place.header_block);
+        for (block, key, buf) in [
+            (residues, &mut self.residue_key, &mut self.residues),
+            (headers, &mut self.header_key, &mut self.headers),
+        ] {
+            let Some(b) = block else { continue };
+            if *key != Some((serial, b)) {
+                *key = None;
+                pack.read_block(b, &mut self.decoder, buf)?;
+                *key = Some((serial, b));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A decompression context and the last block it produced, reused across reads by one
@@ -315,45 +341,19 @@ impl PackReader {
         expected: Option<&SequenceHash>,
         f: impl FnOnce(PackLocation, EntryRef<'_>) -> R,
     ) -> Result<R, Error> {
-        // The tables place each row's item; nothing else ties an item to its row, so they
-        // are checked (once, a fraction of a millisecond) before any is trusted.
-        self.check_footer_once()?;
-        let (v3, sources) = self.v3()?;
-        let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
-        if block.is_some_and(|b| b != place.residue_block) {
-            return Err(self.corrupt(
-                v3.trailer().footer_offset,
-                format!(
-                    "row {row} is in block {}, the index says block {}",
-                    place.residue_block,
-                    block.unwrap_or_default()
-                ),
-            ));
-        }
-        // An addition row has no residues to read.
-        let residues = place.addition.is_none().then_some(place.residue_block);
+        let (v3, place) = self.v3_place(row, block)?;
+        let (_, sources) = self.v3()?;
         if self.fetcher.is_some() {
+            // An addition row has no residues to read.
+            let residues = place.addition.is_none().then_some(place.residue_block);
             self.fetch_blocks(residues.into_iter().chain([place.header_block]))?;
         }
         V3Blocks::with(|c| {
-            for (b, key, buf) in [
-                (residues, &mut c.residue_key, &mut c.residues),
-                (Some(place.header_block), &mut c.header_key, &mut c.headers),
-            ] {
-                let Some(b) = b else { continue };
-                if *key != Some((self.serial, b)) {
-                    *key = None;
-                    v3.read_block(b, &mut c.decoder, buf)
-                        .map_err(|e| self.format_err(e))?;
-                    *key = Some((self.serial, b));
-                }
-            }
+            c.hold(&v3, self.serial, &place, true)
+                .map_err(|e| self.format_err(e))?;
             let e = v3
                 .entry_at(&place, &c.residues, &c.headers, sources, expected)
-                .map_err(|e| {
-                    let at = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
-                    self.format_err(in_block(e, place.residue_block, at))
-                })?;
+                .map_err(|e| self.row_error(&v3, &place, e))?;
             Ok(f(v3_location(pack, row, &place), e))
         })
     }
@@ -648,9 +648,11 @@ impl PackReader {
             }
         }
         let mut places = v3.places_from(lo * v3::GROUP).map_err(err)?;
-        let mut dec = WALK_DECODER.take().unwrap_or_default();
-        let (mut residues, mut headers) = (Vec::new(), Vec::new());
-        let (mut have_residues, mut have_headers) = (None, None);
+        // Blocks of its own, with the thread's walk context.
+        let mut held = V3Blocks {
+            decoder: WALK_DECODER.take().unwrap_or_default(),
+            ..V3Blocks::default()
+        };
         let walked = (|| -> Result<(), E> {
             for row in lo * v3::GROUP..t.rows {
                 let place = places.next_place().map_err(err)?;
@@ -660,28 +662,15 @@ impl PackReader {
                 if place.residue_block >= end {
                     break;
                 }
-                let read_residues = place.addition.is_none().then_some(place.residue_block);
-                for (b, have, buf) in [
-                    (read_residues, &mut have_residues, &mut residues),
-                    (Some(place.header_block), &mut have_headers, &mut headers),
-                ] {
-                    let Some(b) = b else { continue };
-                    if *have != Some(b) {
-                        v3.read_block(b, &mut dec, buf).map_err(err)?;
-                        *have = Some(b);
-                    }
-                }
+                held.hold(&v3, self.serial, &place, true).map_err(err)?;
                 let e = v3
-                    .entry_at(&place, &residues, &headers, sources, None)
-                    .map_err(|e| {
-                        let at = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
-                        self.format_err(in_block(e, place.residue_block, at))
-                    })?;
+                    .entry_at(&place, &held.residues, &held.headers, sources, None)
+                    .map_err(|e| self.row_error(&v3, &place, e))?;
                 f(v3_location(pack, row, &place), e)?;
             }
             Ok(())
         })();
-        WALK_DECODER.set(Some(dec));
+        WALK_DECODER.set(Some(held.decoder));
         walked
     }
 
@@ -781,7 +770,7 @@ impl PackReader {
         if self.version != PackVersion::V3 {
             return self.entry_row(pack, entry).map(|(h, l)| (Some(h), l));
         }
-        let (v3, place) = self.v3_place(entry)?;
+        let (v3, place) = self.v3_place(entry, None)?;
         let hash = match place.addition {
             Some(i) => Some(v3.addition_hash(i).map_err(|e| self.format_err(e))?),
             None => None,
@@ -789,12 +778,31 @@ impl PackReader {
         Ok((hash, v3_location(pack, entry, &place)))
     }
 
-    /// A v3 pack and the place of its row `row`, its footer checked first.
-    fn v3_place(&self, row: u32) -> Result<(V3Pack<'_>, v3::Place), Error> {
+    /// A v3 pack and the place of its row `row`, whose residue block must be `block` if
+    /// given (what an index row's location says). The footer is checked first: the
+    /// tables place each row's item, and nothing else ties an item to its row, so they
+    /// are checked (once, a fraction of a millisecond) before any is trusted.
+    fn v3_place(&self, row: u32, block: Option<u32>) -> Result<(V3Pack<'_>, v3::Place), Error> {
         self.check_footer_once()?;
         let (v3, _) = self.v3()?;
         let place = V3Blocks::place(&v3, self.serial, row).map_err(|e| self.format_err(e))?;
+        if block.is_some_and(|b| b != place.residue_block) {
+            return Err(self.corrupt(
+                v3.trailer().footer_offset,
+                format!(
+                    "row {row} is in block {}, the index says block {}",
+                    place.residue_block,
+                    block.unwrap_or_default()
+                ),
+            ));
+        }
         Ok((v3, place))
+    }
+
+    /// `e`, an error of the v3 row at `place`, placed at its residue block in the file.
+    fn row_error(&self, v3: &V3Pack<'_>, place: &v3::Place, e: pack_format::Error) -> Error {
+        let offset = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
+        self.format_err(in_block(e, place.residue_block, offset))
     }
 
     /// The key and location of v3 row `row`: an addition row's stored key, or the hash
@@ -816,37 +824,21 @@ impl PackReader {
         expected: Option<&SequenceHash>,
         f: impl FnOnce(SequenceHash, PackLocation, Option<&[u8]>) -> R,
     ) -> Result<R, Error> {
-        let (v3, place) = self.v3_place(row)?;
-        if block.is_some_and(|b| b != place.residue_block) {
-            return Err(self.corrupt(
-                v3.trailer().footer_offset,
-                format!(
-                    "row {row} is in block {}, the index says block {}",
-                    place.residue_block,
-                    block.unwrap_or_default()
-                ),
-            ));
-        }
+        let (v3, place) = self.v3_place(row, block)?;
         let location = v3_location(pack, row, &place);
-        let at = |e| {
-            let offset = v3.block_info(place.residue_block).map_or(0, |b| b.offset);
-            self.format_err(in_block(e, place.residue_block, offset))
-        };
         if place.addition.is_some() {
-            let (hash, _) = v3.residues_at(&place, &[], expected).map_err(at)?;
+            let (hash, _) = (v3.residues_at(&place, &[], expected))
+                .map_err(|e| self.row_error(&v3, &place, e))?;
             return Ok(f(hash, location, None));
         }
         if self.fetcher.is_some() {
             self.fetch_blocks([place.residue_block])?;
         }
         V3Blocks::with(|c| {
-            if c.residue_key != Some((self.serial, place.residue_block)) {
-                c.residue_key = None;
-                v3.read_block(place.residue_block, &mut c.decoder, &mut c.residues)
-                    .map_err(|e| self.format_err(e))?;
-                c.residue_key = Some((self.serial, place.residue_block));
-            }
-            let (hash, residues) = v3.residues_at(&place, &c.residues, expected).map_err(at)?;
+            c.hold(&v3, self.serial, &place, false)
+                .map_err(|e| self.format_err(e))?;
+            let (hash, residues) = (v3.residues_at(&place, &c.residues, expected))
+                .map_err(|e| self.row_error(&v3, &place, e))?;
             Ok(f(hash, location, Some(residues)))
         })
     }
