@@ -336,13 +336,7 @@ impl<W: Write> V2PackEncoder<W> {
         }
         out.write_all(&header)?;
         out.write_all(dictionary)?;
-        // An empty dictionary is no dictionary.
-        let mut compressor = zstd::bulk::Compressor::with_dictionary(level, dictionary)?;
-        // The block's CRC-32 covers its bytes and a pack has one dictionary: a frame
-        // checksum and dictionary id would cost 8 bytes per block and an XXH64 per read.
-        compressor.include_checksum(false)?;
-        compressor.include_dictid(false)?;
-        compressor.include_contentsize(true)?;
+        let compressor = block_compressor(level, dictionary)?;
         Ok(V2PackEncoder {
             out,
             pack_id,
@@ -432,20 +426,14 @@ impl<W: Write> V2PackEncoder<W> {
         if self.block.is_empty() {
             return Ok(());
         }
-        self.compressed.clear();
-        self.compressed
-            .reserve(zstd::zstd_safe::compress_bound(self.block.len()));
-        self.compressor
-            .compress_to_buffer(&self.block, &mut self.compressed)?;
-        let compressed_len = u32::try_from(self.compressed.len())
-            .map_err(|_| Error::TooLarge("a compressed block over 4 GiB".into()))?;
+        let info = compress_block(
+            &mut self.compressor,
+            &self.block,
+            self.written,
+            &mut self.compressed,
+        )?;
         self.out.write_all(&self.compressed)?;
-        self.blocks.push(BlockInfo {
-            offset: self.written,
-            compressed_len,
-            uncompressed_len: self.block.len() as u32,
-            crc32: crc32fast::hash(&self.compressed),
-        });
+        self.blocks.push(info);
         self.written += self.compressed.len() as u64;
         self.block.clear();
         self.block_has_residues = false;
@@ -797,6 +785,42 @@ impl<'a> V2Pack<'a> {
         }
         decode_block(self.bytes, i, &info, dec, dictionary, out)
     }
+}
+
+/// A compressor of blocks at `level`, with `dictionary` (empty: none): frames with their
+/// content size and without checksum or dictionary id (a block's CRC-32 covers its bytes
+/// and a pack has one dictionary: they would cost 8 bytes a block and an XXH64 a read).
+pub(crate) fn block_compressor(
+    level: i32,
+    dictionary: &[u8],
+) -> Result<zstd::bulk::Compressor<'static>, Error> {
+    // An empty dictionary is no dictionary.
+    let mut compressor = zstd::bulk::Compressor::with_dictionary(level, dictionary)?;
+    compressor.include_checksum(false)?;
+    compressor.include_dictid(false)?;
+    compressor.include_contentsize(true)?;
+    Ok(compressor)
+}
+
+/// Compresses `content` into `frame` (cleared first), a block whose frame will be at
+/// file offset `offset`: its block table row.
+pub(crate) fn compress_block(
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    content: &[u8],
+    offset: u64,
+    frame: &mut Vec<u8>,
+) -> Result<BlockInfo, Error> {
+    frame.clear();
+    frame.reserve(zstd::zstd_safe::compress_bound(content.len()));
+    compressor.compress_to_buffer(content, frame)?;
+    Ok(BlockInfo {
+        offset,
+        compressed_len: u32::try_from(frame.len())
+            .map_err(|_| Error::TooLarge("a compressed block over 4 GiB".into()))?,
+        uncompressed_len: u32::try_from(content.len())
+            .map_err(|_| Error::TooLarge("a block over 4 GiB".into()))?,
+        crc32: crc32fast::hash(frame),
+    })
 }
 
 /// Row `i` of a block table, at byte `at` of `bytes`, checked to lie in `area` (the bytes

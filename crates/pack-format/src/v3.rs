@@ -32,8 +32,8 @@ use crate::entry::EntryRef;
 use crate::error::Error;
 use crate::hash::SequenceHash;
 use crate::v2::{
-    block_row, check_crc32, decode_block, le_u32, le_u64, prefetch_frame, BlockDecoder, BlockInfo,
-    PackCounts,
+    block_compressor, block_row, check_crc32, compress_block, decode_block, le_u32, le_u64,
+    prefetch_frame, BlockDecoder, BlockInfo, PackCounts,
 };
 use crate::{PackId, Representation, MAGIC};
 
@@ -525,24 +525,18 @@ impl Stream {
         if self.open.is_empty() {
             return Ok(false);
         }
-        frame.clear();
-        frame.reserve(zstd::zstd_safe::compress_bound(self.open.len() + 64));
-        match &mut self.coded {
+        let mut info = match &mut self.coded {
             Some(coded) => {
                 coded.clear();
                 code_residues(&self.open, coded);
-                compressor.compress_to_buffer(coded.as_slice(), frame)?
+                compress_block(compressor, coded, self.frames_len, frame)?
             }
-            None => compressor.compress_to_buffer(&self.open, frame)?,
+            None => compress_block(compressor, &self.open, self.frames_len, frame)?,
         };
-        let compressed_len = u32::try_from(frame.len())
-            .map_err(|_| Error::TooLarge("a compressed block over 4 GiB".into()))?;
-        self.closed.push(BlockInfo {
-            offset: self.frames_len,
-            compressed_len,
-            uncompressed_len: self.open.len() as u32,
-            crc32: crc32fast::hash(frame),
-        });
+        // The table gives the residues' length, not the coded bytes' (rows are placed by
+        // it; the frame header holds the other).
+        info.uncompressed_len = self.open.len() as u32;
+        self.closed.push(info);
         self.frames_len += frame.len() as u64;
         self.open.clear();
         Ok(true)
@@ -599,12 +593,7 @@ impl<W: Write> V3PackEncoder<W> {
             header[9] |= FLAG_CODED_RESIDUES;
         }
         out.write_all(&header)?;
-        let mut compressor = zstd::bulk::Compressor::new(options.level)?;
-        // Each block's CRC-32 covers its bytes: a frame checksum would cost 4 bytes per
-        // block and an XXH64 per read.
-        compressor.include_checksum(false)?;
-        compressor.include_dictid(false)?;
-        compressor.include_contentsize(true)?;
+        let compressor = block_compressor(options.level, &[])?;
         Ok(V3PackEncoder {
             out,
             pack_id,
