@@ -33,6 +33,21 @@ pub(crate) struct Layer {
 }
 
 impl Layer {
+    /// The row of its rows file naming entry `entry` of `pack` for `hash`, whose key
+    /// the file holds cut to its key length.
+    pub fn entry_row(
+        &self,
+        hash: &pack_format::SequenceHash,
+        pack: PackId,
+        entry: u32,
+    ) -> EntryRow {
+        EntryRow {
+            prefix: pack_index::cut_prefix(hash_prefix(hash), self.rows.key_len()),
+            pack,
+            entry,
+        }
+    }
+
     /// Its rows file, every bucket checked against its CRC: what a merge reads (damage is
     /// reported naming the file, never copied into the merged layer).
     pub fn checked_rows(&self) -> Result<CheckedIndex<'_, Mmap>, StoreError> {

@@ -631,11 +631,7 @@ impl Snapshot {
         for (pack, entry, i, l) in rows {
             let hash = &hashes[i];
             let layer = &self.layers[l];
-            let row = EntryRow {
-                prefix: pack_index::cut_prefix(hash_prefix(hash), layer.rows.key_len()),
-                pack,
-                entry,
-            };
+            let row = layer.entry_row(hash, pack, entry);
             let reader = self.reader(hash, pack)?;
             let (whole, location) = reader.entry_place(row.pack, row.entry)?;
             let Some(whole) = whole else {
@@ -708,11 +704,7 @@ impl Snapshot {
             }
             let hash = &hashes[i];
             let layer = &self.layers[l];
-            let row = EntryRow {
-                prefix: pack_index::cut_prefix(hash_prefix(hash), layer.rows.key_len()),
-                pack,
-                entry,
-            };
+            let row = layer.entry_row(hash, pack, entry);
             let reader = self.reader(hash, pack)?;
             let (whole, location) = self.resolve_entry(reader, &row, &layer.rows_path)?;
             if whole == *hash {
