@@ -109,7 +109,7 @@ pub fn nucleotide_sequence(rng: &mut Rng) -> Vec<u8> {
         .collect()
 }
 
-fn write_fasta(
+pub(crate) fn write_fasta(
     w: &mut impl Write,
     header: &str,
     residues: &[u8],

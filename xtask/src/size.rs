@@ -8,7 +8,7 @@
 //! v2 and as v3 (residue blocks coded two bits a base): bytes, import time against
 //! `zstd -3 -T2`, export.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -78,27 +78,20 @@ fn zstd_bytes(file: &Path, args: &str) -> Result<f64, String> {
 }
 
 /// Splits a FASTA file into its headers (one a line, without `>`) and its residues (one
-/// sequence a line): the two streams the goals compress separately.
+/// sequence a line), read with the library's reader: the two streams the goals compress
+/// separately.
 fn split_streams(fasta: &Path, headers: &Path, residues: &Path) -> Result<(), String> {
+    use sequoia_store::fasta::{open_input, FastaReader, FastaRecord};
     let err = |e: std::io::Error| e.to_string();
-    let input = std::io::BufReader::new(std::fs::File::open(fasta).map_err(err)?);
+    let name = fasta.display().to_string();
+    let mut reader = FastaReader::new(open_input(&name).map_err(err)?, &name);
     let mut h = BufWriter::new(std::fs::File::create(headers).map_err(err)?);
     let mut r = BufWriter::new(std::fs::File::create(residues).map_err(err)?);
-    let mut open = false;
-    for line in input.split(b'\n') {
-        let line = line.map_err(err)?;
-        if let Some(header) = line.strip_prefix(b">") {
-            if open {
-                r.write_all(b"\n").map_err(err)?;
-            }
-            h.write_all(header).map_err(err)?;
-            h.write_all(b"\n").map_err(err)?;
-            open = true;
-        } else {
-            r.write_all(&line).map_err(err)?;
-        }
-    }
-    if open {
+    let mut rec = FastaRecord::default();
+    while reader.next_record(&mut rec).map_err(|e| e.to_string())? {
+        h.write_all(rec.header.as_bytes()).map_err(err)?;
+        h.write_all(b"\n").map_err(err)?;
+        r.write_all(&rec.residues).map_err(err)?;
         r.write_all(b"\n").map_err(err)?;
     }
     h.flush().map_err(err)?;
@@ -119,11 +112,13 @@ fn write_transcripts(path: &Path, n: usize) -> Result<(), String> {
             let run = 1 + rng.below(15) as usize;
             s[at..at + run].fill(b'N');
         }
-        writeln!(w, ">NR_{i:07}.1 synthetic transcript {i}").map_err(err)?;
-        for line in s.chunks(70) {
-            w.write_all(line).map_err(err)?;
-            w.write_all(b"\n").map_err(err)?;
-        }
+        crate::fixtures::write_fasta(
+            &mut w,
+            &format!("NR_{i:07}.1 synthetic transcript {i}"),
+            &s,
+            70,
+        )
+        .map_err(err)?;
     }
     w.flush().map_err(err)
 }
