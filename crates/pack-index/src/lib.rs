@@ -15,7 +15,7 @@
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
-//! of one bucket (16 to 32 rows on average) and checks them against the bucket's CRC.
+//! of one bucket (16 to 64 rows on average) and checks them against the bucket's CRC.
 //!
 //! The code follows the file kinds: `file/` is the layout every kind shares (opening in
 //! `mod.rs`, walks in `walk.rs`, full checks in `verify.rs`, writing in `write.rs`), and
@@ -80,11 +80,17 @@ pub const PREFIX_LEN: usize = 8;
 /// The first [`PREFIX_LEN`] bytes of a SHA-256.
 pub type HashPrefix = [u8; PREFIX_LEN];
 
-/// Bytes of an alias key as written: the first 6 bytes of an MD5 or `sha512t24u` digest
-/// (a lookup checks the digest of the residues it finds) or of an accession key (a lookup
-/// checks the headers). Files of earlier builds hold 8 bytes (2026-12-01) or whole keys;
-/// they are still read.
+/// Bytes of an alias key as written for a store of [`SMALL_STORE`] sequences or more
+/// ([`SMALL_ALIAS_KEY_LEN`] below), and the width of [`AliasKey`]: the first bytes of an
+/// MD5 or `sha512t24u` digest (a lookup checks the digest of the residues it finds) or of
+/// an accession key (a lookup checks the headers). Files of earlier builds hold 8 bytes
+/// (2026-12-01) or whole keys; they are still read.
 pub const ALIAS_KEY_LEN: usize = 6;
+/// Bytes of an alias key as written for a store of fewer than [`SMALL_STORE`] sequences
+/// ([`AliasLayout::for_store`]): a lookup meets the rows of another key under the same 4
+/// bytes with a chance of (rows / 2^32), which costs one more row lookup and entry read,
+/// never a wrong answer.
+pub const SMALL_ALIAS_KEY_LEN: usize = 4;
 /// Bytes of the SHA-256 prefix an alias row holds as written for a store of
 /// [`SMALL_STORE`] sequences or more (4 below): a lookup reads the rows of the location
 /// index with that prefix and keeps those that answer to the key.
@@ -272,25 +278,39 @@ impl AliasLayout {
         value_len: ALIAS_VALUE_LEN,
     };
 
+    /// [`SMALL_ALIAS_KEY_LEN`]-byte keys, 4-byte SHA-256 prefixes: what this version
+    /// writes for a store of fewer than [`SMALL_STORE`] sequences.
+    pub const SMALL: AliasLayout = AliasLayout {
+        key_len: SMALL_ALIAS_KEY_LEN,
+        value_len: 4,
+    };
+
     /// What this version writes from nothing (a new store's first commit, `rebuild-index`)
-    /// for a store of `sequences`: [`COMPACT`](Self::COMPACT), with 4-byte SHA-256
-    /// prefixes below [`SMALL_STORE`] sequences. Commits onto an index keep its layout.
+    /// for a store of `sequences`: [`SMALL`](Self::SMALL) below [`SMALL_STORE`]
+    /// sequences, [`COMPACT`](Self::COMPACT) from there. Commits onto an index keep its
+    /// layout.
     ///
     /// # Examples
     /// ```
     /// use pack_index::AliasLayout;
-    /// assert_eq!(AliasLayout::for_store(435_059).value_len, 4);
+    /// assert_eq!(AliasLayout::for_store(435_059), AliasLayout { key_len: 4, value_len: 4 });
     /// assert_eq!(AliasLayout::for_store(1 << 30), AliasLayout::COMPACT);
     /// ```
     pub fn for_store(sequences: u64) -> AliasLayout {
-        AliasLayout {
-            value_len: if sequences < SMALL_STORE {
-                4
-            } else {
-                ALIAS_VALUE_LEN
-            },
-            ..Self::COMPACT
+        if sequences < SMALL_STORE {
+            Self::SMALL
+        } else {
+            Self::COMPACT
         }
+    }
+
+    /// Whether this version writes these widths into a new file as they are (commits onto
+    /// an index of them keep them): keys of [`SMALL_ALIAS_KEY_LEN`] or [`ALIAS_KEY_LEN`]
+    /// bytes, SHA-256 prefixes of 4 to 8 bytes. Other widths are read, and cut to the
+    /// narrowest of these by the commit onto them.
+    pub fn is_written(self) -> bool {
+        matches!(self.key_len, SMALL_ALIAS_KEY_LEN | ALIAS_KEY_LEN)
+            && (4..=PREFIX_LEN).contains(&self.value_len)
     }
 
     /// What builds before 2026-12-01 wrote: whole digests (16 bytes for MD5, 24 for
@@ -303,11 +323,11 @@ impl AliasLayout {
     }
 
     /// Whether an alias index of `kind` may have these widths: keys of
-    /// [`ALIAS_KEY_LEN`] bytes up to the whole key (8-byte keys were written on 2026-12-01,
-    /// whole ones before), SHA-256 prefixes of 4 to 8 bytes.
+    /// [`SMALL_ALIAS_KEY_LEN`] bytes up to the whole key (8-byte keys were written on
+    /// 2026-12-01, whole ones before), SHA-256 prefixes of 4 to 8 bytes.
     pub fn fits(self, kind: IndexKind) -> bool {
         kind.is_alias()
-            && (ALIAS_KEY_LEN..=kind.key_len()).contains(&self.key_len)
+            && (SMALL_ALIAS_KEY_LEN..=kind.key_len()).contains(&self.key_len)
             && (4..=PREFIX_LEN).contains(&self.value_len)
     }
 }
@@ -317,6 +337,13 @@ impl AliasLayout {
 pub fn cut_prefix(mut prefix: HashPrefix, len: usize) -> HashPrefix {
     prefix[len.min(PREFIX_LEN)..].fill(0);
     prefix
+}
+
+/// `key` with every byte past the first `len` zeroed: the key an alias row of `len`-byte
+/// keys holds, as a reader gives it back.
+pub fn cut_key(mut key: AliasKey, len: usize) -> AliasKey {
+    key[len.min(ALIAS_KEY_LEN)..].fill(0);
+    key
 }
 
 /// The prefix of `hash` that alias rows hold.
@@ -496,10 +523,24 @@ pub enum Error {
     },
 }
 
-/// Fan-out width for `count` entries: about 16 to 32 keys per bucket, at most 2^24 slots.
+/// Fan-out width for `count` entries, at most 2^24 slots: the fewest bits that leave at
+/// most 64 keys a bucket (32 to 64 on average; a slot costs 12 bytes, 0.2 to 0.4 a row),
+/// or one more where that one makes the width a multiple of 8 (16 to 32 a bucket): the
+/// slot then implies one more whole key byte, which every row saves.
+///
+/// # Examples
+/// ```
+/// use pack_index::fanout_bits;
+/// assert_eq!(fanout_bits(435_059), 13); // 53 rows a bucket
+/// assert_eq!(fanout_bits(20_000), 9);
+/// assert_eq!(fanout_bits(5_000), 8); // 7 would do (39 a bucket): 8 implies a key byte
+/// ```
 pub fn fanout_bits(count: u64) -> u8 {
     let mut bits = 0u8;
-    while bits < 24 && (count >> bits) > 32 {
+    while bits < 24 && (count >> bits) > 64 {
+        bits += 1;
+    }
+    if bits < 24 && (bits + 1).is_multiple_of(8) {
         bits += 1;
     }
     bits

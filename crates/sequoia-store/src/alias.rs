@@ -10,7 +10,7 @@ use memmap2::Mmap;
 use pack_format::{PackId, SequenceHash};
 use pack_index::{
     hash_prefix, write_merged_alias_index, AliasKey, AliasLayout, CheckedIndex, HashPrefix,
-    IndexKind, ALIAS_KEY_LEN,
+    IndexKind, ALIAS_KEY_LEN, SMALL_ALIAS_KEY_LEN,
 };
 use pack_io::PutEntry;
 
@@ -166,9 +166,9 @@ pub(crate) type OldAliases<'a> = BTreeMap<IndexKind, Vec<(PathBuf, CheckedIndex<
 
 /// Writes the alias index of `kind` over `packs` at `path`, atomically: `rows` and those of
 /// the `old` indexes, merged as they are written (the old rows are not loaded) in their
-/// layout when they share one of [`ALIAS_KEY_LEN`]-byte keys, else in the narrowest of
-/// theirs and `fresh` (the layout of an index written from nothing), with the rows of the
-/// others (of earlier builds, or wider values) loaded once and cut to it.
+/// layout when they share one this version writes ([`AliasLayout::is_written`]), else in
+/// the narrowest of theirs and `fresh` (the layout of an index written from nothing), with
+/// the rows of the others (of earlier builds, or wider) loaded once and cut to it.
 fn merge_write(
     path: &Path,
     kind: IndexKind,
@@ -185,9 +185,16 @@ fn merge_write(
         .collect();
     let layouts: Vec<Option<AliasLayout>> = old.iter().map(|(_, ix)| layout_of(ix)).collect();
     let target = match layouts.first() {
-        Some(Some(l)) if l.key_len == ALIAS_KEY_LEN && layouts.iter().all(|m| *m == Some(*l)) => *l,
+        Some(Some(l)) if l.is_written() && layouts.iter().all(|m| *m == Some(*l)) => *l,
         _ => AliasLayout {
-            key_len: ALIAS_KEY_LEN,
+            // 4 or 6 bytes, the narrowest of theirs and `fresh`'s.
+            key_len: match (layouts.iter().flatten())
+                .map(|l| l.key_len)
+                .fold(fresh.key_len, usize::min)
+            {
+                k if k < ALIAS_KEY_LEN => SMALL_ALIAS_KEY_LEN,
+                _ => ALIAS_KEY_LEN,
+            },
             value_len: (layouts.iter().flatten())
                 .map(|l| l.value_len)
                 .fold(fresh.value_len, usize::min),
@@ -202,7 +209,7 @@ fn merge_write(
         let carried = ix
             .index()
             .as_alias()
-            .and_then(|v| v.checked_compact_rows())
+            .and_then(|v| v.checked_rows_as(target))
             .map_err(|source| StoreError::Index {
                 path: file.clone(),
                 source,
@@ -541,14 +548,14 @@ mod tests {
     }
 
     #[test]
-    fn a_small_store_holds_4_byte_prefixes_and_layers_of_5_are_read_beside_them() {
+    fn a_small_store_holds_4_byte_keys_and_prefixes_and_wider_layers_are_read_beside_them() {
         let dir = tempfile::tempdir().unwrap();
         let r = three_sequences(dir.path());
         let kinds = ALIAS_KINDS;
         let small = AliasLayout::for_store(3);
-        assert_eq!(small.value_len, 4);
+        assert_eq!(small, AliasLayout::SMALL);
         assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
-        // An index of 5-byte prefixes (this layout's builds before 2026-12-02, or a store
+        // An index of 6-byte keys and 5-byte prefixes (builds before 2026-12-07, or a store
         // of 2^24 sequences) is read beside the new layers of 4, and merged into 4.
         for kind in kinds {
             rewrite_alias_index(dir.path(), kind, AliasLayout::COMPACT, &rows_of(kind, &r));
@@ -673,11 +680,9 @@ mod tests {
             found(&store, i, residues);
         }
         store.compact().unwrap();
-        // Written as from nothing: a store of a few sequences holds 4-byte prefixes.
-        let small = AliasLayout {
-            value_len: 4,
-            ..AliasLayout::COMPACT
-        };
+        // Written as from nothing: a store of a few sequences holds 4-byte keys and
+        // 4-byte prefixes.
+        let small = AliasLayout::SMALL;
         assert_eq!(layouts(dir.path()), kinds.map(|_| Some(small)));
         for (i, residues) in r.iter().chain([&&b"MQQQW"[..]]).enumerate() {
             found(&store, i, residues);

@@ -2,7 +2,7 @@
 //! prefix.
 
 use crate::file::{leading, Matching, PackIndex};
-use crate::{cut_prefix, AliasKey, AliasLayout, Error, HashPrefix, ALIAS_KEY_LEN};
+use crate::{cut_key, cut_prefix, AliasKey, AliasLayout, Error, HashPrefix, ALIAS_KEY_LEN};
 
 /// An alias index: `alias-md5.idx`, `alias-sha512t24u.idx` or `alias-accession.idx`
 /// (kinds 3-5), from [`PackIndex::as_alias`].
@@ -83,14 +83,28 @@ impl<'a, T: AsRef<[u8]>> AliasIndex<'a, T> {
 
     /// Every row, of any layout, as [`AliasLayout::COMPACT`] holds it: keys cut to
     /// [`ALIAS_KEY_LEN`] bytes, prefixes to [`ALIAS_VALUE_LEN`](crate::ALIAS_VALUE_LEN),
-    /// sorted, each row once; each bucket checked against its CRC first. This is how a
-    /// commit carries the rows of an index written by an earlier build into its own.
+    /// sorted, each row once; each bucket checked against its CRC first. Keys of fewer
+    /// bytes come zero-padded ([`cut_key`](crate::cut_key)).
     pub fn checked_compact_rows(&self) -> Result<Vec<(AliasKey, HashPrefix)>, Error> {
+        self.checked_rows_as(AliasLayout::COMPACT)
+    }
+
+    /// Every row, of any layout, cut to `layout` (keys to its key length, at most
+    /// [`ALIAS_KEY_LEN`] bytes, and zero-padded; prefixes to its value length), sorted,
+    /// each row once; each bucket checked against its CRC first. This is how a commit
+    /// carries the rows of an index of another layout (an earlier build's, or wider) into
+    /// its own.
+    pub fn checked_rows_as(
+        &self,
+        layout: AliasLayout,
+    ) -> Result<Vec<(AliasKey, HashPrefix)>, Error> {
         let ix = self.0;
-        let layout = AliasLayout::COMPACT;
         let mut rows = ix.checked_rows(|i, slot| {
             let key: AliasKey = leading(&ix.key_in(i, slot)[..ALIAS_KEY_LEN]);
-            (key, cut_prefix(ix.alias_prefix(i), layout.value_len))
+            (
+                cut_key(key, layout.key_len),
+                cut_prefix(ix.alias_prefix(i), layout.value_len),
+            )
         })?;
         rows.sort_unstable();
         rows.dedup();

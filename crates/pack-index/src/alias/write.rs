@@ -8,8 +8,8 @@ use crate::file::write::{
     write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
 };
 use crate::{
-    cut_prefix, AliasKey, AliasLayout, CheckedIndex, Error, HashPrefix, IndexCounts, IndexKind,
-    PackIndex, ALIAS_KEY_LEN,
+    cut_key, cut_prefix, AliasKey, AliasLayout, CheckedIndex, Error, HashPrefix, IndexCounts,
+    IndexKind, PackIndex, ALIAS_KEY_LEN, SMALL_ALIAS_KEY_LEN,
 };
 
 /// An alias layout's widths, for [`write_rows`].
@@ -136,12 +136,12 @@ pub(crate) fn write_alias_rows<W: Write, R: Row, I: Iterator<Item = R>>(
 
 /// Writes the alias index of `kind` over `packs` holding the rows of the `old` indexes and
 /// the `new` rows (keys of [`ALIAS_KEY_LEN`] bytes: whole accession keys, digests' first
-/// bytes), each row once, in `layout` ([`ALIAS_KEY_LEN`]-byte keys; SHA-256 prefixes of 4
-/// to 8 bytes, [`AliasLayout::for_store`] for a file written from nothing): the file
-/// [`write_alias_index`] gives for all of them, without holding the old rows
-/// in memory. The old indexes come checked ([`PackIndex::check_buckets`]) and must be of
-/// that layout (rows of another come through [`AliasIndex::checked_compact_rows`](crate::AliasIndex::checked_compact_rows)
-/// into `new`).
+/// bytes), each row once, in `layout` (one [`AliasLayout::is_written`]: keys of 4 or 6
+/// bytes, SHA-256 prefixes of 4 to 8 bytes; [`AliasLayout::for_store`] for a file written
+/// from nothing): the file [`write_alias_index`] gives for all of them, without holding
+/// the old rows in memory. The old indexes come checked ([`PackIndex::check_buckets`])
+/// and must be of that layout (rows of another come through
+/// [`AliasIndex::checked_rows_as`](crate::AliasIndex::checked_rows_as) into `new`).
 pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     out: W,
     kind: IndexKind,
@@ -151,7 +151,7 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     new: &mut Vec<(AliasKey, HashPrefix)>,
 ) -> Result<W, Error> {
     if !layout.fits(kind)
-        || layout.key_len != ALIAS_KEY_LEN
+        || !layout.is_written()
         || old
             .iter()
             .map(|c| c.index())
@@ -159,14 +159,19 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     {
         return Err(Error::Write(std::io::Error::other(format!(
             "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \
-             {ALIAS_KEY_LEN} bytes and an old index of the same kind and layout"
+             {SMALL_ALIAS_KEY_LEN} or {ALIAS_KEY_LEN} bytes and an old index of the same kind \
+             and layout"
         ))));
     }
     for row in new.iter_mut() {
-        row.1 = cut_prefix(row.1, layout.value_len);
+        *row = (
+            cut_key(row.0, layout.key_len),
+            cut_prefix(row.1, layout.value_len),
+        );
     }
     new.sort_unstable();
     new.dedup();
+    // Old rows come with their keys zero-padded to ALIAS_KEY_LEN bytes, as `new` is cut.
     let old: Vec<_> = (old.iter())
         .map(|c| FileRows::new(c.index(), PackIndex::alias_row_in::<ALIAS_KEY_LEN>))
         .collect();
@@ -174,8 +179,20 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
     let rows = || {
         let mut sources: Vec<&dyn SortedRows<(AliasKey, HashPrefix)>> = vec![&new];
         sources.extend((old.iter()).map(|o| o as &dyn SortedRows<(AliasKey, HashPrefix)>));
-        Merge::new(sources, true)
+        Merge::new(sources, true).map(|row| CutRow(row, layout.key_len))
     };
     let count = rows().count() as u64;
     write_alias_rows(out, kind, layout, packs, count, rows)
+}
+
+/// An alias row whose key is written cut to its first `.1` bytes.
+struct CutRow((AliasKey, HashPrefix), usize);
+
+impl Row for CutRow {
+    fn key(&self) -> &[u8] {
+        &self.0 .0[..self.1]
+    }
+    fn value(&self) -> ValueBytes {
+        ValueBytes::Short(self.0 .1)
+    }
 }

@@ -84,6 +84,18 @@ proptest! {
         let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], &[old_small.check_buckets().unwrap()], &mut new.clone()).unwrap();
         let whole = crate::write_alias_index(Vec::new(), IndexKind::Accession, small, &[1, 2], &all).unwrap();
         prop_assert_eq!(merged, whole);
+        // In 4-byte keys (a small store's): rows whose keys differ only past them are one.
+        let tiny = AliasLayout::SMALL;
+        let old_tiny = crate::write_alias_index(Vec::new(), IndexKind::Accession, tiny, &[1], &old).unwrap();
+        let old_tiny = PackIndex::parse(&old_tiny[..]).unwrap();
+        let merged = write_merged_alias_index(Vec::new(), IndexKind::Accession, tiny, &[1, 2], &[old_tiny.check_buckets().unwrap()], &mut new.clone()).unwrap();
+        let whole = crate::write_alias_index(Vec::new(), IndexKind::Accession, tiny, &[1, 2], &all).unwrap();
+        prop_assert_eq!(&merged, &whole);
+        // A wider index's rows, cut to 4-byte keys, give the same file.
+        let mut carried = old_ix.as_alias().and_then(|v| v.checked_rows_as(tiny)).unwrap();
+        carried.extend(new.iter().copied());
+        let converted = write_merged_alias_index::<_, &[u8]>(Vec::new(), IndexKind::Accession, tiny, &[1, 2], &[], &mut carried).unwrap();
+        prop_assert_eq!(converted, whole);
         // An index of the layout before 2026-12-01 is not merged as it is: its rows
         // come in as new ones.
         let legacy = crate::write_alias_index(Vec::new(), IndexKind::Accession, AliasLayout::legacy(IndexKind::Accession), &[1], &old).unwrap();
