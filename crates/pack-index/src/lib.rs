@@ -14,8 +14,13 @@
 //!   the file's largest of each (entry rows, [`EntryWidths`])
 //! | CRC-32 u32 | 0 u32 | "SQIXEND1"
 //! ```
+//! Entry and alias indexes of the widths this version writes are of layout version 2
+//! ([`PACKED_VERSION`]): the keys and values sections are one section of rows, each row one
+//! integer of the key's bits past the fan-out's and the value's bits, in the fewest bytes
+//! that hold them.
+//!
 //! Opening reads the header only; a lookup reads one fan-out slot, the keys and locations
-//! of one bucket (16 to 64 rows on average) and checks them against the bucket's CRC.
+//! of one bucket (8 to 64 rows on average) and checks them against the bucket's CRC.
 //!
 //! The code follows the file kinds: `file/` is the layout every kind shares (opening in
 //! `mod.rs`, walks in `walk.rs`, full checks in `verify.rs`, writing in `write.rs`), and
@@ -60,8 +65,12 @@ use pack_format::{PackId, PackLocation, SequenceHash};
 pub const MAGIC: &[u8; 4] = b"SQIX";
 /// Last bytes of every index file.
 pub const TRAILER_MAGIC: &[u8; 8] = b"SQIXEND1";
-/// Layout version this crate writes and reads.
+/// Layout version of files whose keys and values lie in two sections of whole bytes:
+/// location indexes, and files of the widths of earlier builds.
 pub const VERSION: u8 = 1;
+/// Layout version of files whose rows are packed integers (docs/format.md, "Packed
+/// rows"): entry and alias indexes of the widths this version writes.
+pub const PACKED_VERSION: u8 = 2;
 /// Bytes of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Bytes of the trailer.
@@ -523,27 +532,43 @@ pub enum Error {
     },
 }
 
-/// Fan-out width for `count` entries, at most 2^24 slots: the fewest bits that leave at
-/// most 64 keys a bucket (32 to 64 on average; a slot costs 12 bytes, 0.2 to 0.4 a row),
-/// or one more where that one makes the width a multiple of 8 (16 to 32 a bucket): the
-/// slot then implies one more whole key byte, which every row saves.
+/// Fan-out width for `count` rows whose size does not depend on it (location rows): the
+/// fewest bits that leave at most 64 rows a bucket (32 to 64 on average), at most 24.
 ///
 /// # Examples
 /// ```
 /// use pack_index::fanout_bits;
 /// assert_eq!(fanout_bits(435_059), 13); // 53 rows a bucket
-/// assert_eq!(fanout_bits(20_000), 9);
-/// assert_eq!(fanout_bits(5_000), 8); // 7 would do (39 a bucket): 8 implies a key byte
+/// assert_eq!(fanout_bits(64), 0);
 /// ```
 pub fn fanout_bits(count: u64) -> u8 {
     let mut bits = 0u8;
     while bits < 24 && (count >> bits) > 64 {
         bits += 1;
     }
-    if bits < 24 && (bits + 1).is_multiple_of(8) {
-        bits += 1;
-    }
     bits
+}
+
+/// Fan-out width for `count` rows that take `row_len(b)` bytes each behind `b` fan-out
+/// bits (a row leaves the bits, or whole bytes, its slot implies): of the widths from
+/// [`fanout_bits`] to two more (64 down to 8 rows a bucket on average, at most 24 bits),
+/// the one that makes the file smallest, a slot costing 12 bytes (fan-out and bucket
+/// CRC); the fewest bits of equal ones.
+///
+/// # Examples
+/// ```
+/// use pack_index::fanout_bits_for;
+/// // Packed entry rows of protein_all repacked: 48 key bits and 22 value bits, less the
+/// // fan-out's. 13 bits leave 57 bits (8 bytes a row), 14 leave 56 (7 bytes).
+/// assert_eq!(fanout_bits_for(435_059, |b| (48 - b as u64 + 22).div_ceil(8)), 14);
+/// // Rows whose size does not change: the fewest bits.
+/// assert_eq!(fanout_bits_for(435_059, |_| 7), 13);
+/// ```
+pub fn fanout_bits_for(count: u64, row_len: impl Fn(u8) -> u64) -> u8 {
+    let least = fanout_bits(count);
+    (least..=(least + 2).min(24))
+        .min_by_key(|&b| (12u64 << b) + count.saturating_mul(row_len(b)))
+        .unwrap_or(least)
 }
 
 /// The first position in `lo..hi` where `below` turns false (`hi` if it never does), for

@@ -110,8 +110,10 @@ fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
     assert_eq!((model.len(), entries), (120, 180));
     assert_eq!(index.len(), entries);
     let packs = index.packs().len() as u64;
-    let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << pack_index::fanout_bits(entries)) + 16;
-    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::read(&path).unwrap();
+    let bits = file[7] as u64;
+    let fixed = 64 + 4 * (packs + packs % 2) + 12 * (1 << bits) + 16;
+    let len = file.len() as u64;
     // Pack ids and entry numbers below 256 each: a value of at most 2 bytes.
     let widths = index.as_entries().unwrap().widths();
     let (max_pack, max_entry) = (0..index.len())
@@ -123,7 +125,12 @@ fn a_store_of_v2_packs_commits_entry_rows_of_the_bytes_its_packs_need() {
         pack_index::EntryWidths::for_max(*index.packs().last().unwrap(), max_entry)
     );
     assert!(widths.len <= 2, "{widths:?}");
-    let row = (pack_index::ENTRY_KEY_LEN + widths.len) as u64;
+    // Packed rows: the key's bits past the fan-out's, then pack and entry bits.
+    assert_eq!(file[4], pack_index::PACKED_VERSION);
+    let row = (8 * pack_index::ENTRY_KEY_LEN as u64 - bits
+        + widths.pack_bits as u64
+        + widths.entry_bits as u64)
+        .div_ceil(8);
     assert_eq!(len, fixed + row * entries, "{row} bytes a row");
     assert_eq!(index.key_len(), pack_index::ENTRY_KEY_LEN);
 }

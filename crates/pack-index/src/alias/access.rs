@@ -29,7 +29,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     /// The SHA-256 prefix of row `i` (`i < len()`) of an alias index: its
     /// [`AliasLayout::value_len`] bytes, the rest zero.
     pub(crate) fn alias_prefix(&self, i: u64) -> HashPrefix {
-        leading(self.value_bytes(i))
+        leading(&self.value_bytes(i))
     }
 
     /// Row `i` (`i < len()`, in fan-out slot `slot`) of an alias index whose keys have `N`

@@ -19,6 +19,9 @@ impl From<AliasLayout> for Widths {
             key_len: l.key_len,
             value_len: l.value_len,
             entry: None,
+            // The widths this version writes are packed; others (of earlier builds, for
+            // tests of what they left) keep the layout of version 1.
+            packed: l.is_written(),
         }
     }
 }

@@ -30,7 +30,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     pub(crate) fn entry_row_in(&self, i: u64, slot: usize) -> EntryRow {
         let (pack, entry) = self
             .entry_widths
-            .map_or((0, 0), |w| w.decode(self.value_bytes(i)));
+            .map_or((0, 0), |w| w.decode(&self.value_bytes(i)));
         EntryRow {
             prefix: leading(&self.key_in(i, slot)),
             pack,
@@ -77,7 +77,7 @@ impl<'a, T: AsRef<[u8]>> EntryIndex<'a, T> {
             ix.slot_of(rows.start)
         };
         rows.map(move |i| {
-            while ix.implied > 0 && slot + 1 < slots && ix.fanout(slot) <= i {
+            while ix.needs_slot() && slot + 1 < slots && ix.fanout(slot) <= i {
                 slot += 1;
             }
             ix.entry_row_in(i, slot)

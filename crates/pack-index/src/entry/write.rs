@@ -138,6 +138,7 @@ fn write_entry_rows<W: Write, I: Iterator<Item = EntryRow>>(
         key_len,
         value_len: widths.len,
         entry: Some(widths),
+        packed: key_len == ENTRY_KEY_LEN && !widths.is_legacy(),
     };
     write_rows(
         out,

@@ -15,7 +15,7 @@ use pack_format::PackId;
 
 use crate::{
     bucket, partition_point, AliasLayout, EntryWidths, Error, IndexCounts, IndexKind,
-    ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN, MAGIC, PACKED_VERSION, TRAILER_LEN, TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -37,6 +37,113 @@ pub struct PackIndex<T> {
     pub(crate) crcs_at: usize,
     pub(crate) keys_at: usize,
     pub(crate) locations_at: usize,
+    /// How rows are packed in a file of layout version 2 (`None`: version 1, keys and
+    /// values in two sections of whole bytes).
+    pub(crate) packed: Option<Packed>,
+}
+
+/// The rows of a file of layout version 2: each row one little-endian integer of
+/// `row_len` bytes, its key's bits past the `b` its fan-out slot implies above its value's
+/// bits (docs/format.md, "Packed rows").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Packed {
+    pub(crate) row_len: usize,
+    /// Key bits a row holds: 8 × key length − fan-out bits.
+    pub(crate) suffix_bits: u32,
+    /// Value bits: 8 × value length (alias kinds), pack bits + entry bits (entry rows).
+    pub(crate) value_bits: u32,
+}
+
+impl Packed {
+    /// The packing of keys of `key_len` bytes (at most 8) behind `bits` fan-out bits, with
+    /// values of `value_bits` (1 to 64); `None` for widths outside those.
+    pub(crate) fn new(key_len: usize, bits: u8, value_bits: u32) -> Option<Packed> {
+        if key_len > 8 || 8 * key_len < bits as usize || !(1..=64).contains(&value_bits) {
+            return None;
+        }
+        let suffix_bits = 8 * key_len as u32 - bits as u32;
+        Some(Packed {
+            row_len: (suffix_bits + value_bits).div_ceil(8) as usize,
+            suffix_bits,
+            value_bits,
+        })
+    }
+
+    /// The integer of a row's bytes.
+    pub(crate) fn word(row: &[u8]) -> u128 {
+        let mut b = [0u8; 16];
+        b[..row.len()].copy_from_slice(row);
+        u128::from_le_bytes(b)
+    }
+
+    /// The row's key bits past the implied ones.
+    pub(crate) fn suffix(self, word: u128) -> u64 {
+        ((word >> self.value_bits) & mask(self.suffix_bits)) as u64
+    }
+
+    /// The row's value bits.
+    pub(crate) fn value(self, word: u128) -> u64 {
+        (word & mask(self.value_bits)) as u64
+    }
+
+    /// Whether the row has a bit set above its key and value: damage, or a writer's bug.
+    pub(crate) fn has_spare_bits(self, word: u128) -> bool {
+        word >> (self.suffix_bits + self.value_bits) != 0
+    }
+
+    /// The row of `suffix` (past the implied key bits) and `value`.
+    pub(crate) fn pack(self, suffix: u64, value: u64) -> u128 {
+        ((suffix as u128 & mask(self.suffix_bits)) << self.value_bits)
+            | (value as u128 & mask(self.value_bits))
+    }
+}
+
+/// The low `bits` bits set.
+fn mask(bits: u32) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+/// A key's bytes as a row holds them (past those its fan-out slot implies), or a value's,
+/// handed out by value: packed rows have no bytes to lend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Held {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Held {
+    pub(crate) fn of(bytes: &[u8]) -> Held {
+        let mut buf = [0u8; 32];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Held {
+            buf,
+            len: bytes.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Whether the first `bits` bits of `a` and `b` (each at least that long) compare less,
+/// equal or greater.
+pub(crate) fn cmp_bits(a: &[u8], b: &[u8], bits: usize) -> std::cmp::Ordering {
+    let whole = bits / 8;
+    match a[..whole].cmp(&b[..whole]) {
+        std::cmp::Ordering::Equal if !bits.is_multiple_of(8) => {
+            let m = 0xffu8 << (8 - bits % 8);
+            (a[whole] & m).cmp(&(b[whole] & m))
+        }
+        o => o,
+    }
 }
 
 /// An index whose buckets passed [`PackIndex::check_buckets`].
@@ -98,7 +205,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         if &b[..4] != MAGIC {
             return Err(Error::NotAnIndex("magic SQIX missing".into()));
         }
-        if b[4] != VERSION {
+        if b[4] != VERSION && b[4] != PACKED_VERSION {
             return Err(Error::NotAnIndex(format!(
                 "version {} is not supported",
                 b[4]
@@ -130,6 +237,29 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         // builds before 2026-12-02, and in location indexes).
         let implied = b[20] as usize;
         let implied_ok = implied <= b[7] as usize / 8 && implied < key_len.max(1);
+        // Version 2: rows packed; kinds of short keys only, the fan-out implying its bits.
+        let packed = if b[4] == PACKED_VERSION {
+            let value_bits = match entry_widths {
+                Some(w) if !w.is_legacy() => w.pack_bits as u32 + w.entry_bits as u32,
+                Some(_) => 0,
+                None => 8 * value_len as u32,
+            };
+            match Packed::new(key_len, b[7], value_bits) {
+                Some(p) if implied == 0 && !kind.has_locations() => Some(p),
+                _ => {
+                    return Err(Error::Corrupt {
+                        offset: 4,
+                        message: format!(
+                            "packed rows of {key_len}-byte keys, {} fan-out bits, {value_bits} \
+                             value bits, {implied} implied bytes: not a packed layout",
+                            b[7]
+                        ),
+                    })
+                }
+            }
+        } else {
+            None
+        };
         let widths_ok = if kind.is_alias() {
             AliasLayout { key_len, value_len }.fits(kind)
         } else if kind == IndexKind::Entries {
@@ -169,8 +299,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let crcs_at = fanout_at + (8usize << bits);
         let keys_at = crcs_at + (4usize << bits);
         let stored = key_len - implied;
-        let expected =
-            (count as u128) * (stored + value_len) as u128 + keys_at as u128 + TRAILER_LEN as u128;
+        let row_len = packed.map_or(stored + value_len, |p| p.row_len);
+        let expected = (count as u128) * row_len as u128 + keys_at as u128 + TRAILER_LEN as u128;
         if expected != b.len() as u128 {
             return Err(Error::Corrupt {
                 offset: 8,
@@ -180,7 +310,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 ),
             });
         }
-        let locations_at = keys_at + count as usize * stored;
+        let locations_at = match packed {
+            Some(_) => keys_at,
+            None => keys_at + count as usize * stored,
+        };
         let counts = IndexCounts {
             sequences: le_u64(b, 24),
             representations: le_u64(b, 32),
@@ -202,6 +335,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             crcs_at,
             keys_at,
             locations_at,
+            packed,
         })
     }
 
@@ -243,30 +377,69 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     }
 
     /// The stored bytes of row `i`'s key (`i < len()`): its key past the bytes its fan-out
-    /// slot implies. Rows of one bucket compare by them as by their whole keys.
-    pub(crate) fn stored_key(&self, i: u64) -> &[u8] {
-        let n = self.stored_len();
+    /// slot implies (packed rows: past the bits, shifted to the first bit, the last byte
+    /// zero-padded). Rows of one bucket compare by them as by their whole keys.
+    pub(crate) fn stored_key(&self, i: u64) -> Held {
+        match self.packed {
+            None => {
+                let n = self.stored_len();
+                let at = self.keys_at + i as usize * n;
+                Held::of(&self.bytes.as_ref()[at..at + n])
+            }
+            Some(p) => {
+                let s = p.suffix_bits;
+                let left = match s {
+                    0 => 0,
+                    _ => p.suffix(self.word(i)) << (64 - s),
+                };
+                Held::of(&left.to_be_bytes()[..s.div_ceil(8) as usize])
+            }
+        }
+    }
+
+    /// Row `i`'s integer (`i < len()`) in a file of packed rows.
+    pub(crate) fn word(&self, i: u64) -> u128 {
+        let n = self.packed.map_or(0, |p| p.row_len);
         let at = self.keys_at + i as usize * n;
-        &self.bytes.as_ref()[at..at + n]
+        Packed::word(&self.bytes.as_ref()[at..at + n])
+    }
+
+    /// Byte offset of row `i`'s key in the file (for messages).
+    pub(crate) fn row_offset(&self, i: u64) -> u64 {
+        let n = self.packed.map_or(self.stored_len(), |p| p.row_len);
+        self.keys_at as u64 + i * n as u64
+    }
+
+    /// Whether reading a row's key needs its fan-out slot: some of its leading bytes (or,
+    /// packed, bits) are the slot's.
+    pub(crate) fn needs_slot(&self) -> bool {
+        self.implied > 0 || (self.packed.is_some() && self.bits > 0)
     }
 
     /// Row `i`'s key in fan-out slot `slot`: its first [`key_len`](Self::key_len) bytes,
     /// the rest zero.
     pub(crate) fn key_in(&self, i: u64, slot: usize) -> [u8; KEY_LEN] {
         let mut k = [0u8; KEY_LEN];
+        if let Some(p) = self.packed {
+            // b + suffix bits = 8 × key length <= 64.
+            let whole = ((slot as u64) << p.suffix_bits) | p.suffix(self.word(i));
+            let left = whole << (64 - 8 * self.key_len as u32);
+            k[..self.key_len].copy_from_slice(&left.to_be_bytes()[..self.key_len]);
+            return k;
+        }
         if self.implied > 0 {
             // implied <= bits / 8, so bits >= 8 and the slot fills those bytes.
             let top = ((slot as u32) << (32 - self.bits as u32)).to_be_bytes();
             k[..self.implied].copy_from_slice(&top[..self.implied]);
         }
-        k[self.implied..self.key_len].copy_from_slice(self.stored_key(i));
+        k[self.implied..self.key_len].copy_from_slice(&self.stored_key(i));
         k
     }
 
     /// The fan-out slot of row `i` (`i < len()`): a binary search over the fan-out, or 0
     /// where keys are stored whole (no slot is needed to read them).
     pub(crate) fn slot_of(&self, i: u64) -> usize {
-        if self.implied == 0 {
+        if !self.needs_slot() {
             return 0;
         }
         let slots = 1usize << self.bits;
@@ -288,10 +461,26 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         self.key_in(i, self.slot_of(i))
     }
 
-    /// Value bytes of row `i` (`i < len()`): a location row or a SHA-256.
-    pub(crate) fn value_bytes(&self, i: u64) -> &[u8] {
-        let at = self.locations_at + i as usize * self.value_len;
-        &self.bytes.as_ref()[at..at + self.value_len]
+    /// Value bytes of row `i` (`i < len()`): a location row, a SHA-256 prefix, or a pack
+    /// and entry number in the file's [`EntryWidths`] (a packed row's value given back in
+    /// the bytes a version 1 file would hold).
+    pub(crate) fn value_bytes(&self, i: u64) -> Held {
+        let Some(p) = self.packed else {
+            let at = self.locations_at + i as usize * self.value_len;
+            return Held::of(&self.bytes.as_ref()[at..at + self.value_len]);
+        };
+        let v = p.value(self.word(i));
+        match self.entry_widths {
+            // Packed entry values hold the pack id above the entry number, so that rows
+            // sort by (pack, entry) as integers.
+            Some(w) => {
+                let entry = (v & ((1u64 << w.entry_bits) - 1)) as u32;
+                let pack = (v >> w.entry_bits) as u32;
+                Held::of(&w.encode(pack, entry)[..w.len])
+            }
+            // A SHA-256 prefix, big-endian.
+            None => Held::of(&v.to_be_bytes()[8 - self.value_len..]),
+        }
     }
 
     /// Rows `start..end` of fan-out slot `slot`, checked against the slot's CRC.
@@ -308,15 +497,20 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             )));
         }
         let b = self.bytes.as_ref();
-        let n = self.stored_len();
         let mut h = crc32fast::Hasher::new();
         h.update(&start.to_le_bytes());
         h.update(&end.to_le_bytes());
-        h.update(&b[self.keys_at + start as usize * n..self.keys_at + end as usize * n]);
-        h.update(
-            &b[self.locations_at + start as usize * self.value_len
-                ..self.locations_at + end as usize * self.value_len],
-        );
+        if let Some(p) = self.packed {
+            let n = p.row_len;
+            h.update(&b[self.keys_at + start as usize * n..self.keys_at + end as usize * n]);
+        } else {
+            let n = self.stored_len();
+            h.update(&b[self.keys_at + start as usize * n..self.keys_at + end as usize * n]);
+            h.update(
+                &b[self.locations_at + start as usize * self.value_len
+                    ..self.locations_at + end as usize * self.value_len],
+            );
+        }
         let computed = h.finalize();
         let stored = le_u32(b, self.crcs_at + 4 * slot);
         if computed != stored {
@@ -350,16 +544,37 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     pub(crate) fn matching(&self, key: &[u8]) -> Result<Matching<'_, T>, Error> {
         let slot = bucket(key, self.bits);
         let (start, end) = self.bucket(slot)?;
-        // The bucket's rows share the bytes its slot implies, which `key` has too (it
-        // has at least 4 bytes, more than any index implies): the rest decides.
-        let rest = &key[self.implied.min(key.len())..];
-        let row = partition_point(start, end, |i| self.stored_key(i) < rest);
+        // The bucket's rows share the bytes (packed: bits) its slot implies, which `key`
+        // has too (it has at least 4 bytes, more than any index implies): the rest decides.
         let mut k = [0u8; KEY_LEN];
-        k[..rest.len()].copy_from_slice(rest);
+        let bits = match self.packed {
+            None => {
+                let rest = &key[self.implied.min(key.len())..];
+                k[..rest.len()].copy_from_slice(rest);
+                8 * rest.len()
+            }
+            Some(_) => {
+                // Keys of packed rows have at most 8 bytes; the key's bits past the slot's,
+                // shifted to the first bit, as `stored_key` gives a row's.
+                let n = key.len().min(self.key_len);
+                let mut word = [0u8; 8];
+                word[..n].copy_from_slice(&key[..n]);
+                let bits = self.bits as u32;
+                let left = match bits {
+                    64.. => 0,
+                    _ => u64::from_be_bytes(word) << bits,
+                };
+                k[..8].copy_from_slice(&left.to_be_bytes());
+                8 * n - bits as usize
+            }
+        };
+        let row = partition_point(start, end, |i| {
+            cmp_bits(&self.stored_key(i), &k, bits).is_lt()
+        });
         Ok(Matching {
             index: self,
             key: k,
-            len: rest.len(),
+            bits,
             slot,
             row,
             end,
@@ -377,9 +592,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 /// when the given key has the index's key length), in order.
 pub(crate) struct Matching<'a, T> {
     pub(crate) index: &'a PackIndex<T>,
-    /// The given key past the bytes the bucket implies.
+    /// The given key past the bytes (packed: bits) the bucket implies, of which the first
+    /// `bits` bits are compared.
     pub(crate) key: [u8; KEY_LEN],
-    pub(crate) len: usize,
+    pub(crate) bits: usize,
     pub(crate) slot: usize,
     pub(crate) row: u64,
     pub(crate) end: u64,
@@ -387,8 +603,8 @@ pub(crate) struct Matching<'a, T> {
 
 impl<T: AsRef<[u8]>> Matching<'_, T> {
     pub(crate) fn next_row(&mut self) -> Option<u64> {
-        let key = &self.key[..self.len];
-        (self.row < self.end && self.index.stored_key(self.row).starts_with(key)).then(|| {
+        let matches = |i| cmp_bits(&self.index.stored_key(i), &self.key, self.bits).is_eq();
+        (self.row < self.end && matches(self.row)).then(|| {
             self.row += 1;
             self.row - 1
         })

@@ -40,9 +40,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         let packs = self.packs();
         // Each row decoded once: the previous row's is kept for the order check.
         let mut slot = 0usize;
-        let mut prev: Option<VerifiedRow<'_>> = None;
+        let mut prev: Option<VerifiedRow> = None;
         for i in 0..self.count {
-            let at = self.keys_at as u64 + i * self.stored_len() as u64;
+            let at = self.row_offset(i);
             while self.fanout(slot) <= i {
                 slot += 1;
             }
@@ -66,7 +66,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 // Rows of one bucket compare by their stored bytes as by their keys; the
                 // first of a bucket is above every row of the ones before.
                 IndexKind::Entries => VerifiedRow::Entry(self.entry_row_in(i, slot)),
-                _ => VerifiedRow::Alias(whole, self.value_bytes(i)),
+                _ => VerifiedRow::Alias(whole, self.alias_prefix(i)),
             };
             if prev.is_some_and(|p| p > row) {
                 return Err(Error::Corrupt {
@@ -75,14 +75,15 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 });
             }
             prev = Some(row);
-            if self
-                .entry_widths
-                .is_some_and(|w| w.has_spare_bits(self.value_bytes(i)))
-            {
+            let spare = match self.packed {
+                Some(p) => p.has_spare_bits(self.word(i)),
+                None => (self.entry_widths).is_some_and(|w| w.has_spare_bits(&self.value_bytes(i))),
+            };
+            if spare {
                 return Err(Error::Corrupt {
                     offset: at,
                     message: format!(
-                        "key {}: the entry row's value has bits set above its widths",
+                        "key {}: the row has bits set above its widths",
                         pack_format::to_hex(key)
                     ),
                 });
@@ -108,8 +109,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
 /// A row as [`PackIndex::verify`] orders it; rows of one index are all of one variant.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum VerifiedRow<'a> {
+pub(crate) enum VerifiedRow {
     Location(IndexEntry),
     Entry(EntryRow),
-    Alias([u8; KEY_LEN], &'a [u8]),
+    Alias([u8; KEY_LEN], crate::HashPrefix),
 }

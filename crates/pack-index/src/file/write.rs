@@ -5,9 +5,10 @@ use std::io::Write;
 
 use pack_format::PackId;
 
+use crate::file::Packed;
 use crate::{
-    bucket, fanout_bits, partition_point, EntryWidths, Error, IndexCounts, IndexKind, PackIndex,
-    HEADER_LEN, MAGIC, TRAILER_MAGIC, VERSION,
+    bucket, fanout_bits_for, partition_point, EntryWidths, Error, IndexCounts, IndexKind,
+    PackIndex, HEADER_LEN, MAGIC, PACKED_VERSION, TRAILER_MAGIC, VERSION,
 };
 
 /// A row of an index file: a key and a fixed-size value.
@@ -102,7 +103,7 @@ impl<T: AsRef<[u8]>, R, F: Fn(&PackIndex<T>, u64, usize) -> R> SortedRows<R>
         self.index.len()
     }
     fn row(&self, i: u64) -> R {
-        if self.index.implied_key_bytes() == 0 {
+        if !self.index.needs_slot() {
             // Keys stored whole: no slot needed.
             return (self.row)(self.index, i, 0);
         }
@@ -220,13 +221,54 @@ pub(crate) fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
         Some(l) => (l.key_len, l.value_len),
         None => (kind.key_len(), kind.value_len()),
     };
-    let bits = fanout_bits(count);
+    // Packed rows: each row one integer of the key's bits past the fan-out's and the
+    // value's bits.
+    let value_bits = match widths.and_then(|w| w.entry) {
+        Some(e) => e.pack_bits as u32 + e.entry_bits as u32,
+        None => 8 * value_len as u32,
+    };
+    let is_packed = widths.is_some_and(|w| w.packed);
+    // The fan-out width that makes the file smallest (rows leave out what it implies).
+    let bits = fanout_bits_for(count, |b| match () {
+        _ if is_packed => (8 * key_len as u64 + value_bits as u64)
+            .saturating_sub(b as u64)
+            .div_ceil(8),
+        _ if kind.has_locations() => (key_len + value_len) as u64,
+        _ => (key_len - (b as usize / 8).min(key_len) + value_len) as u64,
+    });
+    let packed = match widths {
+        Some(w) if w.packed => Some(Packed::new(key_len, bits, value_bits).ok_or_else(|| {
+            Error::Write(std::io::Error::other(format!(
+                "rows of {key_len}-byte keys and {value_bits}-bit values cannot be packed"
+            )))
+        })?),
+        _ => None,
+    };
     // The key bytes the fan-out slot implies are not stored (location indexes, the
-    // layout of v1 stores, keep theirs whole).
-    let implied = if kind.has_locations() {
+    // layout of v1 stores, keep theirs whole; packed rows leave out its bits).
+    let implied = if kind.has_locations() || packed.is_some() {
         0
     } else {
         bits as usize / 8
+    };
+    // A row as a packed file holds it.
+    let packed_row = |p: Packed, r: &R| -> [u8; 16] {
+        let mut k = [0u8; 8];
+        k[8 - key_len..].copy_from_slice(r.key());
+        let value = r.value();
+        let v = match widths.and_then(|w| w.entry) {
+            // Pack id above the entry number: rows sort by (pack, entry) as integers.
+            Some(e) => {
+                let (pack, entry) = e.decode(&value.as_bytes()[..e.len]);
+                ((pack as u64) << e.entry_bits) | entry as u64
+            }
+            None => {
+                let mut b = [0u8; 8];
+                b[8 - value_len..].copy_from_slice(&value.as_bytes()[..value_len]);
+                u64::from_be_bytes(b)
+            }
+        };
+        p.pack(u64::from_be_bytes(k), v).to_le_bytes()
     };
     let mut w = Crc {
         inner: std::io::BufWriter::with_capacity(1 << 20, out),
@@ -234,7 +276,11 @@ pub(crate) fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     };
     let mut header = [0u8; HEADER_LEN];
     header[..4].copy_from_slice(MAGIC);
-    header[4] = VERSION;
+    header[4] = if packed.is_some() {
+        PACKED_VERSION
+    } else {
+        VERSION
+    };
     header[5] = kind as u8;
     header[6] = key_len as u8;
     header[7] = bits;
@@ -306,8 +352,13 @@ pub(crate) fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
                 r.key().len()
             ))));
         }
-        keys.extend_from_slice(&r.key()[implied..]);
-        values.extend_from_slice(&r.value().as_bytes()[..value_len]);
+        match packed {
+            Some(p) => keys.extend_from_slice(&packed_row(p, &r)[..p.row_len]),
+            None => {
+                keys.extend_from_slice(&r.key()[implied..]);
+                values.extend_from_slice(&r.value().as_bytes()[..value_len]);
+            }
+        }
         seen += 1;
     }
     if seen != count {
@@ -326,11 +377,17 @@ pub(crate) fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     for crc in &crcs {
         w.write_all(&crc.to_le_bytes())?;
     }
-    for r in rows() {
-        w.write_all(&r.key()[implied..])?;
-    }
-    for r in rows() {
-        w.write_all(&r.value().as_bytes()[..value_len])?;
+    if let Some(p) = packed {
+        for r in rows() {
+            w.write_all(&packed_row(p, &r)[..p.row_len])?;
+        }
+    } else {
+        for r in rows() {
+            w.write_all(&r.key()[implied..])?;
+        }
+        for r in rows() {
+            w.write_all(&r.value().as_bytes()[..value_len])?;
+        }
     }
     let crc = w.hasher.clone().finalize();
     let mut trailer = [0u8; 16];
@@ -349,4 +406,6 @@ pub(crate) struct Widths {
     pub(crate) key_len: usize,
     pub(crate) value_len: usize,
     pub(crate) entry: Option<EntryWidths>,
+    /// Rows packed (layout version 2), or keys and values in sections of whole bytes.
+    pub(crate) packed: bool,
 }

@@ -155,8 +155,14 @@ proptest! {
         prop_assert_eq!(ix.as_entries().ok().map(|v| v.widths()), Some(widths));
         prop_assert_eq!(widths.len, (3 + (32 - max_entry.leading_zeros()).max(1) as usize).div_ceil(8));
         let n = all.len();
-        let fanout = 12usize << fanout_bits(n as u64);
-        prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + (ENTRY_KEY_LEN + widths.len) * n + 16);
+        // The fan-out width the writer chose, among the three it weighs.
+        let bits = merged[7];
+        prop_assert!((fanout_bits(n as u64)..=fanout_bits(n as u64) + 2).contains(&bits));
+        let fanout = 12usize << bits;
+        // Packed rows: the key's bits past the fan-out's, then the value's.
+        let row = (8 * ENTRY_KEY_LEN - bits as usize + widths.pack_bits as usize + widths.entry_bits as usize).div_ceil(8);
+        prop_assert_eq!(merged[4], crate::PACKED_VERSION);
+        prop_assert_eq!(merged.len(), HEADER_LEN + 24 + fanout + row * n + 16);
         prop_assert_eq!(ix.counts(), c);
         // An old index of 8-byte keys (earlier builds) is merged into one of 8-byte
         // keys, the file all rows give with them.
@@ -459,26 +465,33 @@ fn many_rows(n: u32, salt: u32) -> (Vec<EntryRow>, Vec<([u8; 16], HashPrefix)>) 
 }
 
 #[test]
-fn keys_leave_the_bytes_their_fan_out_slot_implies() {
+fn keys_leave_the_bits_their_fan_out_slot_implies() {
     let c = IndexCounts::default();
     let packs = [1, 2, 3, 4];
-    // 10,000 sequences (11,429 rows): 9 fan-out bits, 1 implied byte; 1.05 million
-    // (1.2 million rows): 16 bits, 2 bytes.
-    for (n, implied) in [(10_000u32, 1usize), (1_050_000, 2)] {
+    // 10,000 sequences (11,429 rows; 3 pack bits, 14 entry bits): 9 fan-out bits, 56
+    // bits a row (8 would leave 57: 8 bytes a row, not 7); 1.05 million (1.2 million
+    // rows, 21 entry bits): 16 bits, 56 bits a row. Packed rows hold the 48 key bits past
+    // the fan-out's.
+    for (n, fanout) in [(10_000u32, 9u8), (1_050_000, 16)] {
         let (mut old, old_aliases) = many_rows(n, 1);
         let (mut new, new_aliases) = many_rows(n / 10, 2);
         let mut all: Vec<EntryRow> = old.iter().chain(&new).copied().collect();
         let file =
             write_entry_index(Vec::new(), &packs, c, EntryLayout::CURRENT, &mut old).unwrap();
         let ix = PackIndex::parse(&file[..]).unwrap();
-        assert_eq!(ix.implied_key_bytes(), implied, "{n} rows");
+        assert_eq!(ix.implied_key_bytes(), 0, "{n} rows");
+        assert_eq!(
+            (file[4], file[7]),
+            (crate::PACKED_VERSION, fanout),
+            "{n} rows"
+        );
         ix.verify().unwrap();
         let w = ix.as_entries().ok().map(|v| v.widths()).unwrap();
-        let fixed = HEADER_LEN + 4 * packs.len() + (12usize << fanout_bits(old.len() as u64)) + 16;
-        assert_eq!(
-            file.len(),
-            fixed + (ENTRY_KEY_LEN - implied + w.len) * old.len()
-        );
+        let fixed = HEADER_LEN + 4 * packs.len() + (12usize << fanout) + 16;
+        let row =
+            (8 * ENTRY_KEY_LEN - fanout as usize + w.pack_bits as usize + w.entry_bits as usize)
+                .div_ceil(8);
+        assert_eq!(file.len(), fixed + row * old.len());
         // Every row reads back whole, and a lookup of its prefix finds it.
         old.sort_unstable();
         let held = |r: &EntryRow| EntryRow {
@@ -493,6 +506,12 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
                 held(r)
             );
         }
+        // ... and read as a range, each with its slot's bits.
+        let entries = ix.as_entries().expect("an index of this kind");
+        let (from, to) = (old.len() as u64 / 3, old.len() as u64);
+        assert!(entries
+            .rows(from..to)
+            .eq(old[from as usize..].iter().map(held)));
         for r in old.iter().step_by(97) {
             let found: Vec<EntryRow> = ix
                 .as_entries()
@@ -548,9 +567,15 @@ fn keys_leave_the_bytes_their_fan_out_slot_implies() {
         .unwrap();
         let ax = PackIndex::parse(&file[..]).unwrap();
         ax.verify().unwrap();
-        let bits = fanout_bits(old_aliases.len() as u64);
+        let bits = file[7] as usize;
         assert!(bits >= 8);
-        assert_eq!(ax.implied_key_bytes(), bits as usize / 8, "{n} alias rows");
+        let row = (8 * ALIAS_KEY_LEN - bits + 8 * crate::ALIAS_VALUE_LEN).div_ceil(8);
+        let fixed = HEADER_LEN + 4 * packs.len() + (12usize << bits) + 16;
+        assert_eq!(
+            file.len(),
+            fixed + row * old_aliases.len(),
+            "{n} alias rows"
+        );
         let compact = |rows: &[([u8; 16], HashPrefix)]| -> Vec<(AliasKey, HashPrefix)> {
             let mut v: Vec<(AliasKey, HashPrefix)> = rows
                 .iter()
@@ -612,7 +637,7 @@ fn damage_to_a_key_that_leaves_bytes_to_its_slot_is_found() {
         &mut rows,
     )
     .unwrap();
-    assert_eq!(PackIndex::parse(&file[..]).unwrap().implied_key_bytes(), 1);
+    assert!(PackIndex::parse(&file[..]).unwrap().needs_slot());
     // Flips spread over the file (every byte would take too long): each fails verify,
     // and lookups give the right rows or an error.
     let mut sorted = rows.clone();
@@ -654,10 +679,18 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
         ix.as_entries().ok().map(|v| v.widths()),
         Some(EntryWidths::for_bits(1, 2))
     );
-    // The one row's value byte: pack 1 | entry 2 << 1 = 0b101; set bit 7 and mend the
-    // bucket's and the file's CRCs so that only the value check can see it.
-    let at = file.len() - 16 - 1;
-    assert_eq!(file[at], 0b101);
+    // The one packed row (no fan-out bits): the key's 48 bits above the value's 3, pack 1
+    // above entry 2 = 0b110, in 7 bytes; set the top bit (above both) and mend the
+    // bucket's and the file's CRCs so that only the widths check can see it.
+    assert_eq!(file[7], 0);
+    let row_at = file.len() - 16 - 7;
+    let mut word = [0u8; 16];
+    word[..7].copy_from_slice(&file[row_at..row_at + 7]);
+    assert_eq!(
+        u128::from_le_bytes(word),
+        (0x0101_0101_0101u128 << 3) | 0b110
+    );
+    let at = row_at + 6;
     file[at] |= 0x80;
     let bits = file[7];
     let fanout_at = HEADER_LEN + 8;
@@ -667,8 +700,7 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
     let mut h = crc32fast::Hasher::new();
     h.update(&0u64.to_le_bytes());
     h.update(&1u64.to_le_bytes());
-    h.update(&[1; ENTRY_KEY_LEN]);
-    h.update(&file[at..at + 1]);
+    h.update(&file[row_at..row_at + 7]);
     file[crcs_at + 4 * slot..crcs_at + 4 * slot + 4].copy_from_slice(&h.finalize().to_le_bytes());
     let body = file.len() - 16;
     let crc = crc32fast::hash(&file[..body]);
