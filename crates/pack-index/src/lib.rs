@@ -52,7 +52,10 @@ mod location;
 mod tests;
 
 pub use alias::access::{AliasIndex, AliasLookup};
-pub use alias::write::{write_alias_index, write_merged_alias_index, write_sorted_alias_index};
+pub use alias::write::{
+    write_alias_index, write_merged_alias_entry_index, write_merged_alias_index,
+    write_sorted_alias_index,
+};
 pub use entry::access::{EntryIndex, EntryLookup};
 pub use entry::write::{write_entry_index, write_merged_entry_index, write_sorted_entry_index};
 pub use file::{open, CheckedIndex, PackIndex};

@@ -4,7 +4,7 @@ use pack_format::PackId;
 use pack_index::IndexCounts;
 use pack_io::PackIndexRows;
 
-use crate::alias::AliasRows;
+use crate::alias::{AliasRows, AliasTarget};
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
 use crate::layer::{write_layer_rows, LayerRows};
@@ -78,16 +78,7 @@ impl PackedSequenceStorage {
             let Ok(reader) = slot.reader() else {
                 continue;
             };
-            let mut batch = aliases.batched();
-            let walked = reader.for_each_entry::<StoreError>(*id, |_, e| {
-                if e.has_sequence() {
-                    batch.add_sequence(e.hash, e.sequence);
-                }
-                e.for_each_representation(|header, _| batch.rows.add_header(e.hash, header))
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))
-            });
-            drop(batch);
-            if let Err(e) = walked {
+            if let Err(e) = aliases.add_pack(reader, *id) {
                 // The rows read so far are kept; the damage is reported (verify names it).
                 summary.skipped.push(Problem {
                     path: slot.path.clone(),
@@ -99,12 +90,32 @@ impl PackedSequenceStorage {
         }
         let seq = snap.max_record_seq.map_or(0, |s| s + 1);
         let name = LayerName::new(seq);
+        // Alias rows name entries over packs with row tables; a store with v1 packs keeps
+        // SHA-256 prefixes (nothing old to read through the packs).
+        let names = match &rows {
+            LayerRows::Entries(r) => {
+                let mut names = r.clone();
+                names.sort_unstable();
+                Some(names)
+            }
+            LayerRows::Locations(_) => None,
+        };
+        let no_old = |_, _| -> Result<pack_format::SequenceHash, StoreError> {
+            Err(StoreError::Corrupt(
+                "rebuild-index reads no old alias rows".into(),
+            ))
+        };
+        let target = match &names {
+            Some(names) => AliasTarget::Entries(names),
+            None => AliasTarget::Prefixes(&no_old),
+        };
         aliases.write_layer(
             self.layout(),
             name,
             &summary.packs,
             &Default::default(),
             total.sequences,
+            target,
         )?;
         write_layer_rows(self.layout(), name, &summary.packs, total, &[], &mut rows)?;
         let record = CommitRecord {

@@ -144,9 +144,19 @@ impl PackedSequenceStorage {
             )));
         }
         summary.new_entries = packs.iter().map(|p| p.rows.len() as u64).sum();
-        // Alias rows depend on sequences and headers, not on where they are: the current
-        // alias indexes are rewritten over the new packs as they are.
-        let published = self.publish_packs(&mut packs, AliasRows::default(), Publish::Replace, &[]);
+        // Alias rows from the new packs (their rows name the new packs' entries), read
+        // back as `rebuild-index` reads them.
+        let mut aliases = AliasRows::default();
+        for p in &packs {
+            let read = pack_io::PackReader::open(&p.temp_path)
+                .map_err(StoreError::from)
+                .and_then(|reader| aliases.add_pack(&reader, p.id));
+            if let Err(e) = read {
+                discard(&packs);
+                return Err(e);
+            }
+        }
+        let published = self.publish_packs(&mut packs, aliases, Publish::Replace, &[]);
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
         }

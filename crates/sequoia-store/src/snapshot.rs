@@ -454,11 +454,21 @@ impl Snapshot {
         // builds): the rows under them may be of other sequences too, which the caller
         // tells apart.
         let mut prefixes: Vec<(HashPrefix, usize)> = Vec::new();
+        // Rows naming entries: each entry's hash read from its pack, then looked up by its
+        // first 8 bytes as a prefix row's are (so that another sequence sharing them,
+        // named by the same entry, is found too).
         for layer in &self.layers {
             let Some((path, ix)) = layer.aliases.get(&kind) else {
                 continue;
             };
             let alias = ix.as_alias().map_err(index_error(path))?;
+            if alias.names_entries() {
+                for r in alias.lookup_entries(key).map_err(index_error(path))? {
+                    let hash = self.entry_hash(r.pack, r.entry, path)?.0;
+                    prefixes.push((hash_prefix(&hash), pack_index::PREFIX_LEN));
+                }
+                continue;
+            }
             let len = alias.layout().value_len;
             prefixes.extend((alias.lookup(key).map_err(index_error(path))?).map(|p| (p, len)));
         }
@@ -798,6 +808,34 @@ impl Snapshot {
             row.pack,
             pack_format::to_hex(&row.prefix)
         )))
+    }
+
+    /// The whole SHA-256 and the location of entry `entry` of pack `pack` (a row an alias
+    /// index names, whose file is `index`): from a v2 pack's entry table, or a v3 row's
+    /// residues, hashed.
+    pub(crate) fn entry_hash(
+        &self,
+        pack: PackId,
+        entry: u32,
+        index: &Path,
+    ) -> Result<(SequenceHash, PackLocation), StoreError> {
+        let reason = match self.packs.get(&pack).map(|slot| slot.reader()) {
+            Some(Ok(reader)) => return Ok(reader.entry_row(pack, entry)?),
+            Some(Err(reason)) => reason,
+            None => "the pack is not in the store".into(),
+        };
+        Err(StoreError::Corrupt(format!(
+            "{}: a row names entry {entry} of pack {pack}, which cannot be read: {reason}",
+            index.display()
+        )))
+    }
+
+    /// Whether every alias index of `layers` names entries (docs/format.md, "Alias rows
+    /// naming entries"): the layout a new layer's alias indexes keep.
+    pub(crate) fn aliases_name_entries<'a>(layers: impl IntoIterator<Item = &'a Layer>) -> bool {
+        layers.into_iter().all(|l| {
+            (l.aliases.values()).all(|(_, ix)| ix.as_alias().is_ok_and(|a| a.names_entries()))
+        })
     }
 
     /// The whole SHA-256 and the location of the entry an entry index row names, from the

@@ -232,7 +232,8 @@ proptest! {
             .map(|(r, _)| SequenceHash::of_residues(r)).collect()).collect();
         prop_assert_eq!(&by_accession(&reader), &want);
         // Rebuilding from the packs alone gives the same alias rows, kind by kind, as the
-        // layers the commit record names held together.
+        // layers the commit record names held together: keys, and the first 4 bytes of the
+        // SHA-256 they name (a row naming an entry, the hash of that entry).
         let alias_rows = || -> Vec<BTreeSet<(Vec<u8>, Vec<u8>)>> {
             let layout = sequoia_store::layout::StoreLayout::new(dir.path());
             let seqs = sequoia_store::commit_record::list_commit_records(&layout).unwrap();
@@ -242,8 +243,18 @@ proptest! {
                 let mut rows = BTreeSet::new();
                 for layer in &record.layers {
                     let ix = pack_index::open(&layout.layer_alias_path(layer.name, *kind)).unwrap();
-                    for (k, p) in ix.as_alias().unwrap().checked_compact_rows().unwrap() {
-                        rows.insert((k.to_vec(), p.to_vec()));
+                    let alias = ix.as_alias().unwrap();
+                    let k = ix.key_len();
+                    if alias.names_entries() {
+                        for r in alias.checked_entry_rows().unwrap() {
+                            let pack = pack_io::PackReader::open(&layout.pack_path(r.pack)).unwrap();
+                            let (hash, _) = pack.entry_row(r.pack, r.entry).unwrap();
+                            rows.insert((r.prefix[..k].to_vec(), hash.0[..4].to_vec()));
+                        }
+                    } else {
+                        for (key, p) in alias.checked_rows_as(alias.layout()).unwrap() {
+                            rows.insert((key[..k.min(key.len())].to_vec(), p[..4].to_vec()));
+                        }
                     }
                 }
                 rows

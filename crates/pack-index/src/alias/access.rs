@@ -57,6 +57,44 @@ impl<'a, T: AsRef<[u8]>> AliasIndex<'a, T> {
         }
     }
 
+    /// Whether its rows name entries (pack and entry table row, as entry rows do) rather
+    /// than SHA-256 prefixes: [`lookup_entries`](Self::lookup_entries) reads them.
+    pub fn names_entries(&self) -> bool {
+        self.0.entry_widths.is_some()
+    }
+
+    /// The entries named under `key` (whole, as for [`lookup`](Self::lookup)), in order,
+    /// each as an [`EntryRow`](crate::EntryRow) whose `prefix` holds the index's first
+    /// key bytes: an index whose rows [`name entries`](Self::names_entries). Rows of
+    /// another key with those first bytes may come too: the caller checks what it finds.
+    /// The bucket read is checked against its CRC.
+    pub fn lookup_entries(&self, key: &[u8]) -> Result<crate::EntryLookup<'a, T>, Error> {
+        let ix = self.0;
+        if key.len() != ix.kind.key_len() || !self.names_entries() {
+            return Err(ix.wrong_kind(&format!(
+                "an entry lookup of {} bytes in an alias index naming {}",
+                key.len(),
+                if self.names_entries() {
+                    "entries"
+                } else {
+                    "SHA-256 prefixes"
+                }
+            )));
+        }
+        ix.matching(&key[..ix.key_len]).map(crate::EntryLookup)
+    }
+
+    /// Every row of an index whose rows [`name entries`](Self::names_entries), in key order,
+    /// each as an [`EntryRow`](crate::EntryRow) whose `prefix` holds the key's bytes (the
+    /// rest zero); each bucket checked against its CRC first.
+    pub fn checked_entry_rows(&self) -> Result<Vec<crate::EntryRow>, Error> {
+        let ix = self.0;
+        if !self.names_entries() {
+            return Err(ix.wrong_kind("reading entries of rows that hold SHA-256 prefixes"));
+        }
+        ix.checked_rows(|i, slot| ix.entry_row_in(i, slot))
+    }
+
     /// Every SHA-256 prefix stored under `key`, in order, each of the index's
     /// [`AliasLayout::value_len`] bytes (the rest zero). `key` is the whole key of the kind
     /// (16 bytes for MD5, 24 for `sha512t24u`, 8 for an accession key); an index whose keys
@@ -65,8 +103,11 @@ impl<'a, T: AsRef<[u8]>> AliasIndex<'a, T> {
     /// checked against its CRC.
     pub fn lookup(&self, key: &[u8]) -> Result<AliasLookup<'a, T>, Error> {
         let ix = self.0;
-        if key.len() != ix.kind.key_len() {
-            return Err(ix.wrong_kind(&format!("an alias lookup of {} bytes", key.len())));
+        if key.len() != ix.kind.key_len() || self.names_entries() {
+            return Err(ix.wrong_kind(&format!(
+                "an alias lookup of {} bytes for SHA-256 prefixes",
+                key.len()
+            )));
         }
         ix.matching(&key[..ix.key_len]).map(AliasLookup)
     }
@@ -75,7 +116,7 @@ impl<'a, T: AsRef<[u8]>> AliasIndex<'a, T> {
     /// CRC first.
     pub fn checked_rows<const N: usize>(&self) -> Result<Vec<([u8; N], HashPrefix)>, Error> {
         let ix = self.0;
-        if ix.key_len != N {
+        if ix.key_len != N || self.names_entries() {
             return Err(ix.wrong_kind(&format!("reading alias rows of {N}-byte keys")));
         }
         ix.checked_rows(|i, slot| ix.alias_row_in::<N>(i, slot))
@@ -99,6 +140,9 @@ impl<'a, T: AsRef<[u8]>> AliasIndex<'a, T> {
         layout: AliasLayout,
     ) -> Result<Vec<(AliasKey, HashPrefix)>, Error> {
         let ix = self.0;
+        if self.names_entries() {
+            return Err(ix.wrong_kind("reading SHA-256 prefixes of rows that name entries"));
+        }
         let mut rows = ix.checked_rows(|i, slot| {
             let key: AliasKey = leading(&ix.key_in(i, slot)[..ALIAS_KEY_LEN]);
             (

@@ -8,8 +8,8 @@ use crate::file::write::{
     write_rows, FileRows, Merge, Row, SliceRows, SortedRows, ValueBytes, Widths,
 };
 use crate::{
-    cut_key, cut_prefix, AliasKey, AliasLayout, CheckedIndex, Error, HashPrefix, IndexCounts,
-    IndexKind, PackIndex, ALIAS_KEY_LEN, SMALL_ALIAS_KEY_LEN,
+    cut_key, cut_prefix, AliasKey, AliasLayout, CheckedIndex, EntryRow, Error, HashPrefix,
+    IndexCounts, IndexKind, PackIndex, ALIAS_KEY_LEN, SMALL_ALIAS_KEY_LEN,
 };
 
 /// An alias layout's widths, for [`write_rows`].
@@ -198,4 +198,56 @@ impl Row for CutRow {
     fn value(&self) -> ValueBytes {
         ValueBytes::Short(self.0 .1)
     }
+}
+
+/// Writes the alias index of `kind` over `packs` whose rows name entries (pack and entry
+/// table row, as entry rows do; docs/format.md, "Alias rows naming entries"): the rows of
+/// the `old` indexes (checked; of `kind`, naming entries, keys of `key_len` bytes) and the
+/// `new` rows (the key in `prefix`, cut here to `key_len` bytes: 4 or 6), each once, in
+/// the narrowest [`EntryWidths`](crate::EntryWidths) that hold every row's pack and entry
+/// number and the largest of `packs`, without holding the old rows in memory.
+///
+/// # Examples
+/// ```
+/// use pack_index::{write_merged_alias_entry_index, EntryRow, IndexKind, PackIndex};
+/// let md5 = [9u8; 16];
+/// let mut key = [0u8; 8];
+/// key[..6].copy_from_slice(&md5[..6]);
+/// let mut rows = vec![EntryRow { prefix: key, pack: 3, entry: 17 }];
+/// let bytes = write_merged_alias_entry_index::<_, &[u8]>(Vec::new(), IndexKind::Md5, 4, &[3], &[], &mut rows).unwrap();
+/// let index = PackIndex::parse(bytes).unwrap();
+/// let alias = index.as_alias().unwrap();
+/// assert!(alias.names_entries());
+/// let found: Vec<_> = alias.lookup_entries(&md5).unwrap().map(|r| (r.pack, r.entry)).collect();
+/// assert_eq!(found, vec![(3, 17)]);
+/// ```
+pub fn write_merged_alias_entry_index<W: Write, T: AsRef<[u8]>>(
+    out: W,
+    kind: IndexKind,
+    key_len: usize,
+    packs: &[PackId],
+    old: &[CheckedIndex<'_, T>],
+    new: &mut Vec<EntryRow>,
+) -> Result<W, Error> {
+    if !kind.is_alias() || !matches!(key_len, SMALL_ALIAS_KEY_LEN | ALIAS_KEY_LEN) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "write_merged_alias_entry_index of {kind:?}: an alias kind and keys of \
+             {SMALL_ALIAS_KEY_LEN} or {ALIAS_KEY_LEN} bytes, not {key_len}"
+        ))));
+    }
+    for r in new.iter_mut() {
+        r.prefix = cut_prefix(r.prefix, key_len);
+    }
+    new.sort_unstable();
+    new.dedup();
+    crate::entry::write::merge_entry_rows(
+        out,
+        kind,
+        packs,
+        IndexCounts::default(),
+        old,
+        new,
+        key_len,
+        None,
+    )
 }

@@ -28,9 +28,19 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
 
     /// The entry row of row `i` in fan-out slot `slot`.
     pub(crate) fn entry_row_in(&self, i: u64, slot: usize) -> EntryRow {
-        let (pack, entry) = self
-            .entry_widths
-            .map_or((0, 0), |w| w.decode(&self.value_bytes(i)));
+        let (pack, entry) = match (self.entry_widths, self.packed) {
+            // Packed: the pack's offset from the smallest covered id above the entry.
+            (Some(w), Some(p)) => {
+                let v = p.value(self.word(i));
+                let entry = (v & ((1u64 << w.entry_bits) - 1)) as u32;
+                (
+                    self.pack_base.wrapping_add((v >> w.entry_bits) as u32),
+                    entry,
+                )
+            }
+            (Some(w), None) => w.decode(&self.value_bytes(i)),
+            (None, _) => (0, 0),
+        };
         EntryRow {
             prefix: leading(&self.key_in(i, slot)),
             pack,
@@ -100,7 +110,7 @@ impl<'a, T: AsRef<[u8]>> EntryIndex<'a, T> {
 }
 
 /// The rows of one SHA-256 prefix, from [`EntryIndex::lookup`].
-pub struct EntryLookup<'a, T>(Matching<'a, T>);
+pub struct EntryLookup<'a, T>(pub(crate) Matching<'a, T>);
 
 impl<T: AsRef<[u8]>> Iterator for EntryLookup<'_, T> {
     type Item = EntryRow;

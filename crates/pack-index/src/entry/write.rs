@@ -33,6 +33,8 @@ pub(crate) struct EntryRowAs {
     pub(crate) row: EntryRow,
     pub(crate) widths: EntryWidths,
     pub(crate) key_len: usize,
+    /// Subtracted from the pack id ([`pack_base`]).
+    pub(crate) base: PackId,
 }
 
 impl Row for EntryRowAs {
@@ -40,7 +42,9 @@ impl Row for EntryRowAs {
         &self.row.prefix[..self.key_len]
     }
     fn value(&self) -> ValueBytes {
-        ValueBytes::Short(self.widths.encode(self.row.pack, self.row.entry))
+        ValueBytes::Short(
+            (self.widths).encode(self.row.pack.wrapping_sub(self.base), self.row.entry),
+        )
     }
 }
 
@@ -74,7 +78,16 @@ pub fn write_entry_index<W: Write>(
             "entry index keys have {ENTRY_KEY_LEN} or 8 bytes, not {key_len}"
         ))));
     }
-    merge_entry_rows::<W, &[u8]>(out, packs, counts, &[], rows, key_len, widths)
+    merge_entry_rows::<W, &[u8]>(
+        out,
+        IndexKind::Entries,
+        packs,
+        counts,
+        &[],
+        rows,
+        key_len,
+        widths,
+    )
 }
 
 /// Writes an [`IndexKind::Entries`] index over `packs` of the `count` rows `rows` hands out
@@ -101,18 +114,16 @@ pub fn write_sorted_entry_index<W: Write, I: Iterator<Item = EntryRow>>(
     count: u64,
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
-    let misfit = std::cell::Cell::new(None);
-    let out = write_entry_rows(out, packs, counts, ENTRY_KEY_LEN, widths, count, || {
-        rows().inspect(|row| {
-            if !widths.fits(row.pack, row.entry) {
-                misfit.set(Some(*row));
-            }
-        })
-    })?;
-    match misfit.get() {
-        Some(r) => Err(misfit_error(&r, widths)),
-        None => Ok(out),
-    }
+    write_entry_rows(
+        out,
+        IndexKind::Entries,
+        packs,
+        counts,
+        ENTRY_KEY_LEN,
+        widths,
+        count,
+        rows,
+    )
 }
 
 /// A row whose pack or entry number `widths` cannot hold.
@@ -123,10 +134,29 @@ fn misfit_error(r: &EntryRow, widths: EntryWidths) -> Error {
     )))
 }
 
-/// [`write_rows`] of an entry index: `rows` in keys of `key_len` bytes and values in
-/// `widths`, no pack CRC.
+/// Whether entry rows of `kind` in keys of `key_len` bytes and `widths` are written
+/// packed (layout version 2): those this version writes, not the widths of earlier builds.
+fn packs_rows(kind: IndexKind, key_len: usize, widths: Option<EntryWidths>) -> bool {
+    (kind.is_alias() || key_len == ENTRY_KEY_LEN) && !widths.is_some_and(|w| w.is_legacy())
+}
+
+/// The pack id that packed rows hold pack ids as offsets from: the smallest covered one
+/// (`packs` ascend), so that a layer over packs 3 and 4 spends one bit on them.
+pub(crate) fn pack_base(packed: bool, packs: &[PackId]) -> PackId {
+    if packed {
+        packs.first().copied().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// [`write_rows`] of an entry index (or of an alias index of `kind` whose rows name
+/// entries): `rows` in keys of `key_len` bytes and values in `widths` (packed rows: pack
+/// ids as offsets from [`pack_base`]), no pack CRC. A row that does not fit is an error.
+#[allow(clippy::too_many_arguments)]
 fn write_entry_rows<W: Write, I: Iterator<Item = EntryRow>>(
     out: W,
+    kind: IndexKind,
     packs: &[PackId],
     counts: IndexCounts,
     key_len: usize,
@@ -134,28 +164,41 @@ fn write_entry_rows<W: Write, I: Iterator<Item = EntryRow>>(
     count: u64,
     rows: impl Fn() -> I,
 ) -> Result<W, Error> {
+    let packed = packs_rows(kind, key_len, Some(widths));
+    let base = pack_base(packed, packs);
     let file_widths = Widths {
         key_len,
         value_len: widths.len,
         entry: Some(widths),
-        packed: key_len == ENTRY_KEY_LEN && !widths.is_legacy(),
+        packed,
     };
-    write_rows(
+    let misfit = std::cell::Cell::new(None);
+    let out = write_rows(
         out,
-        IndexKind::Entries,
+        kind,
         Some(file_widths),
         packs,
         counts,
         None,
         count,
         || {
-            rows().map(move |row| EntryRowAs {
-                row,
-                widths,
-                key_len,
+            rows().map(|row| {
+                if row.pack < base || !widths.fits(row.pack - base, row.entry) {
+                    misfit.set(Some(row));
+                }
+                EntryRowAs {
+                    row,
+                    widths,
+                    key_len,
+                    base,
+                }
             })
         },
-    )
+    )?;
+    match misfit.get() {
+        Some(r) => Err(misfit_error(&r, widths)),
+        None => Ok(out),
+    }
 }
 
 /// Writes the [`IndexKind::Entries`] index over `packs` holding the rows of the `old`
@@ -185,43 +228,53 @@ pub fn write_merged_entry_index<W: Write, T: AsRef<[u8]>>(
             "write_merged_entry_index merges entry indexes of one key length",
         )));
     }
-    merge_entry_rows(out, packs, counts, old, new, key_len, None)
+    merge_entry_rows(
+        out,
+        IndexKind::Entries,
+        packs,
+        counts,
+        old,
+        new,
+        key_len,
+        None,
+    )
 }
 
-/// The narrowest widths holding pack ids up to the largest covered one and every row's
-/// pack and entry number, old and new.
+/// The narrowest widths holding pack ids from `base` up to the largest covered one (as
+/// offsets from `base`: the smallest covered id in packed files, 0 in version 1) and
+/// every row's pack and entry number, old and new.
 pub(crate) fn entry_widths<T: AsRef<[u8]>>(
     packs: &[PackId],
+    base: PackId,
     old: &[CheckedIndex<'_, T>],
     new: &[EntryRow],
 ) -> EntryWidths {
-    let max = |a: u8, b: u8| a.max(b);
-    let mut pack_bits = packs.iter().map(|&p| bits_for(p)).fold(1, max);
+    let mut max_pack = packs.iter().copied().max().unwrap_or(0);
     let mut entry_bits = 1;
     for r in new {
-        pack_bits = pack_bits.max(bits_for(r.pack));
+        max_pack = max_pack.max(r.pack);
         entry_bits = entry_bits.max(bits_for(r.entry));
     }
     for ix in old.iter().map(|c| c.index()).filter(|ix| !ix.is_empty()) {
         match ix.entry_widths {
-            Some(w) if !w.is_legacy() => {
-                pack_bits = pack_bits.max(w.pack_bits);
-                entry_bits = entry_bits.max(w.entry_bits);
-            }
+            // An old file's rows name its covered packs (among `packs`, `verify` checks).
+            Some(w) if !w.is_legacy() => entry_bits = entry_bits.max(w.entry_bits),
             // Widths that bound nothing: the rows tell.
             _ => {
                 for r in EntryIndex(ix).rows(0..ix.len()) {
-                    pack_bits = pack_bits.max(bits_for(r.pack));
+                    max_pack = max_pack.max(r.pack);
                     entry_bits = entry_bits.max(bits_for(r.entry));
                 }
             }
         }
     }
-    EntryWidths::for_bits(pack_bits, entry_bits)
+    EntryWidths::for_bits(bits_for(max_pack.saturating_sub(base)), entry_bits)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     out: W,
+    kind: IndexKind,
     packs: &[PackId],
     counts: IndexCounts,
     old: &[CheckedIndex<'_, T>],
@@ -229,10 +282,15 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     key_len: usize,
     widths: Option<EntryWidths>,
 ) -> Result<W, Error> {
-    if old.iter().any(|c| c.index().kind() != IndexKind::Entries) {
-        return Err(Error::Write(std::io::Error::other(
-            "write_merged_entry_index merges an entry index only",
-        )));
+    if old.iter().any(|c| {
+        let ix = c.index();
+        ix.kind() != kind
+            || ix.entry_widths.is_none()
+            || (!ix.is_empty() && ix.key_len() != key_len)
+    }) {
+        return Err(Error::Write(std::io::Error::other(format!(
+            "entry rows of {kind:?} merge with entry rows of {kind:?} and {key_len}-byte keys only"
+        ))));
     }
     // Cut before sorting: rows that share the kept bytes sort by pack and entry number,
     // as the old file's do.
@@ -241,15 +299,14 @@ pub(crate) fn merge_entry_rows<W: Write, T: AsRef<[u8]>>(
     }
     new.sort_unstable();
     let count = new.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
-    let widths = widths.unwrap_or_else(|| entry_widths(packs, old, new));
-    if let Some(r) = new.iter().find(|r| !widths.fits(r.pack, r.entry)) {
-        return Err(misfit_error(r, widths));
-    }
+    // Packed files hold pack ids as offsets from the smallest covered one.
+    let base = pack_base(packs_rows(kind, key_len, widths), packs);
+    let widths = widths.unwrap_or_else(|| entry_widths(packs, base, old, new));
     let old: Vec<_> = (old.iter())
         .map(|c| FileRows::new(c.index(), PackIndex::entry_row_in))
         .collect();
     let new = SliceRows(new);
-    write_entry_rows(out, packs, counts, key_len, widths, count, || {
+    write_entry_rows(out, kind, packs, counts, key_len, widths, count, || {
         let mut sources: Vec<&dyn SortedRows<EntryRow>> = vec![&new];
         sources.extend(old.iter().map(|o| o as &dyn SortedRows<EntryRow>));
         Merge::new(sources, false)

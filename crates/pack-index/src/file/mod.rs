@@ -15,7 +15,8 @@ use pack_format::PackId;
 
 use crate::{
     bucket, partition_point, AliasLayout, EntryWidths, Error, IndexCounts, IndexKind,
-    ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN, MAGIC, PACKED_VERSION, TRAILER_LEN, TRAILER_MAGIC, VERSION,
+    ENTRY_KEY_LEN, HEADER_LEN, KEY_LEN, MAGIC, PACKED_VERSION, SMALL_ALIAS_KEY_LEN, TRAILER_LEN,
+    TRAILER_MAGIC, VERSION,
 };
 
 /// An index over its bytes: a memory map from [`open`], or any `AsRef<[u8]>` in tests.
@@ -40,6 +41,9 @@ pub struct PackIndex<T> {
     /// How rows are packed in a file of layout version 2 (`None`: version 1, keys and
     /// values in two sections of whole bytes).
     pub(crate) packed: Option<Packed>,
+    /// What packed entry values add to the pack id they hold: the smallest covered pack
+    /// id (0 in version 1 files).
+    pub(crate) pack_base: u32,
 }
 
 /// The rows of a file of layout version 2: each row one little-endian integer of
@@ -219,12 +223,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             _ => kind.value_len(),
         };
         // Bytes 61 and 62: an entry index's pack and entry bits (both 0 in files of
-        // earlier builds).
-        let entry_widths = (kind == IndexKind::Entries)
+        // earlier builds); an alias index's when its rows name entries (packed only).
+        let names_entries = kind.is_alias() && b[61..63] != [0, 0];
+        let entry_widths = (kind == IndexKind::Entries || names_entries)
             .then(|| EntryWidths::from_header(b[60], b[61], b[62]))
             .flatten();
         let reserved_ok = match kind {
             IndexKind::Entries => b[63] == 0,
+            _ if names_entries => b[63] == 0 && b[4] == PACKED_VERSION,
             _ if kind.states_value_len() => b[61..64] == [0, 0, 0],
             _ => le_u32(b, 60) == 0,
         };
@@ -260,7 +266,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         } else {
             None
         };
-        let widths_ok = if kind.is_alias() {
+        let widths_ok = if names_entries {
+            (SMALL_ALIAS_KEY_LEN..=kind.key_len()).contains(&key_len) && entry_widths.is_some()
+        } else if kind.is_alias() {
             AliasLayout { key_len, value_len }.fits(kind)
         } else if kind == IndexKind::Entries {
             (key_len == kind.key_len() || key_len == ENTRY_KEY_LEN) && entry_widths.is_some()
@@ -314,6 +322,10 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             Some(_) => keys_at,
             None => keys_at + count as usize * stored,
         };
+        let pack_base = match (packed, entry_widths) {
+            (Some(_), Some(_)) if pack_count > 0 => le_u32(b, HEADER_LEN),
+            _ => 0,
+        };
         let counts = IndexCounts {
             sequences: le_u64(b, 24),
             representations: le_u64(b, 32),
@@ -336,6 +348,7 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
             keys_at,
             locations_at,
             packed,
+            pack_base,
         })
     }
 
@@ -501,6 +514,14 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
         h.update(&start.to_le_bytes());
         h.update(&end.to_le_bytes());
         if let Some(p) = self.packed {
+            // What decodes the values: widths, and the first covered pack id.
+            h.update(&b[60..64]);
+            let first = if self.pack_count > 0 {
+                &b[HEADER_LEN..HEADER_LEN + 4]
+            } else {
+                &[0u8; 4][..]
+            };
+            h.update(first);
             let n = p.row_len;
             h.update(&b[self.keys_at + start as usize * n..self.keys_at + end as usize * n]);
         } else {

@@ -66,6 +66,8 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
                 // Rows of one bucket compare by their stored bytes as by their keys; the
                 // first of a bucket is above every row of the ones before.
                 IndexKind::Entries => VerifiedRow::Entry(self.entry_row_in(i, slot)),
+                // Alias rows naming entries sort, and name packs, as entry rows do.
+                _ if self.entry_widths.is_some() => VerifiedRow::Entry(self.entry_row_in(i, slot)),
                 _ => VerifiedRow::Alias(whole, self.alias_prefix(i)),
             };
             if prev.is_some_and(|p| p > row) {

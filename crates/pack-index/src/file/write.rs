@@ -311,11 +311,22 @@ pub(crate) fn write_rows<W: Write, R: Row, I: Iterator<Item = R>>(
     let mut crcs = vec![0u32; slots];
     let (mut keys, mut values) = (Vec::new(), Vec::new());
     let (mut slot, mut start, mut seen) = (0usize, 0u64, 0u64);
+    // Packed buckets' CRCs cover what decodes their values too: the value widths (header
+    // bytes 60..64) and the first covered pack id.
+    let decoding: Option<[u8; 8]> = packed.map(|_| {
+        let mut d = [0u8; 8];
+        d[..4].copy_from_slice(&header[60..64]);
+        d[4..].copy_from_slice(&packs.first().copied().unwrap_or(0).to_le_bytes());
+        d
+    });
     let mut close =
         |slot: usize, start: u64, end: u64, keys: &mut Vec<u8>, values: &mut Vec<u8>| {
             let mut h = crc32fast::Hasher::new();
             h.update(&start.to_le_bytes());
             h.update(&end.to_le_bytes());
+            if let Some(d) = &decoding {
+                h.update(d);
+            }
             h.update(keys);
             h.update(values);
             fanout[slot] = end;

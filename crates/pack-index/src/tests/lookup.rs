@@ -224,6 +224,15 @@ fn swapped_and_resealed(bytes: &[u8], i: u64) -> Vec<u8> {
     let mut h = crc32fast::Hasher::new();
     h.update(&start.to_le_bytes());
     h.update(&end.to_le_bytes());
+    if ix.packed.is_some() {
+        // Packed buckets cover the value widths and the first covered pack id too.
+        h.update(&out[60..64]);
+        let first = match ix.pack_count {
+            0 => [0u8; 4],
+            _ => out[HEADER_LEN..HEADER_LEN + 4].try_into().unwrap(),
+        };
+        h.update(&first);
+    }
     h.update(&out[keys_at + start as usize * n..keys_at + end as usize * n]);
     h.update(&out[values_at + start as usize * v..values_at + end as usize * v]);
     out[crcs_at + 4 * slot..crcs_at + 4 * slot + 4].copy_from_slice(&h.finalize().to_le_bytes());

@@ -346,20 +346,25 @@ fn entry_values_take_the_bytes_their_largest_pack_and_entry_need() {
         let w = ix.as_entries().ok().map(|v| v.widths()).unwrap();
         (w.len, w.pack_bits, w.entry_bits)
     };
-    assert_eq!(widths(&[7], &mut [row(7, 5)]), (1, 3, 3));
+    // Pack ids are held as offsets from the smallest covered one: one pack, one bit.
+    assert_eq!(widths(&[7], &mut [row(7, 5)]), (1, 1, 3));
     // A covered pack past the others widens the values, even with no row in it.
-    assert_eq!(widths(&[7, 1 << 24], &mut [row(7, 5)]), (4, 25, 3));
+    assert_eq!(widths(&[7, 1 << 24], &mut [row(7, 5)]), (4, 24, 3));
     // protein_all's shape: 4 packs of up to about 200,000 entries, 3 bytes.
     assert_eq!(
         widths(&[1, 4], &mut [row(1, 0), row(4, 199_999)]),
-        (3, 3, 18)
+        (3, 2, 18)
     );
     assert_eq!(
         widths(&[u32::MAX], &mut [row(u32::MAX, u32::MAX)]),
-        (8, 32, 32)
+        (5, 1, 32)
     );
+    assert_eq!(widths(&[0, u32::MAX], &mut [row(0, 1)]), (5, 32, 1));
     // A row naming a pack past the covered ones is written as it is, not cut.
     assert_eq!(widths(&[1], &mut [row(300, 0)]), (2, 9, 1));
+    // One below the smallest covered pack has no offset: refused.
+    let err = write_entry_index(Vec::new(), &[5], c, EntryLayout::CURRENT, &mut [row(3, 0)]);
+    assert!(err.is_err(), "a row of pack 3 under pack 5's offsets");
 }
 
 #[test]
@@ -468,11 +473,11 @@ fn many_rows(n: u32, salt: u32) -> (Vec<EntryRow>, Vec<([u8; 16], HashPrefix)>) 
 fn keys_leave_the_bits_their_fan_out_slot_implies() {
     let c = IndexCounts::default();
     let packs = [1, 2, 3, 4];
-    // 10,000 sequences (11,429 rows; 3 pack bits, 14 entry bits): 9 fan-out bits, 56
-    // bits a row (8 would leave 57: 8 bytes a row, not 7); 1.05 million (1.2 million
-    // rows, 21 entry bits): 16 bits, 56 bits a row. Packed rows hold the 48 key bits past
-    // the fan-out's.
-    for (n, fanout) in [(10_000u32, 9u8), (1_050_000, 16)] {
+    // 10,000 sequences (11,429 rows; packs 1 to 4 as offsets from 1, 2 bits; 14 entry
+    // bits): 8 fan-out bits, 56 bits a row; 1.05 million (1.2 million rows, 21 entry
+    // bits): 15 fan-out bits, 56 bits a row (14 would leave 57: 8 bytes a row, not 7).
+    // Packed rows hold the 48 key bits past the fan-out's.
+    for (n, fanout) in [(10_000u32, 8u8), (1_050_000, 15)] {
         let (mut old, old_aliases) = many_rows(n, 1);
         let (mut new, new_aliases) = many_rows(n / 10, 2);
         let mut all: Vec<EntryRow> = old.iter().chain(&new).copied().collect();
@@ -680,15 +685,16 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
         Some(EntryWidths::for_bits(1, 2))
     );
     // The one packed row (no fan-out bits): the key's 48 bits above the value's 3, pack 1
-    // above entry 2 = 0b110, in 7 bytes; set the top bit (above both) and mend the
-    // bucket's and the file's CRCs so that only the widths check can see it.
+    // (offset 0 from the smallest covered pack, 1) above entry 2 = 0b010, in 7 bytes; set
+    // the top bit (above both) and mend the bucket's and the file's CRCs so that only the
+    // widths check can see it.
     assert_eq!(file[7], 0);
     let row_at = file.len() - 16 - 7;
     let mut word = [0u8; 16];
     word[..7].copy_from_slice(&file[row_at..row_at + 7]);
     assert_eq!(
         u128::from_le_bytes(word),
-        (0x0101_0101_0101u128 << 3) | 0b110
+        (0x0101_0101_0101u128 << 3) | 0b010
     );
     let at = row_at + 6;
     file[at] |= 0x80;
@@ -700,6 +706,8 @@ fn a_value_with_bits_above_its_widths_fails_verify() {
     let mut h = crc32fast::Hasher::new();
     h.update(&0u64.to_le_bytes());
     h.update(&1u64.to_le_bytes());
+    h.update(&file[60..64]);
+    h.update(&1u32.to_le_bytes());
     h.update(&file[row_at..row_at + 7]);
     file[crcs_at + 4 * slot..crcs_at + 4 * slot + 4].copy_from_slice(&h.finalize().to_le_bytes());
     let body = file.len() - 16;
@@ -834,4 +842,81 @@ fn sorted_writers_refuse_rows_out_of_order_misfits_and_wrong_counts() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("a key of 5 bytes, not 6"), "{e}");
+}
+
+proptest! {
+    #[test]
+    fn an_alias_index_naming_entries_finds_them_and_merges_into_the_file_of_all_rows(
+        old in proptest::collection::vec((any::<u64>(), 0u32..4, 0u32..100_000), 0..800),
+        new in proptest::collection::vec((0u64..4096, 4u32..6, 0u32..5000), 0..200),
+        small in any::<bool>(),
+    ) {
+        let key_len = if small { SMALL_ALIAS_KEY_LEN } else { ALIAS_KEY_LEN };
+        let kind = IndexKind::Md5;
+        // Keys close together too (new ones share their first bytes often).
+        let row = |(k, pack, entry): (u64, u32, u32)| EntryRow { prefix: k.rotate_right(12).to_be_bytes(), pack, entry };
+        let old: Vec<EntryRow> = old.into_iter().map(row).collect();
+        let new: Vec<EntryRow> = new.into_iter().map(row).collect();
+        let old_file = write_merged_alias_entry_index::<_, &[u8]>(Vec::new(), kind, key_len, &[0, 1, 2, 3], &[], &mut old.clone()).unwrap();
+        let ox = PackIndex::parse(&old_file[..]).unwrap();
+        ox.verify().unwrap();
+        let packs = [0, 1, 2, 3, 4, 5];
+        let merged = write_merged_alias_entry_index(Vec::new(), kind, key_len, &packs, &[ox.check_buckets().unwrap()], &mut new.clone()).unwrap();
+        let mut all: Vec<EntryRow> = old.iter().chain(&new).copied().collect();
+        let whole = write_merged_alias_entry_index::<_, &[u8]>(Vec::new(), kind, key_len, &packs, &[], &mut all).unwrap();
+        prop_assert_eq!(&merged, &whole);
+        prop_assert_eq!(merged[4], PACKED_VERSION);
+        let ix = PackIndex::parse(&merged[..]).unwrap();
+        ix.verify().unwrap();
+        let alias = ix.as_alias().unwrap();
+        prop_assert!(alias.names_entries());
+        prop_assert!(alias.lookup(&[0; 16]).is_err(), "no SHA-256 prefixes to read");
+        prop_assert!(alias.checked_compact_rows().is_err());
+        let mut distinct: Vec<(Vec<u8>, u32, u32)> = old.iter().chain(&new)
+            .map(|r| (r.prefix[..key_len].to_vec(), r.pack, r.entry)).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        prop_assert_eq!(ix.len() as usize, distinct.len());
+        for r in old.iter().chain(&new).step_by(7) {
+            let mut md5 = [0u8; 16];
+            md5[..8].copy_from_slice(&r.prefix);
+            let found: Vec<EntryRow> = alias.lookup_entries(&md5).unwrap().collect();
+            // Every row under the key's first bytes, this one among them, in order.
+            let want: Vec<(u32, u32)> = distinct.iter()
+                .filter(|(k, ..)| k[..] == r.prefix[..key_len]).map(|&(_, p, e)| (p, e)).collect();
+            prop_assert_eq!(found.iter().map(|f| (f.pack, f.entry)).collect::<Vec<_>>(), want);
+            prop_assert!(found.iter().all(|f| f.prefix[..key_len] == r.prefix[..key_len]));
+        }
+    }
+}
+
+#[test]
+fn every_flip_of_an_alias_index_naming_entries_fails_verify() {
+    let mut rows: Vec<EntryRow> = (0..300u32)
+        .map(|i| EntryRow {
+            prefix: crate::hash_prefix(&SequenceHash::of_residues(&i.to_le_bytes())),
+            pack: 1 + i % 2,
+            entry: i,
+        })
+        .collect();
+    let file = write_merged_alias_entry_index::<_, &[u8]>(
+        Vec::new(),
+        IndexKind::Accession,
+        SMALL_ALIAS_KEY_LEN,
+        &[1, 2],
+        &[],
+        &mut rows,
+    )
+    .unwrap();
+    for at in 0..file.len() {
+        for bit in [0u8, 3, 7] {
+            let mut bad = file.clone();
+            bad[at] ^= 1 << bit;
+            let parsed = PackIndex::parse(&bad[..]);
+            assert!(
+                parsed.as_ref().map_or(true, |i| i.verify().is_err()),
+                "flip of bit {bit} at byte {at} passed verify"
+            );
+        }
+    }
 }

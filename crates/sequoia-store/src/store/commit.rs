@@ -6,7 +6,7 @@ use pack_format::{PackId, Representation, SequenceHash};
 use pack_index::{write_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{FinishedPack, PackRows, PutEntry};
 
-use crate::alias::AliasRows;
+use crate::alias::{entry_names, AliasRows, AliasTarget};
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
 use crate::layer::{checked_aliases, merge_from, write_layer_rows, Layer, LayerRows};
@@ -191,11 +191,11 @@ impl PackedSequenceStorage {
             ));
         }
         let merged = &snap.layers[from..];
-        // A repack's layer holds every alias row of the store: rows name sequences by
-        // SHA-256 prefix, not by place.
-        let alias_layers = match how {
-            Publish::Add => merged,
-            Publish::Replace => &snap.layers[..],
+        // A repack's layer holds alias rows of its new packs alone (`new_aliases`, read
+        // from them): rows of the old layers may name entries of the packs it replaces.
+        let (alias_layers, kept) = match how {
+            Publish::Add => (merged, &snap.layers[..from]),
+            Publish::Replace => (&snap.layers[..0], &snap.layers[..0]),
         };
         // The new layer holds entry rows (hash prefix, pack and entry number: 8 bytes a row
         // on protein_all) when every pack it covers is a v2 pack and the layers it merges
@@ -267,9 +267,28 @@ impl PackedSequenceStorage {
         let sequences = counts.sequences;
         // Room for the new packs' rows at once, not by doubling.
         rows.reserve_exact(packs.iter().map(|p| p.rows.len()).sum());
+        // Alias rows name entries (of the new packs, found by the rows their writer kept)
+        // in a layer of entry rows of a store whose alias indexes all do; else they hold
+        // SHA-256 prefixes, those of old rows naming entries read through the packs.
+        let names = (matches!(rows, LayerRows::Entries(_))
+            && Snapshot::aliases_name_entries(kept.iter().chain(alias_layers).chain(runs)))
+        .then(|| entry_names(packs));
+        let indices = self.layout.indices_dir();
+        let hash_of = |pack, entry| snap.entry_hash(pack, entry, &indices).map(|(h, _)| h);
+        let target = match &names {
+            Some(names) => AliasTarget::Entries(names),
+            None => AliasTarget::Prefixes(&hash_of),
+        };
         let (aliases_written, rows_written) = std::thread::scope(|scope| {
             let aliases = scope.spawn(|| {
-                new_aliases.write_layer(&self.layout, name, &layer_packs, &old_aliases, sequences)
+                new_aliases.write_layer(
+                    &self.layout,
+                    name,
+                    &layer_packs,
+                    &old_aliases,
+                    sequences,
+                    target,
+                )
             });
             let written = self
                 .publish_pack_files(packs, &mut summary, &mut rows)

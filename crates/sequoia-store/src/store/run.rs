@@ -15,7 +15,7 @@ use pack_format::{PackId, SequenceHash};
 use pack_index::{IndexCounts, IndexKind};
 use pack_io::{FinishedPack, PackRows};
 
-use crate::alias::AliasRows;
+use crate::alias::{AliasRows, AliasTarget};
 use crate::commit_record::LayerName;
 use crate::error::StoreError;
 use crate::layer::{checked_aliases, merge_within, write_layer_rows, Layer, LayerRows};
@@ -110,6 +110,18 @@ impl PackedSequenceStorage {
         }
         let old_aliases = checked_aliases(merged)?;
         layer_ids.sort_unstable();
+        // Runs hold entry rows; their alias rows name entries where the store's do (the
+        // rows' whole 8-byte prefixes, before the rows file cuts them).
+        let names = match &rows {
+            LayerRows::Entries(r)
+                if Snapshot::aliases_name_entries(snap.layers.iter().chain(&runs.view.layers)) =>
+            {
+                let mut names = r.clone();
+                names.sort_unstable();
+                Some(names)
+            }
+            _ => None,
+        };
         let n = rows.len() as u64 + old.iter().map(|c| c.index().len()).sum::<u64>();
         write_layer_rows(
             &self.layout,
@@ -120,7 +132,20 @@ impl PackedSequenceStorage {
             &mut rows,
         )?;
         drop(rows);
-        aliases.write_layer(&self.layout, name, &layer_ids, &old_aliases, sequences)?;
+        let indices = self.layout.indices_dir();
+        let hash_of = |pack, entry| snap.entry_hash(pack, entry, &indices).map(|(h, _)| h);
+        let target = match &names {
+            Some(names) => AliasTarget::Entries(names),
+            None => AliasTarget::Prefixes(&hash_of),
+        };
+        aliases.write_layer(
+            &self.layout,
+            name,
+            &layer_ids,
+            &old_aliases,
+            sequences,
+            target,
+        )?;
         drop((old, old_aliases));
         let layer = Layer::open(&self.layout, name, n)?;
         // The merged runs' files go: never published, now in the new run.
