@@ -36,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(l) = ix.lookup(&probe.0[..key_len.min(32)]) {
             let _ = l.count();
         }
+        if let Ok(l) = ix.lookup_entries(&probe.0[..key_len.min(32)]) {
+            let _ = l.count();
+        }
     }
     if index.len() > 0 && index.len() < 1 << 20 {
         let first = index.key_bytes(0).to_vec();
@@ -55,7 +58,12 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(l) = ix.lookup(&whole) {
                 let _ = l.count();
             }
-            let _ = ix.layout();
+            if let Ok(l) = ix.lookup_entries(&whole) {
+                let _ = l.count();
+            }
+            let _ = (ix.layout(), ix.names_entries());
+            let _ = ix.checked_entry_rows();
+            let _ = ix.checked_rows_as(pack_index::AliasLayout::SMALL);
             let _ = ix.checked_compact_rows();
             let _ = ix.checked_rows::<16>();
             let _ = ix.checked_rows::<24>();

@@ -1,7 +1,7 @@
 //! Hash → location indexes of SEQUOIA stores: sorted, fanned-out, memory-mapped files, one
 //! per pack (`pack_NNNN.idx`) and one over many packs (`multi-pack-index`), and alias
-//! indexes (MD5, `sha512t24u`, accession → SHA-256) in the same layout, so that one reader
-//! serves all of them.
+//! indexes (MD5, `sha512t24u`, accession → an entry of the sequence, or its SHA-256
+//! prefix) in the same layout, so that one reader serves all of them.
 //!
 //! ```text
 //! header 64 bytes | pack ids u32 × n (padded to 8) | fan-out u64 × 2^bits

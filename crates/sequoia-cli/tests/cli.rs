@@ -1068,3 +1068,85 @@ fn export_of_a_store_missing_a_pack_fails_naming_it() {
         );
     }
 }
+
+#[test]
+fn a_store_of_packed_index_rows_naming_entries_reads_answers_and_repacks() {
+    // tests/data/store_packed_rows: sample.fasta, sample_dup.fasta, then
+    // sample_nucleotide.fasta as v3, imported by the build of 2026-12-07 (three layers, v2
+    // and v3 packs): index files of layout version 2 (packed rows), alias rows naming
+    // entries. Kept as written, so that later builds keep reading them.
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    copy_tree(&data("store_packed_rows"), &old);
+    let idx: Vec<PathBuf> = std::fs::read_dir(old.join("indices"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    assert_eq!(idx.len(), 12, "three layers of four files");
+    for p in &idx {
+        let head = std::fs::read(p).unwrap();
+        assert_eq!(head[4], 2, "{}: packed rows", p.display());
+        if !p.to_string_lossy().ends_with(".rows.idx") {
+            assert!(
+                head[61] != 0 && head[62] != 0,
+                "{}: rows name entries",
+                p.display()
+            );
+        }
+    }
+    ok(&old, &["verify"]);
+
+    // The same input imported now answers alike: records, and every identifier.
+    let new = dir.path().join("new");
+    ok(&new, &["import", data("sample.fasta").to_str().unwrap()]);
+    ok(
+        &new,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    let nt = data("sample_nucleotide.fasta");
+    ok(&new, &["import", "--format", "v3", nt.to_str().unwrap()]);
+    let exported = sorted(records(&ok(&old, &["export"]).stdout));
+    assert_eq!(exported, sorted(records(&ok(&new, &["export"]).stdout)));
+    // Identifiers of every 7th record: its first header word (an accession or a whole
+    // identifier), its MD5 and its SQ. digest, from `info`.
+    let mut ids = Vec::new();
+    for (header, residues) in exported.iter().step_by(7) {
+        ids.push(header.split_whitespace().next().unwrap().to_string());
+        let info =
+            String::from_utf8(ok(&old, &["info", "--json", &hex(residues.as_bytes())]).stdout)
+                .unwrap();
+        for field in ["\"md5\": \"", "\"sha512t24u\": \""] {
+            let at = info
+                .find(field)
+                .unwrap_or_else(|| panic!("{field} in {info}"))
+                + field.len();
+            ids.push(info[at..at + info[at..].find('"').unwrap()].to_string());
+        }
+    }
+    let keys_path = dir.path().join("ids.txt");
+    std::fs::write(
+        &keys_path,
+        ids.iter().map(|i| format!("{i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let k = keys_path.to_str().unwrap();
+    let from_old = ok(&old, &["get", "--keys", k]).stdout;
+    assert_eq!(from_old, ok(&new, &["get", "--keys", k]).stdout);
+    assert!(
+        records(&from_old).len() >= ids.len(),
+        "every identifier answers"
+    );
+
+    // It takes new imports, compacts and repacks as a store of this build does.
+    ok(
+        &old,
+        &["import", data("sample_dup.fasta").to_str().unwrap()],
+    );
+    ok(&old, &["compact"]);
+    ok(&old, &["verify"]);
+    assert_eq!(from_old, ok(&old, &["get", "--keys", k]).stdout);
+    ok(&old, &["repack", "--format", "v3"]);
+    ok(&old, &["verify"]);
+    assert_eq!(from_old, ok(&old, &["get", "--keys", k]).stdout);
+}

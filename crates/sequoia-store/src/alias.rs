@@ -1,6 +1,8 @@
-//! Alias-index rows (MD5, `sha512t24u`, accession → SHA-256 prefix): collected compactly
-//! per kind, computed on their own thread during an import, merged into the alias index
-//! files at commit and by `rebuild-index`.
+//! Alias-index rows (MD5, `sha512t24u`, accession → an entry of the sequence, or its
+//! SHA-256 prefix in stores of v1 packs and of earlier builds): collected compactly per
+//! kind as (key, SHA-256 prefix), computed on their own thread during an import, turned
+//! into entries of the commit's packs and merged into the alias index files at commit and
+//! by `rebuild-index` and `repack`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,20 +194,20 @@ impl AliasRows {
 /// prefixes, for a store of v1 packs or one whose indexes were written before entries.
 pub(crate) enum AliasTarget<'a> {
     /// Rows name entries; the new rows' entries are found among these, the entry rows of
-    /// the layer's new packs, sorted.
-    Entries(&'a [EntryRow]),
+    /// the layer's new packs.
+    Entries(&'a EntryNames),
     /// Rows hold SHA-256 prefixes; an old index whose rows name entries has them read
     /// through this (the hash of a pack's entry).
     Prefixes(&'a (dyn Fn(PackId, u32) -> Result<SequenceHash, StoreError> + Sync)),
 }
 
 /// The entry rows of the new packs `packs` (v2 and v3: row `i` of a pack is entry `i`),
-/// sorted: what [`AliasTarget::Entries`] finds new rows' entries in.
-pub(crate) fn entry_names(packs: &[pack_io::FinishedPack]) -> Vec<EntryRow> {
-    let mut names = Vec::new();
+/// unsorted: [`EntryNames::new`] sorts them (on the thread that writes the alias indexes).
+pub(crate) fn entry_rows_of(packs: &[pack_io::FinishedPack]) -> Vec<EntryRow> {
+    let mut rows = Vec::new();
     for p in packs {
         if let pack_io::PackRows::Prefixes(prefixes) = &p.rows {
-            names.extend(
+            rows.extend(
                 (prefixes.iter().zip(0u32..)).map(|(&prefix, entry)| EntryRow {
                     prefix,
                     pack: p.id,
@@ -214,8 +216,49 @@ pub(crate) fn entry_names(packs: &[pack_io::FinishedPack]) -> Vec<EntryRow> {
             );
         }
     }
-    names.sort_unstable();
-    names
+    rows
+}
+
+/// Entry rows sorted by SHA-256 prefix behind a directory of their first bits (about 4
+/// rows a slot): finding an alias row's entry costs a slot and a few rows, not the cache
+/// misses of a binary search over all of them (3 million searches for an import of a
+/// million sequences).
+pub(crate) struct EntryNames {
+    rows: Vec<EntryRow>,
+    /// `starts[s]`: the first row whose prefix's top `bits` bits are `s` or more.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+impl EntryNames {
+    pub(crate) fn new(mut rows: Vec<EntryRow>) -> EntryNames {
+        rows.sort_unstable();
+        let bits = (usize::BITS - (rows.len() / 4).leading_zeros()).min(24);
+        let mut starts = vec![0u32; (1usize << bits) + 1];
+        for r in &rows {
+            starts[top_bits(&r.prefix, bits) + 1] += 1;
+        }
+        for s in 1..starts.len() {
+            starts[s] += starts[s - 1];
+        }
+        EntryNames { rows, starts, bits }
+    }
+
+    /// The first entry row of `prefix` (in (pack, entry) order).
+    fn first(&self, prefix: &HashPrefix) -> Option<&EntryRow> {
+        let s = top_bits(prefix, self.bits);
+        let slot = &self.rows[self.starts[s] as usize..self.starts[s + 1] as usize];
+        let at = slot.partition_point(|r| r.prefix < *prefix);
+        slot.get(at).filter(|r| r.prefix == *prefix)
+    }
+}
+
+/// The first `bits` bits (at most 24) of a prefix.
+fn top_bits(prefix: &HashPrefix, bits: u32) -> usize {
+    // No bits: every prefix in slot 0 (a shift by 64 is none).
+    u64::from_be_bytes(*prefix)
+        .checked_shr(64 - bits)
+        .unwrap_or(0) as usize
 }
 
 /// Writes the alias index of `kind` over `packs` at `path`, atomically, with rows naming
@@ -231,7 +274,7 @@ fn entry_write(
     rows: Rows<ALIAS_KEY_LEN>,
     old: &[(PathBuf, CheckedIndex<'_, Mmap>)],
     fresh: AliasLayout,
-    names: &[EntryRow],
+    names: &EntryNames,
 ) -> Result<(), StoreError> {
     let old: Vec<&(PathBuf, CheckedIndex<'_, Mmap>)> = old
         .iter()
@@ -252,8 +295,7 @@ fn entry_write(
         // The first entry of the prefix (the residues entry of a new sequence): a lookup
         // reads its hash and then every sequence whose SHA-256 starts as it does, so one
         // entry serves all of them (another sequence of the same first 8 bytes too).
-        let from = names.partition_point(|r| r.prefix < prefix);
-        if let Some(r) = names.get(from).filter(|r| r.prefix == prefix) {
+        if let Some(r) = names.first(&prefix) {
             new.push(EntryRow {
                 prefix: k,
                 pack: r.pack,
@@ -590,6 +632,28 @@ mod tests {
         let packs = pack_index::open(&path).unwrap().packs();
         let bytes = pack_index::write_alias_index(Vec::new(), kind, layout, &packs, rows).unwrap();
         std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn entry_names_find_the_first_entry_of_a_prefix_as_a_search_of_all_does() {
+        for n in [0usize, 1, 3, 17, 5_000] {
+            let rows = pseudo_random_rows(n, (n as u64 / 2).max(1), 7 + n as u64);
+            // Prefixes repeat (several entries of one sequence) and spread over the space.
+            let entries: Vec<EntryRow> = (rows.iter().zip(0u32..))
+                .map(|(&(_, p), i)| EntryRow {
+                    prefix: u64::from_be_bytes(p).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(),
+                    pack: i % 3,
+                    entry: i,
+                })
+                .collect();
+            let names = EntryNames::new(entries.clone());
+            let mut probes: Vec<HashPrefix> = entries.iter().map(|r| r.prefix).collect();
+            probes.extend((0..50u64).map(|i| (i << 58 | i).to_be_bytes()));
+            for p in probes {
+                let want = entries.iter().filter(|r| r.prefix == p).min();
+                assert_eq!(names.first(&p), want, "{n} rows, prefix {p:?}");
+            }
+        }
     }
 
     #[test]

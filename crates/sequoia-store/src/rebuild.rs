@@ -4,7 +4,7 @@ use pack_format::PackId;
 use pack_index::IndexCounts;
 use pack_io::PackIndexRows;
 
-use crate::alias::{AliasRows, AliasTarget};
+use crate::alias::{AliasRows, AliasTarget, EntryNames};
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
 use crate::layer::{write_layer_rows, LayerRows};
@@ -93,11 +93,7 @@ impl PackedSequenceStorage {
         // Alias rows name entries over packs with row tables; a store with v1 packs keeps
         // SHA-256 prefixes (nothing old to read through the packs).
         let names = match &rows {
-            LayerRows::Entries(r) => {
-                let mut names = r.clone();
-                names.sort_unstable();
-                Some(names)
-            }
+            LayerRows::Entries(r) => Some(EntryNames::new(r.clone())),
             LayerRows::Locations(_) => None,
         };
         let no_old = |_, _| -> Result<pack_format::SequenceHash, StoreError> {

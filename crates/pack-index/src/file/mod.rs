@@ -434,8 +434,9 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     pub(crate) fn key_in(&self, i: u64, slot: usize) -> [u8; KEY_LEN] {
         let mut k = [0u8; KEY_LEN];
         if let Some(p) = self.packed {
-            // b + suffix bits = 8 × key length <= 64.
-            let whole = ((slot as u64) << p.suffix_bits) | p.suffix(self.word(i));
+            // b + suffix bits = 8 × key length <= 64 (the slot is 0 when b is).
+            let slot_bits = (slot as u64).checked_shl(p.suffix_bits).unwrap_or(0);
+            let whole = slot_bits | p.suffix(self.word(i));
             let left = whole << (64 - 8 * self.key_len as u32);
             k[..self.key_len].copy_from_slice(&left.to_be_bytes()[..self.key_len]);
             return k;

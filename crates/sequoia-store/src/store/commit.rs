@@ -6,7 +6,7 @@ use pack_format::{PackId, Representation, SequenceHash};
 use pack_index::{write_index, CheckedIndex, IndexCounts, IndexEntry, IndexKind};
 use pack_io::{FinishedPack, PackRows, PutEntry};
 
-use crate::alias::{entry_names, AliasRows, AliasTarget};
+use crate::alias::{entry_rows_of, AliasRows, AliasTarget, EntryNames};
 use crate::commit_record::{CommitRecord, LayerEntry, LayerName, StagedRecord};
 use crate::error::StoreError;
 use crate::layer::{checked_aliases, merge_from, write_layer_rows, Layer, LayerRows};
@@ -270,17 +270,19 @@ impl PackedSequenceStorage {
         // Alias rows name entries (of the new packs, found by the rows their writer kept)
         // in a layer of entry rows of a store whose alias indexes all do; else they hold
         // SHA-256 prefixes, those of old rows naming entries read through the packs.
-        let names = (matches!(rows, LayerRows::Entries(_))
+        let entry_rows = (matches!(rows, LayerRows::Entries(_))
             && Snapshot::aliases_name_entries(kept.iter().chain(alias_layers).chain(runs)))
-        .then(|| entry_names(packs));
+        .then(|| entry_rows_of(packs));
         let indices = self.layout.indices_dir();
         let hash_of = |pack, entry| snap.entry_hash(pack, entry, &indices).map(|(h, _)| h);
-        let target = match &names {
-            Some(names) => AliasTarget::Entries(names),
-            None => AliasTarget::Prefixes(&hash_of),
-        };
         let (aliases_written, rows_written) = std::thread::scope(|scope| {
             let aliases = scope.spawn(|| {
+                // Sorted here, beside the packs' publishing.
+                let names = entry_rows.map(EntryNames::new);
+                let target = match &names {
+                    Some(names) => AliasTarget::Entries(names),
+                    None => AliasTarget::Prefixes(&hash_of),
+                };
                 new_aliases.write_layer(
                     &self.layout,
                     name,

@@ -15,7 +15,7 @@ use pack_format::{PackId, SequenceHash};
 use pack_index::{IndexCounts, IndexKind};
 use pack_io::{FinishedPack, PackRows};
 
-use crate::alias::{AliasRows, AliasTarget};
+use crate::alias::{AliasRows, AliasTarget, EntryNames};
 use crate::commit_record::LayerName;
 use crate::error::StoreError;
 use crate::layer::{checked_aliases, merge_within, write_layer_rows, Layer, LayerRows};
@@ -116,9 +116,7 @@ impl PackedSequenceStorage {
             LayerRows::Entries(r)
                 if Snapshot::aliases_name_entries(snap.layers.iter().chain(&runs.view.layers)) =>
             {
-                let mut names = r.clone();
-                names.sort_unstable();
-                Some(names)
+                Some(EntryNames::new(r.clone()))
             }
             _ => None,
         };
