@@ -641,7 +641,9 @@ mod tests {
             // Prefixes repeat (several entries of one sequence) and spread over the space.
             let entries: Vec<EntryRow> = (rows.iter().zip(0u32..))
                 .map(|(&(_, p), i)| EntryRow {
-                    prefix: u64::from_be_bytes(p).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(),
+                    prefix: u64::from_be_bytes(p)
+                        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        .to_be_bytes(),
                     pack: i % 3,
                     entry: i,
                 })
