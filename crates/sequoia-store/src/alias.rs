@@ -21,6 +21,7 @@ use crate::commit_record::LayerName;
 use crate::error::StoreError;
 use crate::ids::SequenceDigests;
 use crate::layout::{write_atomically, StoreLayout};
+use crate::snapshot::index_error;
 
 /// One alias row: a key of `N` bytes and a SHA-256 prefix (16 to 32 bytes).
 type Row<const N: usize> = ([u8; N], HashPrefix);
@@ -201,6 +202,20 @@ pub(crate) enum AliasTarget<'a> {
     Prefixes(&'a (dyn Fn(PackId, u32) -> Result<SequenceHash, StoreError> + Sync)),
 }
 
+impl<'a> AliasTarget<'a> {
+    /// Entries found among `names` if given, else prefixes (named entries' hashes read
+    /// through `hash_of`).
+    pub(crate) fn new(
+        names: Option<&'a EntryNames>,
+        hash_of: &'a (dyn Fn(PackId, u32) -> Result<SequenceHash, StoreError> + Sync),
+    ) -> AliasTarget<'a> {
+        match names {
+            Some(names) => AliasTarget::Entries(names),
+            None => AliasTarget::Prefixes(hash_of),
+        }
+    }
+}
+
 /// The entry rows of the new packs `packs` (v2 and v3: row `i` of a pack is entry `i`),
 /// unsorted: [`EntryNames::new`] sorts them (on the thread that writes the alias indexes).
 pub(crate) fn entry_rows_of(packs: &[pack_io::FinishedPack]) -> Vec<EntryRow> {
@@ -316,23 +331,13 @@ fn entry_write(
             streamed.push(*ix);
             continue;
         }
-        let carried = ix
-            .index()
-            .as_alias()
-            .and_then(|v| v.checked_entry_rows())
-            .map_err(|source| StoreError::Index {
-                path: file.clone(),
-                source,
-            })?;
-        new.extend(carried);
+        let alias = ix.index().as_alias().map_err(index_error(file))?;
+        new.extend(alias.checked_entry_rows().map_err(index_error(file))?);
     }
     write_atomically(path, |w| {
         write_merged_alias_entry_index(w, kind, key_len, packs, &streamed, &mut new)
             .map(|_| ())
-            .map_err(|source| StoreError::Index {
-                path: path.to_path_buf(),
-                source,
-            })
+            .map_err(index_error(path))
     })
 }
 
@@ -394,15 +399,11 @@ fn merge_write(
             streamed.push(*ix);
             continue;
         }
-        let index_err = |source| StoreError::Index {
-            path: file.clone(),
-            source,
-        };
-        let alias = ix.index().as_alias().map_err(index_err)?;
+        let alias = ix.index().as_alias().map_err(index_error(file))?;
         if alias.names_entries() {
             // Rows naming entries (a store whose packs were all v2 or v3 until v1 packs
             // joined): each entry's hash read from its pack.
-            for r in alias.checked_entry_rows().map_err(index_err)? {
+            for r in alias.checked_entry_rows().map_err(index_error(file))? {
                 let key: AliasKey = r.prefix[..ALIAS_KEY_LEN]
                     .try_into()
                     .expect("8 bytes hold an alias key");
@@ -414,23 +415,12 @@ fn merge_write(
             }
             continue;
         }
-        let carried = ix
-            .index()
-            .as_alias()
-            .and_then(|v| v.checked_rows_as(target))
-            .map_err(|source| StoreError::Index {
-                path: file.clone(),
-                source,
-            })?;
-        rows.extend(carried);
+        rows.extend(alias.checked_rows_as(target).map_err(index_error(file))?);
     }
     write_atomically(path, |w| {
         write_merged_alias_index(w, kind, target, packs, &streamed, &mut rows)
             .map(|_| ())
-            .map_err(|source| StoreError::Index {
-                path: path.to_path_buf(),
-                source,
-            })
+            .map_err(index_error(path))
     })
 }
 

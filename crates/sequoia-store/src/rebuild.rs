@@ -101,10 +101,7 @@ impl PackedSequenceStorage {
                 "rebuild-index reads no old alias rows".into(),
             ))
         };
-        let target = match &names {
-            Some(names) => AliasTarget::Entries(names),
-            None => AliasTarget::Prefixes(&no_old),
-        };
+        let target = AliasTarget::new(names.as_ref(), &no_old);
         aliases.write_layer(
             self.layout(),
             name,

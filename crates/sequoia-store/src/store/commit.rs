@@ -279,10 +279,7 @@ impl PackedSequenceStorage {
             let aliases = scope.spawn(|| {
                 // Sorted here, beside the packs' publishing.
                 let names = entry_rows.map(EntryNames::new);
-                let target = match &names {
-                    Some(names) => AliasTarget::Entries(names),
-                    None => AliasTarget::Prefixes(&hash_of),
-                };
+                let target = AliasTarget::new(names.as_ref(), &hash_of);
                 new_aliases.write_layer(
                     &self.layout,
                     name,

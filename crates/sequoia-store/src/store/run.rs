@@ -132,10 +132,7 @@ impl PackedSequenceStorage {
         drop(rows);
         let indices = self.layout.indices_dir();
         let hash_of = |pack, entry| snap.entry_hash(pack, entry, &indices).map(|(h, _)| h);
-        let target = match &names {
-            Some(names) => AliasTarget::Entries(names),
-            None => AliasTarget::Prefixes(&hash_of),
-        };
+        let target = AliasTarget::new(names.as_ref(), &hash_of);
         aliases.write_layer(
             &self.layout,
             name,
