@@ -321,8 +321,31 @@ impl AliasLayout {
     /// bytes, SHA-256 prefixes of 4 to 8 bytes. Other widths are read, and cut to the
     /// narrowest of these by the commit onto them.
     pub fn is_written(self) -> bool {
-        matches!(self.key_len, SMALL_ALIAS_KEY_LEN | ALIAS_KEY_LEN)
-            && (4..=PREFIX_LEN).contains(&self.value_len)
+        Self::is_written_key_len(self.key_len) && (4..=PREFIX_LEN).contains(&self.value_len)
+    }
+
+    /// Whether this version writes alias keys of `len` bytes: [`SMALL_ALIAS_KEY_LEN`] or
+    /// [`ALIAS_KEY_LEN`].
+    pub fn is_written_key_len(len: usize) -> bool {
+        matches!(len, SMALL_ALIAS_KEY_LEN | ALIAS_KEY_LEN)
+    }
+
+    /// The key length this version writes for keys that can hold at most `len` bytes (the
+    /// narrowest of the files merged and of a file written from nothing):
+    /// [`ALIAS_KEY_LEN`] from there, [`SMALL_ALIAS_KEY_LEN`] below.
+    ///
+    /// # Examples
+    /// ```
+    /// use pack_index::AliasLayout;
+    /// assert_eq!(AliasLayout::written_key_len(16), 6);
+    /// assert_eq!(AliasLayout::written_key_len(5), 4);
+    /// ```
+    pub fn written_key_len(len: usize) -> usize {
+        if len < ALIAS_KEY_LEN {
+            SMALL_ALIAS_KEY_LEN
+        } else {
+            ALIAS_KEY_LEN
+        }
     }
 
     /// What builds before 2026-12-01 wrote: whole digests (16 bytes for MD5, 24 for

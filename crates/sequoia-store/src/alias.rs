@@ -13,7 +13,6 @@ use pack_format::{PackId, SequenceHash};
 use pack_index::{
     cut_key, cut_prefix, hash_prefix, write_merged_alias_entry_index, write_merged_alias_index,
     AliasKey, AliasLayout, CheckedIndex, EntryRow, HashPrefix, IndexKind, ALIAS_KEY_LEN,
-    SMALL_ALIAS_KEY_LEN,
 };
 use pack_io::PutEntry;
 
@@ -297,11 +296,8 @@ fn entry_write(
         .collect();
     let lens: Vec<usize> = old.iter().map(|(_, ix)| ix.index().key_len()).collect();
     let key_len = match lens.first() {
-        Some(&l) if lens.iter().all(|&m| m == l) && is_written_key(l) => l,
-        _ => match lens.iter().copied().fold(fresh.key_len, usize::min) {
-            k if k < ALIAS_KEY_LEN => SMALL_ALIAS_KEY_LEN,
-            _ => ALIAS_KEY_LEN,
-        },
+        Some(&l) if lens.iter().all(|&m| m == l) && AliasLayout::is_written_key_len(l) => l,
+        _ => AliasLayout::written_key_len(lens.iter().copied().fold(fresh.key_len, usize::min)),
     };
     let mut new: Vec<EntryRow> = Vec::new();
     for (key, prefix) in rows.into_sorted() {
@@ -341,11 +337,6 @@ fn entry_write(
     })
 }
 
-/// Whether this version writes alias keys of `len` bytes.
-fn is_written_key(len: usize) -> bool {
-    len == SMALL_ALIAS_KEY_LEN || len == ALIAS_KEY_LEN
-}
-
 /// The alias indexes a new layer merges, per kind, each with its file.
 pub(crate) type OldAliases<'a> = BTreeMap<IndexKind, Vec<(PathBuf, CheckedIndex<'a, Mmap>)>>;
 
@@ -381,13 +372,11 @@ fn merge_write(
         Some(Some(l)) if l.is_written() && layouts.iter().all(|m| *m == Some(*l)) => *l,
         _ => AliasLayout {
             // 4 or 6 bytes, the narrowest of theirs and `fresh`'s.
-            key_len: match (layouts.iter().flatten())
-                .map(|l| l.key_len)
-                .fold(fresh.key_len, usize::min)
-            {
-                k if k < ALIAS_KEY_LEN => SMALL_ALIAS_KEY_LEN,
-                _ => ALIAS_KEY_LEN,
-            },
+            key_len: AliasLayout::written_key_len(
+                (layouts.iter().flatten())
+                    .map(|l| l.key_len)
+                    .fold(fresh.key_len, usize::min),
+            ),
             value_len: (layouts.iter().flatten())
                 .map(|l| l.value_len)
                 .fold(fresh.value_len, usize::min),

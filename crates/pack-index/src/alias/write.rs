@@ -155,10 +155,11 @@ pub fn write_merged_alias_index<W: Write, T: AsRef<[u8]>>(
 ) -> Result<W, Error> {
     if !layout.fits(kind)
         || !layout.is_written()
-        || old
-            .iter()
-            .map(|c| c.index())
-            .any(|ix| ix.kind() != kind || ix.as_alias().map(|a| a.layout()).ok() != Some(layout))
+        || old.iter().map(|c| c.index()).any(|ix| {
+            // Rows naming entries hold no prefixes, whatever their widths.
+            let prefixes = ix.as_alias().ok().filter(|a| !a.names_entries());
+            ix.kind() != kind || prefixes.map(|a| a.layout()) != Some(layout)
+        })
     {
         return Err(Error::Write(std::io::Error::other(format!(
             "write_merged_alias_index of {kind:?} in {layout:?} needs keys of \

@@ -476,24 +476,19 @@ impl<T: AsRef<[u8]>> PackIndex<T> {
     }
 
     /// Value bytes of row `i` (`i < len()`): a location row, a SHA-256 prefix, or a pack
-    /// and entry number in the file's [`EntryWidths`] (a packed row's value given back in
-    /// the bytes a version 1 file would hold).
+    /// and entry number in the file's [`EntryWidths`] (version 1 only). A packed row's value
+    /// is a SHA-256 prefix here, given back big-endian as version 1 holds it; packed entry
+    /// values are read by [`entry_row_in`](Self::entry_row_in).
     pub(crate) fn value_bytes(&self, i: u64) -> Held {
-        let Some(p) = self.packed else {
-            let at = self.locations_at + i as usize * self.value_len;
-            return Held::of(&self.bytes.as_ref()[at..at + self.value_len]);
-        };
-        let v = p.value(self.word(i));
-        match self.entry_widths {
-            // Packed entry values hold the pack id above the entry number, so that rows
-            // sort by (pack, entry) as integers.
-            Some(w) => {
-                let entry = (v & ((1u64 << w.entry_bits) - 1)) as u32;
-                let pack = (v >> w.entry_bits) as u32;
-                Held::of(&w.encode(pack, entry)[..w.len])
+        match self.packed {
+            None => {
+                let at = self.locations_at + i as usize * self.value_len;
+                Held::of(&self.bytes.as_ref()[at..at + self.value_len])
             }
-            // A SHA-256 prefix, big-endian.
-            None => Held::of(&v.to_be_bytes()[8 - self.value_len..]),
+            Some(p) => {
+                let v = p.value(self.word(i));
+                Held::of(&v.to_be_bytes()[8 - self.value_len.min(8)..])
+            }
         }
     }
 

@@ -920,3 +920,39 @@ fn every_flip_of_an_alias_index_naming_entries_fails_verify() {
         }
     }
 }
+
+#[test]
+fn an_alias_index_naming_entries_is_not_merged_as_one_of_prefixes() {
+    // Values of 4 bytes (pack offsets of 1 bit, entries of up to 29 bits): the widths of a
+    // small store's prefix layout, which the rows must not be read as.
+    let mut rows = vec![EntryRow {
+        prefix: [5, 6, 7, 8, 0, 0, 0, 0],
+        pack: 1,
+        entry: (1 << 29) + 3,
+    }];
+    let file = write_merged_alias_entry_index::<_, &[u8]>(
+        Vec::new(),
+        IndexKind::Md5,
+        SMALL_ALIAS_KEY_LEN,
+        &[1, 2],
+        &[],
+        &mut rows,
+    )
+    .unwrap();
+    let ix = PackIndex::parse(&file[..]).unwrap();
+    let alias = ix.as_alias().unwrap();
+    assert!(alias.names_entries());
+    assert_eq!(alias.layout(), AliasLayout::SMALL);
+    let merged = write_merged_alias_index(
+        Vec::new(),
+        IndexKind::Md5,
+        AliasLayout::SMALL,
+        &[1, 2],
+        &[ix.check_buckets().unwrap()],
+        &mut Vec::new(),
+    );
+    assert!(
+        merged.is_err(),
+        "rows naming entries merged as SHA-256 prefixes"
+    );
+}
