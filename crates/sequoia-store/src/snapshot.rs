@@ -798,16 +798,22 @@ impl Snapshot {
     /// The reader of the pack an entry index row names (no sequence known yet but its
     /// prefix, which the error names).
     pub(crate) fn pack_reader(&self, row: &EntryRow) -> Result<&PackReader, StoreError> {
-        let reason = match self.packs.get(&row.pack).map(|slot| slot.reader()) {
-            Some(Ok(reader)) => return Ok(reader),
-            Some(Err(reason)) => reason,
-            None => "the pack file is missing".into(),
-        };
-        Err(StoreError::Corrupt(format!(
-            "pack {}, which holds the sequences whose SHA-256 starts with {}, cannot be read: {reason}",
-            row.pack,
-            pack_format::to_hex(&row.prefix)
-        )))
+        self.slot_reader(row.pack).map_err(|reason| {
+            StoreError::Corrupt(format!(
+                "pack {}, which holds the sequences whose SHA-256 starts with {}, cannot be read: {reason}",
+                row.pack,
+                pack_format::to_hex(&row.prefix)
+            ))
+        })
+    }
+
+    /// The reader of pack `pack`, or why there is none: what each caller words its error
+    /// with.
+    fn slot_reader(&self, pack: PackId) -> Result<&PackReader, String> {
+        match self.packs.get(&pack) {
+            Some(slot) => slot.reader(),
+            None => Err("the pack file is missing".into()),
+        }
     }
 
     /// The whole SHA-256 and the location of entry `entry` of pack `pack` (a row an alias
@@ -819,15 +825,13 @@ impl Snapshot {
         entry: u32,
         index: &Path,
     ) -> Result<(SequenceHash, PackLocation), StoreError> {
-        let reason = match self.packs.get(&pack).map(|slot| slot.reader()) {
-            Some(Ok(reader)) => return Ok(reader.entry_row(pack, entry)?),
-            Some(Err(reason)) => reason,
-            None => "the pack is not in the store".into(),
-        };
-        Err(StoreError::Corrupt(format!(
-            "{}: a row names entry {entry} of pack {pack}, which cannot be read: {reason}",
-            index.display()
-        )))
+        let reader = self.slot_reader(pack).map_err(|reason| {
+            StoreError::Corrupt(format!(
+                "{}: a row names entry {entry} of pack {pack}, which cannot be read: {reason}",
+                index.display()
+            ))
+        })?;
+        Ok(reader.entry_row(pack, entry)?)
     }
 
     /// Whether every alias index of `layers` names entries (docs/format.md, "Alias rows
@@ -900,19 +904,12 @@ impl Snapshot {
     }
 
     pub fn reader(&self, hash: &SequenceHash, pack: PackId) -> Result<&PackReader, StoreError> {
-        let slot = self
-            .packs
-            .get(&pack)
-            .ok_or_else(|| StoreError::PackUnavailable {
+        self.slot_reader(pack)
+            .map_err(|reason| StoreError::PackUnavailable {
                 hash: *hash,
                 pack,
-                reason: "the pack file is missing".into(),
-            })?;
-        slot.reader().map_err(|reason| StoreError::PackUnavailable {
-            hash: *hash,
-            pack,
-            reason,
-        })
+                reason,
+            })
     }
 
     /// Reads the entry at `loc`, checking that it is an entry of `hash`.
