@@ -134,7 +134,7 @@ impl AliasRows {
     }
 
     /// The rows of every entry of pack `id`: digest rows of its sequences, accession rows
-    /// of its representations (what `rebuild-index` and `repack` read from the packs). On
+    /// of its representations (what `rebuild-index` reads from the packs). On
     /// an error, the rows of the entries read before it are kept.
     pub fn add_pack(&mut self, reader: &pack_io::PackReader, id: PackId) -> Result<(), StoreError> {
         let mut batch = self.batched();

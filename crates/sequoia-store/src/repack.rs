@@ -5,8 +5,9 @@
 
 use pack_format::{similarity_key, PackId};
 use pack_io::{PackWriter, PutEntry};
+use std::sync::Arc;
 
-use crate::alias::AliasRows;
+use crate::alias::AliasWorker;
 use crate::error::StoreError;
 use crate::store::{
     representations_bytes, PackedSequenceStorage, Publish, StoredSequence, BATCH_BYTES,
@@ -118,12 +119,15 @@ impl PackedSequenceStorage {
         drop(snap);
 
         let writer = PackWriter::spawn(self.writer_config(s.next_pack_id))?;
+        // The new packs' alias rows, from the batches the writer takes (as an import's).
+        let aliases = AliasWorker::spawn()?;
         let sent = match order {
-            RepackOrder::Store => self.write_in_store_order(&writer),
-            RepackOrder::Similar => self.write_similar_together(&writer, window),
+            RepackOrder::Store => self.write_in_store_order(&writer, &aliases),
+            RepackOrder::Similar => self.write_similar_together(&writer, &aliases, window),
         };
         // The writer's own error says more than the closed channel the walk saw.
         let finished = writer.finish();
+        let aliases = aliases.finish();
         let mut packs = match (sent, finished) {
             (_, Err(e)) => return Err(e.into()),
             (Err(e), Ok(packs)) => {
@@ -144,18 +148,14 @@ impl PackedSequenceStorage {
             )));
         }
         summary.new_entries = packs.iter().map(|p| p.rows.len() as u64).sum();
-        // Alias rows from the new packs (their rows name the new packs' entries), read
-        // back as `rebuild-index` reads them.
-        let mut aliases = AliasRows::default();
-        for p in &packs {
-            let read = pack_io::PackReader::open(&p.temp_path)
-                .map_err(StoreError::from)
-                .and_then(|reader| aliases.add_pack(&reader, p.id));
-            if let Err(e) = read {
+        // The alias rows of the new packs only (they name the new packs' entries).
+        let aliases = match aliases {
+            Ok(rows) => rows,
+            Err(e) => {
                 discard(&packs);
                 return Err(e);
             }
-        }
+        };
         let published = self.publish_packs(&mut packs, aliases, Publish::Replace, &[]);
         if let Some(last) = packs.last() {
             s.next_pack_id = last.id + 1;
@@ -169,8 +169,12 @@ impl PackedSequenceStorage {
 
 impl PackedSequenceStorage {
     /// Sends every sequence to `writer` in store order, as one walk reads them.
-    fn write_in_store_order(&self, writer: &PackWriter) -> Result<(), StoreError> {
-        let mut out = Batches::new(writer);
+    fn write_in_store_order(
+        &self,
+        writer: &PackWriter,
+        aliases: &AliasWorker,
+    ) -> Result<(), StoreError> {
+        let mut out = Batches::new(writer, aliases);
         self.for_each_sequence(|rec| out.push(entry_of(rec)))?;
         out.finish()
     }
@@ -182,9 +186,10 @@ impl PackedSequenceStorage {
     fn write_similar_together(
         &self,
         writer: &PackWriter,
+        aliases: &AliasWorker,
         window_bytes: usize,
     ) -> Result<(), StoreError> {
-        let mut out = Batches::new(writer);
+        let mut out = Batches::new(writer, aliases);
         let mut window: Vec<(u64, PutEntry)> = Vec::new();
         let mut held = 0usize;
         let mut send = |window: &mut Vec<(u64, PutEntry)>| -> Result<(), StoreError> {
@@ -218,17 +223,20 @@ fn entry_of(rec: &StoredSequence) -> PutEntry {
     }
 }
 
-/// Entries handed to a pack writer in batches of about [`BATCH_BYTES`].
+/// Entries handed to a pack writer, and to the alias thread beside it, in batches of about
+/// [`BATCH_BYTES`].
 struct Batches<'w> {
     writer: &'w PackWriter,
+    aliases: &'w AliasWorker,
     batch: Vec<PutEntry>,
     bytes: usize,
 }
 
 impl<'w> Batches<'w> {
-    fn new(writer: &'w PackWriter) -> Self {
+    fn new(writer: &'w PackWriter, aliases: &'w AliasWorker) -> Self {
         Batches {
             writer,
+            aliases,
             batch: Vec::new(),
             bytes: 0,
         }
@@ -239,13 +247,22 @@ impl<'w> Batches<'w> {
         self.batch.push(e);
         if self.bytes >= BATCH_BYTES {
             self.bytes = 0;
-            self.writer.put(std::mem::take(&mut self.batch))?;
+            let batch = std::mem::take(&mut self.batch);
+            self.send(batch)?;
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<(), StoreError> {
-        Ok(self.writer.put(self.batch)?)
+    /// One batch, shared by the writer and the alias thread.
+    fn send(&self, batch: Vec<PutEntry>) -> Result<(), StoreError> {
+        let batch = Arc::new(batch);
+        self.aliases.send(batch.clone())?;
+        Ok(self.writer.put_shared(batch)?)
+    }
+
+    fn finish(mut self) -> Result<(), StoreError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.send(batch)
     }
 }
 
