@@ -286,15 +286,20 @@ fn an_entry_index_is_not_merged_with_other_kinds() {
     .is_err());
 }
 
-#[test]
-fn every_flip_of_an_entry_index_fails_verify_or_lookups_stay_right() {
-    let mut rows: Vec<EntryRow> = (0..100u32)
+/// `n` entry rows of packs 1 and 2, under the SHA-256 prefixes of their numbers.
+fn hashed_rows(n: u32) -> Vec<EntryRow> {
+    (0..n)
         .map(|i| EntryRow {
             prefix: crate::hash_prefix(&SequenceHash::of_residues(&i.to_le_bytes())),
             pack: 1 + i % 2,
             entry: i,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_flip_of_an_entry_index_fails_verify_or_lookups_stay_right() {
+    let mut rows = hashed_rows(100);
     let bytes = write_entry_index(
         Vec::new(),
         &[1, 2],
@@ -892,13 +897,7 @@ proptest! {
 
 #[test]
 fn every_flip_of_an_alias_index_naming_entries_fails_verify() {
-    let mut rows: Vec<EntryRow> = (0..300u32)
-        .map(|i| EntryRow {
-            prefix: crate::hash_prefix(&SequenceHash::of_residues(&i.to_le_bytes())),
-            pack: 1 + i % 2,
-            entry: i,
-        })
-        .collect();
+    let mut rows = hashed_rows(300);
     let file = write_merged_alias_entry_index::<_, &[u8]>(
         Vec::new(),
         IndexKind::Accession,
